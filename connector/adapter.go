@@ -1,0 +1,87 @@
+package connector
+
+import (
+	"fmt"
+	"net/http"
+
+	"go.uber.org/zap"
+)
+
+// Instance is one adapter block of the configuration: [channels.KIND.NAME]
+// or [vendors.KIND.NAME].
+type Instance struct {
+	Kind string // "sms"
+	Name string // "main"
+	Path string // "channels.sms.main", for error messages
+	// decode decodes the block into a struct with toml tags.
+	decode func(v any) error
+}
+
+// NewInstance makes an Instance whose Decode calls decode; the config loader
+// and tests use it.
+func NewInstance(path, kind, name string, decode func(v any) error) Instance {
+	return Instance{Kind: kind, Name: name, Path: path, decode: decode}
+}
+
+// FullName is the name routes use: "sms.main".
+func (i Instance) FullName() string { return i.Kind + "." + i.Name }
+
+// Decode decodes the block into v, a pointer to a struct with toml tags. The
+// block has already had ${ENV} and X_file values expanded. Keys v does not
+// have are reported by the loader afterwards; Decode reports wrong types.
+func (i Instance) Decode(v any) error {
+	if i.decode == nil {
+		return nil
+	}
+	if err := i.decode(v); err != nil {
+		return &ConfigError{Path: i.Path, Msg: err.Error()}
+	}
+	return nil
+}
+
+// Errorf returns a ConfigError for key inside this block.
+func (i Instance) Errorf(key, format string, args ...any) error {
+	return &ConfigError{Path: i.Path + "." + key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ConfigError is one configuration problem at a key path.
+type ConfigError struct {
+	Path string // "channels.sms.main.from"
+	Msg  string
+}
+
+func (e *ConfigError) Error() string { return e.Path + ": " + e.Msg }
+
+// ChannelEnv is what a channel is built with.
+type ChannelEnv struct {
+	Instance Instance
+	Logger   *zap.Logger
+	Sink     ChannelSink
+	// PublicURL is http.public_url without a trailing slash: the base of the URLs
+	// that remote services call and sign.
+	PublicURL string
+}
+
+// VendorEnv is what a vendor is built with.
+type VendorEnv struct {
+	Instance Instance
+	Logger   *zap.Logger
+	Sink     EventSink
+	// HTTPClient is a shared client for REST calls (timeouts set).
+	HTTPClient *http.Client
+}
+
+// ChannelKind builds channel instances of one kind. Build decodes and
+// validates the instance's block (returning every problem, joined with
+// errors.Join, as ConfigErrors) and constructs the channel without connecting
+// anything.
+type ChannelKind struct {
+	Kind  string
+	Build func(env ChannelEnv) (Channel, error)
+}
+
+// VendorKind builds vendor instances of one kind; see ChannelKind.
+type VendorKind struct {
+	Kind  string
+	Build func(env VendorEnv) (Vendor, error)
+}

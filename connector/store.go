@@ -1,0 +1,109 @@
+package connector
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Store keeps conversations, messages (whose still-stored ones are the outbox)
+// and de-duplication keys. Every method is safe for concurrent use. Writes
+// return only once durable; an implementation batches concurrent writes into
+// one transaction (group commit) so that durability costs one fsync per batch.
+//
+// connectortest.TestStore is the conformance suite every Store passes.
+type Store interface {
+	// RecordInbound commits a customer message. If in.SourceID was already
+	// recorded for in.Channel it changes nothing and reports Duplicate. Otherwise
+	// it appends a ToAgent KindText message to the open conversation of
+	// (in.Channel, in.Customer), creating a StatePending one routed to vendor when
+	// there is none (an ended conversation is never reused), and sets the
+	// conversation's LastActivity and, when in.Profile has any field, Profile.
+	RecordInbound(ctx context.Context, in Inbound, vendor string) (InboundResult, error)
+
+	// Apply commits a Change to one conversation atomically. It returns
+	// ErrNotFound for an unknown conversation.
+	Apply(ctx context.Context, ch Change) (ChangeResult, error)
+
+	// Conversation returns one conversation, or ErrNotFound.
+	Conversation(ctx context.Context, id int64) (*Conversation, error)
+	// OpenConversations returns every conversation not ended, by id.
+	OpenConversations(ctx context.Context) ([]*Conversation, error)
+	// Messages returns a conversation's messages, by id.
+	Messages(ctx context.Context, conversationID int64) ([]*Message, error)
+	// Outbox returns every message still DeliveryStored, by id.
+	Outbox(ctx context.Context) ([]*Message, error)
+
+	// MarkSent records that the remote side accepted a stored message and the id
+	// it gave it. A message no longer stored is left as it is.
+	MarkSent(ctx context.Context, id int64, remoteID string) error
+	// MarkFailed gives up on a message, with the reason.
+	MarkFailed(ctx context.Context, id int64, reason string) error
+	// UpdateDelivery applies a delivery report to the message that channel sent as
+	// remoteID; it reports false when there is none. A report never moves a
+	// message backwards (delivered stays delivered after a late "sent").
+	UpdateDelivery(ctx context.Context, channel, remoteID string, state Delivery, reason string) (bool, error)
+
+	// Stats reads counters for metrics and benchmarks.
+	Stats(ctx context.Context) (Stats, error)
+	// Ping checks that the store is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	// Close flushes and closes; further calls fail.
+	Close() error
+}
+
+// InboundResult is what RecordInbound did.
+type InboundResult struct {
+	Duplicate    bool
+	Created      bool // a new conversation was opened for it
+	Conversation *Conversation
+	Message      *Message // nil for a duplicate
+}
+
+// Change is an atomic update of one conversation.
+type Change struct {
+	ConversationID int64
+	// State, when set, moves the conversation there. An ended conversation never
+	// moves again: the state change is ignored.
+	State State
+	// EndReason is stored when State is StateEnded.
+	EndReason string
+	// Agent, when non-nil, replaces the agent name.
+	Agent *string
+	// Session, when non-nil, replaces the vendor session.
+	Session json.RawMessage
+	// LeaveMessage sets LeaveMessageAfter to the highest message id the
+	// conversation has at commit time.
+	LeaveMessage bool
+	// Messages are appended in order, as DeliveryStored; ID, ConversationID,
+	// State and timestamps are filled in. A message whose non-empty SourceID was
+	// already appended to this conversation in the same direction is skipped.
+	Messages []*Message
+	// FailPending, when non-empty, fails every ToAgent message of the
+	// conversation still stored whose kind is not KindEnd, with this reason.
+	FailPending string
+	// RequireOpen makes the whole change a no-op (Skipped) when the
+	// conversation has already ended.
+	RequireOpen bool
+	// Touch sets LastActivity to now.
+	Touch bool
+}
+
+// ChangeResult is what Apply did.
+type ChangeResult struct {
+	Conversation *Conversation // after the change
+	Added        []*Message    // the messages appended (duplicates left out)
+	Failed       []int64       // ids of messages FailPending failed
+	Skipped      bool          // RequireOpen and the conversation had ended
+}
+
+// Stats are store-wide counters.
+type Stats struct {
+	Conversations map[State]int
+	OutboxDepth   int
+	OldestPending time.Time // zero when the outbox is empty
+	// Transactions and Writes count committed write transactions (one fsync
+	// each) and the write operations they carried since the store was opened.
+	Transactions uint64
+	Writes       uint64
+}
