@@ -1,0 +1,328 @@
+package connector
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the daemon's whole configuration (DESIGN §5).
+type Config struct {
+	Daemon       DaemonConfig       `toml:"daemon"`
+	Log          LogConfig          `toml:"log"`
+	HTTP         HTTPConfig         `toml:"http"`
+	Store        StoreConfig        `toml:"store"`
+	Conversation ConversationConfig `toml:"conversation"`
+	Notices      Notices            `toml:"notices"`
+	Routes       []Route            `toml:"routes"`
+
+	// Channels and Vendors are the adapter blocks, sorted by path; each kind's
+	// Build decodes its own keys.
+	Channels []Instance `toml:"-"`
+	Vendors  []Instance `toml:"-"`
+
+	md toml.MetaData
+}
+
+// DaemonConfig is [daemon].
+type DaemonConfig struct {
+	InstanceID      string        `toml:"instance_id"`
+	StateDir        string        `toml:"state_dir"`
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+}
+
+// LogConfig is [log].
+type LogConfig struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// HTTPConfig is [http].
+type HTTPConfig struct {
+	Listen    string `toml:"listen"`
+	PublicURL string `toml:"public_url"`
+	// MaxBodyBytes bounds every request body.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+}
+
+// StoreConfig is [store].
+type StoreConfig struct {
+	Driver string `toml:"driver"`
+	DSN    Secret `toml:"dsn"`
+}
+
+// ConversationConfig is [conversation]: the Router's timing.
+type ConversationConfig struct {
+	// InactivityTimeout ends a conversation with no message either way for this long.
+	InactivityTimeout time.Duration `toml:"inactivity_timeout"`
+	// RetryInitial and RetryMax bound the exponential back-off between attempts.
+	RetryInitial time.Duration `toml:"retry_initial"`
+	RetryMax     time.Duration `toml:"retry_max"`
+	// GiveUpAfter fails a message still not delivered this long after it was stored.
+	GiveUpAfter time.Duration `toml:"give_up_after"`
+}
+
+// Route sends the conversations of a channel to a vendor; the first match wins.
+type Route struct {
+	Channel string `toml:"channel"`
+	Vendor  string `toml:"vendor"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Daemon: DaemonConfig{StateDir: "/var/lib/connectord", ShutdownTimeout: 20 * time.Second},
+		Log:    LogConfig{Level: "info", Format: "json"},
+		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
+		Store:  StoreConfig{Driver: "sqlite"},
+		Conversation: ConversationConfig{
+			InactivityTimeout: 30 * time.Minute,
+			RetryInitial:      500 * time.Millisecond,
+			RetryMax:          time.Minute,
+			GiveUpAfter:       time.Hour,
+		},
+		Notices: DefaultNotices(),
+	}
+}
+
+// LoadConfig reads and checks a configuration file. It returns every problem
+// it finds, joined, each a *ConfigError naming its key path. Adapter blocks
+// are only split out here; CheckUnknown reports their unknown keys once the
+// adapters have decoded them.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	credDir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if credDir == "" {
+		credDir = filepath.Dir(path)
+	}
+	return ParseConfig(data, Expander{Getenv: os.LookupEnv, CredentialsDir: credDir})
+}
+
+// ParseConfig parses configuration text; see LoadConfig.
+func ParseConfig(data []byte, x Expander) (*Config, error) {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return nil, &ConfigError{Path: "(file)", Msg: err.Error()}
+	}
+	var errs []error
+	x.expandTable("", raw, &errs)
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(raw); err != nil {
+		return nil, fmt.Errorf("re-encode config: %w", err)
+	}
+	cfg := defaultConfig()
+	var top map[string]toml.Primitive
+	md, err := toml.Decode(buf.String(), &top)
+	if err != nil {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	cfg.md = md
+	errs = append(errs, cfg.decodeSections(top)...)
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		return &cfg, errors.Join(errs...)
+	}
+	return &cfg, nil
+}
+
+func (c *Config) decodeSections(top map[string]toml.Primitive) []error {
+	sections := map[string]any{
+		"daemon": &c.Daemon, "log": &c.Log, "http": &c.HTTP, "store": &c.Store,
+		"conversation": &c.Conversation, "notices": &c.Notices, "routes": &c.Routes,
+	}
+	var errs []error
+	for _, name := range sortedKeys(top) {
+		switch name {
+		case "channels", "vendors":
+			insts, err := c.instances(name, top[name])
+			errs = append(errs, err...)
+			if name == "channels" {
+				c.Channels = insts
+			} else {
+				c.Vendors = insts
+			}
+			continue
+		}
+		dst, ok := sections[name]
+		if !ok {
+			continue // reported by CheckUnknown
+		}
+		if err := c.md.PrimitiveDecode(top[name], dst); err != nil {
+			errs = append(errs, &ConfigError{Path: name, Msg: cleanTOMLError(err)})
+		}
+	}
+	return errs
+}
+
+// instances splits [channels.KIND.NAME] (or vendors) blocks.
+func (c *Config) instances(section string, p toml.Primitive) ([]Instance, []error) {
+	var kinds map[string]map[string]toml.Primitive
+	if err := c.md.PrimitiveDecode(p, &kinds); err != nil {
+		return nil, []error{&ConfigError{Path: section, Msg: "must hold tables like [" + section + ".KIND.NAME]"}}
+	}
+	var out []Instance
+	for _, kind := range sortedKeys(kinds) {
+		for _, name := range sortedKeys(kinds[kind]) {
+			prim := kinds[kind][name]
+			path := section + "." + kind + "." + name
+			decode := func(v any) error {
+				if err := c.md.PrimitiveDecode(prim, v); err != nil {
+					return errors.New(cleanTOMLError(err))
+				}
+				return nil
+			}
+			out = append(out, NewInstance(path, kind, name, decode))
+		}
+	}
+	return out, nil
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format", "must be json or console, not %q", c.Log.Format)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "must be host:port: %v", err)
+	}
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("http.public_url", "must be an absolute http(s) URL, not %q", c.HTTP.PublicURL)
+		}
+	} else if len(c.Channels) > 0 {
+		bad("http.public_url", "is required: remote services call and sign this URL")
+	}
+	if c.HTTP.MaxBodyBytes <= 0 {
+		bad("http.max_body_bytes", "must be positive")
+	}
+	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
+		bad("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
+	}
+	if c.Daemon.ShutdownTimeout <= 0 {
+		bad("daemon.shutdown_timeout", "must be positive")
+	}
+	errs = append(errs, c.Conversation.validate()...)
+	errs = append(errs, c.Notices.validate()...)
+	errs = append(errs, c.validateRoutes()...)
+	return errs
+}
+
+func (cc ConversationConfig) validate() []error {
+	var errs []error
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"inactivity_timeout", cc.InactivityTimeout}, {"retry_initial", cc.RetryInitial},
+		{"retry_max", cc.RetryMax}, {"give_up_after", cc.GiveUpAfter},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, &ConfigError{Path: "conversation." + d.key, Msg: "must be a positive duration like \"30s\""})
+		}
+	}
+	if cc.RetryMax < cc.RetryInitial {
+		errs = append(errs, &ConfigError{Path: "conversation.retry_max", Msg: "must not be less than retry_initial"})
+	}
+	return errs
+}
+
+func (c *Config) validateRoutes() []error {
+	has := func(insts []Instance, name string) bool {
+		for _, i := range insts {
+			if i.FullName() == name {
+				return true
+			}
+		}
+		return false
+	}
+	var errs []error
+	routed := map[string]bool{}
+	for i, r := range c.Routes {
+		path := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Channel == "":
+			errs = append(errs, &ConfigError{Path: path + ".channel", Msg: "is required"})
+		case !has(c.Channels, r.Channel):
+			errs = append(errs, &ConfigError{Path: path + ".channel", Msg: fmt.Sprintf("names %q, which is not a configured channel", r.Channel)})
+		}
+		switch {
+		case r.Vendor == "":
+			errs = append(errs, &ConfigError{Path: path + ".vendor", Msg: "is required"})
+		case !has(c.Vendors, r.Vendor):
+			errs = append(errs, &ConfigError{Path: path + ".vendor", Msg: fmt.Sprintf("names %q, which is not a configured vendor", r.Vendor)})
+		}
+		routed[r.Channel] = true
+	}
+	for _, ch := range c.Channels {
+		if !routed[ch.FullName()] {
+			errs = append(errs, &ConfigError{Path: ch.Path, Msg: "no route names this channel, so its customers could not reach anyone"})
+		}
+	}
+	return errs
+}
+
+// VendorFor returns the vendor that conversations on channel go to.
+func (c *Config) VendorFor(channel string) (string, bool) {
+	for _, r := range c.Routes {
+		if r.Channel == channel {
+			return r.Vendor, true
+		}
+	}
+	return "", false
+}
+
+// CheckUnknown reports every key that nothing decoded. Call it after every
+// adapter's Build has decoded its block.
+func (c *Config) CheckUnknown() []error {
+	var errs []error
+	for _, k := range c.md.Undecoded() {
+		errs = append(errs, &ConfigError{Path: k.String(), Msg: "unknown key"})
+	}
+	return errs
+}
+
+// StatePath returns the state directory: $STATE_DIRECTORY (systemd) wins.
+func (c *Config) StatePath() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		// systemd may pass several, colon-separated; ours is the first.
+		return strings.Split(d, ":")[0]
+	}
+	return c.Daemon.StateDir
+}
+
+var tomlLineRE = regexp.MustCompile(`^toml: (line \d+ \(last key "[^"]*"\): )?`)
+
+// cleanTOMLError drops line numbers, which refer to the re-encoded text and
+// would mislead; the key path says where.
+func cleanTOMLError(err error) string {
+	return tomlLineRE.ReplaceAllString(err.Error(), "")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,273 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"go.uber.org/zap"
+)
+
+// Registry lists the adapter kinds a binary knows; cmd/connectord is the
+// only place that fills it.
+type Registry struct {
+	Channels []ChannelKind
+	Vendors  []VendorKind
+}
+
+// Build constructs every configured adapter without connecting anything and
+// returns every problem it finds (unknown kinds, adapter validation errors,
+// unknown keys), joined.
+func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventSink) ([]Channel, []Vendor, error) {
+	var errs []error
+	var channels []Channel
+	for _, inst := range cfg.Channels {
+		k, ok := findKind(reg.Channels, inst.Kind, func(k ChannelKind) string { return k.Kind })
+		if !ok {
+			errs = append(errs, &ConfigError{Path: inst.Path, Msg: fmt.Sprintf("unknown channel kind %q (known: %s)", inst.Kind, kindNames(reg.Channels, func(k ChannelKind) string { return k.Kind }))})
+			continue
+		}
+		ch, err := k.Build(ChannelEnv{Instance: inst, Logger: log.With(zap.String("channel", inst.FullName())),
+			Sink: cs, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		channels = append(channels, ch)
+	}
+	var vendors []Vendor
+	client := &http.Client{Timeout: 30 * time.Second}
+	for _, inst := range cfg.Vendors {
+		k, ok := findKind(reg.Vendors, inst.Kind, func(k VendorKind) string { return k.Kind })
+		if !ok {
+			errs = append(errs, &ConfigError{Path: inst.Path, Msg: fmt.Sprintf("unknown vendor kind %q (known: %s)", inst.Kind, kindNames(reg.Vendors, func(k VendorKind) string { return k.Kind }))})
+			continue
+		}
+		v, err := k.Build(VendorEnv{Instance: inst, Logger: log.With(zap.String("vendor", inst.FullName())),
+			Sink: es, HTTPClient: client})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		vendors = append(vendors, v)
+	}
+	errs = append(errs, cfg.CheckUnknown()...)
+	return channels, vendors, errors.Join(errs...)
+}
+
+// Check validates a configuration the way check-config does: everything is
+// built, nothing connects.
+func Check(cfg *Config, reg Registry, log *zap.Logger) error {
+	r, err := NewRouter(RouterConfig{Logger: log, Conversation: cfg.Conversation, Notices: cfg.Notices, VendorFor: cfg.VendorFor})
+	if err != nil {
+		return err
+	}
+	_, _, err = Build(cfg, reg, log, r, r)
+	return err
+}
+
+// Daemon is the running whole: store, router, adapters and the HTTP server.
+type Daemon struct {
+	cfg      *Config
+	log      *zap.Logger
+	store    Store
+	metrics  *Metrics
+	router   *Router
+	channels []Channel
+	vendors  []Vendor
+
+	ln      net.Listener
+	srv     *http.Server
+	served  chan error
+	started atomic.Bool
+}
+
+// New builds the daemon; nothing connects until Start. The caller owns store.
+func New(cfg *Config, reg Registry, store Store, log *zap.Logger) (*Daemon, error) {
+	m := NewMetrics()
+	m.AttachStore(store)
+	r, err := NewRouter(RouterConfig{Store: store, Logger: log, Conversation: cfg.Conversation,
+		Notices: cfg.Notices, VendorFor: cfg.VendorFor, Metrics: m})
+	if err != nil {
+		return nil, err
+	}
+	channels, vendors, err := Build(cfg, reg, log, r, r)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range channels {
+		r.AddChannel(c)
+	}
+	for _, v := range vendors {
+		r.AddVendor(v)
+	}
+	return &Daemon{cfg: cfg, log: log, store: store, metrics: m, router: r,
+		channels: channels, vendors: vendors}, nil
+}
+
+// Start binds the listener, starts vendors, the router and the channels, then
+// serves HTTP. On error, what started is stopped again.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Daemon.ShutdownTimeout)
+			defer cancel()
+			d.Shutdown(sctx)
+		}
+	}()
+	if d.ln, err = net.Listen("tcp", d.cfg.HTTP.Listen); err != nil {
+		return fmt.Errorf("listen on %s: %w", d.cfg.HTTP.Listen, err)
+	}
+	if err = d.store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for _, v := range d.vendors {
+		if err = v.Start(ctx); err != nil {
+			return fmt.Errorf("start vendor %s: %w", v.Name(), err)
+		}
+	}
+	if err = d.router.Start(ctx); err != nil {
+		return err
+	}
+	for _, c := range d.channels {
+		if err = c.Start(ctx); err != nil {
+			return fmt.Errorf("start channel %s: %w", c.Name(), err)
+		}
+	}
+	d.srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: zap.NewStdLog(d.log.Named("http"))}
+	d.served = make(chan error, 1)
+	go func() { d.served <- d.srv.Serve(d.ln) }()
+	d.started.Store(true)
+	d.log.Info("connectord started", zap.String("listen", d.ln.Addr().String()),
+		zap.Int("channels", len(d.channels)), zap.Int("vendors", len(d.vendors)))
+	return nil
+}
+
+// Addr is the bound HTTP address (useful with port 0).
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// Run starts the daemon, tells systemd when it is ready, keeps the watchdog
+// fed while it makes progress, and drains when ctx is cancelled (SIGTERM).
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	d.notify(daemon.SdNotifyReady)
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go d.watchdog(wctx)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-d.served:
+		d.served <- serveErr
+		d.log.Error("http server stopped", zap.Error(serveErr))
+	}
+	d.notify(daemon.SdNotifyStopping)
+	d.log.Info("draining")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Daemon.ShutdownTimeout)
+	defer cancel()
+	d.Shutdown(sctx)
+	d.log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", serveErr)
+	}
+	return nil
+}
+
+// Shutdown drains: intake stops first, in-flight work finishes (or stays in
+// the outbox), then connections close. It tolerates a half start.
+func (d *Daemon) Shutdown(ctx context.Context) {
+	d.started.Store(false)
+	if d.srv != nil {
+		if err := d.srv.Shutdown(ctx); err != nil {
+			d.log.Warn("http shutdown", zap.Error(err))
+		}
+	} else if d.ln != nil {
+		d.ln.Close()
+	}
+	for _, c := range d.channels {
+		if err := c.Stop(ctx); err != nil {
+			d.log.Warn("stop channel", zap.String("channel", c.Name()), zap.Error(err))
+		}
+	}
+	d.router.Stop(ctx)
+	for _, v := range d.vendors {
+		if err := v.Stop(ctx); err != nil {
+			d.log.Warn("stop vendor", zap.String("vendor", v.Name()), zap.Error(err))
+		}
+	}
+}
+
+func (d *Daemon) notify(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		d.log.Warn("sd_notify", zap.String("state", state), zap.Error(err))
+	}
+}
+
+// watchdog sends WATCHDOG=1 only while the router's loop turns and the store
+// answers, so systemd restarts a daemon that is wedged rather than idle.
+func (d *Daemon) watchdog(ctx context.Context) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return
+	}
+	tick := time.NewTicker(interval / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := d.progressing(ctx, interval/2); err != nil {
+			d.log.Warn("watchdog withheld", zap.Error(err))
+			continue
+		}
+		d.notify(daemon.SdNotifyWatchdog)
+	}
+}
+
+func (d *Daemon) progressing(ctx context.Context, limit time.Duration) error {
+	if since := time.Since(d.router.Alive()); since > limit {
+		return fmt.Errorf("router loop has not turned for %s", since.Round(time.Millisecond))
+	}
+	pctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return d.store.Ping(pctx)
+}
+
+func findKind[K any](kinds []K, name string, kindOf func(K) string) (K, bool) {
+	for _, k := range kinds {
+		if kindOf(k) == name {
+			return k, true
+		}
+	}
+	var zero K
+	return zero, false
+}
+
+func kindNames[K any](kinds []K, kindOf func(K) string) string {
+	s := ""
+	for i, k := range kinds {
+		if i > 0 {
+			s += ", "
+		}
+		s += kindOf(k)
+	}
+	return s
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,110 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Event implements EventSink: it turns an agent event into state changes and
+// customer messages in one commit.
+func (r *Router) Event(ctx context.Context, e Event) error {
+	mu := r.convLock(e.ConversationID)
+	mu.Lock()
+	defer mu.Unlock()
+	c, err := r.store.Conversation(ctx, e.ConversationID)
+	if err != nil {
+		return fmt.Errorf("event for conversation %d: %w", e.ConversationID, err)
+	}
+	ch, ok := r.change(c, e)
+	if !ok {
+		return nil
+	}
+	res, err := r.store.Apply(ctx, ch)
+	if err != nil {
+		return fmt.Errorf("apply %s event: %w", e.Type, err)
+	}
+	if res.Skipped {
+		r.convLog(c).Debug("event after end dropped", zap.String("event", string(e.Type)))
+		return nil
+	}
+	if len(ch.Messages) > 0 && len(res.Added) == 0 && e.SourceID != "" {
+		r.metrics.Duplicates.WithLabelValues(c.Vendor).Inc()
+	}
+	if e.Type == EventText {
+		r.metrics.MessagesIn.WithLabelValues(c.Vendor).Add(float64(len(res.Added)))
+	}
+	if e.Type == EventEnded || (e.Type == EventNoAgent && !e.LeaveMessage) {
+		r.convLog(c).Info("conversation ended by vendor", zap.String("reason", res.Conversation.EndReason))
+	}
+	r.enqueueAll(res.Added)
+	return nil
+}
+
+// change maps an event to the Change it makes; false means nothing to store.
+func (r *Router) change(c *Conversation, e Event) (Change, bool) {
+	ch := Change{ConversationID: c.ID, Session: e.Session, RequireOpen: true}
+	d := NoticeData{Agent: e.Agent, Position: e.Position, Text: e.Text, Reason: e.Reason}
+	switch e.Type {
+	case EventJoined:
+		ch.State, ch.Agent = StateActive, &e.Agent
+		ch.Messages = r.notice(c, "agent_joined", d)
+	case EventText:
+		ch.Touch = true
+		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindText, Text: e.Text,
+			Format: e.Format, Attachments: e.Attachments, SourceID: e.SourceID})
+	case EventTransferred:
+		ch.Agent = &e.Agent
+		ch.Messages = r.notice(c, "transferred", d)
+	case EventQueue:
+		ch.Messages = r.notice(c, "queue_position", d)
+	case EventNotice:
+		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: e.Text,
+			Format: e.Format, SourceID: e.SourceID})
+	case EventNoAgent:
+		if e.LeaveMessage {
+			ch.LeaveMessage = true
+			ch.Messages = r.notice(c, "leave_message", d)
+		} else {
+			ch.State, ch.EndReason, ch.FailPending = StateEnded, "no agent", "no agent available"
+			ch.Messages = r.notice(c, "no_agent", d)
+		}
+	case EventEnded:
+		reason := e.Reason
+		if reason == "" {
+			reason = "agent"
+		}
+		ch.State, ch.EndReason, ch.FailPending = StateEnded, reason, "conversation ended"
+		key := "ended_by_agent"
+		if reason != "agent" {
+			key = "ended_failed"
+		}
+		ch.Messages = r.notice(c, key, d)
+	case EventTyping:
+		r.showTyping(c, e.Typing)
+		return ch, e.Session != nil
+	case EventSession:
+		return ch, e.Session != nil
+	default:
+		r.convLog(c).Warn("unknown event type dropped", zap.String("event", string(e.Type)))
+		return ch, false
+	}
+	return ch, true
+}
+
+// TypingDisplay is a channel that can show that the agent is typing. It must
+// not block; it is best effort and nothing is stored.
+type TypingDisplay interface {
+	ShowTyping(ctx context.Context, to string, on bool)
+}
+
+func (r *Router) showTyping(c *Conversation, on bool) {
+	if td, ok := r.channels[c.Channel].(TypingDisplay); ok {
+		td.ShowTyping(r.runCtx, c.Customer, on)
+	}
+}
+
+// after is time.After, named so tests read well.
+func after(d time.Duration) <-chan time.Time { return time.After(d) }

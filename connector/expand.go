@@ -1,0 +1,87 @@
+package connector
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Expander resolves indirect configuration values: a string "${NAME}" is read
+// from the environment, and a key "X_file" is replaced by key "X" holding the
+// file's content (one trailing newline dropped; a relative path is resolved
+// against CredentialsDir, for systemd's LoadCredential=).
+type Expander struct {
+	Getenv         func(string) (string, bool)
+	CredentialsDir string
+}
+
+var envRefRE = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+func (x Expander) expandTable(path string, t map[string]any, errs *[]error) {
+	for _, k := range sortedKeys(t) {
+		kp := joinPath(path, k)
+		switch v := t[k].(type) {
+		case map[string]any:
+			x.expandTable(kp, v, errs)
+		case []map[string]any:
+			for i, sub := range v {
+				x.expandTable(fmt.Sprintf("%s[%d]", kp, i), sub, errs)
+			}
+		case []any:
+			for i, e := range v {
+				if s, ok := e.(string); ok {
+					v[i] = x.expandString(fmt.Sprintf("%s[%d]", kp, i), s, errs)
+				}
+			}
+		case string:
+			if base, ok := strings.CutSuffix(k, "_file"); ok {
+				x.readFileKey(t, path, base, k, v, errs)
+				continue
+			}
+			t[k] = x.expandString(kp, v, errs)
+		}
+	}
+}
+
+func (x Expander) expandString(path, s string, errs *[]error) string {
+	m := envRefRE.FindStringSubmatch(s)
+	if m == nil {
+		return s
+	}
+	if x.Getenv == nil {
+		*errs = append(*errs, &ConfigError{Path: path, Msg: "environment variable " + m[1] + " is not set"})
+		return ""
+	}
+	v, ok := x.Getenv(m[1])
+	if !ok {
+		*errs = append(*errs, &ConfigError{Path: path, Msg: "environment variable " + m[1] + " is not set"})
+	}
+	return v
+}
+
+func (x Expander) readFileKey(t map[string]any, path, base, key, file string, errs *[]error) {
+	kp := joinPath(path, key)
+	if _, both := t[base]; both {
+		*errs = append(*errs, &ConfigError{Path: kp, Msg: "set either " + base + " or " + key + ", not both"})
+		return
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(x.CredentialsDir, file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		*errs = append(*errs, &ConfigError{Path: kp, Msg: fmt.Sprintf("cannot read %s: %v", file, err)})
+		return
+	}
+	delete(t, key)
+	t[base] = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

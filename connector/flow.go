@@ -1,0 +1,267 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.uber.org/zap"
+)
+
+// attempt makes one try at moving m; nil means done (sent, or settled).
+func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error {
+	if m.Direction == ToCustomer {
+		return r.toCustomer(ctx, c, m)
+	}
+	v, ok := r.vendors[c.Vendor]
+	if !ok {
+		return Permanent(fmt.Errorf("vendor %s is not configured", c.Vendor))
+	}
+	if m.Kind == KindEnd {
+		if err := v.End(ctx, c, m.Text); err != nil {
+			return err
+		}
+		return r.markSent(ctx, c, m, "")
+	}
+	if !c.Open() {
+		return r.markFailed(ctx, m, "conversation ended")
+	}
+	if c.State == StatePending {
+		var err error
+		if c, err = r.open(ctx, v, c); err != nil {
+			return err
+		}
+		if !c.Open() {
+			return r.markFailed(ctx, m, "conversation ended: "+c.EndReason)
+		}
+	}
+	if c.LeaveMessageAfter != 0 {
+		return r.leaveMessage(ctx, v, c, m)
+	}
+	if err := v.Send(ctx, c, m); err != nil {
+		return err
+	}
+	return r.markSent(ctx, c, m, "")
+}
+
+func (r *Router) toCustomer(ctx context.Context, c *Conversation, m *Message) error {
+	ch, ok := r.channels[c.Channel]
+	if !ok {
+		return Permanent(fmt.Errorf("channel %s is not configured", c.Channel))
+	}
+	remote, err := ch.Send(ctx, c.Customer, m)
+	if err != nil {
+		return err
+	}
+	return r.markSent(ctx, c, m, remote)
+}
+
+func (r *Router) markSent(ctx context.Context, c *Conversation, m *Message, remote string) error {
+	if err := r.store.MarkSent(ctx, m.ID, remote); err != nil {
+		return fmt.Errorf("mark sent: %w", err)
+	}
+	r.metrics.MessagesOut.WithLabelValues(r.adapterOf(c, m)).Inc()
+	return nil
+}
+
+func (r *Router) markFailed(ctx context.Context, m *Message, reason string) error {
+	if err := r.store.MarkFailed(ctx, m.ID, reason); err != nil {
+		return fmt.Errorf("mark failed: %w", err)
+	}
+	return nil
+}
+
+// open starts the conversation at its vendor and records the session; it
+// returns the conversation as it stands afterwards.
+func (r *Router) open(ctx context.Context, v Vendor, c *Conversation) (*Conversation, error) {
+	session, err := v.Open(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	mu := r.convLock(c.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	now, err := r.store.Conversation(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	ch := Change{ConversationID: c.ID, Session: session, RequireOpen: true}
+	if now.State == StatePending && now.LeaveMessageAfter == 0 {
+		ch.State = StateQueued
+		ch.Messages = r.notice(now, "queued", NoticeData{})
+	}
+	res, err := r.store.Apply(ctx, ch)
+	if err != nil {
+		return nil, fmt.Errorf("record opened session: %w", err)
+	}
+	r.convLog(now).Info("conversation opened at vendor")
+	r.enqueueAll(res.Added)
+	return res.Conversation, nil
+}
+
+// leaveMessage handles a customer message once no agent was available.
+func (r *Router) leaveMessage(ctx context.Context, v Vendor, c *Conversation, m *Message) error {
+	if m.ID <= c.LeaveMessageAfter {
+		return r.markFailed(ctx, m, "no agent available")
+	}
+	lv, ok := v.(MessageLeaver)
+	if !ok {
+		return r.markFailed(ctx, m, "no agent available")
+	}
+	if err := lv.LeaveMessage(ctx, c, m); err != nil {
+		return err
+	}
+	if err := r.markSent(ctx, c, m, ""); err != nil {
+		return err
+	}
+	return r.end(ctx, c, "message left", "message_left", false)
+}
+
+// giveUp settles a message that cannot be delivered and ends its conversation.
+func (r *Router) giveUp(ctx context.Context, c *Conversation, m *Message, cause error) {
+	r.metrics.Failures.WithLabelValues(r.adapterOf(c, m)).Inc()
+	reason := cause.Error()
+	log := r.log.With(zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID))
+	log.Error("delivery failed permanently", zap.Error(cause))
+	if err := r.markFailed(ctx, m, reason); err != nil {
+		log.Error("record failure", zap.Error(err))
+	}
+	if c == nil || !c.Open() {
+		return
+	}
+	var err error
+	switch {
+	case m.Direction == ToCustomer:
+		// The customer cannot be reached: tell the agent side, not the customer.
+		err = r.end(ctx, c, "customer unreachable: "+reason, "", true)
+	case m.Kind == KindEnd:
+		return
+	case c.State == StatePending:
+		err = r.endWith(ctx, c, "failed: "+reason, "ended_failed", NoticeData{Reason: shortReason(cause)}, false)
+	default:
+		err = r.endWith(ctx, c, "failed: "+reason, "delivery_failed", NoticeData{Reason: shortReason(cause)}, true)
+	}
+	if err != nil {
+		log.Error("end conversation after failure", zap.Error(err))
+	}
+}
+
+// end ends a conversation from our side, with a notice (by key; "" for none)
+// and, when tellVendor, a KindEnd for the vendor.
+func (r *Router) end(ctx context.Context, c *Conversation, reason, notice string, tellVendor bool) error {
+	return r.endWith(ctx, c, reason, notice, NoticeData{Reason: reason}, tellVendor)
+}
+
+func (r *Router) endWith(ctx context.Context, c *Conversation, reason, notice string, d NoticeData, tellVendor bool) error {
+	mu := r.convLock(c.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	ch := Change{ConversationID: c.ID, State: StateEnded, EndReason: reason,
+		FailPending: "conversation ended", RequireOpen: true}
+	if notice != "" {
+		ch.Messages = r.notice(c, notice, d)
+	}
+	if tellVendor {
+		ch.Messages = append(ch.Messages, &Message{Direction: ToAgent, Kind: KindEnd, Text: reason})
+	}
+	res, err := r.store.Apply(ctx, ch)
+	if err != nil {
+		return fmt.Errorf("end conversation: %w", err)
+	}
+	if !res.Skipped {
+		r.convLog(c).Info("conversation ended", zap.String("reason", reason))
+	}
+	r.enqueueAll(res.Added)
+	return nil
+}
+
+func (r *Router) enqueueAll(ms []*Message) {
+	for _, m := range ms {
+		r.enqueue(m)
+	}
+}
+
+// resume continues a stored vendor session after a start.
+func (r *Router) resume(ctx context.Context, id int64) {
+	for attempt := 0; ; attempt++ {
+		c, err := r.store.Conversation(ctx, id)
+		if err != nil || !c.Open() {
+			return
+		}
+		rs, ok := r.vendors[c.Vendor].(Resumer)
+		if !ok {
+			return
+		}
+		if err = rs.Resume(ctx, c); err == nil {
+			r.convLog(c).Info("vendor session resumed")
+			return
+		}
+		if IsPermanent(err) {
+			if err := r.endWith(ctx, c, "failed: "+err.Error(), "ended_failed", NoticeData{Reason: shortReason(err)}, false); err != nil {
+				r.convLog(c).Error("end unresumable conversation", zap.Error(err))
+			}
+			return
+		}
+		delay := r.backoff(attempt, err)
+		r.convLog(c).Warn("resume failed, will retry", zap.Duration("in", delay), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.stopCh:
+			return
+		case <-after(delay):
+		}
+	}
+}
+
+// notice renders a customer notice as messages for the conversation's channel.
+func (r *Router) notice(c *Conversation, key string, d NoticeData) []*Message {
+	text, err := r.notices.render(key, d)
+	if err != nil {
+		r.convLog(c).Error("render notice", zap.Error(err))
+		return nil
+	}
+	if text == "" {
+		return nil
+	}
+	return r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: text})
+}
+
+// split applies the channel's length limit: each part is its own message.
+func (r *Router) split(c *Conversation, m *Message) []*Message {
+	sp, ok := r.channels[c.Channel].(Splitter)
+	if !ok || m.Format != FormatPlain {
+		return []*Message{m}
+	}
+	parts := sp.Split(m.Text)
+	if len(parts) <= 1 {
+		return []*Message{m}
+	}
+	out := make([]*Message, len(parts))
+	for i, p := range parts {
+		part := *m
+		part.Text = p
+		if m.SourceID != "" {
+			part.SourceID = m.SourceID + "#" + strconv.Itoa(i+1)
+		}
+		if i < len(parts)-1 {
+			part.Attachments = nil
+		}
+		out[i] = &part
+	}
+	return out
+}
+
+// shortReason is the part of an error a customer may read.
+func shortReason(err error) string {
+	var p *PermanentError
+	if errors.As(err, &p) {
+		err = p.Err
+	}
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	return s
+}

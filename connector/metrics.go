@@ -1,0 +1,88 @@
+package connector
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the daemon's Prometheus metrics, on a registry of their own
+// (no package globals).
+type Metrics struct {
+	Registry    *prometheus.Registry
+	MessagesIn  *prometheus.CounterVec
+	MessagesOut *prometheus.CounterVec
+	Duplicates  *prometheus.CounterVec
+	Retries     *prometheus.CounterVec
+	Failures    *prometheus.CounterVec
+	Webhook     *prometheus.HistogramVec
+}
+
+// NewMetrics registers the counters; AttachStore adds the store's gauges.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		MessagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_messages_in_total",
+			Help: "Messages received, by adapter (customer messages by channel, agent lines by vendor)."}, []string{"adapter"}),
+		MessagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_messages_out_total",
+			Help: "Messages the destination accepted, by adapter."}, []string{"adapter"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_duplicates_dropped_total",
+			Help: "Messages dropped because their source id was seen before, by adapter."}, []string{"adapter"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_retries_total",
+			Help: "Delivery attempts that failed and were retried, by adapter."}, []string{"adapter"}),
+		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_delivery_failures_total",
+			Help: "Messages given up on, by adapter."}, []string{"adapter"}),
+		Webhook: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "connectord_webhook_duration_seconds",
+			Help:    "Time to answer a webhook, commit included, by route and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"route", "code"}),
+	}
+	m.Registry.MustRegister(m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Webhook,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// AttachStore exports the store's state (conversations by state, outbox
+// depth and age, commits) read at scrape time.
+func (m *Metrics) AttachStore(s Store) {
+	m.Registry.MustRegister(&storeCollector{store: s})
+}
+
+type storeCollector struct{ store Store }
+
+var (
+	descConversations = prometheus.NewDesc("connectord_conversations", "Conversations by state.", []string{"state"}, nil)
+	descOutboxDepth   = prometheus.NewDesc("connectord_outbox_depth", "Messages stored and not yet sent.", nil, nil)
+	descOutboxAge     = prometheus.NewDesc("connectord_outbox_oldest_age_seconds", "Age of the oldest message in the outbox (0 when empty).", nil, nil)
+	descTxns          = prometheus.NewDesc("connectord_store_transactions_total", "Write transactions committed (one fsync each).", nil, nil)
+	descWrites        = prometheus.NewDesc("connectord_store_writes_total", "Write operations committed.", nil, nil)
+	descStoreUp       = prometheus.NewDesc("connectord_store_up", "1 when the last stats read from the store succeeded.", nil, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConversations, descOutboxDepth, descOutboxAge, descTxns, descWrites, descStoreUp} {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.store.Stats(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 1)
+	for _, s := range []State{StatePending, StateQueued, StateActive, StateEnded} {
+		ch <- prometheus.MustNewConstMetric(descConversations, prometheus.GaugeValue, float64(st.Conversations[s]), string(s))
+	}
+	ch <- prometheus.MustNewConstMetric(descOutboxDepth, prometheus.GaugeValue, float64(st.OutboxDepth))
+	age := 0.0
+	if !st.OldestPending.IsZero() {
+		age = time.Since(st.OldestPending).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(descOutboxAge, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(descTxns, prometheus.CounterValue, float64(st.Transactions))
+	ch <- prometheus.MustNewConstMetric(descWrites, prometheus.CounterValue, float64(st.Writes))
+}

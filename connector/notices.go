@@ -1,0 +1,90 @@
+package connector
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"text/template"
+)
+
+// Notices are the texts connectord itself sends to customers, as
+// text/template strings over NoticeData. An empty template sends nothing.
+type Notices struct {
+	Queued         string `toml:"queued"`
+	AgentJoined    string `toml:"agent_joined"`
+	Transferred    string `toml:"transferred"`
+	QueuePosition  string `toml:"queue_position"`
+	NoAgent        string `toml:"no_agent"`
+	LeaveMessage   string `toml:"leave_message"`
+	MessageLeft    string `toml:"message_left"`
+	EndedByAgent   string `toml:"ended_by_agent"`
+	EndedTimeout   string `toml:"ended_timeout"`
+	EndedFailed    string `toml:"ended_failed"`
+	DeliveryFailed string `toml:"delivery_failed"`
+}
+
+// NoticeData is what a notice template can use.
+type NoticeData struct {
+	Agent    string // the agent's name
+	Position int    // queue position, 0 when unknown
+	Text     string // the vendor's own words, when it gave any
+	Reason   string // why it ended or failed
+}
+
+// DefaultNotices are plain English defaults.
+func DefaultNotices() Notices {
+	return Notices{
+		Queued:         "Thanks, we have your message. An agent will be with you shortly.",
+		AgentJoined:    "You are now chatting with {{.Agent}}.",
+		Transferred:    "You have been transferred to {{.Agent}}.",
+		QueuePosition:  "{{if .Text}}{{.Text}}{{else}}You are number {{.Position}} in the queue.{{end}}",
+		NoAgent:        "Sorry, no agent is available right now. Please try again later.",
+		LeaveMessage:   "Sorry, no agent is available right now. Reply with a message and we will pass it on.",
+		MessageLeft:    "Thanks, your message has been passed on. We will get back to you.",
+		EndedByAgent:   "The agent has ended the chat. Write again any time to start a new one.",
+		EndedTimeout:   "This chat was closed after a period of inactivity. Write again any time to start a new one.",
+		EndedFailed:    "Sorry, we could not keep this chat going ({{.Reason}}). Write again to start a new one.",
+		DeliveryFailed: "Sorry, your last message could not be delivered to the agent ({{.Reason}}).",
+	}
+}
+
+// compile parses every template; the Router keeps the result.
+func (n Notices) compile() (map[string]*template.Template, []error) {
+	out := map[string]*template.Template{}
+	var errs []error
+	v := reflect.ValueOf(n)
+	for i := 0; i < v.NumField(); i++ {
+		key := v.Type().Field(i).Tag.Get("toml")
+		t, err := template.New(key).Option("missingkey=error").Parse(v.Field(i).String())
+		if err != nil {
+			errs = append(errs, &ConfigError{Path: "notices." + key, Msg: err.Error()})
+			continue
+		}
+		if err := t.Execute(&bytes.Buffer{}, NoticeData{}); err != nil {
+			errs = append(errs, &ConfigError{Path: "notices." + key, Msg: err.Error()})
+			continue
+		}
+		out[key] = t
+	}
+	return out, errs
+}
+
+func (n Notices) validate() []error {
+	_, errs := n.compile()
+	return errs
+}
+
+// noticeSet renders compiled notices.
+type noticeSet map[string]*template.Template
+
+func (s noticeSet) render(key string, d NoticeData) (string, error) {
+	t, ok := s[key]
+	if !ok {
+		return "", fmt.Errorf("no notice %q", key)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("notice %s: %w", key, err)
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,355 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Router is the core loop. It commits what channels and vendors hand it, and
+// moves the outbox: one ordered lane per conversation and direction, so the
+// messages of a conversation never overtake each other, conversations never
+// wait for each other, and a slow vendor does not hold up agent lines going
+// to the customer.
+type Router struct {
+	store    Store
+	log      *zap.Logger
+	cfg      ConversationConfig
+	notices  noticeSet
+	vendorOf func(channel string) (string, bool)
+	metrics  *Metrics
+
+	channels map[string]Channel
+	vendors  map[string]Vendor
+
+	// convLocks serialise the read-modify-write of one conversation's state
+	// between vendor events and the lane that opens it.
+	convLocks [64]sync.Mutex
+
+	mu       sync.Mutex
+	lanes    map[laneKey]*lane
+	stopping bool
+	stopCh   chan struct{} // closed by Stop: no new attempts, no more waiting
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
+}
+
+var (
+	_ ChannelSink = (*Router)(nil)
+	_ EventSink   = (*Router)(nil)
+)
+
+type laneKey struct {
+	conv int64
+	dir  Direction
+}
+
+// lane is the queue of one conversation in one direction; its worker exits
+// when the queue is empty, so idle conversations cost nothing.
+type lane struct {
+	queue  []*Message
+	resume bool // resume the vendor session before anything else
+}
+
+// RouterConfig is what NewRouter needs.
+type RouterConfig struct {
+	Store        Store
+	Logger       *zap.Logger
+	Conversation ConversationConfig
+	Notices      Notices
+	// VendorFor names the vendor a new conversation on a channel goes to.
+	VendorFor func(channel string) (string, bool)
+	Metrics   *Metrics
+}
+
+// NewRouter makes a Router. Add adapters with AddChannel and AddVendor before Start.
+func NewRouter(rc RouterConfig) (*Router, error) {
+	ts, errs := rc.Notices.compile()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if rc.Metrics == nil {
+		rc.Metrics = NewMetrics()
+	}
+	return &Router{
+		store: rc.Store, log: rc.Logger, cfg: rc.Conversation, notices: ts,
+		vendorOf: rc.VendorFor, metrics: rc.Metrics,
+		channels: map[string]Channel{}, vendors: map[string]Vendor{},
+		lanes: map[laneKey]*lane{}, stopCh: make(chan struct{}),
+	}, nil
+}
+
+// AddChannel registers a channel the Router delivers to.
+func (r *Router) AddChannel(c Channel) { r.channels[c.Name()] = c }
+
+// AddVendor registers a vendor the Router opens conversations with.
+func (r *Router) AddVendor(v Vendor) { r.vendors[v.Name()] = v }
+
+// Start loads the outbox and the open conversations, resumes vendor sessions
+// and starts the housekeeping loop. It returns once the work is scheduled.
+func (r *Router) Start(ctx context.Context) error {
+	r.mu.Lock()
+	r.runCtx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	r.mu.Unlock()
+	open, err := r.store.OpenConversations(ctx)
+	if err != nil {
+		return fmt.Errorf("load open conversations: %w", err)
+	}
+	for _, c := range open {
+		if len(c.Session) > 0 && c.State != StatePending {
+			if _, ok := r.vendors[c.Vendor].(Resumer); ok {
+				r.scheduleResume(c.ID)
+			}
+		}
+	}
+	pending, err := r.store.Outbox(ctx)
+	if err != nil {
+		return fmt.Errorf("load outbox: %w", err)
+	}
+	for _, m := range pending {
+		r.enqueue(m)
+	}
+	r.heartbeat.Store(time.Now().UnixNano())
+	r.wg.Add(1)
+	go r.housekeeping()
+	r.log.Info("router started", zap.Int("open_conversations", len(open)), zap.Int("outbox", len(pending)))
+	return nil
+}
+
+// Stop lets every lane finish the message in hand, waiting at most until ctx
+// is done, then cancels the rest; unfinished messages stay in the outbox.
+func (r *Router) Stop(ctx context.Context) {
+	r.mu.Lock()
+	if !r.stopping {
+		r.stopping = true
+		close(r.stopCh)
+	}
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		cancel()
+	case <-ctx.Done():
+		cancel()
+		<-done
+	}
+}
+
+// Alive reports when the housekeeping loop last turned; the watchdog uses it
+// as proof of progress.
+func (r *Router) Alive() time.Time { return time.Unix(0, r.heartbeat.Load()) }
+
+func (r *Router) convLock(id int64) *sync.Mutex { return &r.convLocks[uint64(id)%uint64(len(r.convLocks))] }
+
+// Receive implements InboundSink.
+func (r *Router) Receive(ctx context.Context, in Inbound) error {
+	vendor, ok := r.vendorOf(in.Channel)
+	if !ok {
+		return Permanent(fmt.Errorf("no route for channel %s", in.Channel))
+	}
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = time.Now()
+	}
+	res, err := r.store.RecordInbound(ctx, in, vendor)
+	if err != nil {
+		return fmt.Errorf("record inbound: %w", err)
+	}
+	if res.Duplicate {
+		r.metrics.Duplicates.WithLabelValues(in.Channel).Inc()
+		return nil
+	}
+	r.metrics.MessagesIn.WithLabelValues(in.Channel).Inc()
+	if res.Created {
+		r.convLog(res.Conversation).Info("conversation started", zap.String("vendor", vendor))
+	}
+	r.enqueue(res.Message)
+	return nil
+}
+
+// DeliveryStatus implements StatusSink.
+func (r *Router) DeliveryStatus(ctx context.Context, channel, remoteID string, state Delivery, reason string) error {
+	found, err := r.store.UpdateDelivery(ctx, channel, remoteID, state, reason)
+	if err != nil {
+		return fmt.Errorf("update delivery: %w", err)
+	}
+	if !found {
+		r.log.Debug("status for unknown message", zap.String("channel", channel), zap.String("remote_id", remoteID))
+	}
+	return nil
+}
+
+// enqueue puts a stored message on its lane, starting the lane's worker if needed.
+func (r *Router) enqueue(m *Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return // it stays in the outbox for the next start
+	}
+	k := laneKey{m.ConversationID, m.Direction}
+	if l, ok := r.lanes[k]; ok {
+		l.queue = append(l.queue, m)
+		return
+	}
+	r.lanes[k] = &lane{queue: []*Message{m}}
+	r.wg.Add(1)
+	go r.work(k)
+}
+
+func (r *Router) scheduleResume(conv int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := laneKey{conv, ToAgent}
+	if l, ok := r.lanes[k]; ok {
+		l.resume = true
+		return
+	}
+	r.lanes[k] = &lane{resume: true}
+	r.wg.Add(1)
+	go r.work(k)
+}
+
+// next takes the lane's next job; it removes an empty lane and reports false.
+func (r *Router) next(k laneKey) (m *Message, resume, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.lanes[k]
+	if r.stopping {
+		delete(r.lanes, k)
+		return nil, false, false
+	}
+	if l.resume {
+		l.resume = false
+		return nil, true, true
+	}
+	if len(l.queue) == 0 {
+		delete(r.lanes, k)
+		return nil, false, false
+	}
+	m = l.queue[0]
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	return m, false, true
+}
+
+func (r *Router) work(k laneKey) {
+	defer r.wg.Done()
+	for {
+		m, resume, ok := r.next(k)
+		if !ok {
+			return
+		}
+		if resume {
+			r.resume(r.runCtx, k.conv)
+			continue
+		}
+		r.deliver(r.runCtx, m)
+	}
+}
+
+// deliver moves one message to its destination, retrying until it is sent,
+// fails permanently, or the Router stops (then it stays stored).
+func (r *Router) deliver(ctx context.Context, m *Message) {
+	for attempt := 0; ; attempt++ {
+		conv, err := r.store.Conversation(ctx, m.ConversationID)
+		if err == nil {
+			err = r.attempt(ctx, conv, m)
+		}
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if IsPermanent(err) || time.Since(m.CreatedAt) > r.cfg.GiveUpAfter {
+			r.giveUp(ctx, conv, m, err)
+			return
+		}
+		r.metrics.Retries.WithLabelValues(r.adapterOf(conv, m)).Inc()
+		delay := r.backoff(attempt, err)
+		r.log.Warn("delivery failed, will retry", zap.Int64("conversation", m.ConversationID),
+			zap.Int64("message", m.ID), zap.Duration("in", delay), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.stopCh:
+			return // still stored: the next start sends it
+		case <-time.After(delay):
+		}
+	}
+}
+
+// backoff is exponential with full jitter, at least what the remote side asked for.
+func (r *Router) backoff(attempt int, err error) time.Duration {
+	d := r.cfg.RetryInitial << min(attempt, 20)
+	if d > r.cfg.RetryMax || d <= 0 {
+		d = r.cfg.RetryMax
+	}
+	d = d/2 + rand.N(d/2+1)
+	if after, ok := RetryDelay(err); ok && after > d {
+		d = after
+	}
+	return d
+}
+
+func (r *Router) adapterOf(c *Conversation, m *Message) string {
+	switch {
+	case c == nil:
+		return "unknown"
+	case m.Direction == ToAgent:
+		return c.Vendor
+	default:
+		return c.Channel
+	}
+}
+
+func (r *Router) convLog(c *Conversation) *zap.Logger {
+	return r.log.With(zap.Int64("conversation", c.ID), zap.String("channel", c.Channel), zap.String("vendor", c.Vendor))
+}
+
+// housekeeping ends idle conversations and proves progress for the watchdog.
+func (r *Router) housekeeping() {
+	defer r.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	sweepEvery := min(max(r.cfg.InactivityTimeout/10, time.Second), 30*time.Second)
+	lastSweep := time.Now()
+	for {
+		select {
+		case <-r.stopCh:
+			return
+		case now := <-tick.C:
+			r.heartbeat.Store(now.UnixNano())
+			if now.Sub(lastSweep) >= sweepEvery {
+				lastSweep = now
+				r.sweepIdle(r.runCtx, now)
+			}
+		}
+	}
+}
+
+func (r *Router) sweepIdle(ctx context.Context, now time.Time) {
+	open, err := r.store.OpenConversations(ctx)
+	if err != nil {
+		r.log.Error("inactivity sweep", zap.Error(err))
+		return
+	}
+	for _, c := range open {
+		if c.State == StatePending || now.Sub(c.LastActivity) < r.cfg.InactivityTimeout {
+			continue
+		}
+		if err := r.end(ctx, c, "timeout", "ended_timeout", true); err != nil {
+			r.convLog(c).Error("end idle conversation", zap.Error(err))
+		}
+	}
+}
