@@ -153,7 +153,9 @@ func (r *Router) Stop(ctx context.Context) {
 // as proof of progress.
 func (r *Router) Alive() time.Time { return time.Unix(0, r.heartbeat.Load()) }
 
-func (r *Router) convLock(id int64) *sync.Mutex { return &r.convLocks[uint64(id)%uint64(len(r.convLocks))] }
+func (r *Router) convLock(id int64) *sync.Mutex {
+	return &r.convLocks[uint64(id)%uint64(len(r.convLocks))]
+}
 
 // Receive implements InboundSink.
 func (r *Router) Receive(ctx context.Context, in Inbound) error {
