@@ -99,15 +99,27 @@ func defaultConfig() Config {
 // are only split out here; CheckUnknown reports their unknown keys once the
 // adapters have decoded them.
 func LoadConfig(path string) (*Config, error) {
+	return LoadConfigWith(path, ExpanderFor(path))
+}
+
+// LoadConfigWith is LoadConfig with a chosen Expander.
+func LoadConfigWith(path string, x Expander) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return ParseConfig(data, x)
+}
+
+// ExpanderFor is the Expander for a configuration file: the process
+// environment, and X_file paths relative to $CREDENTIALS_DIRECTORY, else to
+// the file's own directory.
+func ExpanderFor(path string) Expander {
 	credDir := os.Getenv("CREDENTIALS_DIRECTORY")
 	if credDir == "" {
 		credDir = filepath.Dir(path)
 	}
-	return ParseConfig(data, Expander{Getenv: os.LookupEnv, CredentialsDir: credDir})
+	return Expander{Getenv: os.LookupEnv, CredentialsDir: credDir}
 }
 
 // ParseConfig parses configuration text; see LoadConfig.

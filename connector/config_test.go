@@ -173,3 +173,24 @@ func fmtAll(s Secret) string {
 	b, _ := s.MarshalText()
 	return string(b)
 }
+
+// check-config warns about unset variables instead of failing; run fails.
+func TestUnsetEnvLenient(t *testing.T) {
+	text := baseConfig + "[store]\ndsn = \"${NOT_SET}\"\n"
+	if _, errs := parse(t, text, nil); len(errs) != 1 || errs[0] != "store.dsn" {
+		t.Fatalf("strict: errors %v, want one about NOT_SET", errs)
+	}
+	var warned []string
+	x := Expander{Getenv: func(string) (string, bool) { return "", false },
+		Unset: func(path, name string) { warned = append(warned, path+"="+name) }}
+	cfg, err := ParseConfig([]byte(text), x)
+	if err != nil {
+		t.Fatalf("lenient: %v", err)
+	}
+	if diff := cmp.Diff([]string{"store.dsn=NOT_SET"}, warned); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if got := cfg.Store.DSN.Reveal(); got != "${NOT_SET}" {
+		t.Errorf("dsn = %q, want the reference kept", got)
+	}
+}

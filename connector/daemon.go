@@ -120,8 +120,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			d.Shutdown(sctx)
 		}
 	}()
-	if d.ln, err = net.Listen("tcp", d.cfg.HTTP.Listen); err != nil {
-		return fmt.Errorf("listen on %s: %w", d.cfg.HTTP.Listen, err)
+	if d.ln == nil {
+		if d.ln, err = net.Listen("tcp", d.cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", d.cfg.HTTP.Listen, err)
+		}
 	}
 	if err = d.store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -149,6 +151,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		zap.Int("channels", len(d.channels)), zap.Int("vendors", len(d.vendors)))
 	return nil
 }
+
+// UseListener makes Start serve on ln instead of binding http.listen. The
+// demo and tests use it to learn the port before the channels are built with
+// a public URL that names it.
+func (d *Daemon) UseListener(ln net.Listener) { d.ln = ln }
 
 // Addr is the bound HTTP address (useful with port 0).
 func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }

@@ -15,6 +15,10 @@ import (
 type Expander struct {
 	Getenv         func(string) (string, bool)
 	CredentialsDir string
+	// Unset, when set, is told of a ${NAME} whose variable is unset, and the
+	// reference is kept as it is instead of being an error. check-config uses
+	// it to warn: it often runs where the secrets are not.
+	Unset func(path, name string)
 }
 
 var envRefRE = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
@@ -55,6 +59,10 @@ func (x Expander) expandString(path, s string, errs *[]error) string {
 		return ""
 	}
 	v, ok := x.Getenv(m[1])
+	if !ok && x.Unset != nil {
+		x.Unset(path, m[1])
+		return s
+	}
 	if !ok {
 		*errs = append(*errs, &ConfigError{Path: path, Msg: "environment variable " + m[1] + " is not set"})
 	}

@@ -45,22 +45,30 @@ func NewMetrics() *Metrics {
 // AttachStore exports the store's state (conversations by state, outbox
 // depth and age, commits) read at scrape time.
 func (m *Metrics) AttachStore(s Store) {
-	m.Registry.MustRegister(&storeCollector{store: s})
+	m.Registry.MustRegister(newStoreCollector(s))
 }
 
-type storeCollector struct{ store Store }
+// storeCollector reads Store.Stats at scrape time, so the gauges are never stale.
+type storeCollector struct {
+	store                                   Store
+	conversations, depth, age, txns, writes *prometheus.Desc
+	up                                      *prometheus.Desc
+}
 
-var (
-	descConversations = prometheus.NewDesc("connectord_conversations", "Conversations by state.", []string{"state"}, nil)
-	descOutboxDepth   = prometheus.NewDesc("connectord_outbox_depth", "Messages stored and not yet sent.", nil, nil)
-	descOutboxAge     = prometheus.NewDesc("connectord_outbox_oldest_age_seconds", "Age of the oldest message in the outbox (0 when empty).", nil, nil)
-	descTxns          = prometheus.NewDesc("connectord_store_transactions_total", "Write transactions committed (one fsync each).", nil, nil)
-	descWrites        = prometheus.NewDesc("connectord_store_writes_total", "Write operations committed.", nil, nil)
-	descStoreUp       = prometheus.NewDesc("connectord_store_up", "1 when the last stats read from the store succeeded.", nil, nil)
-)
+func newStoreCollector(s Store) *storeCollector {
+	return &storeCollector{
+		store:         s,
+		conversations: prometheus.NewDesc("connectord_conversations", "Conversations by state.", []string{"state"}, nil),
+		depth:         prometheus.NewDesc("connectord_outbox_depth", "Messages stored and not yet sent.", nil, nil),
+		age:           prometheus.NewDesc("connectord_outbox_oldest_age_seconds", "Age of the oldest message in the outbox (0 when empty).", nil, nil),
+		txns:          prometheus.NewDesc("connectord_store_transactions_total", "Write transactions committed (one fsync each).", nil, nil),
+		writes:        prometheus.NewDesc("connectord_store_writes_total", "Write operations committed.", nil, nil),
+		up:            prometheus.NewDesc("connectord_store_up", "1 when the last stats read from the store succeeded.", nil, nil),
+	}
+}
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConversations, descOutboxDepth, descOutboxAge, descTxns, descWrites, descStoreUp} {
+	for _, d := range []*prometheus.Desc{c.conversations, c.depth, c.age, c.txns, c.writes, c.up} {
 		ch <- d
 	}
 }
@@ -70,19 +78,19 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	st, err := c.store.Stats(ctx)
 	if err != nil {
-		ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 0)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	for _, s := range []State{StatePending, StateQueued, StateActive, StateEnded} {
-		ch <- prometheus.MustNewConstMetric(descConversations, prometheus.GaugeValue, float64(st.Conversations[s]), string(s))
+		ch <- prometheus.MustNewConstMetric(c.conversations, prometheus.GaugeValue, float64(st.Conversations[s]), string(s))
 	}
-	ch <- prometheus.MustNewConstMetric(descOutboxDepth, prometheus.GaugeValue, float64(st.OutboxDepth))
+	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(st.OutboxDepth))
 	age := 0.0
 	if !st.OldestPending.IsZero() {
 		age = time.Since(st.OldestPending).Seconds()
 	}
-	ch <- prometheus.MustNewConstMetric(descOutboxAge, prometheus.GaugeValue, age)
-	ch <- prometheus.MustNewConstMetric(descTxns, prometheus.CounterValue, float64(st.Transactions))
-	ch <- prometheus.MustNewConstMetric(descWrites, prometheus.CounterValue, float64(st.Writes))
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(c.txns, prometheus.CounterValue, float64(st.Transactions))
+	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
 }
