@@ -1,0 +1,136 @@
+package connectortest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/connectortest"
+	"github.com/connectord/connectord/connector/sqlite"
+)
+
+// The suite must be able to fail: each mutant below is the SQLite store with
+// one contract clause broken, and the suite must catch it in the named
+// subtest. A failing suite fails its test, so each mutant runs in a child
+// process (this test binary, re-executed) whose failure is the expected outcome.
+
+const mutantEnv = "CONNECTORTEST_MUTANT"
+
+// mutants maps a broken clause to the subtest that must catch it.
+var mutants = map[string]string{
+	"no-inbound-dedup":    "InboundDuplicate",
+	"ended-reopens":       "InboundEndedNotReused",
+	"no-group-commit":     "ConcurrentInboundGroupCommit",
+	"plain-not-found":     "ConversationNotFound",
+	"ignore-fail-pending": "ApplyFailPending",
+	"outbox-reversed":     "OutboxOrderAndSettling",
+	"delivery-unscoped":   "UpdateDeliveryScopedByChannel",
+}
+
+func TestSuiteCatchesBrokenStores(t *testing.T) {
+	if os.Getenv(mutantEnv) != "" {
+		t.Skip("running as a mutant")
+	}
+	for mutant, subtest := range mutants {
+		t.Run(mutant, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMutant$/^"+subtest+"$", "-test.count=1")
+			cmd.Env = append(os.Environ(), mutantEnv+"="+mutant)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed a store with %s; subtest %s should have failed:\n%s", mutant, subtest, out)
+			}
+			if !strings.Contains(string(out), "--- FAIL: TestMutant/"+subtest) {
+				t.Errorf("mutant %s: subtest %s did not fail:\n%s", mutant, subtest, out)
+			}
+		})
+	}
+}
+
+// TestMutant runs the suite against the mutant named in the environment; it
+// is only run by TestSuiteCatchesBrokenStores.
+func TestMutant(t *testing.T) {
+	mutant := os.Getenv(mutantEnv)
+	if mutant == "" {
+		t.Skip("only run as a child of TestSuiteCatchesBrokenStores")
+	}
+	connectortest.TestStore(t, func(t *testing.T) connector.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return &broken{Store: s, mutant: mutant}
+	})
+}
+
+// broken is a Store with one clause of the contract broken.
+type broken struct {
+	*sqlite.Store
+	mutant string
+}
+
+func (b *broken) RecordInbound(ctx context.Context, in connector.Inbound, vendor string) (connector.InboundResult, error) {
+	if b.mutant == "no-inbound-dedup" {
+		res, err := b.Store.RecordInbound(ctx, in, vendor)
+		if err == nil && res.Duplicate {
+			in.SourceID += "'"
+			return b.Store.RecordInbound(ctx, in, vendor)
+		}
+		return res, err
+	}
+	return b.Store.RecordInbound(ctx, in, vendor)
+}
+
+func (b *broken) Apply(ctx context.Context, ch connector.Change) (connector.ChangeResult, error) {
+	switch {
+	case b.mutant == "ended-reopens" && ch.State == connector.StateEnded:
+		ch.State = connector.StateActive
+	case b.mutant == "ignore-fail-pending":
+		ch.FailPending = ""
+	}
+	return b.Store.Apply(ctx, ch)
+}
+
+func (b *broken) Stats(ctx context.Context) (connector.Stats, error) {
+	st, err := b.Store.Stats(ctx)
+	if b.mutant == "no-group-commit" {
+		st.Transactions = st.Writes
+	}
+	return st, err
+}
+
+func (b *broken) Conversation(ctx context.Context, id int64) (*connector.Conversation, error) {
+	c, err := b.Store.Conversation(ctx, id)
+	if b.mutant == "plain-not-found" && errors.Is(err, connector.ErrNotFound) {
+		return nil, errors.New("no such conversation")
+	}
+	return c, err
+}
+
+func (b *broken) Outbox(ctx context.Context) ([]*connector.Message, error) {
+	ms, err := b.Store.Outbox(ctx)
+	if b.mutant == "outbox-reversed" {
+		for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
+			ms[i], ms[j] = ms[j], ms[i]
+		}
+	}
+	return ms, err
+}
+
+func (b *broken) UpdateDelivery(ctx context.Context, channel, remoteID string, state connector.Delivery, reason string) (bool, error) {
+	if b.mutant == "delivery-unscoped" {
+		for _, other := range []string{"sms.main", "slack.support"} {
+			if found, err := b.Store.UpdateDelivery(ctx, other, remoteID, state, reason); found || err != nil {
+				return found, err
+			}
+		}
+		return false, nil
+	}
+	return b.Store.UpdateDelivery(ctx, channel, remoteID, state, reason)
+}

@@ -1,0 +1,160 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// Apply commits a Change atomically; see connector.Change. Within a change,
+// FailPending runs before Messages are appended (it fails what was waiting,
+// never what the change adds), and LeaveMessage is computed after them.
+func (s *Store) Apply(ctx context.Context, ch connector.Change) (connector.ChangeResult, error) {
+	var res connector.ChangeResult
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		res, err = applyChange(ctx, tx, ch, nowNanos())
+		return err
+	})
+	if err != nil {
+		return connector.ChangeResult{}, err // res may still be written: not read
+	}
+	return res, nil
+}
+
+func applyChange(ctx context.Context, tx *sql.Tx, ch connector.Change, now int64) (connector.ChangeResult, error) {
+	c, err := getConversation(ctx, tx, ch.ConversationID)
+	if err != nil {
+		return connector.ChangeResult{}, err
+	}
+	if ch.RequireOpen && !c.Open() {
+		return connector.ChangeResult{Conversation: c, Skipped: true}, nil
+	}
+	var res connector.ChangeResult
+	if ch.FailPending != "" {
+		if res.Failed, err = failPending(ctx, tx, c.ID, ch.FailPending, now); err != nil {
+			return connector.ChangeResult{}, err
+		}
+	}
+	if res.Added, err = appendMessages(ctx, tx, c, ch.Messages, now); err != nil {
+		return connector.ChangeResult{}, err
+	}
+	if err := updateConversation(ctx, tx, c, ch, now); err != nil {
+		return connector.ChangeResult{}, err
+	}
+	res.Conversation = c
+	return res, nil
+}
+
+// updateConversation applies ch's conversation fields to c, in memory and in
+// the database.
+func updateConversation(ctx context.Context, tx *sql.Tx, c *connector.Conversation, ch connector.Change, now int64) error {
+	if ch.State != "" && c.Open() {
+		c.State = ch.State
+		if ch.State == connector.StateEnded {
+			c.EndReason = ch.EndReason
+		}
+	}
+	if ch.Agent != nil {
+		c.Agent = *ch.Agent
+	}
+	if ch.Session != nil {
+		c.Session = nil
+		if len(ch.Session) > 0 {
+			c.Session = json.RawMessage(slices.Clone(ch.Session))
+		}
+	}
+	if ch.LeaveMessage {
+		err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = ?`, c.ID).
+			Scan(&c.LeaveMessageAfter)
+		if err != nil {
+			return fmt.Errorf("leave message: %w", err)
+		}
+	}
+	if ch.Touch {
+		c.LastActivity = fromNanos(now)
+	}
+	c.UpdatedAt = fromNanos(now)
+	_, err := tx.ExecContext(ctx, `UPDATE conversations SET state = ?, end_reason = ?, agent = ?, session = ?,
+		leave_message_after = ?, last_activity = ?, updated_at = ? WHERE id = ?`,
+		c.State, c.EndReason, c.Agent, sessionValue(c.Session), c.LeaveMessageAfter,
+		toNanos(c.LastActivity), now, c.ID)
+	if err != nil {
+		return fmt.Errorf("update conversation %d: %w", c.ID, err)
+	}
+	return nil
+}
+
+// appendMessages stores copies of ms in order and returns those added.
+func appendMessages(ctx context.Context, tx *sql.Tx, c *connector.Conversation, ms []*connector.Message, now int64) ([]*connector.Message, error) {
+	var added []*connector.Message
+	for _, in := range ms {
+		// A copy: the caller's message is not written to, so a caller that
+		// gave up does not race with the writer.
+		m := &connector.Message{ConversationID: c.ID, Direction: in.Direction, Kind: in.Kind, Text: in.Text,
+			Format: in.Format, Attachments: slices.Clone(in.Attachments), SourceID: in.SourceID}
+		ok, err := insertMessage(ctx, tx, c.Channel, m, now)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			added = append(added, m)
+		}
+	}
+	return added, nil
+}
+
+// insertMessage stores m as DeliveryStored and fills in its ID, State and
+// times. It reports false, storing nothing, when m's non-empty SourceID is
+// already in the conversation for the same direction.
+func insertMessage(ctx context.Context, tx *sql.Tx, channel string, m *connector.Message, now int64) (bool, error) {
+	attachments, err := attachmentsJSON(m.Attachments)
+	if err != nil {
+		return false, err
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO messages
+		(conversation_id, channel, direction, kind, text, format, attachments, source_id, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)
+		ON CONFLICT (conversation_id, direction, source_id) WHERE source_id != '' DO NOTHING`,
+		m.ConversationID, channel, m.Direction, m.Kind, m.Text, m.Format, attachments, m.SourceID, now, now)
+	if err != nil {
+		return false, fmt.Errorf("insert message: %w", err)
+	}
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if m.ID, err = r.LastInsertId(); err != nil {
+		return false, err
+	}
+	m.State = connector.DeliveryStored
+	m.CreatedAt, m.UpdatedAt = fromNanos(now), fromNanos(now)
+	return true, nil
+}
+
+// failPending fails the conversation's ToAgent messages still waiting, except
+// KindEnd (the vendor must still be told), and returns their ids in order.
+func failPending(ctx context.Context, tx *sql.Tx, convID int64, reason string, now int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?
+		WHERE conversation_id = ? AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
+		RETURNING id`, reason, now, convID)
+	if err != nil {
+		return nil, fmt.Errorf("fail pending: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("fail pending: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}

@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// RecordInbound commits a customer message; see connector.Store. The message
+// and conversation times are the commit's, not in.ReceivedAt. A message
+// without SourceID is not de-duplicated (channels always give one).
+func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor string) (connector.InboundResult, error) {
+	if in.Channel == "" || in.Customer == "" {
+		return connector.InboundResult{}, errors.New("connector/sqlite: inbound needs a channel and a customer")
+	}
+	var res connector.InboundResult
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		res, err = recordInbound(ctx, tx, in, vendor, nowNanos())
+		return err
+	})
+	if err != nil {
+		// res is not read here: the writer may still be filling it in for a
+		// caller that gave up.
+		return connector.InboundResult{}, err
+	}
+	return res, nil
+}
+
+func recordInbound(ctx context.Context, tx *sql.Tx, in connector.Inbound, vendor string, now int64) (connector.InboundResult, error) {
+	if dup, err := inboundDuplicate(ctx, tx, in); dup != nil || err != nil {
+		return connector.InboundResult{Duplicate: true, Conversation: dup}, err
+	}
+	c, err := openConversationOf(ctx, tx, in.Channel, in.Customer)
+	if err != nil {
+		return connector.InboundResult{}, err
+	}
+	created := c == nil
+	if created {
+		if c, err = createConversation(ctx, tx, in, vendor, now); err != nil {
+			return connector.InboundResult{}, err
+		}
+	}
+	m := &connector.Message{ConversationID: c.ID, Direction: connector.ToAgent, Kind: connector.KindText,
+		Text: in.Text, Attachments: slices.Clone(in.Attachments), SourceID: in.SourceID}
+	added, err := insertMessage(ctx, tx, c.Channel, m, now)
+	if err != nil {
+		return connector.InboundResult{}, err
+	}
+	if !added {
+		// The open conversation already has this source id (appended by
+		// Apply): the same message, so a duplicate, and nothing is changed.
+		return connector.InboundResult{Duplicate: true, Conversation: c}, nil
+	}
+	if !created {
+		if err := touchInbound(ctx, tx, c, in.Profile, now); err != nil {
+			return connector.InboundResult{}, err
+		}
+	}
+	if in.SourceID != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO inbound_keys (channel, source_id, message_id) VALUES (?, ?, ?)`,
+			in.Channel, in.SourceID, m.ID); err != nil {
+			return connector.InboundResult{}, fmt.Errorf("record inbound key: %w", err)
+		}
+	}
+	return connector.InboundResult{Created: created, Conversation: c, Message: m}, nil
+}
+
+// inboundDuplicate returns the conversation that already has in's source id
+// for its channel, or nil.
+func inboundDuplicate(ctx context.Context, tx *sql.Tx, in connector.Inbound) (*connector.Conversation, error) {
+	if in.SourceID == "" {
+		return nil, nil
+	}
+	var convID int64
+	err := tx.QueryRowContext(ctx, `SELECT m.conversation_id FROM inbound_keys k JOIN messages m ON m.id = k.message_id
+		WHERE k.channel = ? AND k.source_id = ?`, in.Channel, in.SourceID).Scan(&convID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inbound de-duplication: %w", err)
+	}
+	return getConversation(ctx, tx, convID)
+}
+
+// openConversationOf returns the customer's open conversation, or nil.
+func openConversationOf(ctx context.Context, tx *sql.Tx, channel, customer string) (*connector.Conversation, error) {
+	c, err := scanConversation(tx.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations
+		WHERE channel = ? AND customer = ? AND state != 'ended'`, channel, customer))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return c, err
+}
+
+func createConversation(ctx context.Context, tx *sql.Tx, in connector.Inbound, vendor string, now int64) (*connector.Conversation, error) {
+	profile, err := profileJSON(in.Profile)
+	if err != nil {
+		return nil, err
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO conversations
+		(channel, customer, vendor, state, profile, created_at, updated_at, last_activity)
+		VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`, in.Channel, in.Customer, vendor, profile, now, now, now)
+	if err != nil {
+		return nil, fmt.Errorf("create conversation: %w", err)
+	}
+	id, err := r.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	t := fromNanos(now)
+	return &connector.Conversation{ID: id, Channel: in.Channel, Customer: in.Customer, Vendor: vendor,
+		State: connector.StatePending, Profile: in.Profile, CreatedAt: t, UpdatedAt: t, LastActivity: t}, nil
+}
+
+// touchInbound records a customer message's activity on c (and in memory),
+// replacing the profile when the channel sent one.
+func touchInbound(ctx context.Context, tx *sql.Tx, c *connector.Conversation, p connector.Profile, now int64) error {
+	if p != (connector.Profile{}) {
+		c.Profile = p
+	}
+	profile, err := profileJSON(c.Profile)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE conversations SET profile = ?, last_activity = ?, updated_at = ? WHERE id = ?`,
+		profile, now, now, c.ID)
+	if err != nil {
+		return fmt.Errorf("update conversation: %w", err)
+	}
+	c.LastActivity, c.UpdatedAt = fromNanos(now), fromNanos(now)
+	return nil
+}

@@ -1,0 +1,169 @@
+// Package sqlite is the embedded connector.Store: one SQLite file in WAL mode,
+// written by a single goroutine that commits concurrent writes together
+// (group commit) and read through a pool of read-only connections.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/connectord/connectord/connector"
+)
+
+// ErrClosed is returned by every method of a closed Store.
+var ErrClosed = errors.New("connector/sqlite: store is closed")
+
+// Store is the SQLite connector.Store. Open it with Open; it is safe for
+// concurrent use.
+type Store struct {
+	wdb    *sql.DB // one connection, owned by the writer
+	rdb    *sql.DB // read-only pool; WAL lets readers run beside the writer
+	w      *writer
+	closed atomic.Bool
+}
+
+var _ connector.Store = (*Store)(nil)
+
+// pragmas apply to every connection. synchronous=FULL makes a returned commit
+// survive power loss, not only a crash of the process; group commit is what
+// keeps that affordable. busy_timeout covers another process (an operator
+// command) holding the file briefly.
+var pragmas = []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"}
+
+// Open opens (creating it and its directory if needed) the database at path,
+// brings its schema up to date, and starts the writer. A database written by a
+// newer connectord is refused.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("connector/sqlite: invalid database path %q", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("connector/sqlite: create directory: %w", err)
+	}
+	wdb, conn, err := openWriter(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := openReaders(ctx, path)
+	if err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	s := &Store{wdb: wdb, rdb: rdb, w: newWriter(conn)}
+	go s.w.run()
+	return s, nil
+}
+
+// dsn builds a modernc.org/sqlite DSN for path with the common pragmas and extra parameters.
+func dsn(path string, extra ...string) string {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		q.Add(k, v)
+	}
+	return path + "?" + q.Encode()
+}
+
+// openWriter opens the single writing connection and migrates through it.
+// Its transactions BEGIN IMMEDIATE, so that a write never has to upgrade a
+// read lock (which could fail with SQLITE_BUSY against another process).
+func openWriter(ctx context.Context, path string) (*sql.DB, *sql.Conn, error) {
+	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connector/sqlite: open: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		err = checkWAL(ctx, conn)
+	}
+	if err == nil {
+		err = migrate(ctx, conn)
+	}
+	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		db.Close()
+		return nil, nil, fmt.Errorf("connector/sqlite: open %s: %w", path, err)
+	}
+	return db, conn, nil
+}
+
+// checkWAL verifies that the journal mode really is WAL: on a file system
+// without shared memory support SQLite silently keeps the old mode, and
+// readers would then block the writer.
+func checkWAL(ctx context.Context, conn *sql.Conn) error {
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, want wal", mode)
+	}
+	return nil
+}
+
+func openReaders(ctx context.Context, path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, "_pragma=query_only(1)"))
+	if err != nil {
+		return nil, fmt.Errorf("connector/sqlite: open readers: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connector/sqlite: open readers: %w", err)
+	}
+	return db, nil
+}
+
+// Close finishes the writes already handed to the writer, then closes the
+// database. Every later call, Close included, returns ErrClosed.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	s.w.stop()
+	return errors.Join(s.w.conn.Close(), s.rdb.Close(), s.wdb.Close())
+}
+
+// Ping checks that the database file can still be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var n int
+	return s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n)
+}
+
+// write runs op in the writer's next batch; see writer.do.
+func (s *Store) write(ctx context.Context, op func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.w.do(ctx, op)
+}
+
+// reader returns the read pool, or ErrClosed.
+func (s *Store) reader() (*sql.DB, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	return s.rdb, nil
+}

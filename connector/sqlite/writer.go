@@ -1,0 +1,166 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync/atomic"
+)
+
+// maxBatch caps how many requests share one transaction, so that one commit
+// never holds the callers at the front of the queue for long.
+const maxBatch = 256
+
+// request is one write waiting for the writer. op runs inside the batch's
+// transaction and stores its own result in variables the caller reads after
+// done reports nil; done is buffered so the writer never waits for a caller
+// that gave up.
+type request struct {
+	ctx  context.Context
+	op   func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+// writer is the single goroutine that performs every write. Concurrent
+// writes are batched: each turn it takes every request already waiting, runs
+// them in one transaction, each inside its own savepoint, and commits once, so
+// callers share one fsync.
+type writer struct {
+	conn *sql.Conn // the only connection that writes
+	reqs chan *request
+	quit chan struct{} // closed by stop: take no new requests
+	done chan struct{} // closed when run returns
+
+	transactions atomic.Uint64
+	writes       atomic.Uint64
+}
+
+func newWriter(conn *sql.Conn) *writer {
+	return &writer{conn: conn, reqs: make(chan *request), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+// do hands op to the writer and waits for its outcome. It gives up when ctx
+// is done; the request may still commit, but never partly.
+func (w *writer) do(ctx context.Context, op func(ctx context.Context, tx *sql.Tx) error) error {
+	r := &request{ctx: ctx, op: op, done: make(chan error, 1)}
+	// reqs is unbuffered: a request is either taken by the writer or not
+	// queued at all, so nothing is stranded when the writer stops.
+	select {
+	case w.reqs <- r:
+	case <-w.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop lets the writer finish the requests already handed over and waits for it.
+func (w *writer) stop() {
+	close(w.quit)
+	<-w.done
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		select {
+		case r := <-w.reqs:
+			batch = w.gather(append(batch[:0], r))
+			w.commit(batch)
+			clear(batch) // drop references to finished requests
+		case <-w.quit:
+			// Callers blocked in do may still win their send against quit;
+			// serve them so that none waits forever.
+			if batch = w.gather(batch[:0]); len(batch) > 0 {
+				w.commit(batch)
+				clear(batch)
+				continue
+			}
+			return
+		}
+	}
+}
+
+// gather adds every request already waiting, up to maxBatch.
+func (w *writer) gather(batch []*request) []*request {
+	for len(batch) < maxBatch {
+		select {
+		case r := <-w.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs a batch in one transaction and answers every request.
+func (w *writer) commit(batch []*request) {
+	// The batch runs to completion whatever its callers do meanwhile: a
+	// caller's cancellation must not cut a shared transaction short.
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	tx, err := w.conn.BeginTx(ctx, nil)
+	if err != nil {
+		answerAll(batch, fmt.Errorf("begin write transaction: %w", err))
+		return
+	}
+	var ok uint64
+	for i, r := range batch {
+		if r.ctx.Err() != nil {
+			errs[i] = r.ctx.Err() // its caller is gone: do not write for it
+			continue
+		}
+		errs[i], err = runSavepoint(ctx, tx, r.op)
+		if err != nil {
+			tx.Rollback() //nolint:errcheck // the batch failed already
+			answerAll(batch, err)
+			return
+		}
+		if errs[i] == nil {
+			ok++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		answerAll(batch, fmt.Errorf("commit: %w", err))
+		return
+	}
+	if ok > 0 { // a batch whose every request failed wrote nothing to count
+		w.transactions.Add(1)
+		w.writes.Add(ok)
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+// runSavepoint runs op inside a savepoint, so that a failing op undoes only
+// its own changes. opErr is op's failure; err is a failure of the savepoint
+// machinery itself, which leaves the transaction unusable.
+func runSavepoint(ctx context.Context, tx *sql.Tx, op func(ctx context.Context, tx *sql.Tx) error) (opErr, err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT request"); err != nil {
+		return nil, fmt.Errorf("savepoint: %w", err)
+	}
+	if opErr = op(ctx, tx); opErr != nil {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO request"); err != nil {
+			return nil, fmt.Errorf("rollback to savepoint: %w (after %v)", err, opErr)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE request"); err != nil {
+		return nil, fmt.Errorf("release savepoint: %w", err)
+	}
+	return opErr, nil
+}
+
+func answerAll(batch []*request, err error) {
+	for _, r := range batch {
+		r.done <- err
+	}
+}
