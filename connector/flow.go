@@ -27,7 +27,9 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 	if !c.Open() {
 		return r.markFailed(ctx, m, "conversation ended")
 	}
-	if c.State == StatePending {
+	// A pending conversation whose vendor had no agent but takes a left message
+	// stays pending: opening it again would start a second chat.
+	if c.State == StatePending && c.LeaveMessageAfter == 0 {
 		var err error
 		if c, err = r.open(ctx, v, c); err != nil {
 			return err
@@ -126,6 +128,11 @@ func (r *Router) giveUp(ctx context.Context, c *Conversation, m *Message, cause 
 	log.Error("delivery failed permanently", zap.Error(cause))
 	if err := r.markFailed(ctx, m, reason); err != nil {
 		log.Error("record failure", zap.Error(err))
+	}
+	// The attempt may have moved the conversation on (opened it, say): decide
+	// on its state now, not on the one read before the attempt.
+	if now, err := r.store.Conversation(ctx, m.ConversationID); err == nil {
+		c = now
 	}
 	if c == nil || !c.Open() {
 		return

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -15,7 +14,7 @@ import (
 // never what the change adds), and LeaveMessage is computed after them.
 func (s *Store) Apply(ctx context.Context, ch connector.Change) (connector.ChangeResult, error) {
 	var res connector.ChangeResult
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
 		res, err = applyChange(ctx, tx, ch, nowNanos())
 		return err
 	})
@@ -25,7 +24,7 @@ func (s *Store) Apply(ctx context.Context, ch connector.Change) (connector.Chang
 	return res, nil
 }
 
-func applyChange(ctx context.Context, tx *sql.Tx, ch connector.Change, now int64) (connector.ChangeResult, error) {
+func applyChange(ctx context.Context, tx *txn, ch connector.Change, now int64) (connector.ChangeResult, error) {
 	c, err := getConversation(ctx, tx, ch.ConversationID)
 	if err != nil {
 		return connector.ChangeResult{}, err
@@ -51,7 +50,7 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch connector.Change, now int64
 
 // updateConversation applies ch's conversation fields to c, in memory and in
 // the database.
-func updateConversation(ctx context.Context, tx *sql.Tx, c *connector.Conversation, ch connector.Change, now int64) error {
+func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation, ch connector.Change, now int64) error {
 	if ch.State != "" && c.Open() {
 		c.State = ch.State
 		if ch.State == connector.StateEnded {
@@ -89,7 +88,7 @@ func updateConversation(ctx context.Context, tx *sql.Tx, c *connector.Conversati
 }
 
 // appendMessages stores copies of ms in order and returns those added.
-func appendMessages(ctx context.Context, tx *sql.Tx, c *connector.Conversation, ms []*connector.Message, now int64) ([]*connector.Message, error) {
+func appendMessages(ctx context.Context, tx *txn, c *connector.Conversation, ms []*connector.Message, now int64) ([]*connector.Message, error) {
 	var added []*connector.Message
 	for _, in := range ms {
 		// A copy: the caller's message is not written to, so a caller that
@@ -110,7 +109,7 @@ func appendMessages(ctx context.Context, tx *sql.Tx, c *connector.Conversation, 
 // insertMessage stores m as DeliveryStored and fills in its ID, State and
 // times. It reports false, storing nothing, when m's non-empty SourceID is
 // already in the conversation for the same direction.
-func insertMessage(ctx context.Context, tx *sql.Tx, channel string, m *connector.Message, now int64) (bool, error) {
+func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Message, now int64) (bool, error) {
 	attachments, err := attachmentsJSON(m.Attachments)
 	if err != nil {
 		return false, err
@@ -136,7 +135,7 @@ func insertMessage(ctx context.Context, tx *sql.Tx, channel string, m *connector
 
 // failPending fails the conversation's ToAgent messages still waiting, except
 // KindEnd (the vendor must still be told), and returns their ids in order.
-func failPending(ctx context.Context, tx *sql.Tx, convID int64, reason string, now int64) ([]int64, error) {
+func failPending(ctx context.Context, tx *txn, convID int64, reason string, now int64) ([]int64, error) {
 	rows, err := tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?
 		WHERE conversation_id = ? AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
 		RETURNING id`, reason, now, convID)

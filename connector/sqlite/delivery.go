@@ -13,7 +13,7 @@ import (
 // remoteID. A message no longer stored (sent, delivered, failed) is left as
 // it is; an unknown id is connector.ErrNotFound.
 func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *txn) error {
 		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sent', remote_id = ?, updated_at = ?
 			WHERE id = ? AND state = 'stored'`, remoteID, nowNanos(), id)
 		return changedOrExists(ctx, tx, r, err, id)
@@ -24,7 +24,7 @@ func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 // never moves a message backwards: a delivered or already failed message is
 // left as it is. An unknown id is connector.ErrNotFound.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *txn) error {
 		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?
 			WHERE id = ? AND state IN ('stored', 'sent')`, reason, nowNanos(), id)
 		return changedOrExists(ctx, tx, r, err, id)
@@ -33,7 +33,7 @@ func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 
 // changedOrExists turns the outcome of a conditional update of message id
 // into nil when it changed a row or the message exists, ErrNotFound otherwise.
-func changedOrExists(ctx context.Context, tx *sql.Tx, r sql.Result, err error, id int64) error {
+func changedOrExists(ctx context.Context, tx *txn, r sql.Result, err error, id int64) error {
 	if err != nil {
 		return fmt.Errorf("update message %d: %w", id, err)
 	}
@@ -80,7 +80,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, channel, remoteID string, st
 		return false, nil
 	}
 	var found bool
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
 		found, err = updateDelivery(ctx, tx, channel, remoteID, state, reason)
 		return err
 	})
@@ -90,7 +90,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, channel, remoteID string, st
 	return found, nil
 }
 
-func updateDelivery(ctx context.Context, tx *sql.Tx, channel, remoteID string, state connector.Delivery, reason string) (bool, error) {
+func updateDelivery(ctx context.Context, tx *txn, channel, remoteID string, state connector.Delivery, reason string) (bool, error) {
 	var (
 		id  int64
 		cur connector.Delivery

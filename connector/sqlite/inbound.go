@@ -18,7 +18,7 @@ func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor 
 		return connector.InboundResult{}, errors.New("connector/sqlite: inbound needs a channel and a customer")
 	}
 	var res connector.InboundResult
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
 		res, err = recordInbound(ctx, tx, in, vendor, nowNanos())
 		return err
 	})
@@ -30,7 +30,7 @@ func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor 
 	return res, nil
 }
 
-func recordInbound(ctx context.Context, tx *sql.Tx, in connector.Inbound, vendor string, now int64) (connector.InboundResult, error) {
+func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor string, now int64) (connector.InboundResult, error) {
 	if dup, err := inboundDuplicate(ctx, tx, in); dup != nil || err != nil {
 		return connector.InboundResult{Duplicate: true, Conversation: dup}, err
 	}
@@ -71,7 +71,7 @@ func recordInbound(ctx context.Context, tx *sql.Tx, in connector.Inbound, vendor
 
 // inboundDuplicate returns the conversation that already has in's source id
 // for its channel, or nil.
-func inboundDuplicate(ctx context.Context, tx *sql.Tx, in connector.Inbound) (*connector.Conversation, error) {
+func inboundDuplicate(ctx context.Context, tx *txn, in connector.Inbound) (*connector.Conversation, error) {
 	if in.SourceID == "" {
 		return nil, nil
 	}
@@ -88,7 +88,7 @@ func inboundDuplicate(ctx context.Context, tx *sql.Tx, in connector.Inbound) (*c
 }
 
 // openConversationOf returns the customer's open conversation, or nil.
-func openConversationOf(ctx context.Context, tx *sql.Tx, channel, customer string) (*connector.Conversation, error) {
+func openConversationOf(ctx context.Context, tx *txn, channel, customer string) (*connector.Conversation, error) {
 	c, err := scanConversation(tx.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations
 		WHERE channel = ? AND customer = ? AND state != 'ended'`, channel, customer))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -97,7 +97,7 @@ func openConversationOf(ctx context.Context, tx *sql.Tx, channel, customer strin
 	return c, err
 }
 
-func createConversation(ctx context.Context, tx *sql.Tx, in connector.Inbound, vendor string, now int64) (*connector.Conversation, error) {
+func createConversation(ctx context.Context, tx *txn, in connector.Inbound, vendor string, now int64) (*connector.Conversation, error) {
 	profile, err := profileJSON(in.Profile)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func createConversation(ctx context.Context, tx *sql.Tx, in connector.Inbound, v
 
 // touchInbound records a customer message's activity on c (and in memory),
 // replacing the profile when the channel sent one.
-func touchInbound(ctx context.Context, tx *sql.Tx, c *connector.Conversation, p connector.Profile, now int64) error {
+func touchInbound(ctx context.Context, tx *txn, c *connector.Conversation, p connector.Profile, now int64) error {
 	if p != (connector.Profile{}) {
 		c.Profile = p
 	}

@@ -18,7 +18,7 @@ func TestPragmas(t *testing.T) {
 	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "busy_timeout": "10000", "foreign_keys": "1"}
 	for pragma, value := range want {
 		var got string
-		if err := s.w.conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+		if err := s.wdb.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != value {
@@ -31,7 +31,7 @@ func TestPragmas(t *testing.T) {
 			t.Errorf("reader: PRAGMA %s = %s, want %s", pragma, got, value)
 		}
 	}
-	if _, err := s.rdb.ExecContext(ctx, `DELETE FROM messages`); err == nil {
+	if _, err := s.rdb.db.ExecContext(ctx, `DELETE FROM messages`); err == nil {
 		t.Errorf("a reader connection could write")
 	}
 }

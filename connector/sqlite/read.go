@@ -76,7 +76,7 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 	return st, nil
 }
 
-func countStates(ctx context.Context, db *sql.DB, into map[connector.State]int) error {
+func countStates(ctx context.Context, db queryer, into map[connector.State]int) error {
 	rows, err := db.QueryContext(ctx, `SELECT state, count(*) FROM conversations GROUP BY state`)
 	if err != nil {
 		return fmt.Errorf("conversation stats: %w", err)

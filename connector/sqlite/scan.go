@@ -31,7 +31,7 @@ func toNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// queryer is what reads need: a *sql.DB, *sql.Conn or *sql.Tx.
+// queryer is what reads need: the read pool or a write transaction.
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -26,8 +26,8 @@ var ErrClosed = errors.New("connector/sqlite: store is closed")
 // Store is the SQLite connector.Store. Open it with Open; it is safe for
 // concurrent use.
 type Store struct {
-	wdb    *sql.DB // one connection, owned by the writer
-	rdb    *sql.DB // read-only pool; WAL lets readers run beside the writer
+	wdb    *sql.DB  // one connection, used only by the writer
+	rdb    *readers // read-only pool; WAL lets readers run beside the writer
 	w      *writer
 	closed atomic.Bool
 }
@@ -50,17 +50,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("connector/sqlite: create directory: %w", err)
 	}
-	wdb, conn, err := openWriter(ctx, path)
+	wdb, err := openWriter(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	rdb, err := openReaders(ctx, path)
 	if err != nil {
-		conn.Close()
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{wdb: wdb, rdb: rdb, w: newWriter(conn)}
+	s := &Store{wdb: wdb, rdb: &readers{db: rdb, stmts: make(map[string]*sql.Stmt)}, w: newWriter(wdb)}
 	go s.w.run()
 	return s, nil
 }
@@ -80,13 +79,18 @@ func dsn(path string, extra ...string) string {
 
 // openWriter opens the single writing connection and migrates through it.
 // Its transactions BEGIN IMMEDIATE, so that a write never has to upgrade a
-// read lock (which could fail with SQLITE_BUSY against another process).
-func openWriter(ctx context.Context, path string) (*sql.DB, *sql.Conn, error) {
+// read lock (which could fail with SQLITE_BUSY against another process). The
+// connection is kept for the life of the store, so that the statements the
+// writer prepares on it stay prepared.
+func openWriter(ctx context.Context, path string) (*sql.DB, error) {
 	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("connector/sqlite: open: %w", err)
+		return nil, fmt.Errorf("connector/sqlite: open: %w", err)
 	}
 	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
 	conn, err := db.Conn(ctx)
 	if err == nil {
 		err = checkWAL(ctx, conn)
@@ -94,14 +98,14 @@ func openWriter(ctx context.Context, path string) (*sql.DB, *sql.Conn, error) {
 	if err == nil {
 		err = migrate(ctx, conn)
 	}
-	if err != nil {
-		if conn != nil {
-			conn.Close()
-		}
-		db.Close()
-		return nil, nil, fmt.Errorf("connector/sqlite: open %s: %w", path, err)
+	if conn != nil {
+		err = errors.Join(err, conn.Close()) // back to the pool, for the writer
 	}
-	return db, conn, nil
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connector/sqlite: open %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // checkWAL verifies that the journal mode really is WAL: on a file system
@@ -140,7 +144,7 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.w.stop()
-	return errors.Join(s.w.conn.Close(), s.rdb.Close(), s.wdb.Close())
+	return errors.Join(s.rdb.close(), s.wdb.Close())
 }
 
 // Ping checks that the database file can still be read.
@@ -153,7 +157,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // write runs op in the writer's next batch; see writer.do.
-func (s *Store) write(ctx context.Context, op func(ctx context.Context, tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, op func(ctx context.Context, tx *txn) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -161,7 +165,7 @@ func (s *Store) write(ctx context.Context, op func(ctx context.Context, tx *sql.
 }
 
 // reader returns the read pool, or ErrClosed.
-func (s *Store) reader() (*sql.DB, error) {
+func (s *Store) reader() (*readers, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}

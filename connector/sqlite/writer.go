@@ -17,7 +17,7 @@ const maxBatch = 256
 // that gave up.
 type request struct {
 	ctx  context.Context
-	op   func(ctx context.Context, tx *sql.Tx) error
+	op   func(ctx context.Context, tx *txn) error
 	done chan error
 }
 
@@ -26,7 +26,10 @@ type request struct {
 // them in one transaction, each inside its own savepoint, and commits once, so
 // callers share one fsync.
 type writer struct {
-	conn *sql.Conn // the only connection that writes
+	db *sql.DB // at most one connection: only the writer uses it
+	// stmts and missed are the statement cache (stmts.go); only run touches them.
+	stmts  map[string]*sql.Stmt
+	missed []string
 	reqs chan *request
 	quit chan struct{} // closed by stop: take no new requests
 	done chan struct{} // closed when run returns
@@ -35,13 +38,13 @@ type writer struct {
 	writes       atomic.Uint64
 }
 
-func newWriter(conn *sql.Conn) *writer {
-	return &writer{conn: conn, reqs: make(chan *request), quit: make(chan struct{}), done: make(chan struct{})}
+func newWriter(db *sql.DB) *writer {
+	return &writer{db: db, stmts: make(map[string]*sql.Stmt), reqs: make(chan *request), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // do hands op to the writer and waits for its outcome. It gives up when ctx
 // is done; the request may still commit, but never partly.
-func (w *writer) do(ctx context.Context, op func(ctx context.Context, tx *sql.Tx) error) error {
+func (w *writer) do(ctx context.Context, op func(ctx context.Context, tx *txn) error) error {
 	r := &request{ctx: ctx, op: op, done: make(chan error, 1)}
 	// reqs is unbuffered: a request is either taken by the writer or not
 	// queued at all, so nothing is stranded when the writer stops.
@@ -68,6 +71,7 @@ func (w *writer) stop() {
 
 func (w *writer) run() {
 	defer close(w.done)
+	defer w.closeStmts()
 	batch := make([]*request, 0, maxBatch)
 	for {
 		select {
@@ -106,45 +110,69 @@ func (w *writer) commit(batch []*request) {
 	// The batch runs to completion whatever its callers do meanwhile: a
 	// caller's cancellation must not cut a shared transaction short.
 	ctx := context.Background()
-	errs := make([]error, len(batch))
-	tx, err := w.conn.BeginTx(ctx, nil)
+	defer w.prepareMissed(ctx) // once the transaction has let go of the connection
+	// Requests rarely fail, so a batch first runs without the three savepoint
+	// statements per request. If one fails, that attempt is rolled back whole
+	// and the batch runs again with savepoints, so the failure undoes only its
+	// own request.
+	errs, failed, err := w.runBatch(ctx, batch, false)
+	if failed {
+		errs, _, err = w.runBatch(ctx, batch, true)
+	}
 	if err != nil {
-		answerAll(batch, fmt.Errorf("begin write transaction: %w", err))
+		answerAll(batch, err)
 		return
 	}
 	var ok uint64
 	for i, r := range batch {
-		if r.ctx.Err() != nil {
-			errs[i] = r.ctx.Err() // its caller is gone: do not write for it
-			continue
-		}
-		errs[i], err = runSavepoint(ctx, tx, r.op)
-		if err != nil {
-			tx.Rollback() //nolint:errcheck // the batch failed already
-			answerAll(batch, err)
-			return
-		}
 		if errs[i] == nil {
 			ok++
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		answerAll(batch, fmt.Errorf("commit: %w", err))
-		return
+		r.done <- errs[i]
 	}
 	if ok > 0 { // a batch whose every request failed wrote nothing to count
 		w.transactions.Add(1)
 		w.writes.Add(ok)
 	}
-	for i, r := range batch {
-		r.done <- errs[i]
+}
+
+// runBatch runs batch in one transaction and commits it, returning each
+// request's outcome. Without savepoints, the first request that fails rolls
+// the transaction back and runBatch reports failed. err is a failure of the
+// transaction itself.
+func (w *writer) runBatch(ctx context.Context, batch []*request, savepoints bool) (errs []error, failed bool, err error) {
+	sqlTx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("begin write transaction: %w", err)
 	}
+	tx := &txn{tx: sqlTx, w: w}
+	errs = make([]error, len(batch))
+	for i, r := range batch {
+		if errs[i] = r.ctx.Err(); errs[i] != nil {
+			continue // its caller is gone: do not write for it
+		}
+		if !savepoints {
+			if errs[i] = r.op(ctx, tx); errs[i] != nil {
+				sqlTx.Rollback() //nolint:errcheck // the batch runs again
+				return nil, true, nil
+			}
+			continue
+		}
+		if errs[i], err = runSavepoint(ctx, tx, r.op); err != nil {
+			sqlTx.Rollback() //nolint:errcheck // the batch failed already
+			return nil, false, err
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return nil, false, fmt.Errorf("commit: %w", err)
+	}
+	return errs, false, nil
 }
 
 // runSavepoint runs op inside a savepoint, so that a failing op undoes only
 // its own changes. opErr is op's failure; err is a failure of the savepoint
 // machinery itself, which leaves the transaction unusable.
-func runSavepoint(ctx context.Context, tx *sql.Tx, op func(ctx context.Context, tx *sql.Tx) error) (opErr, err error) {
+func runSavepoint(ctx context.Context, tx *txn, op func(ctx context.Context, tx *txn) error) (opErr, err error) {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT request"); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}

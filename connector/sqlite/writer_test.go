@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -28,7 +27,7 @@ func TestFailingWriteUndoesOnlyItself(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			errs[i] = s.write(ctx, func(ctx context.Context, tx *txn) error {
 				_, err := tx.ExecContext(ctx, `INSERT INTO conversations (channel, customer, vendor, state,
 					created_at, updated_at, last_activity) VALUES ('c', ?, 'v', 'pending', 1, 1, 1)`, fmt.Sprint(i))
 				if err == nil && i%3 == 0 {
@@ -73,7 +72,7 @@ func TestCallerGivingUp(t *testing.T) {
 	defer s.Close()
 	release := make(chan struct{})
 	started := make(chan struct{})
-	go s.write(ctx, func(context.Context, *sql.Tx) error { // holds the writer
+	go s.write(ctx, func(context.Context, *txn) error { // holds the writer
 		close(started)
 		<-release
 		return nil
@@ -82,7 +81,7 @@ func TestCallerGivingUp(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
 	go func() {
-		done <- s.write(cctx, func(context.Context, *sql.Tx) error {
+		done <- s.write(cctx, func(context.Context, *txn) error {
 			t.Error("a write whose caller gave up before its batch ran")
 			return nil
 		})
@@ -92,7 +91,7 @@ func TestCallerGivingUp(t *testing.T) {
 		t.Errorf("write after cancel: %v, want context.Canceled", err)
 	}
 	close(release)
-	if err := s.write(ctx, func(context.Context, *sql.Tx) error { return nil }); err != nil {
+	if err := s.write(ctx, func(context.Context, *txn) error { return nil }); err != nil {
 		t.Errorf("write after a caller gave up: %v", err)
 	}
 }

@@ -1,0 +1,288 @@
+package connector_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/connectord/connectord/connector"
+)
+
+const alice = "+15550000001"
+
+var defaults = connector.DefaultNotices()
+
+func TestRoundTrip(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventJoined, Agent: "Bob"})
+	h.event(alice, connector.Event{Type: connector.EventText, Text: "hi, how can I help?", SourceID: "L1"})
+
+	got := texts(h.toUser.wait(t, 3, 5*time.Second))
+	want := []string{"notice:" + defaults.Queued, "notice:You are now chatting with Bob.", "text:hi, how can I help?"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"text:hello"}, texts(h.toAgent.all())); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	c := h.openConversation(alice)
+	if c.State != connector.StateActive || c.Agent != "Bob" || string(c.Session) != `{"chat":1}` {
+		t.Errorf("conversation = %+v", c)
+	}
+}
+
+func TestDuplicatesDropped(t *testing.T) {
+	h := newHarness(t, nil)
+	for range 3 {
+		h.inbound(alice, "SM1", "once")
+	}
+	h.inbound(alice, "SM2", "twice")
+	h.toAgent.wait(t, 2, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventText, Text: "line", SourceID: "L1"})
+	h.event(alice, connector.Event{Type: connector.EventText, Text: "line", SourceID: "L1"})
+	h.toUser.wait(t, 2, 5*time.Second) // queued + line
+	time.Sleep(50 * time.Millisecond)
+	if diff := cmp.Diff([]string{"text:once", "text:twice"}, texts(h.toAgent.all())); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	if n := hasPrefix(texts(h.toUser.all()), "text:line"); n != 1 {
+		t.Errorf("agent line delivered %d times, want 1", n)
+	}
+}
+
+// Messages of one conversation keep their order through transient failures.
+func TestOrderKeptThroughRetries(t *testing.T) {
+	var failures atomic.Int32
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			if failures.Add(1)%3 != 0 {
+				return errors.New("flaky network")
+			}
+			return nil
+		}
+	})
+	var want []string
+	for i := range 20 {
+		text := fmt.Sprintf("m%02d", i)
+		want = append(want, "text:"+text)
+		h.inbound(alice, "SM"+text, text)
+	}
+	got := texts(h.toAgent.wait(t, 20, 10*time.Second))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+}
+
+// A conversation whose vendor hangs does not hold up another.
+func TestConversationsIndependent(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			if m.Text == "stuck" {
+				<-release
+			}
+			return nil
+		}
+	})
+	defer close(release)
+	h.inbound(alice, "SM1", "stuck")
+	for i := range 5 {
+		h.inbound(fmt.Sprintf("+1555000100%d", i), fmt.Sprintf("SMx%d", i), "free")
+	}
+	got := h.toAgent.wait(t, 5, 5*time.Second)
+	for _, s := range got {
+		if s.Text != "free" {
+			t.Errorf("unexpected delivery %+v", s)
+		}
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	var mu sync.Mutex
+	var attempts []time.Time
+	h := newHarness(t, func(h *harness) {
+		h.notices.Queued = ""
+		h.channel.fail = func(m *connector.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts = append(attempts, time.Now())
+			if len(attempts) == 1 {
+				return connector.RetryAfter(errors.New("429"), 300*time.Millisecond)
+			}
+			return nil
+		}
+	})
+	h.inbound(alice, "SM1", "hi")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventText, Text: "reply", SourceID: "L1"})
+	h.toUser.wait(t, 1, 5*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := attempts[1].Sub(attempts[0]); gap < 300*time.Millisecond {
+		t.Errorf("retried after %s, want at least the 300ms asked for", gap)
+	}
+}
+
+// A permanent failure towards the agent ends the conversation: the customer
+// is told, the vendor gets an end, and the next message opens a new one.
+func TestPermanentFailureEnds(t *testing.T) {
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			if m.Text == "poison" {
+				return connector.Permanent(errors.New("rejected by vendor"))
+			}
+			return nil
+		}
+	})
+	h.inbound(alice, "SM1", "poison")
+	got := texts(h.toUser.wait(t, 2, 5*time.Second))
+	want := []string{"notice:" + defaults.Queued,
+		"notice:Sorry, your last message could not be delivered to the agent (rejected by vendor)."}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+	ends := h.toAgent.wait(t, 1, 5*time.Second)
+	if ends[0].Kind != connector.KindEnd {
+		t.Errorf("vendor got %+v, want an end", ends[0])
+	}
+	h.inbound(alice, "SM2", "again")
+	h.toAgent.wait(t, 2, 5*time.Second)
+	waitFor(t, "a second open", func() bool { h.vendor.mu.Lock(); defer h.vendor.mu.Unlock(); return h.vendor.opens == 2 })
+}
+
+func TestAgentEndThenNewConversation(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "one")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	first := h.openConversation(alice)
+	h.event(alice, connector.Event{Type: connector.EventEnded})
+	h.toUser.wait(t, 2, 5*time.Second)
+	h.inbound(alice, "SM2", "two")
+	h.toAgent.wait(t, 2, 5*time.Second)
+	second := h.openConversation(alice)
+	if second.ID == first.ID {
+		t.Fatalf("message after the end reused conversation %d", first.ID)
+	}
+	got := texts(h.toUser.wait(t, 3, 5*time.Second))
+	want := []string{"notice:" + defaults.Queued, "notice:" + defaults.EndedByAgent, "notice:" + defaults.Queued}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+}
+
+func TestNoAgentLeaveMessage(t *testing.T) {
+	var h *harness
+	h = newHarness(t, func(h2 *harness) {
+		h2.vendor.onOpen = func(c *connector.Conversation) error {
+			return h2.vendor.sink.Event(context.Background(), connector.Event{ConversationID: c.ID,
+				Type: connector.EventNoAgent, LeaveMessage: true})
+		}
+	})
+	h.inbound(alice, "SM1", "anyone there?")
+	h.toUser.wait(t, 1, 5*time.Second)
+	h.inbound(alice, "SM2", "please call me back")
+	got := texts(h.toUser.wait(t, 2, 5*time.Second))
+	want := []string{"notice:" + defaults.LeaveMessage, "notice:" + defaults.MessageLeft}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+	agent := h.toAgent.wait(t, 1, 5*time.Second)
+	if diff := cmp.Diff([]string{"leave_message:please call me back"}, texts(agent[:1])); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+}
+
+func TestNoAgentEnds(t *testing.T) {
+	h := newHarness(t, func(h2 *harness) {
+		h2.vendor.onOpen = func(c *connector.Conversation) error {
+			return h2.vendor.sink.Event(context.Background(), connector.Event{ConversationID: c.ID,
+				Type: connector.EventNoAgent})
+		}
+	})
+	h.inbound(alice, "SM1", "anyone?")
+	got := texts(h.toUser.wait(t, 1, 5*time.Second))
+	if diff := cmp.Diff([]string{"notice:" + defaults.NoAgent}, got); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+	open, err := h.store.OpenConversations(context.Background())
+	if err != nil || len(open) != 0 {
+		t.Errorf("open conversations = %v, %v; want none", open, err)
+	}
+}
+
+func TestInactivityTimeout(t *testing.T) {
+	h := newHarness(t, func(h *harness) { h.conv.InactivityTimeout = 300 * time.Millisecond })
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	got := texts(h.toUser.wait(t, 2, 10*time.Second))
+	if got[1] != "notice:"+defaults.EndedTimeout {
+		t.Errorf("to customer = %v, want the timeout notice second", got)
+	}
+	h.toAgent.wait(t, 2, 5*time.Second) // the vendor is told too
+}
+
+// The channel's length limit splits an agent line into parts, in order.
+func TestSplitParts(t *testing.T) {
+	h := newHarness(t, func(h *harness) { h.channel.max = 4; h.notices.Queued = "" })
+	h.inbound(alice, "SM1", "hi")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventText, Text: "abcdefghij", SourceID: "L1"})
+	got := texts(h.toUser.wait(t, 3, 5*time.Second))
+	if diff := cmp.Diff([]string{"text:abcd", "text:efgh", "text:ij"}, got); diff != "" {
+		t.Errorf("parts (-want +got):\n%s", diff)
+	}
+}
+
+// What was stored but not delivered when the router stopped goes out after a
+// restart, and the vendor session is resumed first.
+func TestRestartDeliversOutbox(t *testing.T) {
+	var down atomic.Bool
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			if down.Load() {
+				return errors.New("vendor down")
+			}
+			return nil
+		}
+	})
+	h.inbound(alice, "SM1", "first")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	down.Store(true)
+	h.inbound(alice, "SM2", "second")
+	h.inbound(alice, "SM3", "third")
+	time.Sleep(30 * time.Millisecond)
+	h.restart()
+	down.Store(false)
+	got := texts(h.toAgent.wait(t, 3, 5*time.Second))
+	if diff := cmp.Diff([]string{"text:first", "text:second", "text:third"}, got); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	waitFor(t, "resume", func() bool { h.vendor.mu.Lock(); defer h.vendor.mu.Unlock(); return h.vendor.resumes == 1 })
+}
+
+// A vendor that refuses to resume ends the conversation with a notice.
+func TestResumeRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "first")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.vendor.mu.Lock()
+	h.vendor.resume = func(c *connector.Conversation) error {
+		return h.vendor.sink.Event(context.Background(), connector.Event{ConversationID: c.ID,
+			Type: connector.EventEnded, Reason: "vendor could not resume the chat"})
+	}
+	h.vendor.mu.Unlock()
+	h.restart()
+	got := texts(h.toUser.wait(t, 2, 5*time.Second))
+	want := "notice:Sorry, we could not keep this chat going (vendor could not resume the chat). Write again to start a new one."
+	if got[1] != want {
+		t.Errorf("to customer = %q, want %q last", got, want)
+	}
+}

@@ -1,0 +1,120 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// Statements are prepared once and reused. The statements here are short, so
+// parsing one costs about as much as running it, and the writer is the one
+// goroutine every write waits for: without the caches half of its time went
+// to the SQLite parser.
+
+// txn is a write transaction whose statements come from the writer's cache.
+// It is used only on the writer's goroutine.
+type txn struct {
+	tx *sql.Tx
+	w  *writer
+}
+
+func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.w.stmt(query); st != nil {
+		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.w.stmt(query); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
+
+func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.w.stmt(query); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+// stmt returns the prepared statement for query, or nil when it has not been
+// prepared yet; the writer then prepares it after the running transaction,
+// when its one connection is free (see prepareMissed).
+func (w *writer) stmt(query string) *sql.Stmt {
+	st, ok := w.stmts[query]
+	if !ok {
+		w.stmts[query] = nil
+		w.missed = append(w.missed, query)
+	}
+	return st
+}
+
+// prepareMissed prepares the statements the last transaction ran unprepared.
+// Preparing on the database (not on a Conn or Tx) is what lets Tx.StmtContext
+// reuse the statement on the same connection later. A statement that fails to
+// prepare stays nil and keeps running unprepared, which reports its error.
+func (w *writer) prepareMissed(ctx context.Context) {
+	for _, q := range w.missed {
+		if st, err := w.db.PrepareContext(ctx, q); err == nil {
+			w.stmts[q] = st
+		}
+	}
+	w.missed = w.missed[:0]
+}
+
+func (w *writer) closeStmts() {
+	for q, st := range w.stmts {
+		if st != nil {
+			st.Close()
+		}
+		delete(w.stmts, q)
+	}
+}
+
+// readers is the read-only pool with its own statement cache; database/sql
+// prepares a cached statement again on each pool connection that runs it.
+type readers struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+func (r *readers) stmt(ctx context.Context, query string) *sql.Stmt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.stmts[query]; ok {
+		return st
+	}
+	st, err := r.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // run unprepared, which reports the error
+	}
+	r.stmts[query] = st
+	return st
+}
+
+func (r *readers) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := r.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return r.db.QueryRowContext(ctx, query, args...)
+}
+
+func (r *readers) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := r.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.db.QueryContext(ctx, query, args...)
+}
+
+func (r *readers) close() error {
+	r.mu.Lock()
+	for _, st := range r.stmts {
+		st.Close()
+	}
+	clear(r.stmts)
+	r.mu.Unlock()
+	return r.db.Close()
+}
