@@ -30,9 +30,9 @@ type writer struct {
 	// stmts and missed are the statement cache (stmts.go); only run touches them.
 	stmts  map[string]*sql.Stmt
 	missed []string
-	reqs chan *request
-	quit chan struct{} // closed by stop: take no new requests
-	done chan struct{} // closed when run returns
+	reqs   chan *request
+	quit   chan struct{} // closed by stop: take no new requests
+	done   chan struct{} // closed when run returns
 
 	transactions atomic.Uint64
 	writes       atomic.Uint64
