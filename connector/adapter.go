@@ -28,15 +28,13 @@ func (i Instance) FullName() string { return i.Kind + "." + i.Name }
 
 // Decode decodes the block into v, a pointer to a struct with toml tags. The
 // block has already had ${ENV} and X_file values expanded. Keys v does not
-// have are reported by the loader afterwards; Decode reports wrong types.
+// have are reported by the loader afterwards; Decode reports every wrong type
+// or bad value, each as a ConfigError with its key path, joined.
 func (i Instance) Decode(v any) error {
 	if i.decode == nil {
 		return nil
 	}
-	if err := i.decode(v); err != nil {
-		return &ConfigError{Path: i.Path, Msg: err.Error()}
-	}
-	return nil
+	return i.decode(v)
 }
 
 // Errorf returns a ConfigError for key inside this block.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -171,9 +172,7 @@ func (c *Config) decodeSections(top map[string]toml.Primitive) []error {
 		if !ok {
 			continue // reported by CheckUnknown
 		}
-		if err := c.md.PrimitiveDecode(top[name], dst); err != nil {
-			errs = append(errs, &ConfigError{Path: name, Msg: cleanTOMLError(err)})
-		}
+		errs = append(errs, decodeTable(c.md, top[name], dst, name)...)
 	}
 	return errs
 }
@@ -189,12 +188,7 @@ func (c *Config) instances(section string, p toml.Primitive) ([]Instance, []erro
 		for _, name := range sortedKeys(kinds[kind]) {
 			prim := kinds[kind][name]
 			path := section + "." + kind + "." + name
-			decode := func(v any) error {
-				if err := c.md.PrimitiveDecode(prim, v); err != nil {
-					return errors.New(cleanTOMLError(err))
-				}
-				return nil
-			}
+			decode := func(v any) error { return errors.Join(decodeTable(c.md, prim, v, path)...) }
 			out = append(out, NewInstance(path, kind, name, decode))
 		}
 	}
@@ -320,6 +314,37 @@ func (c *Config) StatePath() string {
 		return strings.Split(d, ":")[0]
 	}
 	return c.Daemon.StateDir
+}
+
+// decodeTable decodes the table p into dst, a pointer to a struct with toml
+// tags. The toml package stops at the first bad value, so when decoding fails
+// the fields are decoded again one at a time, to report every bad key with
+// its own path.
+func decodeTable(md toml.MetaData, p toml.Primitive, dst any, path string) []error {
+	err := md.PrimitiveDecode(p, dst)
+	if err == nil {
+		return nil
+	}
+	whole := []error{&ConfigError{Path: path, Msg: cleanTOMLError(err)}}
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return whole
+	}
+	var errs []error
+	for _, f := range reflect.VisibleFields(rv.Elem().Type()) {
+		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if key == "" || key == "-" || !f.IsExported() || f.Anonymous || len(f.Index) > 1 {
+			continue
+		}
+		one := reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}})
+		if err := md.PrimitiveDecode(p, reflect.New(one).Interface()); err != nil {
+			errs = append(errs, &ConfigError{Path: path + "." + key, Msg: cleanTOMLError(err)})
+		}
+	}
+	if len(errs) == 0 {
+		return whole
+	}
+	return errs
 }
 
 var tomlLineRE = regexp.MustCompile(`^toml: (line \d+ \(last key "[^"]*"\): )?`)

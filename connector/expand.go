@@ -71,6 +71,10 @@ func (x Expander) expandString(path, s string, errs *[]error) string {
 
 func (x Expander) readFileKey(t map[string]any, path, base, key, file string, errs *[]error) {
 	kp := joinPath(path, key)
+	if file == "" { // an empty X_file means X is not read from a file
+		delete(t, key)
+		return
+	}
 	if _, both := t[base]; both {
 		*errs = append(*errs, &ConfigError{Path: kp, Msg: "set either " + base + " or " + key + ", not both"})
 		return

@@ -68,13 +68,16 @@ type list struct {
 	n       int
 }
 
-// blocks start and end on a line of their own.
-var blocks = map[string]bool{
-	"div": true, "section": true, "article": true, "header": true, "footer": true,
-	"nav": true, "aside": true, "main": true, "blockquote": true, "table": true,
-	"thead": true, "tbody": true, "tfoot": true, "tr": true, "form": true, "figure": true,
-	"figcaption": true, "address": true, "dl": true, "dt": true, "dd": true, "hr": true,
-	"h1": true, "h2": true, "h3": true, "h4": true, "h5": true, "h6": true, "center": true,
+// isBlock reports whether an element starts and ends on a line of its own.
+func isBlock(name string) bool {
+	switch name {
+	case "div", "section", "article", "header", "footer", "nav", "aside", "main",
+		"blockquote", "table", "thead", "tbody", "tfoot", "tr", "form", "figure",
+		"figcaption", "address", "dl", "dt", "dd", "hr", "center",
+		"h1", "h2", "h3", "h4", "h5", "h6":
+		return true
+	}
+	return false
 }
 
 func (r *renderer) token(t token) {
@@ -110,7 +113,7 @@ func (r *renderer) start(t token) {
 		r.space = true
 	case name == "script" || name == "style" || name == "title":
 		r.z.skipRawText(name)
-	case blocks[name]:
+	case isBlock(name):
 		r.lineStart()
 	}
 }
@@ -133,7 +136,7 @@ func (r *renderer) end(name string) {
 	case name == "pre":
 		r.pre = max(r.pre-1, 0)
 		r.lineStart()
-	case blocks[name]:
+	case isBlock(name):
 		r.lineStart()
 	}
 }

@@ -1,0 +1,142 @@
+package sms
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// DefaultAPIURL is where Twilio's REST API lives.
+const DefaultAPIURL = "https://api.twilio.com"
+
+// Config is a [channels.sms.NAME] block.
+type Config struct {
+	// AccountSID is the Twilio account, "AC" and 32 more letters and digits.
+	AccountSID string `toml:"account_sid"`
+	// AuthToken authenticates API calls and signs webhooks. Never printed.
+	AuthToken connector.Secret `toml:"auth_token"`
+	// From is the sending number in E.164 form. Either From or
+	// MessagingServiceSID is required; with both, From must belong to the service.
+	From string `toml:"from"`
+	// MessagingServiceSID ("MG...") sends through a Messaging Service, which
+	// picks the sender (short codes, alphanumeric senders, number pools).
+	MessagingServiceSID string `toml:"messaging_service_sid"`
+	// APIURL replaces the scheme and host of every API request: a fake Twilio
+	// or a proxy. Default DefaultAPIURL.
+	APIURL string `toml:"api_url"`
+	// RequestTimeout bounds one API call. Default 10s.
+	RequestTimeout time.Duration `toml:"request_timeout"`
+	// StatusCallback asks Twilio to report delivery to /sms/NAME/status.
+	// Default true.
+	StatusCallback bool `toml:"status_callback"`
+}
+
+func defaultConfig() Config {
+	return Config{APIURL: DefaultAPIURL, RequestTimeout: 10 * time.Second, StatusCallback: true}
+}
+
+// sidShape describes a SID in error messages; %s is its prefix.
+const sidShape = `"%s" followed by 32 letters and digits`
+
+// decodeConfig decodes and checks inst's block. It returns every problem,
+// joined, each a *connector.ConfigError naming its key. Error texts never
+// contain the auth token.
+func decodeConfig(inst connector.Instance) (Config, error) {
+	cfg := defaultConfig()
+	if err := inst.Decode(&cfg); err != nil {
+		return cfg, err
+	}
+	if cfg.APIURL == "" { // the example configuration ships api_url = ""
+		cfg.APIURL = DefaultAPIURL
+	}
+	return cfg, errors.Join(cfg.validate(inst)...)
+}
+
+func (c Config) validate(inst connector.Instance) []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, inst.Errorf(key, format, args...))
+	}
+	switch {
+	case c.AccountSID == "":
+		bad("account_sid", "is required")
+	case !validSID(c.AccountSID, "AC"):
+		bad("account_sid", "must be "+sidShape+", not %q", "AC", c.AccountSID)
+	}
+	switch {
+	case c.AuthToken.Empty():
+		bad("auth_token", "is required")
+	case !alnum(c.AuthToken.Reveal()) && !envReference(c.AuthToken.Reveal()):
+		// Twilio tokens are hex; twilio-go refuses anything else at send time.
+		bad("auth_token", "must be letters and digits only (check for stray quotes or spaces)")
+	}
+	if c.From == "" && c.MessagingServiceSID == "" {
+		bad("from", "from or messaging_service_sid is required")
+	}
+	if c.From != "" && !isE164(c.From) {
+		bad("from", "must be a phone number in E.164 form like \"+15551230000\", not %q", c.From)
+	}
+	if c.MessagingServiceSID != "" && !validSID(c.MessagingServiceSID, "MG") {
+		bad("messaging_service_sid", "must be "+sidShape+", not %q", "MG", c.MessagingServiceSID)
+	}
+	if msg := checkAPIURL(c.APIURL); msg != "" {
+		bad("api_url", "%s", msg)
+	}
+	if c.RequestTimeout <= 0 {
+		bad("request_timeout", "must be a positive duration like \"10s\"")
+	}
+	return errs
+}
+
+// validSID reports whether s is a Twilio SID with the given prefix. Real
+// SIDs have 32 hex digits after it; fakes may use other letters.
+func validSID(s, prefix string) bool {
+	return len(s) == 34 && s[:2] == prefix && alnum(s)
+}
+
+// checkAPIURL returns what is wrong with an api_url, or "". Only the scheme
+// and host are used, so a path would be silently ignored: refuse it.
+func checkAPIURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "must be an http(s) URL: " + err.Error()
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return "must be an absolute http(s) URL like \"" + DefaultAPIURL + "\", not \"" + s + "\""
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.User != nil:
+		return "must be a scheme and host only (requests keep Twilio's paths), not \"" + s + "\""
+	}
+	return ""
+}
+
+// isE164 reports whether s is "+" and 2 to 15 digits, the first not 0.
+func isE164(s string) bool {
+	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// alnum reports whether s is non-empty ASCII letters and digits.
+func alnum(s string) bool {
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// envReference reports whether s is a "${NAME}" that check-config left
+// unexpanded because the variable is unset; the loader warns about it.
+func envReference(s string) bool {
+	return len(s) > 3 && s[:2] == "${" && s[len(s)-1] == '}' && alnum(strings.ReplaceAll(s[2:len(s)-1], "_", "x"))
+}

@@ -1,0 +1,218 @@
+package sms
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/connectord/connectord/connector"
+)
+
+const (
+	testSID   = "AC0123456789abcdef0123456789abcdef"
+	testToken = "0123456789abcdef0123456789abcdef"
+)
+
+// instance returns the block text as [channels.sms.main].
+func instance(block string) connector.Instance {
+	return connector.NewInstance("channels.sms.main", "sms", "main", func(v any) error {
+		_, err := toml.Decode(block, v)
+		return err
+	})
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := decodeConfig(instance(`
+account_sid = "` + testSID + `"
+auth_token = "` + testToken + `"
+from = "+15551230000"
+api_url = ""
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{AccountSID: testSID, AuthToken: testToken, From: "+15551230000",
+		APIURL: "https://api.twilio.com", RequestTimeout: 10 * time.Second, StatusCallback: true}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigAllKeys(t *testing.T) {
+	cfg, err := decodeConfig(instance(`
+account_sid = "` + testSID + `"
+auth_token = "` + testToken + `"
+messaging_service_sid = "MG0123456789abcdef0123456789abcdef"
+api_url = "http://127.0.0.1:9999/"
+request_timeout = "250ms"
+status_callback = false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{AccountSID: testSID, AuthToken: testToken,
+		MessagingServiceSID: "MG0123456789abcdef0123456789abcdef", APIURL: "http://127.0.0.1:9999/",
+		RequestTimeout: 250 * time.Millisecond}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	const good = `account_sid = "` + testSID + `"
+auth_token = "` + testToken + `"
+from = "+15551230000"
+`
+	tests := []struct {
+		name  string
+		block string
+		want  []string // every error, "path: message" prefixes
+	}{
+		{"empty block", ``, []string{
+			"channels.sms.main.account_sid: is required",
+			"channels.sms.main.auth_token: is required",
+			"channels.sms.main.from: from or messaging_service_sid is required",
+		}},
+		{"bad sids", `account_sid = "XX0123"
+auth_token = "` + testToken + `"
+messaging_service_sid = "AC0123456789abcdef0123456789abcdef"`, []string{
+			`channels.sms.main.account_sid: must be "AC" followed by 32 letters and digits, not "XX0123"`,
+			`channels.sms.main.messaging_service_sid: must be "MG" followed by 32 letters and digits`,
+		}},
+		{"from not E.164", good + `from = "5551230000"`, []string{
+			`channels.sms.main.from: must be a phone number in E.164 form`,
+		}},
+		{"token with a stray quote", `account_sid = "` + testSID + `"
+auth_token = "'sekrit123'"
+from = "+15551230000"`, []string{
+			"channels.sms.main.auth_token: must be letters and digits only",
+		}},
+		{"api_url not http", good + `api_url = "ftp://example.com"`, []string{
+			`channels.sms.main.api_url: must be an absolute http(s) URL`,
+		}},
+		{"api_url relative", good + `api_url = "localhost:8080"`, []string{
+			`channels.sms.main.api_url: must be an absolute http(s) URL`,
+		}},
+		{"api_url with path", good + `api_url = "https://proxy.example.com/twilio"`, []string{
+			`channels.sms.main.api_url: must be a scheme and host only`,
+		}},
+		{"timeout zero", good + `request_timeout = "0s"`, []string{
+			`channels.sms.main.request_timeout: must be a positive duration`,
+		}},
+		{"wrong type", good + `status_callback = "yes"`, []string{
+			`channels.sms.main: `,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Fix duplicate keys: a test's extra key replaces good's.
+			block := dedupe(tt.block)
+			_, err := decodeConfig(instance(block))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := configErrors(t, err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d errors %q, want %d like %q", len(got), got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("error %d = %q, want prefix %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigUnsetEnv: check-config keeps an unset "${NAME}" as the value and
+// warns about it itself.
+func TestConfigUnsetEnv(t *testing.T) {
+	_, err := decodeConfig(instance(`account_sid = "` + testSID + `"
+auth_token = "${TWILIO_AUTH_TOKEN}"
+from = "+15551230000"`))
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+func TestConfigErrorsHideToken(t *testing.T) {
+	const token = "hunter2hunter2"
+	_, err := decodeConfig(instance(`account_sid = "bad"
+auth_token = "` + token + `-x"
+from = "nope"
+api_url = "::"`))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if strings.Contains(err.Error(), token) {
+		t.Errorf("error text shows the token: %v", err)
+	}
+}
+
+func TestKindBuild(t *testing.T) {
+	k := Kind()
+	if k.Kind != "sms" {
+		t.Errorf("Kind = %q", k.Kind)
+	}
+	ch, err := k.Build(connector.ChannelEnv{Instance: instance(``)})
+	if err == nil || ch != nil {
+		t.Fatalf("Build of an empty block = %v, %v; want nil channel and errors", ch, err)
+	}
+	ch, err = k.Build(connector.ChannelEnv{Instance: instance(`account_sid = "` + testSID + `"
+auth_token = "` + testToken + `"
+from = "+15551230000"`), PublicURL: "https://c.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Name() != "sms.main" {
+		t.Errorf("Name = %q", ch.Name())
+	}
+	routes := ch.(connector.HTTPChannel).Routes()
+	for _, p := range []string{"POST /sms/main", "POST /sms/main/status"} {
+		if routes[p] == nil {
+			t.Errorf("no route %q in %v", p, routes)
+		}
+	}
+}
+
+// configErrors returns the messages of a joined error, each checked to be a
+// *connector.ConfigError.
+func configErrors(t *testing.T, err error) []string {
+	t.Helper()
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []string
+	for _, e := range errs {
+		var ce *connector.ConfigError
+		if !errors.As(e, &ce) {
+			t.Errorf("%v (%T) is not a *connector.ConfigError", e, e)
+		}
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+// dedupe keeps the last line for each key, so that a test can override one.
+func dedupe(block string) string {
+	lines := strings.Split(block, "\n")
+	last := map[string]int{}
+	for i, l := range lines {
+		if k, _, ok := strings.Cut(l, "="); ok {
+			last[strings.TrimSpace(k)] = i
+		}
+	}
+	var out []string
+	for i, l := range lines {
+		if k, _, ok := strings.Cut(l, "="); ok && last[strings.TrimSpace(k)] != i {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}

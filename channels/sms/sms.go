@@ -1,0 +1,127 @@
+// Package sms is the Twilio SMS channel: customers write to a Twilio number,
+// Twilio calls the channel's webhooks, and the channel answers through
+// Twilio's REST API. See README.md.
+package sms
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twilio/twilio-go/client"
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// Kind is the "sms" channel kind: one Channel per [channels.sms.NAME] block.
+func Kind() connector.ChannelKind {
+	return connector.ChannelKind{
+		Kind: "sms",
+		Build: func(env connector.ChannelEnv) (connector.Channel, error) {
+			ch, err := New(env)
+			if err != nil {
+				return nil, err // not a typed nil in an interface
+			}
+			return ch, nil
+		},
+	}
+}
+
+// Channel is one Twilio SMS channel instance. It is safe for concurrent use.
+type Channel struct {
+	name      string // "sms.main"
+	path      string // "/sms/main", the inbound webhook's path
+	cfg       Config
+	log       *zap.Logger
+	sink      connector.ChannelSink
+	publicURL string
+	validator client.RequestValidator
+	transport *http.Transport // shared by every API call; Stop closes its idle connections
+
+	started atomic.Bool
+	// lastFailure is the last API call's network or auth failure, "" after a
+	// call that reached Twilio.
+	lastFailure atomic.Pointer[string]
+
+	mu       sync.Mutex
+	progress map[int64]progress // by message id: what earlier attempts left behind
+}
+
+var (
+	_ connector.Channel     = (*Channel)(nil)
+	_ connector.HTTPChannel = (*Channel)(nil)
+	_ connector.Splitter    = (*Channel)(nil)
+	_ connector.Checker     = (*Channel)(nil)
+)
+
+// New builds a channel from env without contacting Twilio. Configuration
+// problems are returned joined, each a *connector.ConfigError.
+func New(env connector.ChannelEnv) (*Channel, error) {
+	cfg, err := decodeConfig(env.Instance)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	return &Channel{
+		name:      env.Instance.FullName(),
+		path:      "/sms/" + env.Instance.Name,
+		cfg:       cfg,
+		log:       log,
+		sink:      env.Sink,
+		publicURL: env.PublicURL,
+		validator: client.NewRequestValidator(cfg.AuthToken.Reveal()),
+		transport: t,
+		progress:  map[int64]progress{},
+	}, nil
+}
+
+// Name returns the instance name, "sms.main".
+func (c *Channel) Name() string { return c.name }
+
+// Start marks the channel started. Intake is webhooks, which the core serves,
+// so there is nothing to connect.
+func (c *Channel) Start(context.Context) error {
+	c.started.Store(true)
+	return nil
+}
+
+// Stop marks the channel stopped and closes idle API connections. It
+// tolerates a channel that was never started.
+func (c *Channel) Stop(context.Context) error {
+	c.started.Store(false)
+	c.transport.CloseIdleConnections()
+	return nil
+}
+
+// Health is ready once Start ran, unless the last API call failed on the
+// network or with an authentication error. Webhooks need no socket.
+func (c *Channel) Health() connector.Health {
+	if !c.started.Load() {
+		return connector.Health{Detail: "not started"}
+	}
+	if f := c.lastFailure.Load(); f != nil && *f != "" {
+		return connector.Health{Detail: "last send failed: " + *f}
+	}
+	return connector.Health{Ready: true}
+}
+
+// noteAPI records how an API call ended for Health: failure "" means it
+// reached Twilio (whatever Twilio answered).
+func (c *Channel) noteAPI(failure string) {
+	c.lastFailure.Store(&failure)
+}
+
+// statusCallbackURL is the URL Twilio reports delivery to, or "" when
+// status_callback is off or no public URL is configured.
+func (c *Channel) statusCallbackURL() string {
+	if !c.cfg.StatusCallback || c.publicURL == "" {
+		return ""
+	}
+	return c.publicURL + c.path + "/status"
+}

@@ -1,0 +1,198 @@
+// Package smstest is a stateful fake of Twilio's Programmable Messaging REST API and of
+// the webhooks Twilio posts, for tests and for the demo command.
+//
+// A Server listens on a loopback address and speaks the 2010-04-01 API that the
+// twilio-go client uses: it creates, lists and fetches Message resources, checks HTTP
+// basic auth, answers Twilio's error JSON, moves every outbound message through
+// queued -> sent -> delivered (or undelivered) and posts signed status callbacks. It
+// also plays the customer's side: Inbound posts a signed inbound-SMS webhook exactly as
+// Twilio does. Failures can be scripted with FailNext, SetLatency, SetOptOut and
+// SetUndelivered.
+//
+// Choices where Twilio's behaviour is not fully pinned down:
+//   - With SetLatency the work happens before the delay: a create is recorded even
+//     when the client times out, leaving it an unknown outcome that a list reveals.
+//   - date_sent stays null until the message is "sent", so DateSent filters skip
+//     queued messages; reconcile by To/From and compare date_created yourself.
+//   - The list includes inbound messages (direction "inbound"), newest first.
+//   - Status callbacks are retried after a transport error or a 5xx (4 attempts in
+//     all); inbound webhooks are posted once (replay them with PostWebhook).
+//   - Opt-out is kept per customer number, not per (sender, customer) pair.
+//
+// To point twilio-go at a Server, give its client.Client an *http.Client whose
+// RoundTripper rewrites https://api.twilio.com to URL(). twilio-go never closes the
+// body of an error answer; with http.Client.Timeout and a RoundTripper that is not an
+// *http.Transport, that leaves a goroutine until the timeout after each error (goleak
+// sees it). Bound the exchange inside the RoundTripper and buffer the body instead, as
+// this package's tests do.
+//
+// All methods are safe for concurrent use.
+package smstest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Config configures a Server. The zero value is ready to use.
+type Config struct {
+	// Addr is the listen address; default "127.0.0.1:0".
+	Addr string
+	// AccountSID is the account the API accepts; default a generated "AC" + 32 hex.
+	AccountSID string
+	// AuthToken is the account's auth token, the API password and the webhook
+	// signing key; default 32 generated hex characters.
+	AuthToken string
+	// StatusDelay is how long a created message stays "queued" before it is "sent",
+	// and again how long it stays "sent" before its final status; default 50ms.
+	StatusDelay time.Duration
+	// MessagingServiceSID, when set, is sent as MessagingServiceSid in inbound
+	// webhooks, as when the receiving number belongs to a Messaging Service.
+	MessagingServiceSID string
+}
+
+// Server is a running fake Twilio. Create it with New and stop it with Close.
+type Server struct {
+	cfg    Config
+	url    string
+	srv    *http.Server
+	client *http.Client // posts webhooks and status callbacks
+
+	ctx       context.Context // cancelled by Close
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the serve loop, API handlers and message lifecycles
+
+	mu          sync.Mutex
+	closed      bool
+	msgs        []*message // inbound and outbound, oldest first
+	bySID       map[string]*message
+	changed     chan struct{} // closed and replaced when an outbound message is recorded
+	onSent      []func(Sent)
+	callbacks   []Callback
+	fail        failure
+	latency     time.Duration
+	optedOut    map[string]bool
+	undelivered map[string]int
+}
+
+const (
+	defaultAddr        = "127.0.0.1:0"
+	defaultStatusDelay = 50 * time.Millisecond
+	// webhookTimeout is how long Twilio waits for a webhook's answer.
+	webhookTimeout = 15 * time.Second
+)
+
+// New starts a Server listening on cfg.Addr (by default a free loopback port).
+func New(cfg Config) (*Server, error) {
+	cfg = withDefaults(cfg)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:         cfg,
+		url:         "http://" + ln.Addr().String(),
+		client:      &http.Client{Transport: &http.Transport{}, Timeout: webhookTimeout},
+		ctx:         ctx,
+		cancel:      cancel,
+		bySID:       make(map[string]*message),
+		changed:     make(chan struct{}),
+		optedOut:    make(map[string]bool),
+		undelivered: make(map[string]int),
+	}
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.srv.Serve(ln) // returns http.ErrServerClosed once Close is called
+	}()
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Addr == "" {
+		cfg.Addr = defaultAddr
+	}
+	if cfg.AccountSID == "" {
+		cfg.AccountSID = newSID("AC")
+	}
+	if cfg.AuthToken == "" {
+		cfg.AuthToken = newSID("")
+	}
+	if cfg.StatusDelay <= 0 {
+		cfg.StatusDelay = defaultStatusDelay
+	}
+	return cfg
+}
+
+// URL returns the base URL of the API, "http://127.0.0.1:port"; the API lives under
+// URL()+"/2010-04-01/". Point a client's https://api.twilio.com at it.
+func (s *Server) URL() string { return s.url }
+
+// AccountSID returns the account SID the API accepts.
+func (s *Server) AccountSID() string { return s.cfg.AccountSID }
+
+// AuthToken returns the auth token: the API password and the webhook signing key.
+func (s *Server) AuthToken() string { return s.cfg.AuthToken }
+
+// Close stops the listener, aborts delayed answers, pending status changes and
+// callbacks in flight, and waits for every goroutine the Server started. Recorded
+// messages stay readable. Close is idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		s.srv.Close()
+		s.wg.Wait()
+		s.client.CloseIdleConnections()
+	})
+}
+
+// goTrack reports whether the Server is still open and, if so, counts one more
+// goroutine that Close must wait for; the caller must call s.wg.Done when it ends.
+func (s *Server) goTrack() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// sleep waits for d and reports whether it did, false when Close or ctx came first.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil && s.ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// newSID returns prefix followed by 32 random hex digits, the shape of Twilio SIDs.
+func newSID(prefix string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,84 @@
+package sms
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSplit(t *testing.T) {
+	word := func(r string, n int) string { return strings.Repeat(r, n) }
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"empty", "", nil},
+		{"white space only", " \n\t ", nil},
+		{"short", "hello", []string{"hello"}},
+		{"trimmed", "  hello \n", []string{"hello"}},
+		{"exactly the limit", word("a", 1600), []string{word("a", 1600)}},
+		{"limit plus surrounding space", "  " + word("a", 1600) + "  ", []string{word("a", 1600)}},
+		{"one over: hard cut", word("a", 1601), []string{word("a", 1600), "a"}},
+		{"cut at the last space", word("a", 1000) + " " + word("b", 700),
+			[]string{word("a", 1000), word("b", 700)}},
+		{"space right after the limit", word("a", 1600) + " b", []string{word("a", 1600), "b"}},
+		{"space right at the limit", word("a", 1599) + " b", []string{word("a", 1599), "b"}},
+		{"newline is white space", word("a", 900) + "\n\n" + word("b", 900),
+			[]string{word("a", 900), word("b", 900)}},
+		{"long word after a short one", "hi " + word("x", 2000),
+			[]string{"hi", word("x", 1600), word("x", 400)}},
+		{"three parts", strings.TrimSpace(word("abcd ", 700)),
+			[]string{strings.TrimSpace(word("abcd ", 320)), strings.TrimSpace(word("abcd ", 320)),
+				strings.TrimSpace(word("abcd ", 60))}},
+		{"multi-byte runes count once", word("é", 1600), []string{word("é", 1600)}},
+		{"emoji count twice", word("👋", 801), []string{word("👋", 800), "👋"}},
+		{"cut never splits a rune", word("a", 1599) + "👋", []string{word("a", 1599), "👋"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := (&Channel{}).Split(tt.in)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Split (-want +got):\n%s", diff)
+			}
+			for i, p := range got {
+				if p == "" || p != strings.TrimSpace(p) || !utf8.ValidString(p) {
+					t.Errorf("part %d = %q: empty, untrimmed or broken", i, p)
+				}
+				if n := len(utf16.Encode([]rune(p))); n > MaxBody {
+					t.Errorf("part %d has %d UTF-16 units", i, n)
+				}
+			}
+		})
+	}
+}
+
+func TestSplitSmallLimit(t *testing.T) {
+	// A limit below one rune's width must still make progress.
+	if got, want := split("👋👋", 1), []string{"👋", "👋"}; !cmp.Equal(got, want) {
+		t.Errorf("split = %q, want %q", got, want)
+	}
+}
+
+func FuzzSplit(f *testing.F) {
+	f.Add("hello world", 5)
+	f.Add("👋 é x", 2)
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		if limit < 2 || limit > 2000 {
+			return
+		}
+		parts := split(s, limit)
+		joined := strings.Join(parts, "")
+		if strings.Join(strings.Fields(joined), "") != strings.Join(strings.Fields(s), "") && utf8.ValidString(s) {
+			t.Errorf("split(%q, %d) = %q lost text", s, limit, parts)
+		}
+		for _, p := range parts {
+			if p == "" || len(utf16.Encode([]rune(p))) > limit {
+				t.Errorf("split(%q, %d): bad part %q", s, limit, p)
+			}
+		}
+	})
+}

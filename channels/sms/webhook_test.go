@@ -1,0 +1,287 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+func inboundForm(w *world, sid, body string) url.Values {
+	return url.Values{"MessageSid": {sid}, "SmsSid": {sid}, "AccountSid": {w.twilio.AccountSID()},
+		"From": {customerNumber}, "To": {companyNumber}, "Body": {body}, "NumMedia": {"0"}}
+}
+
+const sid1 = "SM0123456789abcdef0123456789abcdef"
+
+func TestInboundFromTwilio(t *testing.T) {
+	w := newWorld(t, setup{})
+	sid, status, err := w.twilio.Inbound(context.Background(), w.public+"/sms/main", customerNumber, companyNumber, "Hello <there> & you")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("Inbound = %d, %v; want 200", status, err)
+	}
+	got := w.sink.received()
+	want := []connector.Inbound{{Channel: "sms.main", Customer: customerNumber, Text: "Hello <there> & you",
+		SourceID: sid, Profile: connector.Profile{Phone: customerNumber}}}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(connector.Inbound{}, "ReceivedAt")); diff != "" {
+		t.Errorf("received (-want +got):\n%s", diff)
+	}
+	if len(got) == 1 && time.Since(got[0].ReceivedAt) > time.Minute {
+		t.Errorf("ReceivedAt = %v", got[0].ReceivedAt)
+	}
+}
+
+func TestInboundAnswersEmptyTwiML(t *testing.T) {
+	w := newWorld(t, setup{})
+	resp := w.signedPost("/sms/main", inboundForm(w, sid1, "hi"))
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/xml" ||
+		string(body) != `<?xml version="1.0" encoding="UTF-8"?><Response></Response>` {
+		t.Errorf("answer %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+func TestInboundAnswersOnlyOnceStored(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.sink.gate = make(chan struct{})
+	done := make(chan int)
+	go func() {
+		resp := w.signedPost("/sms/main", inboundForm(w, sid1, "hi"))
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case code := <-done:
+		t.Fatalf("answered %d before the sink returned", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(w.sink.gate)
+	if code := <-done; code != http.StatusOK {
+		t.Errorf("status %d, want 200", code)
+	}
+	if n := len(w.sink.received()); n != 1 {
+		t.Errorf("%d received", n)
+	}
+}
+
+func TestInboundSinkFailure(t *testing.T) {
+	w := newWorld(t, setup{})
+	w.sink.setErr(errors.New("disk full"))
+	resp := w.signedPost("/sms/main", inboundForm(w, sid1, "hi"))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500 so that Twilio retries", resp.StatusCode)
+	}
+}
+
+func TestInboundDuplicateIsPassedOn(t *testing.T) {
+	// The core de-duplicates by SourceID and returns nil for a duplicate.
+	w := newWorld(t, setup{})
+	form := inboundForm(w, sid1, "hi")
+	for range 2 {
+		resp := w.signedPost("/sms/main", form)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	for _, in := range w.sink.received() {
+		if in.SourceID != sid1 {
+			t.Errorf("SourceID %q", in.SourceID)
+		}
+	}
+}
+
+func TestInboundSignatureRefused(t *testing.T) {
+	w := newWorld(t, setup{})
+	form := inboundForm(w, sid1, "forged")
+	tampered := inboundForm(w, sid1, "tampered")
+	tests := []struct {
+		name string
+		form url.Values
+		sig  string
+	}{
+		{"missing", form, ""},
+		{"garbage", form, "bm90IGEgc2lnbmF0dXJl"},
+		{"other path", form, w.twilio.Sign(w.public+"/sms/other", form)},
+		{"status path", form, w.twilio.Sign(w.public+"/sms/main/status", form)},
+		{"body changed", tampered, w.twilio.Sign(w.public+"/sms/main", form)},
+		{"with a query Twilio did not call", form, w.twilio.Sign(w.public+"/sms/main?x=1", form)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := w.post("/sms/main", tt.form, tt.sig)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("status %d, want 403", resp.StatusCode)
+			}
+		})
+	}
+	if got := w.sink.received(); len(got) != 0 {
+		t.Errorf("sink got %d messages from forged requests", len(got))
+	}
+	warns := w.logs.FilterMessage("webhook refused").FilterField(zap.String("message_sid", sid1)).All()
+	if len(warns) != len(tests) {
+		t.Errorf("%d refusals logged with the MessageSid, want %d", len(warns), len(tests))
+	}
+	for _, e := range warns {
+		if e.ContextMap()["reason"] == "" {
+			t.Errorf("refusal logged without a reason: %v", e.ContextMap())
+		}
+	}
+}
+
+// TestInboundBehindProxy checks that signatures are computed over
+// http.public_url, not over the address the request reached.
+func TestInboundBehindProxy(t *testing.T) {
+	w := newWorld(t, setup{public: "https://connector.example.com"})
+	form := inboundForm(w, sid1, "hi")
+	resp := w.post("/sms/main", form, w.twilio.Sign(w.srv.URL+"/sms/main", form))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("signed for the local URL: status %d, want 403", resp.StatusCode)
+	}
+	resp = w.post("/sms/main", form, w.twilio.Sign("https://connector.example.com/sms/main", form))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("signed for the public URL: status %d, want 200", resp.StatusCode)
+	}
+	// Twilio signs the URL with and without the default port alike.
+	resp = w.post("/sms/main", form, w.twilio.Sign("https://connector.example.com:443/sms/main", form))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("signed with :443: status %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestInboundWithQuery(t *testing.T) {
+	w := newWorld(t, setup{})
+	form := inboundForm(w, sid1, "hi")
+	resp := w.post("/sms/main?source=sms", form, w.twilio.Sign(w.public+"/sms/main?source=sms", form))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestInboundMissingFields(t *testing.T) {
+	w := newWorld(t, setup{})
+	for _, key := range []string{"MessageSid", "From"} {
+		form := inboundForm(w, sid1, "hi")
+		form.Del(key)
+		resp := w.signedPost("/sms/main", form)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("without %s: status %d, want 400", key, resp.StatusCode)
+		}
+	}
+	if n := len(w.sink.received()); n != 0 {
+		t.Errorf("%d received", n)
+	}
+}
+
+func TestInboundMedia(t *testing.T) {
+	w := newWorld(t, setup{})
+	form := inboundForm(w, sid1, "")
+	form.Set("NumMedia", "2")
+	form.Set("MediaUrl0", "https://api.twilio.com/media/ME1")
+	form.Set("MediaContentType0", "image/jpeg")
+	form.Set("MediaUrl1", "https://api.twilio.com/media/ME2")
+	form.Set("MediaContentType1", "application/pdf")
+	resp := w.signedPost("/sms/main", form)
+	resp.Body.Close()
+	got := w.sink.received()
+	if resp.StatusCode != http.StatusOK || len(got) != 1 {
+		t.Fatalf("status %d, %d received", resp.StatusCode, len(got))
+	}
+	want := []connector.Attachment{
+		{URL: "https://api.twilio.com/media/ME1", ContentType: "image/jpeg"},
+		{URL: "https://api.twilio.com/media/ME2", ContentType: "application/pdf"},
+	}
+	if diff := cmp.Diff(want, got[0].Attachments); diff != "" {
+		t.Errorf("attachments (-want +got):\n%s", diff)
+	}
+}
+
+func TestInboundNotAForm(t *testing.T) {
+	w := newWorld(t, setup{})
+	resp, err := w.client.Post(w.srv.URL+"/sms/main", "application/x-www-form-urlencoded", strings.NewReader("a=%zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestStatusCallbacks(t *testing.T) {
+	tests := []struct {
+		status, code string
+		want         []statusCall
+	}{
+		{"queued", "", nil},
+		{"accepted", "", nil},
+		{"sending", "", nil},
+		{"sent", "", []statusCall{{"sms.main", sid1, connector.DeliverySent, ""}}},
+		{"delivered", "", []statusCall{{"sms.main", sid1, connector.DeliveryDelivered, ""}}},
+		{"undelivered", "30003", []statusCall{{"sms.main", sid1, connector.DeliveryFailed,
+			"twilio ErrorCode 30003 (unreachable destination handset)"}}},
+		{"failed", "30007", []statusCall{{"sms.main", sid1, connector.DeliveryFailed,
+			"twilio ErrorCode 30007 (filtered by the carrier)"}}},
+	}
+	w := newWorld(t, setup{})
+	for _, tt := range tests {
+		t.Run(tt.status, func(t *testing.T) {
+			before := len(w.sink.delivery())
+			form := url.Values{"MessageSid": {sid1}, "MessageStatus": {tt.status}, "SmsStatus": {tt.status},
+				"AccountSid": {w.twilio.AccountSID()}, "From": {companyNumber}, "To": {customerNumber}}
+			if tt.code != "" {
+				form.Set("ErrorCode", tt.code)
+			}
+			resp := w.signedPost("/sms/main/status", form)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d, want 200", resp.StatusCode)
+			}
+			if diff := cmp.Diff(tt.want, w.sink.delivery()[before:], cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("DeliveryStatus calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestStatusCallbackRefusedAndFailing(t *testing.T) {
+	w := newWorld(t, setup{})
+	form := url.Values{"MessageSid": {sid1}, "MessageStatus": {"delivered"}}
+	resp := w.post("/sms/main/status", form, w.twilio.Sign(w.public+"/sms/main", form))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("signed for another URL: status %d, want 403", resp.StatusCode)
+	}
+	resp = w.signedPost("/sms/main/status", url.Values{"MessageStatus": {"delivered"}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("without MessageSid: status %d, want 400", resp.StatusCode)
+	}
+	w.sink.setErr(errors.New("database gone"))
+	resp = w.signedPost("/sms/main/status", form)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("sink failing: status %d, want 500", resp.StatusCode)
+	}
+	if n := len(w.sink.delivery()); n != 0 {
+		t.Errorf("%d DeliveryStatus calls recorded", n)
+	}
+}
