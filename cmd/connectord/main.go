@@ -1,0 +1,108 @@
+// Command connectord bridges customers on SMS to agents in contact-center
+// products. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/connectord/connectord/channels/sms"
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/vendors/whoson"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// registry is the one place that knows every adapter: a new one is one line here.
+func registry() connector.Registry {
+	return connector.Registry{
+		Channels: []connector.ChannelKind{sms.Kind()},
+		Vendors:  []connector.VendorKind{whoson.Kind()},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches a subcommand and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(ctx, args, stderr)
+	case "check-config":
+		err = cmdCheck(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "connectord", version)
+	case "demo":
+		err = cmdDemo(ctx, args, stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+	default:
+		fmt.Fprintf(stderr, "connectord: unknown command %q\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		if !errors.Is(err, errReported) {
+			fmt.Fprintln(stderr, "connectord:", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// errReported means the command already printed what went wrong.
+var errReported = errors.New("reported")
+
+type usageError struct{ error }
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: connectord [command] [flags]
+
+commands:
+  run           run the daemon (the default)       -config FILE
+  check-config  validate a configuration, exit 0/1 -config FILE
+  demo          a whole conversation against built-in fakes, no accounts needed
+  version       print the version
+
+-config defaults to $CONNECTORD_CONFIG, else /etc/connectord/config.toml.
+`)
+}
+
+// configFlag parses -config for run and check-config.
+func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := os.Getenv("CONNECTORD_CONFIG")
+	if def == "" {
+		def = "/etc/connectord/config.toml"
+	}
+	path := fs.String("config", def, "configuration file (TOML)")
+	if err := fs.Parse(args); err != nil {
+		return "", usageError{err}
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		return "", usageError{errors.New("unexpected arguments")}
+	}
+	return *path, nil
+}

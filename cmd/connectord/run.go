@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/sqlite"
+)
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	path, err := configFlag("run", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(path, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.Log, cfg.Daemon.InstanceID)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs the daemon until ctx is cancelled, on ln when it is not nil
+// (else it binds http.listen itself). It owns ln.
+func serve(ctx context.Context, cfg *connector.Config, log *zap.Logger, ln net.Listener) error {
+	closeLn := func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		closeLn()
+		return err
+	}
+	defer store.Close()
+	d, err := connector.New(cfg, registry(), store, log)
+	if err != nil {
+		closeLn()
+		return err
+	}
+	if ln != nil {
+		d.UseListener(ln)
+	}
+	return d.Run(ctx)
+}
+
+// loadConfig loads and prints every configuration error at once.
+func loadConfig(path string, stderr io.Writer) (*connector.Config, error) {
+	cfg, err := connector.LoadConfig(path)
+	if err != nil {
+		printErrors(stderr, path, err)
+		return nil, errReported
+	}
+	if err := checkStore(cfg); err != nil {
+		printErrors(stderr, path, err)
+		return nil, errReported
+	}
+	return cfg, nil
+}
+
+func printErrors(w io.Writer, path string, err error) {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	fmt.Fprintf(w, "%s: %d problem(s):\n", path, len(errs))
+	for _, e := range errs {
+		fmt.Fprintf(w, "  %v\n", e)
+	}
+}
+
+func checkStore(cfg *connector.Config) error {
+	if cfg.Store.Driver == "postgres" {
+		return &connector.ConfigError{Path: "store.driver", Msg: "postgres is not available in this build yet; use sqlite"}
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, cfg *connector.Config) (*sqlite.Store, error) {
+	dsn := cfg.Store.DSN.Reveal()
+	if dsn == "" {
+		dsn = filepath.Join(cfg.StatePath(), "connectord.db")
+	}
+	s, err := sqlite.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	path, err := configFlag("check-config", args, stderr)
+	if err != nil {
+		return err
+	}
+	x := connector.ExpanderFor(path)
+	x.Unset = func(key, name string) {
+		fmt.Fprintf(stderr, "%s: warning: %s: environment variable %s is not set; run will refuse to start without it\n", path, key, name)
+	}
+	cfg, err := connector.LoadConfigWith(path, x)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if cfg != nil {
+		errs = append(errs, checkStore(cfg))
+		errs = append(errs, connector.Check(cfg, registry(), zap.NewNop()))
+	}
+	if err := flatten(errors.Join(errs...)); err != nil {
+		printErrors(stderr, path, err)
+		return errReported
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return nil
+}
+
+// flatten turns nested joins into one join, so every problem prints on its own line.
+func flatten(err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		out = append(out, e)
+	}
+	walk(err)
+	return errors.Join(out...)
+}
+
+func newLogger(lc connector.LogConfig, instance string) (*zap.Logger, error) {
+	var zc zap.Config
+	if lc.Format == "console" {
+		zc = zap.NewDevelopmentConfig()
+	} else {
+		zc = zap.NewProductionConfig()
+	}
+	if err := zc.Level.UnmarshalText([]byte(lc.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	log, err := zc.Build()
+	if err != nil {
+		return nil, err
+	}
+	if instance == "" {
+		instance, _ = os.Hostname()
+	}
+	return log.With(zap.String("instance", instance)), nil
+}

@@ -1,0 +1,285 @@
+package whoson
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// Config is one [vendors.whoson.NAME] block. Every key and its default is in
+// config.example.toml.
+type Config struct {
+	// URL is the Chat API WebSocket, ws://host:8009 or wss://host:8009.
+	URL string `toml:"url"`
+	// Domain is a site domain set up in WhosOn.
+	Domain string `toml:"domain"`
+	// AuthString is the server's Authentication String.
+	AuthString connector.Secret `toml:"auth_string"`
+	// APIKey is the key Parker Software issues for the Chat API.
+	APIKey connector.Secret `toml:"api_key"`
+	// Department routes chats to one department; empty means all.
+	Department string `toml:"department"`
+	// Language is the visitor's two-letter language code.
+	Language string `toml:"language"`
+	// Translation asks WhosOn to translate; the translated line (linet) is
+	// relayed instead of the operator's own.
+	Translation bool `toml:"translation"`
+	// VisitorName is a text/template over connector.Profile; an empty result
+	// falls back to the customer's phone number or address.
+	VisitorName string `toml:"visitor_name"`
+	// UserAgent is sent with Connect and on the WebSocket handshake.
+	UserAgent string `toml:"user_agent"`
+	// ConnectTimeout bounds the dial plus the wait for the connected event.
+	ConnectTimeout time.Duration `toml:"connect_timeout"`
+	// AcceptTimeout bounds the wait for accepted or notaccepted after Hello.
+	AcceptTimeout time.Duration `toml:"accept_timeout"`
+	// PingInterval is the WebSocket ping keepalive period.
+	PingInterval time.Duration `toml:"ping_interval"`
+	// QueueNoticeInterval is the least time between two queue notices.
+	QueueNoticeInterval time.Duration `toml:"queue_notice_interval"`
+	// CAFile is a PEM bundle trusted for a wss:// server (self-signed WhosOn).
+	CAFile string `toml:"ca_file"`
+	// CA is the PEM text itself. The daemon's config loader turns every
+	// "X_file" key into "X" holding the file's content, so a ca_file written in
+	// the configuration arrives here; problems are still reported as ca_file.
+	CA string `toml:"ca"`
+	// InsecureSkipVerify turns certificate checks off; never in production.
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+	// ReconnectMax is the longest back-off between reconnect attempts.
+	ReconnectMax time.Duration `toml:"reconnect_max"`
+}
+
+// defaultConfig is Config with every default of config.example.toml.
+func defaultConfig() Config {
+	return Config{
+		Language:            "en",
+		VisitorName:         "{{.Name}}",
+		UserAgent:           "connectord",
+		ConnectTimeout:      10 * time.Second,
+		AcceptTimeout:       30 * time.Second,
+		PingInterval:        30 * time.Second,
+		QueueNoticeInterval: time.Minute,
+		ReconnectMax:        time.Minute,
+	}
+}
+
+// settings is a validated Config in the form the adapter uses.
+type settings struct {
+	Config
+	nameTmpl *template.Template
+	tls      *tls.Config // nil for ws://
+}
+
+// parseConfig decodes and validates inst's block, returning every problem
+// joined, each as a connector.ConfigError naming its key. Secret values never
+// appear in the errors.
+func parseConfig(inst connector.Instance) (*settings, error) {
+	cfg := defaultConfig()
+	decodeErr := decodeLeniently(inst, &cfg)
+	reported, whole := decodedPaths(decodeErr, inst.Path)
+	if whole {
+		return nil, decodeErr
+	}
+	s := &settings{Config: cfg}
+	errs := []error{decodeErr}
+	bad := func(key, format string, args ...any) {
+		if !reported[inst.Path+"."+key] { // a wrong type was already reported
+			errs = append(errs, inst.Errorf(key, format, args...))
+		}
+	}
+	s.checkURL(bad)
+	if strings.TrimSpace(cfg.Domain) == "" {
+		bad("domain", "is required")
+	}
+	if cfg.AuthString.Empty() {
+		bad("auth_string", "is required")
+	}
+	if !isLanguage(cfg.Language) {
+		bad("language", "must be a two-letter language code, not %q", cfg.Language)
+	}
+	s.Language = strings.ToLower(cfg.Language)
+	if t, err := parseNameTemplate(cfg.VisitorName); err != nil {
+		bad("visitor_name", "%v", err)
+	} else {
+		s.nameTmpl = t
+	}
+	s.checkDurations(bad)
+	if err := s.buildTLS(); err != nil {
+		bad("ca_file", "%v", err)
+	}
+	return s, errors.Join(errs...)
+}
+
+// decodeLeniently decodes the block into cfg. When a value is bad the whole
+// decode fails, so the keys are then decoded one at a time: the good ones
+// can still be validated, and every problem is reported at once.
+func decodeLeniently(inst connector.Instance, cfg *Config) error {
+	defaults := *cfg
+	err := inst.Decode(cfg)
+	if err == nil {
+		return nil
+	}
+	*cfg = defaults
+	rv := reflect.ValueOf(cfg).Elem()
+	for _, f := range reflect.VisibleFields(rv.Type()) {
+		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
+		one.Elem().Field(0).Set(rv.FieldByIndex(f.Index))
+		if inst.Decode(one.Interface()) == nil {
+			rv.FieldByIndex(f.Index).Set(one.Elem().Field(0))
+		}
+	}
+	return err
+}
+
+// decodedPaths lists the key paths of the decoding errors in err; whole is
+// true when an error is not about one key, and validating the rest would
+// only add noise.
+func decodedPaths(err error, block string) (paths map[string]bool, whole bool) {
+	paths = map[string]bool{}
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ce *connector.ConfigError
+		if !errors.As(err, &ce) || ce.Path == block {
+			whole = true
+			return
+		}
+		paths[ce.Path] = true
+	}
+	if err != nil {
+		walk(err)
+	}
+	return paths, whole
+}
+
+func (s *settings) checkURL(bad func(key, format string, args ...any)) {
+	if s.URL == "" {
+		bad("url", "is required (ws://host:port or wss://host:port)")
+		return
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		bad("url", "is not a URL: %v", err)
+		return
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		bad("url", "must start with ws:// or wss://, not %q", u.Scheme+"://")
+	}
+	if u.Host == "" {
+		bad("url", "has no host")
+	}
+}
+
+func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"connect_timeout", s.ConnectTimeout},
+		{"accept_timeout", s.AcceptTimeout},
+		{"ping_interval", s.PingInterval},
+		{"queue_notice_interval", s.QueueNoticeInterval},
+		{"reconnect_max", s.ReconnectMax},
+	} {
+		if d.val < time.Millisecond {
+			bad(d.key, "must be a duration of at least 1ms, written like \"30s\", not %s", d.val)
+		}
+	}
+}
+
+// buildTLS prepares the client TLS settings for a wss:// URL.
+func (s *settings) buildTLS() error {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
+	pem, from := []byte(s.CA), "the file"
+	if s.CAFile != "" {
+		b, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return fmt.Errorf("cannot read: %w", err)
+		}
+		pem, from = b, s.CAFile
+	}
+	if len(pem) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s holds no PEM certificate", from)
+		}
+		conf.RootCAs = pool
+	}
+	s.tls = conf
+	return nil
+}
+
+// isLanguage reports whether code is two ASCII letters.
+func isLanguage(code string) bool {
+	if len(code) != 2 {
+		return false
+	}
+	for _, r := range code {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseNameTemplate parses the visitor_name template and runs it once over
+// every field so a misspelt field fails here rather than at the first chat.
+func parseNameTemplate(text string) (*template.Template, error) {
+	t, err := template.New("visitor_name").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	sample := connector.Profile{Name: "n", Email: "e", Phone: "p", Language: "l"}
+	if err := t.Execute(io.Discard, sample); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// visitorName renders the visitor name for c: the template, or the phone
+// number (or the customer's address) when the template renders empty.
+func (s *settings) visitorName(c *connector.Conversation) string {
+	var b bytes.Buffer
+	if s.nameTmpl != nil {
+		if err := s.nameTmpl.Execute(&b, c.Profile); err != nil {
+			b.Reset()
+		}
+	}
+	if name := strings.TrimSpace(b.String()); name != "" {
+		return name
+	}
+	return customerPhone(c)
+}
+
+// language is the visitor language for c: the profile's when it is a
+// two-letter code, else the configured one.
+func (s *settings) language(c *connector.Conversation) string {
+	if isLanguage(c.Profile.Language) {
+		return strings.ToLower(c.Profile.Language)
+	}
+	return s.Language
+}
+
+// customerPhone is the profile's phone number, else the customer's address.
+func customerPhone(c *connector.Conversation) string {
+	if c.Profile.Phone != "" {
+		return c.Profile.Phone
+	}
+	return c.Customer
+}

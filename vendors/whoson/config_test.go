@@ -1,0 +1,269 @@
+package whoson
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/connectord/connectord/connector"
+)
+
+const (
+	testAuth   = "s3cret-auth-value"
+	testAPIKey = "s3cret-api-key"
+)
+
+// load parses a [vendors.whoson.test] block made of keys (TOML values as
+// written in a file; "" leaves a key out) through the daemon's loader, which
+// expands ${ENV} and X_file keys. It returns the block's instance and the
+// loader's own errors about the block.
+func load(keys map[string]string) (connector.Instance, error) {
+	var lines []string
+	for k, v := range keys {
+		if v != "" {
+			lines = append(lines, k+" = "+v)
+		}
+	}
+	sort.Strings(lines)
+	text := "[vendors.whoson.test]\n" + strings.Join(lines, "\n") + "\n"
+	cfg, err := connector.ParseConfig([]byte(text), connector.Expander{Getenv: os.LookupEnv})
+	if cfg == nil || len(cfg.Vendors) != 1 {
+		panic(fmt.Sprintf("loader gave no vendor block: %v", err))
+	}
+	var mine []error
+	for _, e := range flatten(err) {
+		var ce *connector.ConfigError
+		if errors.As(e, &ce) && strings.HasPrefix(ce.Path, "vendors.whoson.test") {
+			mine = append(mine, e)
+		}
+	}
+	return cfg.Vendors[0], errors.Join(mine...)
+}
+
+// instance is load's instance; the loader's errors must be none.
+func instance(keys map[string]string) connector.Instance {
+	inst, err := load(keys)
+	if err != nil {
+		panic(err)
+	}
+	return inst
+}
+
+// check runs the loader and parseConfig over keys, returning every error.
+func check(keys map[string]string) error {
+	inst, err := load(keys)
+	if err != nil {
+		return err
+	}
+	_, err = parseConfig(inst)
+	return err
+}
+
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// validKeys is a complete, valid block.
+func validKeys() map[string]string {
+	return map[string]string{
+		"url":         `"wss://chat.example.com:8009"`,
+		"domain":      `"www.example.com"`,
+		"auth_string": `"` + testAuth + `"`,
+		"api_key":     `"` + testAPIKey + `"`,
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	s, err := parseConfig(instance(validKeys()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultConfig()
+	want.URL, want.Domain = "wss://chat.example.com:8009", "www.example.com"
+	want.AuthString, want.APIKey = testAuth, testAPIKey
+	if diff := cmp.Diff(want, s.Config); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if s.ConnectTimeout != 10*time.Second || s.QueueNoticeInterval != time.Minute || s.VisitorName != "{{.Name}}" {
+		t.Errorf("defaults differ from config.example.toml: %+v", s.Config)
+	}
+}
+
+// The shipped example blocks must be valid as they are, with no key the
+// adapter does not know.
+func TestConfigExampleBlock(t *testing.T) {
+	b, err := os.ReadFile("../../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(name string) (string, bool) { return "x", true }
+	cfg, _ := connector.ParseConfig(b, connector.Expander{Getenv: env})
+	if cfg == nil {
+		t.Fatal("config.example.toml does not parse")
+	}
+	n := 0
+	for _, inst := range cfg.Vendors {
+		if inst.Kind != "whoson" {
+			continue
+		}
+		n++
+		if _, err := parseConfig(inst); err != nil {
+			t.Errorf("%s: %v", inst.Path, err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("config.example.toml has no [vendors.whoson.*] block")
+	}
+	for _, err := range cfg.CheckUnknown() {
+		if strings.Contains(err.Error(), "vendors.whoson.") {
+			t.Errorf("unknown key: %v", err)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	pem := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(pem, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want []string // key paths, relative to the block
+	}{
+		{"missing url", map[string]string{"url": ""}, []string{"url"}},
+		{"http url", map[string]string{"url": `"https://chat.example.com"`}, []string{"url"}},
+		{"url without host", map[string]string{"url": `"ws://"`}, []string{"url"}},
+		{"missing domain", map[string]string{"domain": ""}, []string{"domain"}},
+		{"missing auth", map[string]string{"auth_string": ""}, []string{"auth_string"}},
+		{"language", map[string]string{"language": `"eng"`}, []string{"language"}},
+		{"language digits", map[string]string{"language": `"e1"`}, []string{"language"}},
+		{"template syntax", map[string]string{"visitor_name": `"{{.Name"`}, []string{"visitor_name"}},
+		{"template field", map[string]string{"visitor_name": `"{{.Nickname}}"`}, []string{"visitor_name"}},
+		{"zero timeout", map[string]string{"connect_timeout": `"0s"`}, []string{"connect_timeout"}},
+		{"negative accept", map[string]string{"accept_timeout": `"-1s"`}, []string{"accept_timeout"}},
+		{"ping", map[string]string{"ping_interval": `"0s"`}, []string{"ping_interval"}},
+		{"queue", map[string]string{"queue_notice_interval": `"0s"`}, []string{"queue_notice_interval"}},
+		{"reconnect", map[string]string{"reconnect_max": `"0s"`}, []string{"reconnect_max"}},
+		{"ca missing", map[string]string{"ca_file": `"/nonexistent/ca.pem"`}, []string{"ca_file"}},
+		{"ca not pem", map[string]string{"ca_file": `"` + pem + `"`}, []string{"ca_file"}},
+		{"everything", map[string]string{"url": `"http://x"`, "domain": "", "auth_string": "",
+			"language": `"english"`, "ping_interval": `"0s"`},
+			[]string{"auth_string", "domain", "language", "ping_interval", "url"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := validKeys()
+			for k, v := range tc.set {
+				keys[k] = v
+			}
+			err := check(keys)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := errorPaths(err)
+			want := make([]string, len(tc.want))
+			for i, k := range tc.want {
+				want[i] = "vendors.whoson.test." + k
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("error paths (-want +got):\n%s\nerror: %v", diff, err)
+			}
+			for _, secret := range []string{testAuth, testAPIKey} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error shows a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigWrongType(t *testing.T) {
+	keys := validKeys()
+	keys["connect_timeout"] = `"soon"`
+	keys["translation"] = `"yes"`
+	keys["language"] = `"english"`
+	want := []string{"vendors.whoson.test.connect_timeout", "vendors.whoson.test.language", "vendors.whoson.test.translation"}
+	if diff := cmp.Diff(want, errorPaths(check(keys))); diff != "" {
+		t.Errorf("every bad key at once (-want +got):\n%s", diff)
+	}
+	keys = validKeys()
+	keys["connect_timeout"] = "5" // 5ns: surely meant "5s"
+	if got := errorPaths(check(keys)); !slices.Equal(got, []string{"vendors.whoson.test.connect_timeout"}) {
+		t.Errorf("integer duration: %v", got)
+	}
+}
+
+// The loader reads ca_file into ca; an empty ca_file is no file.
+func TestConfigCAFileThroughLoader(t *testing.T) {
+	keys := validKeys()
+	keys["ca_file"] = `""`
+	if err := check(keys); err != nil {
+		t.Errorf("empty ca_file: %v", err)
+	}
+}
+
+func errorPaths(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ce *connector.ConfigError
+		if errors.As(err, &ce) {
+			out = append(out, ce.Path)
+		} else {
+			out = append(out, "?"+err.Error())
+		}
+	}
+	walk(err)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func TestVisitorName(t *testing.T) {
+	for _, tc := range []struct {
+		tmpl    string
+		profile connector.Profile
+		want    string
+	}{
+		{"{{.Name}}", connector.Profile{Name: "Ann Lee"}, "Ann Lee"},
+		{"{{.Name}}", connector.Profile{}, "+15550001111"},
+		{"{{.Name}}", connector.Profile{Phone: "+15559998888"}, "+15559998888"},
+		{"SMS {{.Phone}}", connector.Profile{Phone: "+1555"}, "SMS +1555"},
+		{"", connector.Profile{Name: "x"}, "+15550001111"},
+		{"{{if .Email}}{{.Email}}{{end}}", connector.Profile{}, "+15550001111"},
+	} {
+		keys := validKeys()
+		keys["visitor_name"] = `"` + tc.tmpl + `"`
+		s, err := parseConfig(instance(keys))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &connector.Conversation{Customer: "+15550001111", Profile: tc.profile}
+		if got := s.visitorName(c); got != tc.want {
+			t.Errorf("%q over %+v = %q, want %q", tc.tmpl, tc.profile, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package whoson
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// readLimit bounds one event frame. The connected event carries the site's
+// surveys and messages and an image event a base64 picture: far above the
+// library's 32 KiB default.
+const readLimit = 4 << 20
+
+// conn is one WebSocket to the Chat API with its reader and pinger
+// goroutines. Frames arrive on frames in order; frames is closed when the
+// socket is gone, and err then says why.
+type conn struct {
+	ws     *websocket.Conn
+	log    *zap.Logger
+	frames chan []byte
+	err    error // set before frames is closed
+
+	writeMu sync.Mutex    // keeps written in step with the order of frames
+	written atomic.Uint64 // frames written
+	acked   atomic.Uint64 // frames the server has read: written before an answered ping
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	reader    chan struct{} // closed when the reader returned
+	pinger    chan struct{} // closed when the pinger returned
+}
+
+// dial opens a socket within ctx and starts its goroutines through spawn.
+// It sends nothing: the caller speaks first.
+func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, v.cfg.URL, &websocket.DialOptions{
+		HTTPClient: v.client,
+		HTTPHeader: http.Header{"User-Agent": {v.cfg.UserAgent}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial whoson: %w", err)
+	}
+	ws.SetReadLimit(readLimit)
+	c := &conn{ws: ws, log: log, frames: make(chan []byte, 16), closing: make(chan struct{}),
+		reader: make(chan struct{}), pinger: make(chan struct{})}
+	if !v.spawn(c.readLoop) {
+		ws.CloseNow()
+		return nil, errStopped
+	}
+	if !v.spawn(func() { c.pingLoop(v.cfg.PingInterval) }) {
+		close(c.pinger)
+		c.close()
+		return nil, errStopped
+	}
+	return c, nil
+}
+
+// readLoop keeps a reader running (Ping needs one) and hands every data
+// frame to frames.
+func (c *conn) readLoop() {
+	defer close(c.reader)
+	for {
+		_, b, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.err = err
+			close(c.frames)
+			return
+		}
+		select {
+		case c.frames <- b:
+		case <-c.closing:
+			c.err = net.ErrClosed
+			close(c.frames)
+			return
+		}
+	}
+}
+
+// pingLoop sends a WebSocket ping every interval; a ping without a pong
+// within the interval closes the socket, which ends the reader.
+func (c *conn) pingLoop(interval time.Duration) {
+	defer close(c.pinger)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.closing:
+			return
+		case <-c.reader:
+			return
+		case <-tick.C:
+		}
+		written := c.written.Load()
+		ctx, cancel := context.WithTimeout(context.Background(), interval)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err == nil {
+			c.acked.Store(written)
+		}
+		if err != nil {
+			select {
+			case <-c.closing:
+			default:
+				c.log.Warn("whoson ping failed, dropping the socket", zap.Error(err))
+			}
+			c.ws.CloseNow()
+			return
+		}
+	}
+}
+
+// send writes one command frame.
+func (c *conn) send(ctx context.Context, cmd command) error {
+	_, err := c.sendCounted(ctx, cmd)
+	return err
+}
+
+// sendCounted writes one command frame and returns the socket's count of
+// frames written, this one included.
+func (c *conn) sendCounted(ctx context.Context, cmd command) (uint64, error) {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s: %w", cmd.Command, err)
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return 0, fmt.Errorf("send %s: %w", cmd.Command, err)
+	}
+	return c.written.Add(1), nil
+}
+
+// close drops the socket at once and waits for its goroutines. It is
+// idempotent and safe from any goroutine but the conn's own.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		c.ws.CloseNow()
+	})
+	<-c.reader
+	<-c.pinger
+}
+
+// closeGracefully sends a close frame and waits for the server's, so that
+// commands written just before reach it; when ctx ends first it drops the
+// socket at once.
+func (c *conn) closeGracefully(ctx context.Context, spawn func(func()) bool) {
+	done := make(chan struct{})
+	if !spawn(func() {
+		defer close(done)
+		c.ws.Close(websocket.StatusNormalClosure, "")
+	}) {
+		c.close()
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	c.close()
+	<-done
+}
+
+// await reads frames until one named in names arrives, within timeout (or
+// ctx). Other events read meanwhile are returned in order as backlog so the
+// caller can dispatch them. An error event is a refusal: the server hangs up
+// after it and repeating the attempt risks the IP blacklist, so it is a
+// connector.Permanent error. Malformed frames are logged and skipped.
+func (c *conn) await(ctx context.Context, timeout time.Duration, names ...string) (event, []event, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var backlog []event
+	for {
+		select {
+		case <-ctx.Done():
+			return event{}, backlog, ctx.Err()
+		case <-timer.C:
+			return event{}, backlog, fmt.Errorf("no %v from whoson within %s", names, timeout)
+		case b, ok := <-c.frames:
+			if !ok {
+				return event{}, backlog, fmt.Errorf("whoson closed the socket: %w", c.err)
+			}
+			ev, err := decodeEvent(b)
+			if err != nil {
+				c.log.Warn("skipping malformed whoson frame", zap.Error(err))
+				continue
+			}
+			for _, n := range names {
+				if ev.Name == n {
+					return ev, backlog, nil
+				}
+			}
+			if ev.Name == evError {
+				return ev, backlog, connector.Permanent(fmt.Errorf("whoson error: %s", ev.text()))
+			}
+			backlog = append(backlog, ev)
+		}
+	}
+}
+
+// errStopped is returned once Stop has begun.
+var errStopped = errors.New("whoson vendor is stopped")

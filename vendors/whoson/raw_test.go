@@ -1,0 +1,255 @@
+package whoson
+
+// Tests against a scripted raw WebSocket peer, for what the fake server
+// never does: malformed frames, odd spellings, a peer that stops answering
+// pings, TLS.
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// peer is one accepted client socket of a scripted server.
+type peer struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+// expect reads the next command and checks its name.
+func (p *peer) expect(ctx context.Context, name string) []string {
+	p.t.Helper()
+	_, b, err := p.ws.Read(ctx)
+	if err != nil {
+		p.t.Errorf("reading %s: %v", name, err)
+		return nil
+	}
+	var cmd command
+	if err := json.Unmarshal(b, &cmd); err != nil || cmd.Command != name {
+		p.t.Errorf("got %s, want a %s command", b, name)
+	}
+	return cmd.Parameters
+}
+
+func (p *peer) write(ctx context.Context, frames ...string) {
+	for _, f := range frames {
+		if err := p.ws.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
+			p.t.Errorf("write %s: %v", f, err)
+		}
+	}
+}
+
+// scripted serves each accepted socket with the next script; it stops
+// serving when the test ends.
+func scripted(t *testing.T, tlsServer bool, scripts ...func(ctx context.Context, p *peer)) *httptest.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	next := make(chan func(context.Context, *peer), len(scripts))
+	for _, s := range scripts {
+		next <- s
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		select {
+		case script := <-next:
+			script(ctx, &peer{t: t, ws: ws})
+		default: // a health probe, or more sockets than scripts
+		}
+		<-ctx.Done()
+	})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused TLS handshakes are expected
+	if tlsServer {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+	})
+	return srv
+}
+
+func wsURL(srv *httptest.Server) string {
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// rawVendor builds a vendor for a scripted server. Only a started vendor
+// probes, and a probe takes a script's socket: start only without scripts.
+func rawVendor(t *testing.T, url string, keys map[string]string, start bool) (*Vendor, *sink) {
+	t.Helper()
+	h := &harness{t: t}
+	all := baseKeys(url)
+	for k, v := range keys {
+		all[k] = v
+	}
+	return h.vendorAt(all, start)
+}
+
+// Odd spellings, "True", malformed frames and unknown events are taken in
+// stride; a peer that stops answering pings is dropped and the chat
+// resumed on a new socket with the stored ChatUid.
+func TestRawFramesAndPingTimeout(t *testing.T) {
+	t.Parallel()
+	var cookie string
+	srv := scripted(t, false,
+		func(ctx context.Context, p *peer) {
+			params := p.expect(ctx, "Connect")
+			if len(params) == 7 {
+				cookie = params[3]
+			} else {
+				t.Errorf("Connect parameters %q", params)
+			}
+			p.write(ctx, `garbage`, `{"EventName":"CONNECTED","ChatUid":null,"Data":{"SessionID":"s1","LeaveMessageEnabled":"True"}}`)
+			p.expect(ctx, "Hello")
+			p.write(ctx,
+				`{"EventName":"Accepted","ChatUid":"u1","Data":"wait"}`,
+				`{"EventName":"NewLine","ChatUid":"u1","Data":{"Classname":"LineO","Content":"a"}}`,
+				`[1,2]`,
+				`{"EventName":"somethingnew","ChatUid":"u1","Data":{"x":1}}`,
+				`{"EventName":"newline","ChatUid":"u1","Data":"not an object"}`,
+				`{"EventName":"OperatorJoined","ChatUid":"u1","Data":{"Name":"Bo","IsBot":"False"}}`,
+				`{"EventName":"newline","ChatUid":"u1","Data":{"Classname":"lineo","Content":"b"}}`,
+				`{"EventName":"requestfile","ChatUid":"u1","Data":"pdf"}`,
+				`{"EventName":"requestfield","ChatUid":"u1","Data":{"FieldName":"Order","Prompt":"Your order number?"}}`,
+			)
+			// Stop reading: pings go unanswered.
+		},
+		func(ctx context.Context, p *peer) {
+			params := p.expect(ctx, "Connect")
+			if len(params) != 8 || params[7] != "u1" || params[3] != cookie {
+				t.Errorf("resuming Connect parameters %q, want cookie %q and ChatUid u1", params, cookie)
+			}
+			p.write(ctx, `{"EventName":"connected","ChatUid":"u1","Data":{"SessionID":"s2"}}`,
+				`{"EventName":"newline","ChatUid":"u1","Data":{"Classname":"lineo","Content":"c"}}`,
+				`{"EventName":"operatorjoined","ChatUid":"u1","Data":{"Name":"Cy"}}`,
+				`{"EventName":"QUIT","ChatUid":"u1","Data":""}`)
+			for {
+				if _, _, err := p.ws.Read(ctx); err != nil {
+					return
+				}
+			}
+		},
+	)
+	v, sk := rawVendor(t, wsURL(srv), nil, false)
+	c := conversation(connector.Profile{})
+	sess, err := v.Open(ctx(t), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := parseSession(sess); st.ChatUID != "u1" || st.SessionID != "s1" {
+		t.Errorf("session %s", sess)
+	}
+	sk.waitType(t, connector.EventEnded)
+	var got []string
+	for _, e := range sk.all() {
+		got = append(got, fmt.Sprintf("%s:%s%s", e.Type, e.Agent, e.Text))
+	}
+	want := "text:a joined:Bo text:b notice:Your order number? session: text:c transferred:Cy ended:"
+	if strings.Join(got, " ") != want {
+		t.Errorf("events\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if st, _ := parseSession(sk.of(connector.EventSession)[0].Session); st.SessionID != "s2" || st.ChatUID != "u1" {
+		t.Errorf("session after the reconnect %+v", st)
+	}
+}
+
+// A Connect refused with an error event is permanent, and the error text is
+// in the error; the secret is not.
+func TestRawConnectRefused(t *testing.T) {
+	t.Parallel()
+	srv := scripted(t, false, func(ctx context.Context, p *peer) {
+		p.expect(ctx, "Connect")
+		p.write(ctx, `{"EventName":"error","ChatUid":null,"Data":"The specified site is not being monitored by WhosOn."}`)
+	})
+	v, _ := rawVendor(t, wsURL(srv), nil, false)
+	_, err := v.Open(ctx(t), conversation(connector.Profile{}))
+	if !connector.IsPermanent(err) || !strings.Contains(err.Error(), "not being monitored") {
+		t.Errorf("Open = %v", err)
+	}
+	if strings.Contains(fmt.Sprint(err), "test-auth") {
+		t.Errorf("error shows the auth string: %v", err)
+	}
+}
+
+// No accepted/notaccepted within accept_timeout: an error to retry, after
+// a Quit for the half-open chat.
+func TestRawAcceptTimeout(t *testing.T) {
+	t.Parallel()
+	quit := make(chan []string, 1)
+	srv := scripted(t, false, func(ctx context.Context, p *peer) {
+		p.expect(ctx, "Connect")
+		p.write(ctx, `{"EventName":"connected","ChatUid":null,"Data":{"SessionID":"s1"}}`)
+		p.expect(ctx, "Hello")
+		quit <- p.expect(ctx, "Quit")
+	})
+	v, _ := rawVendor(t, wsURL(srv), map[string]string{"accept_timeout": `"200ms"`}, false)
+	_, err := v.Open(ctx(t), conversation(connector.Profile{}))
+	if err == nil || connector.IsPermanent(err) {
+		t.Errorf("Open = %v, want an error to retry", err)
+	}
+	select {
+	case p := <-quit:
+		if len(p) != 2 || p[0] != "s1" {
+			t.Errorf("Quit parameters %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no Quit after the timeout")
+	}
+}
+
+// TLS: a self-signed server is trusted through ca_file (or the PEM text the
+// config loader puts in ca), refused without it, and reached with
+// insecure_skip_verify.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	srv := scripted(t, true)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := wsURL(srv) // wss://
+	for _, tc := range []struct {
+		name  string
+		keys  map[string]string
+		ready bool
+	}{
+		{"ca_file", map[string]string{"ca_file": fmt.Sprintf("%q", caFile)}, true},
+		{"ca text", map[string]string{"ca": fmt.Sprintf("%q", caPEM)}, true},
+		{"insecure", map[string]string{"insecure_skip_verify": "true"}, true},
+		{"untrusted", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, _ := rawVendor(t, url, tc.keys, true)
+			waitFor(t, "a probe", func() bool { return v.Health().Detail != "checking whoson" })
+			if h := v.Health(); h.Ready != tc.ready {
+				t.Errorf("health = %+v, want ready %v", h, tc.ready)
+			}
+		})
+	}
+	keys := validKeys()
+	keys["ca"] = `"not pem"`
+	if got := errorPaths(check(keys)); len(got) != 1 || got[0] != "vendors.whoson.test.ca_file" {
+		t.Errorf("bad ca text: %v", got)
+	}
+}

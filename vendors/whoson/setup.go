@@ -1,0 +1,294 @@
+package whoson
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// probeInterval is how often the server is dialled (and hung up on, no
+// command sent) so that Health is honest with no chat open.
+const probeInterval = 30 * time.Second
+
+var (
+	_ connector.Vendor        = (*Vendor)(nil)
+	_ connector.Resumer       = (*Vendor)(nil)
+	_ connector.MessageLeaver = (*Vendor)(nil)
+	_ connector.Typer         = (*Vendor)(nil)
+	_ connector.Checker       = (*Vendor)(nil)
+)
+
+// Kind is the "whoson" vendor kind for the daemon's registry.
+func Kind() connector.VendorKind {
+	return connector.VendorKind{Kind: "whoson", Build: func(env connector.VendorEnv) (connector.Vendor, error) {
+		v, err := Build(env)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
+	}}
+}
+
+// Vendor is one [vendors.whoson.NAME] instance.
+type Vendor struct {
+	name   string
+	cfg    *settings
+	log    *zap.Logger
+	sink   connector.EventSink
+	client *http.Client
+
+	// ctx ends with Stop; every session and socket lives under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[int64]*session
+	started  bool
+	stopped  bool
+	probed   bool
+	probeErr error
+
+	// probeEvery is probeInterval; tests shorten it.
+	probeEvery time.Duration
+}
+
+// Build validates env.Instance's block and makes the vendor without
+// connecting anything. Every configuration problem is returned, joined.
+func Build(env connector.VendorEnv) (*Vendor, error) {
+	cfg, err := parseConfig(env.Instance)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("vendor", env.Instance.FullName()))
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &Vendor{
+		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink,
+		client: &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls,
+			TLSHandshakeTimeout: cfg.ConnectTimeout,
+		}},
+		ctx: ctx, cancel: cancel, sessions: map[int64]*session{}, probeEvery: probeInterval,
+	}
+	v.warnInsecure()
+	if cfg.APIKey.Empty() {
+		log.Warn("whoson api_key is empty; the Chat API requires one from Parker Software")
+	}
+	return v, nil
+}
+
+func (v *Vendor) warnInsecure() {
+	if v.cfg.InsecureSkipVerify {
+		v.log.Warn("INSECURE: whoson insecure_skip_verify is on; the chat server's certificate is NOT checked " +
+			"and anyone on the path can read and change every chat. Use ca_file instead.")
+	}
+}
+
+// Name is the instance name, "whoson.sales".
+func (v *Vendor) Name() string { return v.name }
+
+// Start starts the reachability probe and returns; chats connect when
+// opened or resumed.
+func (v *Vendor) Start(ctx context.Context) error {
+	v.mu.Lock()
+	v.started = true
+	v.mu.Unlock()
+	v.warnInsecure()
+	if !v.spawn(v.probeLoop) {
+		return errStopped
+	}
+	return nil
+}
+
+// Stop drops every socket at once (no Quit: the chats are resumed on the
+// next start) and waits for every goroutine, within ctx. It tolerates a
+// vendor that was never started.
+func (v *Vendor) Stop(ctx context.Context) error {
+	v.mu.Lock()
+	v.stopped = true
+	v.mu.Unlock()
+	v.cancel()
+	done := make(chan struct{})
+	go func() {
+		v.wg.Wait()
+		close(done)
+	}()
+	defer v.client.CloseIdleConnections()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("whoson goroutines still running: %w", ctx.Err())
+	}
+}
+
+// Health reports whether every open chat has its socket and, with none
+// open, whether the last probe reached the server. It does not block.
+func (v *Vendor) Health() connector.Health {
+	v.mu.Lock()
+	started, stopped, probed, probeErr := v.started, v.stopped, v.probed, v.probeErr
+	total, down := 0, 0
+	for _, s := range v.sessions {
+		if s.wantsConn.Load() {
+			total++
+			if !s.up.Load() {
+				down++
+			}
+		}
+	}
+	v.mu.Unlock()
+	switch {
+	case stopped:
+		return connector.Health{Detail: "stopped"}
+	case down > 0:
+		return connector.Health{Detail: fmt.Sprintf("%d of %d chat sockets down, reconnecting", down, total)}
+	case total > 0:
+		return connector.Health{Ready: true, Detail: fmt.Sprintf("%d chats connected", total)}
+	case !started:
+		return connector.Health{Detail: "not started"}
+	case !probed:
+		return connector.Health{Detail: "checking whoson"}
+	case probeErr != nil:
+		return connector.Health{Detail: "unreachable: " + probeErr.Error()}
+	default:
+		return connector.Health{Ready: true, Detail: "reachable, no chats open"}
+	}
+}
+
+// probeLoop dials the server now and every probeEvery, hanging up at once.
+func (v *Vendor) probeLoop() {
+	tick := time.NewTicker(v.probeEvery)
+	defer tick.Stop()
+	for {
+		err := v.probe()
+		if v.ctx.Err() != nil {
+			return
+		}
+		v.mu.Lock()
+		if v.probeErr == nil && err != nil {
+			v.log.Warn("whoson unreachable", zap.Error(err))
+		} else if v.probeErr != nil && err == nil {
+			v.log.Info("whoson reachable again")
+		}
+		v.probed, v.probeErr = true, err
+		v.mu.Unlock()
+		select {
+		case <-v.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (v *Vendor) probe() error {
+	c, err := v.dial(v.ctx, v.log)
+	if err != nil {
+		return err
+	}
+	c.close()
+	return nil
+}
+
+// spawn runs f on a goroutine that Stop waits for; false once stopped.
+func (v *Vendor) spawn(f func()) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stopped {
+		return false
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// callContext is ctx, also ended by Stop.
+func (v *Vendor) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(v.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// session returns the live session of a conversation, or nil.
+func (v *Vendor) session(id int64) *session {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sessions[id]
+}
+
+// register makes s the conversation's session, stopping an older one.
+func (v *Vendor) register(s *session) bool {
+	v.mu.Lock()
+	if v.stopped {
+		v.mu.Unlock()
+		return false
+	}
+	old := v.sessions[s.id]
+	v.sessions[s.id] = s
+	v.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
+	return true
+}
+
+// take removes and returns the conversation's session.
+func (v *Vendor) take(id int64) *session {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := v.sessions[id]
+	delete(v.sessions, id)
+	return s
+}
+
+// forget removes s if it is still the conversation's session.
+func (v *Vendor) forget(s *session) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.sessions[s.id] == s {
+		delete(v.sessions, s.id)
+	}
+}
+
+// deliver commits e through the sink, retrying with back-off until it is
+// stored, ctx ends, or the conversation is unknown.
+func (v *Vendor) deliver(ctx context.Context, log *zap.Logger, e connector.Event) error {
+	if v.sink == nil {
+		return errors.New("whoson vendor has no event sink")
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := v.sink.Event(ctx, e)
+		if errors.Is(err, connector.ErrNotFound) || connector.IsPermanent(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, d time.Duration) {
+			log.Warn("agent event not committed, retrying", zap.String("event", string(e.Type)),
+				zap.Duration("in", d), zap.Error(err))
+		}))
+	if err != nil {
+		return fmt.Errorf("commit %s event: %w", e.Type, err)
+	}
+	return nil
+}

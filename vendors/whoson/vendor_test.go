@@ -1,0 +1,622 @@
+package whoson
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/vendors/whoson/whosontest"
+)
+
+func TestOpenJoinGreetingReply(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Greeting: "<b>Hi</b>, how can I help?", Reply: echo}, nil)
+	c := conversation(connector.Profile{Name: "Ann <Lee>", Email: "ann@example.com"})
+	h.open(c)
+	st, _ := parseSession(c.Session)
+	if st.ChatUID == "" || st.Cookie == "" || st.SessionID == "" {
+		t.Errorf("session %s lacks chat_uid, cookie or session_id", c.Session)
+	}
+	joined := h.sink.waitType(t, connector.EventJoined)
+	if joined.Agent != "Alice" || joined.ConversationID != c.ID {
+		t.Errorf("joined = %+v", joined)
+	}
+	greeting := h.sink.waitText(t, "<b>Hi</b>, how can I help?")
+	if greeting.Format != connector.FormatHTML || greeting.SourceID == "" || greeting.Session == nil {
+		t.Errorf("greeting = %+v", greeting)
+	}
+
+	h.send(c, 1, "hello there")
+	if diff := cmp.Diff([]string{"hello there"}, h.visitorLines(1)); diff != "" {
+		t.Errorf("operator saw (-want +got):\n%s", diff)
+	}
+	h.sink.waitText(t, "echo: hello there")
+	h.sink.waitType(t, connector.EventTyping)
+	time.Sleep(100 * time.Millisecond) // a duplicate or an echo would show now
+	if diff := cmp.Diff([]string{"<b>Hi</b>, how can I help?", "echo: hello there"}, texts(h.sink.all())); diff != "" {
+		t.Errorf("texts (-want +got):\n%s", diff)
+	}
+
+	chats := h.srv.Chats()
+	if len(chats) != 1 {
+		t.Fatalf("chats = %+v", chats)
+	}
+	got := chats[0]
+	if got.UID != st.ChatUID || got.Cookie != st.Cookie || got.VisitorName != "Ann <Lee>" || got.Language != "en" {
+		t.Errorf("chat = %+v, session %+v", got, st)
+	}
+	if got.Fields["Phone"] != c.Customer || got.Fields["Email"] != "ann@example.com" {
+		t.Errorf("pre-chat fields = %v", got.Fields)
+	}
+	if b := h.srv.Blacklisted(); len(b) != 0 {
+		t.Errorf("blacklisted %v", b)
+	}
+}
+
+func TestVisitorNameFallsBackToPhone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, map[string]string{"department": `"Sales"`, "language": `"FR"`})
+	c := conversation(connector.Profile{})
+	h.open(c)
+	got := h.srv.Chats()[0]
+	if got.VisitorName != c.Customer || got.Department != "Sales" || got.Language != "fr" {
+		t.Errorf("chat = %+v", got)
+	}
+}
+
+func TestTypingBothWays(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	for _, on := range []bool{true, false} {
+		if err := h.v.Typing(ctx(t), c, on); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "typing commands", func() bool {
+		var names []string
+		for _, cmd := range h.srv.Commands() {
+			names = append(names, cmd.Name)
+		}
+		return strings.Contains(strings.Join(names, " "), "StartTyping StopTyping")
+	})
+	uid := chatUID(t, c)
+	h.srv.Typing(uid, true)
+	h.srv.Typing(uid, false)
+	h.sink.wait(t, "typing off", func(e connector.Event) bool { return e.Type == connector.EventTyping && !e.Typing })
+	typing := h.sink.of(connector.EventTyping)
+	if len(typing) != 2 || !typing[0].Typing || typing[1].Typing {
+		t.Errorf("typing events %s", describe(typing))
+	}
+}
+
+func TestTranslationRelaysLinet(t *testing.T) {
+	t.Parallel()
+	op := whosontest.Operator{Name: "Alice", Greeting: "Hello", Reply: echo, Translate: strings.ToUpper}
+	t.Run("on", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, op, map[string]string{"translation": "true"})
+		c := conversation(connector.Profile{})
+		h.open(c)
+		h.sink.waitText(t, "HELLO")
+		h.send(c, 1, "hi")
+		h.sink.waitText(t, "ECHO: HI")
+		if diff := cmp.Diff([]string{"HELLO", "ECHO: HI"}, texts(h.sink.all())); diff != "" {
+			t.Errorf("texts (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, op, nil)
+		c := conversation(connector.Profile{})
+		h.open(c)
+		h.sink.waitText(t, "Hello")
+		h.send(c, 1, "hi")
+		h.sink.waitText(t, "echo: hi")
+		if diff := cmp.Diff([]string{"Hello", "echo: hi"}, texts(h.sink.all())); diff != "" {
+			t.Errorf("texts (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("on without linet", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, whosontest.Operator{Name: "Alice", Greeting: "Hello", Reply: echo}, map[string]string{"translation": "true"})
+		c := conversation(connector.Profile{})
+		h.open(c)
+		h.sink.waitText(t, "Hello") // held for its translation, then relayed as is
+		h.send(c, 1, "x")
+		h.sink.waitText(t, "echo: x")
+	})
+}
+
+func TestNotAccepted(t *testing.T) {
+	t.Parallel()
+	for _, leave := range []bool{true, false} {
+		t.Run(map[bool]string{true: "leave message", false: "no leave message"}[leave], func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, whosontest.Operator{Name: "Alice", NotAccepted: true, LeaveMessageEnabled: leave}, nil)
+			c := conversation(connector.Profile{Name: "Ann", Email: "ann@example.com"})
+			h.open(c)
+			// Committed before Open returned.
+			got := h.sink.of(connector.EventNoAgent)
+			if len(got) != 1 || got[0].LeaveMessage != leave || got[0].ConversationID != c.ID || got[0].Text == "" {
+				t.Fatalf("no-agent events %s", describe(h.sink.all()))
+			}
+			st, _ := parseSession(c.Session)
+			if !st.NoAgent || st.ChatUID == "" {
+				t.Errorf("session %s", c.Session)
+			}
+			if !leave {
+				if h.v.session(c.ID) != nil {
+					t.Error("socket kept though no message can be left")
+				}
+				return
+			}
+			if err := h.v.LeaveMessage(ctx(t), c, &connector.Message{ID: 2, Text: "please call me"}); err != nil {
+				t.Fatal(err)
+			}
+			left := h.srv.LeftMessages()
+			want := []whosontest.LeftMessage{{ChatUID: st.ChatUID, SessionID: st.SessionID, Domain: "www.example.com",
+				Name: "Ann", Email: "ann@example.com", Phone: c.Customer, Text: "please call me"}}
+			if diff := cmp.Diff(want, left); diff != "" {
+				t.Errorf("left messages (-want +got):\n%s", diff)
+			}
+			if h.v.session(c.ID) != nil {
+				t.Error("session still open after the message was left")
+			}
+		})
+	}
+}
+
+// After a restart the left message goes over a new socket.
+func TestLeaveMessageAfterRestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", NotAccepted: true, LeaveMessageEnabled: true}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	if err := h.v.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := h.vendor(nil)
+	if err := v2.Resume(ctx(t), c); err != nil {
+		t.Fatalf("Resume of a not-accepted chat: %v", err)
+	}
+	if err := v2.LeaveMessage(ctx(t), c, &connector.Message{ID: 2, Text: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	left := h.srv.LeftMessages()
+	if len(left) != 1 || left[0].Text != "later" || left[0].ChatUID != chatUID(t, c) || left[0].Phone != c.Customer {
+		t.Errorf("left = %+v", left)
+	}
+}
+
+func TestQueueThrottled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", QueueFor: 2 * time.Second}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.sink.waitType(t, connector.EventJoined)
+	q := h.sink.of(connector.EventQueue)
+	if len(q) != 1 || q[0].Position != 2 {
+		t.Errorf("queue events %s, want one at position 2", describe(q))
+	}
+}
+
+func TestQueueAgainAfterInterval(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", QueueFor: 2 * time.Second},
+		map[string]string{"queue_notice_interval": `"500ms"`})
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.sink.waitType(t, connector.EventJoined)
+	if q := h.sink.of(connector.EventQueue); len(q) != 2 || q[1].Position != 1 {
+		t.Errorf("queue events %s, want two", describe(q))
+	}
+}
+
+func TestOperatorQuit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.sink.waitType(t, connector.EventJoined)
+	if err := h.srv.Quit(chatUID(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.sink.waitType(t, connector.EventEnded); e.Reason != "agent" {
+		t.Errorf("ended = %+v", e)
+	}
+	waitFor(t, "session gone", func() bool { return h.v.session(c.ID) == nil })
+	if err := h.v.End(ctx(t), c, "customer"); err != nil {
+		t.Errorf("End after the operator quit: %v", err)
+	}
+}
+
+func TestEndSendsQuit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	st, _ := parseSession(c.Session)
+	if err := h.v.End(ctx(t), c, "customer"); err != nil {
+		t.Fatal(err)
+	}
+	var quit []string
+	for _, cmd := range h.srv.Commands() {
+		if cmd.Name == "Quit" {
+			quit = cmd.Parameters
+		}
+	}
+	if diff := cmp.Diff([]string{st.SessionID, "www.example.com"}, quit); diff != "" {
+		t.Errorf("Quit parameters (-want +got):\n%s", diff)
+	}
+	if !h.srv.Chats()[0].Ended {
+		t.Error("chat not ended at the server")
+	}
+	if err := h.v.End(ctx(t), c, "customer"); err != nil {
+		t.Errorf("second End: %v", err)
+	}
+	if err := h.v.End(ctx(t), conversation(connector.Profile{}), "customer"); err != nil {
+		t.Errorf("End of an unknown conversation: %v", err)
+	}
+	if len(h.sink.of(connector.EventEnded)) != 0 {
+		t.Errorf("our own End was reported as an agent event: %s", describe(h.sink.all()))
+	}
+}
+
+func TestSendSplitsLongText(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	long := strings.Repeat("word ", 1700) // 8500 characters
+	h.send(c, 1, long)
+	lines := h.visitorLines(3)
+	if len(lines) != 3 || strings.Join(lines, " ") != strings.TrimSpace(long) {
+		t.Errorf("got %d lines", len(lines))
+	}
+	h.send(c, 1, long) // a retry of the same message sends nothing again
+	h.send(c, 2, "next")
+	if got := h.visitorLines(4); len(got) != 4 || got[3] != "next" {
+		t.Errorf("lines after a retried message: %d, last %q", len(got), got[len(got)-1])
+	}
+	if b := h.srv.Blacklisted(); len(b) != 0 {
+		t.Errorf("blacklisted %v", b)
+	}
+}
+
+// A dropped socket reconnects by itself and the chat goes on: lines said
+// while it was down arrive, later replies too, and no line comes twice.
+func TestReconnectAfterDrop(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Greeting: "hi", Reply: echo}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	uid := chatUID(t, c)
+	h.send(c, 1, "one")
+	h.sink.waitText(t, "echo: one")
+	before, _ := parseSession(c.Session)
+
+	h.srv.DropAll()
+	if err := h.srv.Say(uid, "said while you were away"); err != nil {
+		t.Fatal(err)
+	}
+	h.sink.waitText(t, "said while you were away")
+	sess := h.sink.waitType(t, connector.EventSession)
+	after, _ := parseSession(sess.Session)
+	if after.ChatUID != uid || after.Cookie != before.Cookie || after.SessionID == before.SessionID {
+		t.Errorf("session before %+v, after %+v", before, after)
+	}
+	h.send(c, 2, "two")
+	h.sink.waitText(t, "echo: two")
+
+	h.srv.DropAll()
+	h.send(c, 3, "three") // may go into the dead socket: written again after the reconnect
+	h.sink.waitText(t, "echo: three")
+	t.Logf("lines written again: %d", h.logs.FilterMessageSnippet("written again").Len())
+	if diff := cmp.Diff([]string{"one", "two", "three"}, h.srv.VisitorLines(uid)); diff != "" {
+		t.Errorf("operator saw (-want +got):\n%s", diff)
+	}
+
+	want := []string{"hi", "echo: one", "said while you were away", "echo: two", "echo: three"}
+	if diff := cmp.Diff(want, texts(h.sink.all())); diff != "" {
+		t.Errorf("texts (-want +got):\n%s", diff)
+	}
+	seen := map[string]bool{}
+	for _, e := range h.sink.of(connector.EventText) {
+		if seen[e.SourceID] {
+			t.Errorf("SourceID %s twice", e.SourceID)
+		}
+		seen[e.SourceID] = true
+	}
+	if len(h.srv.Chats()) != 1 {
+		t.Errorf("reconnecting started a new chat: %+v", h.srv.Chats())
+	}
+	if len(h.sink.of(connector.EventEnded)) != 0 {
+		t.Errorf("chat ended: %s", describe(h.sink.all()))
+	}
+}
+
+// A restarted daemon continues the chat with the stored session.
+func TestResumeAfterRestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Reply: echo}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.send(c, 1, "one")
+	e := h.sink.waitText(t, "echo: one")
+	c.Session = e.Session
+	if err := h.v.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range h.srv.Commands() {
+		if cmd.Name == "Quit" {
+			t.Fatal("Stop sent Quit")
+		}
+	}
+	v2, sink2 := h.vendor(nil)
+	if err := v2.Resume(ctx(t), c); err != nil {
+		t.Fatal(err)
+	}
+	sink2.waitType(t, connector.EventSession)
+	if err := h.srv.Say(chatUID(t, c), "welcome back"); err != nil {
+		t.Fatal(err)
+	}
+	back := sink2.waitText(t, "welcome back")
+	if back.SourceID == e.SourceID {
+		t.Errorf("a new line reused SourceID %s", e.SourceID)
+	}
+	if err := v2.Send(ctx(t), c, &connector.Message{ID: 2, Text: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	sink2.waitText(t, "echo: two")
+	if err := v2.Resume(ctx(t), c); err != nil {
+		t.Errorf("second Resume: %v", err)
+	}
+	if n := len(h.srv.Chats()); n != 1 {
+		t.Errorf("%d chats, want the one resumed", n)
+	}
+}
+
+// Send after a restart without Resume resumes first.
+func TestSendResumesFirst(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Reply: echo}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	if err := h.v.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	v2, sink2 := h.vendor(nil)
+	if err := v2.Send(ctx(t), c, &connector.Message{ID: 1, Text: "anyone?"}); err != nil {
+		t.Fatal(err)
+	}
+	sink2.waitText(t, "echo: anyone?")
+}
+
+func TestResumeLostChat(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	if err := h.v.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Forget(chatUID(t, c))
+	v2, sink2 := h.vendor(nil)
+	if err := v2.Resume(ctx(t), c); err != nil {
+		t.Fatalf("Resume of a lost chat: %v", err)
+	}
+	ended := sink2.of(connector.EventEnded)
+	if len(ended) != 1 || ended[0].Reason != "whoson could not resume the chat" || ended[0].ConversationID != c.ID {
+		t.Errorf("events %s", describe(sink2.all()))
+	}
+	if v2.session(c.ID) != nil {
+		t.Error("a lost chat kept a session")
+	}
+}
+
+// The server losing the chat while connected ends the conversation after
+// the automatic reconnect.
+func TestLiveChatLost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.srv.Forget(chatUID(t, c))
+	if e := h.sink.waitType(t, connector.EventEnded); e.Reason != "whoson could not resume the chat" {
+		t.Errorf("ended = %+v", e)
+	}
+	waitFor(t, "session gone", func() bool { return h.v.session(c.ID) == nil })
+	waitFor(t, "ready with no chat open", func() bool { return h.v.Health().Ready })
+}
+
+func TestResumeDialFailure(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	if err := h.v.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Close()
+	v2, sink2 := h.vendor(nil)
+	err := v2.Resume(ctx(t), c)
+	if err == nil || connector.IsPermanent(err) {
+		t.Errorf("Resume with the server down = %v, want an error to retry", err)
+	}
+	if len(sink2.all()) != 0 {
+		t.Errorf("events %s", describe(sink2.all()))
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	bad, _ := h.vendor(map[string]string{"auth_string": `"wrong"`})
+	_, err := bad.Open(ctx(t), conversation(connector.Profile{}))
+	if !connector.IsPermanent(err) || !strings.Contains(err.Error(), "Access Denied") {
+		t.Errorf("Open with a wrong auth string = %v, want a permanent Access Denied", err)
+	}
+	h.srv.Close()
+	_, err = h.v.Open(ctx(t), conversation(connector.Profile{}))
+	if err == nil || connector.IsPermanent(err) {
+		t.Errorf("Open with the server down = %v, want an error to retry", err)
+	}
+}
+
+// A sink that fails for a while still gets every event, in order.
+func TestSinkRetried(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Greeting: "first"}, nil)
+	h.sink.mu.Lock()
+	h.sink.failN = 3
+	h.sink.mu.Unlock()
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.sink.waitText(t, "first")
+	if got := h.sink.all(); got[0].Type != connector.EventJoined {
+		t.Errorf("events out of order: %s", describe(got))
+	}
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	waitFor(t, "ready", func() bool { return h.v.Health().Ready })
+	c := conversation(connector.Profile{})
+	h.open(c)
+	if health := h.v.Health(); !health.Ready || !strings.Contains(health.Detail, "1 chats") {
+		t.Errorf("health with a chat = %+v", health)
+	}
+	h.srv.Close()
+	waitFor(t, "not ready", func() bool { return !h.v.Health().Ready })
+	if health := h.v.Health(); !strings.Contains(health.Detail, "down") {
+		t.Errorf("health with the socket down = %+v", health)
+	}
+	if err := h.v.End(ctx(t), c, "customer"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "unreachable", func() bool { return strings.HasPrefix(h.v.Health().Detail, "unreachable") })
+}
+
+func TestHealthBeforeStart(t *testing.T) {
+	t.Parallel()
+	v, err := Build(connector.VendorEnv{Instance: instance(validKeys()), Sink: newSink()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := v.Health(); h.Ready {
+		t.Errorf("health before Start = %+v", h)
+	}
+	if err := v.Stop(context.Background()); err != nil {
+		t.Errorf("Stop without Start: %v", err)
+	}
+	if _, err := v.Open(context.Background(), conversation(connector.Profile{})); err == nil {
+		t.Error("Open after Stop worked")
+	}
+}
+
+// Stop drops every socket (no Quit) and leaves no goroutine behind.
+func TestStopLeavesNothingRunning(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	srv, err := whosontest.New(whosontest.Config{Operator: whosontest.Operator{Name: "Alice", Reply: echo}, APIKey: testServerKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h := &harness{t: t, srv: srv}
+	v, sk := h.vendor(nil)
+	h.v, h.sink = v, sk
+	for range 3 {
+		c := conversation(connector.Profile{})
+		h.open(c)
+		h.send(c, 1, "x")
+	}
+	h.visitorLines(3)
+	if err := v.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Stop(ctx(t)); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	for _, ch := range srv.Chats() {
+		if ch.Ended {
+			t.Errorf("chat %s ended by Stop", ch.UID)
+		}
+	}
+	if h := v.Health(); h.Ready {
+		t.Errorf("health after Stop = %+v", h)
+	}
+}
+
+// A final waiting line means no agent: the chat is quit at the server and
+// the customer may leave a message; a later notaccepted is not told twice.
+func TestFinalWaitingLine(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", JoinDelay: time.Hour, LeaveMessageEnabled: true}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	uid := chatUID(t, c)
+	if err := h.srv.Line(uid, "lineo linewaiting1", "One moment please..."); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Line(uid, "lineo final", "No operators are available."); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.SendEvent(uid, "notaccepted", "No operators")
+	na := h.sink.waitType(t, connector.EventNoAgent)
+	if !na.LeaveMessage || na.Text != "No operators are available." {
+		t.Errorf("no agent = %+v", na)
+	}
+	if st, _ := parseSession(na.Session); !st.NoAgent || !st.LeaveMessage {
+		t.Errorf("session with the no-agent event: %s", na.Session)
+	}
+	notice := h.sink.waitType(t, connector.EventNotice)
+	if notice.Text != "One moment please..." || notice.Format != connector.FormatHTML || notice.SourceID == "" {
+		t.Errorf("waiting line = %+v", notice)
+	}
+	waitFor(t, "Quit", func() bool {
+		for _, cmd := range h.srv.Commands() {
+			if cmd.Name == "Quit" {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(50 * time.Millisecond)
+	if n := len(h.sink.of(connector.EventNoAgent)); n != 1 || len(h.sink.of(connector.EventEnded)) != 0 {
+		t.Errorf("events %s", describe(h.sink.all()))
+	}
+	if err := h.v.LeaveMessage(ctx(t), c, &connector.Message{ID: 3, Text: "call me"}); err != nil {
+		t.Fatal(err)
+	}
+	if left := h.srv.LeftMessages(); len(left) != 1 || left[0].ChatUID != uid {
+		t.Errorf("left %+v", left)
+	}
+}
+
+// An error event saying the chat is gone ends the conversation; any other
+// is only logged.
+func TestServerErrorEvents(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Reply: echo}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	uid := chatUID(t, c)
+	h.srv.SendEvent(uid, "error", "You cannot upload files of this type.")
+	h.send(c, 1, "still here")
+	h.sink.waitText(t, "echo: still here")
+	if lines := h.srv.VisitorLines(uid); len(lines) != 1 {
+		t.Errorf("visitor lines %q, want the line once", lines)
+	}
+	h.srv.SendEvent(uid, "error", "The chat session has ended.")
+	if e := h.sink.waitType(t, connector.EventEnded); !strings.Contains(e.Reason, "has ended") {
+		t.Errorf("ended = %+v", e)
+	}
+}
