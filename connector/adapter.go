@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -34,7 +35,12 @@ func (i Instance) Decode(v any) error {
 	if i.decode == nil {
 		return nil
 	}
-	return i.decode(v)
+	err := i.decode(v)
+	var ce *ConfigError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	return &ConfigError{Path: i.Path, Msg: err.Error()}
 }
 
 // Errorf returns a ConfigError for key inside this block.

@@ -87,7 +87,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"wrong type", baseConfig + "[log]\nlevel = 3\n", nil, []string{"log.level"}},
 		{"bad level", baseConfig + "[log]\nlevel = \"loud\"\n", nil, []string{"log.level"}},
 		{"bad duration", baseConfig + "[conversation]\ninactivity_timeout = \"soon\"\n", nil, []string{"conversation.inactivity_timeout"}},
-		{"two bad values in one table", baseConfig + "[conversation]\ninactivity_timeout = \"soon\"\nretry_max = 5\n", nil,
+		{"two bad values in one table", baseConfig + "[conversation]\ninactivity_timeout = \"soon\"\nretry_max = true\n", nil,
 			[]string{"conversation.inactivity_timeout", "conversation.retry_max"}},
 		{"empty _file key is unset", baseConfig + "[store]\ndsn_file = \"\"\n", nil, nil},
 		{"negative duration", baseConfig + "[conversation]\nretry_initial = \"-1s\"\n", nil, []string{"conversation.retry_initial"}},
