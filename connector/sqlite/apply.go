@@ -108,7 +108,8 @@ func appendMessages(ctx context.Context, tx *txn, c *connector.Conversation, ms 
 
 // insertMessage stores m as DeliveryStored and fills in its ID, State and
 // times. It reports false, storing nothing, when m's non-empty SourceID is
-// already in the conversation for the same direction.
+// taken: for a customer message, by any message of the channel; for an agent
+// message, in the conversation.
 func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Message, now int64) (bool, error) {
 	attachments, err := attachmentsJSON(m.Attachments)
 	if err != nil {
@@ -117,7 +118,7 @@ func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Me
 	r, err := tx.ExecContext(ctx, `INSERT INTO messages
 		(conversation_id, channel, direction, kind, text, format, attachments, source_id, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)
-		ON CONFLICT (conversation_id, direction, source_id) WHERE source_id != '' DO NOTHING`,
+		ON CONFLICT DO NOTHING`,
 		m.ConversationID, channel, m.Direction, m.Kind, m.Text, m.Format, attachments, m.SourceID, now, now)
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)

@@ -30,16 +30,21 @@ func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor 
 	return res, nil
 }
 
+// recordInbound stores in. The common case, a message for an open
+// conversation, costs three statements: find the conversation, insert the
+// message (a repeated source id inserts nothing: a duplicate), touch the
+// conversation. Only a first message checks for a duplicate before it
+// creates a conversation.
 func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor string, now int64) (connector.InboundResult, error) {
-	if dup, err := inboundDuplicate(ctx, tx, in); dup != nil || err != nil {
-		return connector.InboundResult{Duplicate: true, Conversation: dup}, err
-	}
 	c, err := openConversationOf(ctx, tx, in.Channel, in.Customer)
 	if err != nil {
 		return connector.InboundResult{}, err
 	}
 	created := c == nil
 	if created {
+		if dup, err := inboundDuplicate(ctx, tx, in); dup != nil || err != nil {
+			return connector.InboundResult{Duplicate: true, Conversation: dup}, err
+		}
 		if c, err = createConversation(ctx, tx, in, vendor, now); err != nil {
 			return connector.InboundResult{}, err
 		}
@@ -50,20 +55,13 @@ func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor st
 	if err != nil {
 		return connector.InboundResult{}, err
 	}
-	if !added {
-		// The open conversation already has this source id (appended by
-		// Apply): the same message, so a duplicate, and nothing is changed.
-		return connector.InboundResult{Duplicate: true, Conversation: c}, nil
+	if !added { // only an open conversation can get here: created ones were checked
+		dup, err := inboundDuplicate(ctx, tx, in)
+		return connector.InboundResult{Duplicate: true, Conversation: dup}, err
 	}
 	if !created {
 		if err := touchInbound(ctx, tx, c, in.Profile, now); err != nil {
 			return connector.InboundResult{}, err
-		}
-	}
-	if in.SourceID != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO inbound_keys (channel, source_id, message_id) VALUES (?, ?, ?)`,
-			in.Channel, in.SourceID, m.ID); err != nil {
-			return connector.InboundResult{}, fmt.Errorf("record inbound key: %w", err)
 		}
 	}
 	return connector.InboundResult{Created: created, Conversation: c, Message: m}, nil
@@ -76,8 +74,9 @@ func inboundDuplicate(ctx context.Context, tx *txn, in connector.Inbound) (*conn
 		return nil, nil
 	}
 	var convID int64
-	err := tx.QueryRowContext(ctx, `SELECT m.conversation_id FROM inbound_keys k JOIN messages m ON m.id = k.message_id
-		WHERE k.channel = ? AND k.source_id = ?`, in.Channel, in.SourceID).Scan(&convID)
+	err := tx.QueryRowContext(ctx, `SELECT conversation_id FROM messages
+		WHERE channel = ? AND source_id = ? AND direction = 'to_agent' AND source_id != ''`,
+		in.Channel, in.SourceID).Scan(&convID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

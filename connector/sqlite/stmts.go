@@ -16,25 +16,46 @@ import (
 type txn struct {
 	tx *sql.Tx
 	w  *writer
+	// bound holds the writer's statements bound to tx, each bound once: a
+	// batch runs the same few statements for every request in it.
+	bound map[string]*sql.Stmt
+}
+
+func newTxn(tx *sql.Tx, w *writer) *txn {
+	return &txn{tx: tx, w: w, bound: make(map[string]*sql.Stmt)}
+}
+
+// stmt returns query's statement bound to the transaction, or nil when the
+// writer has not prepared it yet.
+func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := t.bound[query]; ok {
+		return st
+	}
+	st := t.w.stmt(query)
+	if st != nil {
+		st = t.tx.StmtContext(ctx, st)
+		t.bound[query] = st
+	}
+	return st
 }
 
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := t.w.stmt(query); st != nil {
-		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, query, args...)
 }
 
 func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := t.w.stmt(query); st != nil {
-		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := t.w.stmt(query); st != nil {
-		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
 	}
 	return t.tx.QueryContext(ctx, query, args...)
 }

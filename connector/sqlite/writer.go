@@ -145,7 +145,7 @@ func (w *writer) runBatch(ctx context.Context, batch []*request, savepoints bool
 	if err != nil {
 		return nil, false, fmt.Errorf("begin write transaction: %w", err)
 	}
-	tx := &txn{tx: sqlTx, w: w}
+	tx := newTxn(sqlTx, w)
 	errs = make([]error, len(batch))
 	for i, r := range batch {
 		if errs[i] = r.ctx.Err(); errs[i] != nil {

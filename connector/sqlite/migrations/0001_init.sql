@@ -1,4 +1,4 @@
--- 0001: conversations, messages and inbound de-duplication keys.
+-- 0001: conversations and messages.
 -- Timestamps are unix nanoseconds (INTEGER): no parsing, no time zones.
 
 CREATE TABLE conversations (
@@ -21,8 +21,11 @@ CREATE TABLE conversations (
 CREATE UNIQUE INDEX conversations_open ON conversations (channel, customer) WHERE state != 'ended';
 CREATE INDEX conversations_state ON conversations (state);
 
+-- Not AUTOINCREMENT, which costs a write to sqlite_sequence per insert: ids
+-- grow as long as the newest message is never deleted, which clean-up of old
+-- conversations must respect.
 CREATE TABLE messages (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              INTEGER PRIMARY KEY,
     conversation_id INTEGER NOT NULL REFERENCES conversations (id),
     -- channel copies the conversation's channel so that delivery reports,
     -- which name (channel, remote id), find their message through one index.
@@ -41,18 +44,15 @@ CREATE TABLE messages (
 );
 
 CREATE INDEX messages_conversation ON messages (conversation_id, id);
--- Outbound and Apply de-duplication: a source id once per conversation and direction.
-CREATE UNIQUE INDEX messages_source ON messages (conversation_id, direction, source_id) WHERE source_id != '';
+-- Agent-side de-duplication: a vendor's source id once per conversation.
+CREATE UNIQUE INDEX messages_source ON messages (conversation_id, source_id)
+    WHERE direction = 'to_customer' AND source_id != '';
 -- The outbox: only still-stored messages are indexed, so it stays small.
 CREATE INDEX messages_outbox ON messages (id) WHERE state = 'stored';
 -- Delivery reports: (channel, remote id) -> message.
 CREATE INDEX messages_remote ON messages (channel, remote_id) WHERE remote_id != '';
 
--- Inbound de-duplication: a channel's source id is recorded once, whichever
+-- Inbound de-duplication: a channel's source id is taken once, whichever
 -- conversation it went to (the conversation may have ended since).
-CREATE TABLE inbound_keys (
-    channel    TEXT    NOT NULL,
-    source_id  TEXT    NOT NULL,
-    message_id INTEGER NOT NULL REFERENCES messages (id),
-    PRIMARY KEY (channel, source_id)
-) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_inbound ON messages (channel, source_id)
+    WHERE direction = 'to_agent' AND source_id != '';
