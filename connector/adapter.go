@@ -89,3 +89,19 @@ type VendorKind struct {
 	Kind  string
 	Build func(env VendorEnv) (Vendor, error)
 }
+
+// Problems lists the errors joined in err (errors.Join, nested at any depth)
+// one by one, in order: a configuration check reports each on its own line.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

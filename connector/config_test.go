@@ -33,18 +33,8 @@ func parse(t *testing.T, text string, env map[string]string) (*Config, []string)
 
 // errorPaths lists "path: msg" of every ConfigError, sorted.
 func errorPaths(err error) []string {
-	if err == nil {
-		return nil
-	}
 	var out []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range Problems(err) {
 		var ce *ConfigError
 		if errors.As(e, &ce) {
 			out = append(out, ce.Path)
@@ -52,7 +42,6 @@ func errorPaths(err error) []string {
 			out = append(out, "?"+e.Error())
 		}
 	}
-	walk(err)
 	sort.Strings(out)
 	return out
 }

@@ -121,32 +121,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		errs = append(errs, checkStore(cfg))
 		errs = append(errs, connector.Check(cfg, registry(), zap.NewNop()))
 	}
-	if err := flatten(errors.Join(errs...)); err != nil {
+	if err := errors.Join(connector.Problems(errors.Join(errs...))...); err != nil {
 		printErrors(stderr, path, err)
 		return errReported
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
-}
-
-// flatten turns nested joins into one join, so every problem prints on its own line.
-func flatten(err error) error {
-	if err == nil {
-		return nil
-	}
-	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		out = append(out, e)
-	}
-	walk(err)
-	return errors.Join(out...)
 }
 
 func newLogger(lc connector.LogConfig, instance string) (*zap.Logger, error) {

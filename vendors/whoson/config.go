@@ -147,23 +147,13 @@ func decodeLeniently(inst connector.Instance, cfg *Config) error {
 // only add noise.
 func decodedPaths(err error, block string) (paths map[string]bool, whole bool) {
 	paths = map[string]bool{}
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
+	for _, e := range connector.Problems(err) {
 		var ce *connector.ConfigError
-		if !errors.As(err, &ce) || ce.Path == block {
+		if !errors.As(e, &ce) || ce.Path == block {
 			whole = true
-			return
+			continue
 		}
 		paths[ce.Path] = true
-	}
-	if err != nil {
-		walk(err)
 	}
 	return paths, whole
 }
