@@ -97,6 +97,7 @@ type world struct {
 	addr    string
 	cfgPath string
 	proc    *process
+	env     []string // more environment for the daemon
 }
 
 func newWorld(t *testing.T, op whosontest.Operator, grace time.Duration) *world {
@@ -165,6 +166,7 @@ func (w *world) start() {
 	p := &process{log: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, "run", "-config", w.cfgPath)
 	p.cmd.Env = append(os.Environ(), "E2E_TWILIO_TOKEN="+w.twilio.AuthToken())
+	p.cmd.Env = append(p.cmd.Env, w.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		w.t.Fatal(err)
