@@ -176,7 +176,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) error {
 	}
 	r.metrics.MessagesIn.WithLabelValues(in.Channel).Inc()
 	if res.Created {
-		r.convLog(res.Conversation).Info("conversation started", zap.String("vendor", vendor))
+		r.convLog(res.Conversation).Info("conversation started")
 	}
 	r.enqueue(res.Message)
 	return nil

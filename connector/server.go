@@ -15,21 +15,36 @@ import (
 // /readyz, /metrics, and a JSON 404 for everything else.
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
+	allow := map[string][]string{} // path -> methods, for 405 instead of 404
+	route := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		if method, path, ok := strings.Cut(pattern, " "); ok {
+			allow[path] = append(allow[path], method)
+		}
+	}
 	for _, ch := range d.channels {
 		hc, ok := ch.(HTTPChannel)
 		if !ok {
 			continue
 		}
 		for pattern, h := range hc.Routes() {
-			mux.Handle(pattern, d.instrument(pattern, h))
+			route(pattern, d.instrument(pattern, h))
 		}
 	}
-	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+	route("GET /livez", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"alive": true})
+	}))
+	route("GET /readyz", http.HandlerFunc(d.serveReady))
+	route("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	// The catch-all would otherwise answer a known path's wrong method with 404.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if methods, ok := allow[r.URL.Path]; ok {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method not allowed", "allow": methods})
+			return
+		}
+		notFound(w, r)
 	})
-	mux.HandleFunc("GET /readyz", d.serveReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", notFound)
 	return http.MaxBytesHandler(mux, d.cfg.HTTP.MaxBodyBytes)
 }
 

@@ -468,6 +468,14 @@ func TestHTTPSurface(t *testing.T) {
 	if nf.Error != `no sms channel named "nosuch"` {
 		t.Errorf("404 error = %q", nf.Error)
 	}
+	resp, err = http.Get(base + "/sms/main") // someone opens the webhook in a browser
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode(t, resp, http.StatusMethodNotAllowed, &nf)
+	if got := resp.Header.Get("Allow"); got != "POST" {
+		t.Errorf("GET /sms/main: Allow %q, want POST", got)
+	}
 	w.sms("count me")
 	w.smsTo("echo: count me")
 	resp, err = http.Get(base + "/metrics")

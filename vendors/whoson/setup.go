@@ -68,11 +68,10 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := env.Logger
+	log := env.Logger // already names the vendor
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("vendor", env.Instance.FullName()))
 	ctx, cancel := context.WithCancel(context.Background())
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink,
