@@ -35,7 +35,10 @@ func main() {
 // run dispatches a subcommand and returns the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		cmd = "help" // not run's flags: the list of commands
+	case len(args) > 0 && args[0] != "" && args[0][0] != '-':
 		cmd, args = args[0], args[1:]
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -50,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "connectord", version)
 	case "demo":
 		err = cmdDemo(ctx, args, stdin, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help":
 		usage(stdout)
 	default:
 		fmt.Fprintf(stderr, "connectord: unknown command %q\n", cmd)

@@ -133,6 +133,7 @@ func newLogger(lc connector.LogConfig, instance string) (*zap.Logger, error) {
 	var zc zap.Config
 	if lc.Format == "console" {
 		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true // a trace on every warning buries the message
 	} else {
 		zc = zap.NewProductionConfig()
 	}
