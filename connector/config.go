@@ -336,9 +336,15 @@ func decodeTable(md toml.MetaData, p toml.Primitive, dst any, path string) []err
 		if key == "" || key == "-" || !f.IsExported() || f.Anonymous || len(f.Index) > 1 {
 			continue
 		}
-		one := reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}})
-		if err := md.PrimitiveDecode(p, reflect.New(one).Interface()); err != nil {
+		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
+		if err := md.PrimitiveDecode(p, one.Interface()); err != nil {
 			errs = append(errs, &ConfigError{Path: path + "." + key, Msg: cleanTOMLError(err)})
+			continue
+		}
+		// Keep the good values, so that validation afterwards judges what the
+		// file says, not a table the failed decode left half filled.
+		if md.IsDefined(append(strings.Split(path, "."), key)...) {
+			rv.Elem().FieldByIndex(f.Index).Set(one.Elem().Field(0))
 		}
 	}
 	if len(errs) == 0 {
