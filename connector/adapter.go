@@ -61,6 +61,8 @@ type ChannelEnv struct {
 	Instance Instance
 	Logger   *zap.Logger
 	Sink     ChannelSink
+	// Conversations lists the channel's open conversations, for catch-up.
+	Conversations ConversationLister
 	// PublicURL is http.public_url without a trailing slash: the base of the URLs
 	// that remote services call and sign.
 	PublicURL string
@@ -71,6 +73,8 @@ type VendorEnv struct {
 	Instance Instance
 	Logger   *zap.Logger
 	Sink     EventSink
+	// Outbound takes messages the vendor starts itself (registerConnector).
+	Outbound OutboundSink
 	// HTTPClient is a shared client for REST calls (timeouts set).
 	HTTPClient *http.Client
 }
@@ -88,6 +92,29 @@ type ChannelKind struct {
 type VendorKind struct {
 	Kind  string
 	Build func(env VendorEnv) (Vendor, error)
+}
+
+// NewChannelKind makes a ChannelKind from a constructor that returns its
+// concrete type; a failed build never reaches the core as a typed nil.
+func NewChannelKind[T Channel](kind string, build func(ChannelEnv) (T, error)) ChannelKind {
+	return ChannelKind{Kind: kind, Build: func(env ChannelEnv) (Channel, error) {
+		ch, err := build(env)
+		if err != nil {
+			return nil, err
+		}
+		return ch, nil
+	}}
+}
+
+// NewVendorKind is NewChannelKind for vendors.
+func NewVendorKind[T Vendor](kind string, build func(VendorEnv) (T, error)) VendorKind {
+	return VendorKind{Kind: kind, Build: func(env VendorEnv) (Vendor, error) {
+		v, err := build(env)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
+	}}
 }
 
 // Problems lists the errors joined in err (errors.Join, nested at any depth)

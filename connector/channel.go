@@ -69,3 +69,28 @@ type Health struct {
 	Ready  bool   `json:"ready"`
 	Detail string `json:"detail,omitempty"`
 }
+
+// NoticeMarker is a channel that also shows a conversation's state its own way
+// as notices go out (Slack: a reaction on the thread's root). The core gives
+// it every notice, also one whose template renders empty; Message.Notice
+// names the template, and an empty Text means "show the state, say nothing".
+type NoticeMarker interface {
+	MarksNotices()
+}
+
+// ConversationLister lists a channel's open conversations, for a channel that
+// catches up after a restart or reconnect on what its customers wrote
+// meanwhile.
+type ConversationLister interface {
+	OpenCustomers(ctx context.Context, channel string) ([]CustomerCursor, error)
+}
+
+// CustomerCursor is where catch-up starts for one open conversation.
+type CustomerCursor struct {
+	ConversationID int64
+	Customer       string // the conversation's customer address
+	State          State
+	// LastSourceID is the source id of the newest customer message stored for
+	// the conversation (its first one included); "" when none has one.
+	LastSourceID string
+}

@@ -321,9 +321,10 @@ func (c *Config) StatePath() string {
 // the fields are decoded again one at a time, to report every bad key with
 // its own path.
 func decodeTable(md toml.MetaData, p toml.Primitive, dst any, path string) []error {
+	numbers := numberDurations(md, reflect.TypeOf(dst), path)
 	err := md.PrimitiveDecode(p, dst)
 	if err == nil {
-		return nil
+		return numbers
 	}
 	whole := []error{&ConfigError{Path: path, Msg: cleanTOMLError(err)}}
 	rv := reflect.ValueOf(dst)
@@ -334,6 +335,9 @@ func decodeTable(md toml.MetaData, p toml.Primitive, dst any, path string) []err
 	for _, f := range reflect.VisibleFields(rv.Elem().Type()) {
 		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
 		if key == "" || key == "-" || !f.IsExported() || f.Anonymous || len(f.Index) > 1 {
+			continue
+		}
+		if reported(numbers, path+"."+key) {
 			continue
 		}
 		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
@@ -347,10 +351,51 @@ func decodeTable(md toml.MetaData, p toml.Primitive, dst any, path string) []err
 			rv.Elem().FieldByIndex(f.Index).Set(one.Elem().Field(0))
 		}
 	}
+	errs = append(numbers, errs...)
 	if len(errs) == 0 {
 		return whole
 	}
 	return errs
+}
+
+// numberDurations reports every time.Duration key of t (a pointer to a
+// struct, nested tables included) that the file gives as a number: the TOML
+// library would read 30 as 30 nanoseconds, which nobody means.
+func numberDurations(md toml.MetaData, t reflect.Type, path string) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var errs []error
+	for _, f := range reflect.VisibleFields(t) {
+		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if key == "" || key == "-" || !f.IsExported() || f.Anonymous || len(f.Index) > 1 {
+			continue
+		}
+		keys := append(strings.Split(path, "."), key)
+		switch {
+		case f.Type == reflect.TypeFor[time.Duration]():
+			if kind := md.Type(keys...); kind == "Integer" || kind == "Float" {
+				errs = append(errs, &ConfigError{Path: path + "." + key,
+					Msg: `must be a duration string like "30s" or "500ms", not a bare number`})
+			}
+		case f.Type.Kind() == reflect.Struct && md.IsDefined(keys...):
+			errs = append(errs, numberDurations(md, f.Type, path+"."+key)...)
+		}
+	}
+	return errs
+}
+
+// reported reports whether errs has a problem at path.
+func reported(errs []error, path string) bool {
+	for _, e := range errs {
+		if ce, ok := e.(*ConfigError); ok && ce.Path == path {
+			return true
+		}
+	}
+	return false
 }
 
 var tomlLineRE = regexp.MustCompile(`^toml: (line \d+ \(last key "[^"]*"\): )?`)

@@ -82,6 +82,8 @@ func TestParseConfigErrors(t *testing.T) {
 			`public_url = "https://c.example.com"`+"\nmax_body_bytes = \"big\"", 1), nil,
 			[]string{"http.max_body_bytes"}},
 		{"empty _file key is unset", baseConfig + "[store]\ndsn_file = \"\"\n", nil, nil},
+		{"a duration as a bare number", baseConfig + "[conversation]\ninactivity_timeout = 1800\nretry_max = 1.5\n", nil,
+			[]string{"conversation.inactivity_timeout", "conversation.retry_max"}},
 		{"negative duration", baseConfig + "[conversation]\nretry_initial = \"-1s\"\n", nil, []string{"conversation.retry_initial"}},
 		{"route to nothing", baseConfig + "[[routes]]\nchannel = \"sms.other\"\nvendor = \"nobody.x\"\n", nil,
 			[]string{"routes[1].channel", "routes[1].vendor"}},
@@ -187,5 +189,25 @@ func TestUnsetEnvLenient(t *testing.T) {
 	}
 	if got := cfg.Store.DSN.Reveal(); got != "${NOT_SET}" {
 		t.Errorf("dsn = %q, want the reference kept", got)
+	}
+}
+
+func TestNumberDurationMessage(t *testing.T) {
+	_, err := ParseConfig([]byte(baseConfig+"[conversation]\nretry_max = 1.5\n"), Expander{Getenv: func(string) (string, bool) { return "", false }})
+	if err == nil || !strings.Contains(err.Error(), `conversation.retry_max: must be a duration string like "30s"`) {
+		t.Errorf("error = %v; want the key and what a duration looks like", err)
+	}
+	// Adapter blocks are checked the same way, nested tables included.
+	cfg, err := ParseConfig([]byte(baseConfig+"[channels.sms.main.deep]\nwait = 3\n"), Expander{Getenv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Deep struct {
+			Wait time.Duration `toml:"wait"`
+		} `toml:"deep"`
+	}
+	if err := cfg.Channels[0].Decode(&v); err == nil || !strings.Contains(err.Error(), "channels.sms.main.deep.wait: must be a duration string") {
+		t.Errorf("adapter decode = %v; want the nested key refused", err)
 	}
 }

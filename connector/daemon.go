@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,8 +33,9 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 			errs = append(errs, &ConfigError{Path: inst.Path, Msg: fmt.Sprintf("unknown channel kind %q (known: %s)", inst.Kind, kindNames(reg.Channels, func(k ChannelKind) string { return k.Kind }))})
 			continue
 		}
+		lister, _ := cs.(ConversationLister)
 		ch, err := k.Build(ChannelEnv{Instance: inst, Logger: log.With(zap.String("channel", inst.FullName())),
-			Sink: cs, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
+			Sink: cs, Conversations: lister, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -48,11 +50,15 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 			errs = append(errs, &ConfigError{Path: inst.Path, Msg: fmt.Sprintf("unknown vendor kind %q (known: %s)", inst.Kind, kindNames(reg.Vendors, func(k VendorKind) string { return k.Kind }))})
 			continue
 		}
+		outbound, _ := es.(OutboundSink)
 		v, err := k.Build(VendorEnv{Instance: inst, Logger: log.With(zap.String("vendor", inst.FullName())),
-			Sink: es, HTTPClient: client})
+			Sink: es, Outbound: outbound, HTTPClient: client})
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if err := checkDeliverVia(cfg, inst, v); err != nil {
+			errs = append(errs, err)
 		}
 		vendors = append(vendors, v)
 	}
@@ -277,4 +283,25 @@ func trimSlash(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// checkDeliverVia refuses a vendor whose deliver-via channel does not exist:
+// its campaign messages would otherwise fail one by one at run time.
+func checkDeliverVia(cfg *Config, inst Instance, v Vendor) error {
+	d, ok := v.(Deliverer)
+	if !ok {
+		return nil
+	}
+	via, key := d.DeliverVia()
+	if via == "" {
+		return nil
+	}
+	var names []string
+	for _, c := range cfg.Channels {
+		if c.FullName() == via {
+			return nil
+		}
+		names = append(names, c.FullName())
+	}
+	return inst.Errorf(key, "names no configured channel %q (configured: %s)", via, strings.Join(names, ", "))
 }

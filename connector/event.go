@@ -53,8 +53,12 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 		ch.Messages = r.notice(c, "agent_joined", d)
 	case EventText:
 		ch.Touch = true
+		agent := e.Agent
+		if agent == "" {
+			agent = c.Agent
+		}
 		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindText, Text: e.Text,
-			Format: e.Format, Attachments: e.Attachments, SourceID: e.SourceID})
+			Format: e.Format, Attachments: e.Attachments, SourceID: e.SourceID, Agent: agent})
 	case EventTransferred:
 		ch.Agent = &e.Agent
 		ch.Messages = r.notice(c, "transferred", d)

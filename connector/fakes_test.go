@@ -185,17 +185,20 @@ func (v *fakeVendor) Resume(ctx context.Context, c *connector.Conversation) erro
 // harness is a Router over the real SQLite store with one fake channel and
 // one fake vendor.
 type harness struct {
-	t        testing.TB
-	store    *sqlite.Store
-	router   *connector.Router
-	channel  *fakeChannel
-	vendor   *fakeVendor
-	toUser   *recorder
-	toAgent  *recorder
-	conv     connector.ConversationConfig
-	notices  connector.Notices
-	dbPath   string
-	stopOnce sync.Once
+	t       testing.TB
+	store   *sqlite.Store
+	router  *connector.Router
+	channel *fakeChannel
+	// asChannel, when set, is what the router gets instead of channel (a
+	// wrapper with more abilities).
+	asChannel connector.Channel
+	vendor    *fakeVendor
+	toUser    *recorder
+	toAgent   *recorder
+	conv      connector.ConversationConfig
+	notices   connector.Notices
+	dbPath    string
+	stopOnce  sync.Once
 }
 
 func quickConversation() connector.ConversationConfig {
@@ -235,7 +238,11 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	h.vendor.sink = r
-	r.AddChannel(h.channel)
+	if h.asChannel != nil {
+		r.AddChannel(h.asChannel)
+	} else {
+		r.AddChannel(h.channel)
+	}
 	r.AddVendor(h.vendor)
 	if err := r.Start(ctx); err != nil {
 		h.t.Fatal(err)

@@ -229,10 +229,10 @@ func (r *Router) notice(c *Conversation, key string, d NoticeData) []*Message {
 		r.convLog(c).Error("render notice", zap.Error(err))
 		return nil
 	}
-	if text == "" {
+	if _, marks := r.channels[c.Channel].(NoticeMarker); text == "" && !marks {
 		return nil
 	}
-	return r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: text})
+	return r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: text, Notice: key})
 }
 
 // split applies the channel's length limit: each part is its own message.

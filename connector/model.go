@@ -56,6 +56,8 @@ const (
 	// FormatHTML is (restricted) HTML, as agents' lines arrive from several
 	// vendors; a channel renders it for its medium (plain text for SMS).
 	FormatHTML Format = "html"
+	// FormatMarkdown is CommonMark-style Markdown, as some vendors send it.
+	FormatMarkdown Format = "markdown"
 )
 
 // Delivery is a message's delivery state.
@@ -136,6 +138,13 @@ type Message struct {
 	// id); together with the conversation's channel (inbound) or vendor
 	// (outbound) it de-duplicates. Empty means no de-duplication.
 	SourceID string
+	// Notice, on a KindNotice message, names the notice template it came from
+	// ("queued", "agent_joined", "ended_by_agent"...), so that a channel can
+	// also show the state change its own way (Slack: a reaction).
+	Notice string
+	// Agent, on an agent's KindText, is who wrote it (the event's agent, else
+	// the conversation's agent when it was committed).
+	Agent string
 	// RemoteID is the id the destination gave it when it was sent (a Twilio SID
 	// of our outbound SMS); status callbacks find the message by it.
 	RemoteID  string
@@ -154,6 +163,14 @@ type Inbound struct {
 	SourceID    string // the channel's own id for de-duplication; required
 	Profile     Profile
 	ReceivedAt  time.Time
+	// End means the customer asked to end the conversation (Slack's "end chat"
+	// keyword): the open conversation ends and the vendor is told; the text is
+	// not relayed. With no open conversation it does nothing.
+	End bool
+	// Continues means the customer wrote where an earlier conversation lived (a
+	// reply in a Slack thread): if the message opens a new conversation, the
+	// customer is told that it is a new one.
+	Continues bool
 }
 
 // EventType is the kind of a normalised agent-side event.

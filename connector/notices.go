@@ -10,17 +10,22 @@ import (
 // Notices are the texts connectord itself sends to customers, as
 // text/template strings over NoticeData. An empty template sends nothing.
 type Notices struct {
-	Queued         string `toml:"queued"`
-	AgentJoined    string `toml:"agent_joined"`
-	Transferred    string `toml:"transferred"`
-	QueuePosition  string `toml:"queue_position"`
-	NoAgent        string `toml:"no_agent"`
-	LeaveMessage   string `toml:"leave_message"`
-	MessageLeft    string `toml:"message_left"`
-	EndedByAgent   string `toml:"ended_by_agent"`
-	EndedTimeout   string `toml:"ended_timeout"`
-	EndedFailed    string `toml:"ended_failed"`
-	DeliveryFailed string `toml:"delivery_failed"`
+	Queued        string `toml:"queued"`
+	AgentJoined   string `toml:"agent_joined"`
+	Transferred   string `toml:"transferred"`
+	QueuePosition string `toml:"queue_position"`
+	NoAgent       string `toml:"no_agent"`
+	LeaveMessage  string `toml:"leave_message"`
+	MessageLeft   string `toml:"message_left"`
+	EndedByAgent  string `toml:"ended_by_agent"`
+	// EndedByCustomer answers a customer who ended the chat (Slack's end keyword).
+	EndedByCustomer string `toml:"ended_by_customer"`
+	// NewConversation tells a customer who wrote where an ended chat lived (a
+	// Slack thread) that a new chat starts.
+	NewConversation string `toml:"new_conversation"`
+	EndedTimeout    string `toml:"ended_timeout"`
+	EndedFailed     string `toml:"ended_failed"`
+	DeliveryFailed  string `toml:"delivery_failed"`
 }
 
 // NoticeData is what a notice template can use.
@@ -34,17 +39,19 @@ type NoticeData struct {
 // DefaultNotices are plain English defaults.
 func DefaultNotices() Notices {
 	return Notices{
-		Queued:         "Thanks, we have your message. An agent will be with you shortly.",
-		AgentJoined:    "You are now chatting with {{.Agent}}.",
-		Transferred:    "You have been transferred to {{.Agent}}.",
-		QueuePosition:  "{{if .Text}}{{.Text}}{{else}}You are number {{.Position}} in the queue.{{end}}",
-		NoAgent:        "Sorry, no agent is available right now. Please try again later.",
-		LeaveMessage:   "Sorry, no agent is available right now. Reply with a message and we will pass it on.",
-		MessageLeft:    "Thanks, your message has been passed on. We will get back to you.",
-		EndedByAgent:   "The agent has ended the chat. Write again any time to start a new one.",
-		EndedTimeout:   "This chat was closed after a period of inactivity. Write again any time to start a new one.",
-		EndedFailed:    "Sorry, we could not keep this chat going ({{.Reason}}). Write again to start a new one.",
-		DeliveryFailed: "Sorry, your last message could not be delivered to the agent ({{.Reason}}).",
+		Queued:          "Thanks, we have your message. An agent will be with you shortly.",
+		AgentJoined:     "You are now chatting with {{.Agent}}.",
+		Transferred:     "You have been transferred to {{.Agent}}.",
+		QueuePosition:   "{{if .Text}}{{.Text}}{{else}}You are number {{.Position}} in the queue.{{end}}",
+		NoAgent:         "Sorry, no agent is available right now. Please try again later.",
+		LeaveMessage:    "Sorry, no agent is available right now. Reply with a message and we will pass it on.",
+		MessageLeft:     "Thanks, your message has been passed on. We will get back to you.",
+		EndedByAgent:    "The agent has ended the chat. Write again any time to start a new one.",
+		EndedByCustomer: "You ended the chat. Write again any time to start a new one.",
+		NewConversation: "The earlier chat here had ended, so this starts a new one.",
+		EndedTimeout:    "This chat was closed after a period of inactivity. Write again any time to start a new one.",
+		EndedFailed:     "Sorry, we could not keep this chat going ({{.Reason}}). Write again to start a new one.",
+		DeliveryFailed:  "Sorry, your last message could not be delivered to the agent ({{.Reason}}).",
 	}
 }
 

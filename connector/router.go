@@ -44,8 +44,9 @@ type Router struct {
 }
 
 var (
-	_ ChannelSink = (*Router)(nil)
-	_ EventSink   = (*Router)(nil)
+	_ ChannelSink        = (*Router)(nil)
+	_ EventSink          = (*Router)(nil)
+	_ ConversationLister = (*Router)(nil)
 )
 
 type laneKey struct {
@@ -166,6 +167,9 @@ func (r *Router) Receive(ctx context.Context, in Inbound) error {
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = time.Now()
 	}
+	if in.End {
+		return r.endByCustomer(ctx, in)
+	}
 	res, err := r.store.RecordInbound(ctx, in, vendor)
 	if err != nil {
 		return fmt.Errorf("record inbound: %w", err)
@@ -178,8 +182,67 @@ func (r *Router) Receive(ctx context.Context, in Inbound) error {
 	if res.Created {
 		r.convLog(res.Conversation).Info("conversation started")
 	}
+	if res.Created && in.Continues {
+		// Before the message is queued: the lane that opens the conversation
+		// adds the "queued" notice, which must come after this one.
+		r.tellNew(ctx, res.Conversation)
+	}
 	r.enqueue(res.Message)
 	return nil
+}
+
+// endByCustomer ends the customer's open conversation because they asked to.
+func (r *Router) endByCustomer(ctx context.Context, in Inbound) error {
+	c, err := r.store.FindOpen(ctx, in.Channel, in.Customer)
+	if errors.Is(err, ErrNotFound) {
+		r.log.Info("end requested with no open conversation", zap.String("channel", in.Channel))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("find conversation to end: %w", err)
+	}
+	mu := r.convLock(c.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	ch := Change{ConversationID: c.ID, State: StateEnded, EndReason: "customer",
+		FailPending: "conversation ended", RequireOpen: true}
+	// The vendor's KindEnd carries the request's source id, so a repeated
+	// request (same id) finds the conversation already ended and changes
+	// nothing. A pending conversation was never opened at the vendor.
+	if c.State != StatePending {
+		ch.Messages = []*Message{{Direction: ToAgent, Kind: KindEnd, Text: "customer", SourceID: in.SourceID}}
+	}
+	ch.Messages = append(ch.Messages, r.notice(c, "ended_by_customer", NoticeData{Reason: "customer"})...)
+	res, err := r.store.Apply(ctx, ch)
+	if err != nil {
+		return fmt.Errorf("end conversation: %w", err)
+	}
+	if !res.Skipped {
+		r.convLog(c).Info("conversation ended by customer")
+	}
+	r.enqueueAll(res.Added)
+	return nil
+}
+
+// tellNew tells a customer who wrote where an ended conversation lived that
+// this is a new one. It is only a notice: a failure is logged, not returned,
+// since the message itself is committed.
+func (r *Router) tellNew(ctx context.Context, c *Conversation) {
+	ms := r.notice(c, "new_conversation", NoticeData{})
+	if len(ms) == 0 {
+		return
+	}
+	res, err := r.store.Apply(ctx, Change{ConversationID: c.ID, Messages: ms, RequireOpen: true})
+	if err != nil {
+		r.convLog(c).Error("record new-conversation notice", zap.Error(err))
+		return
+	}
+	r.enqueueAll(res.Added)
+}
+
+// OpenCustomers implements ConversationLister.
+func (r *Router) OpenCustomers(ctx context.Context, channel string) ([]CustomerCursor, error) {
+	return r.store.OpenCursors(ctx, channel)
 }
 
 // DeliveryStatus implements StatusSink.

@@ -21,12 +21,25 @@ type Store interface {
 	// conversation's LastActivity and, when in.Profile has any field, Profile.
 	RecordInbound(ctx context.Context, in Inbound, vendor string) (InboundResult, error)
 
+	// RecordOutbound commits a vendor-started message: a new conversation of
+	// (o.Channel, o.Customer) routed to o.Vendor, created StateEnded with
+	// EndReason "outbound", holding one ToCustomer KindText message. A
+	// SourceID already recorded for o.Vendor changes nothing and reports
+	// Duplicate.
+	RecordOutbound(ctx context.Context, o Outbound) (OutboundResult, error)
+
 	// Apply commits a Change to one conversation atomically. It returns
 	// ErrNotFound for an unknown conversation.
 	Apply(ctx context.Context, ch Change) (ChangeResult, error)
 
 	// Conversation returns one conversation, or ErrNotFound.
 	Conversation(ctx context.Context, id int64) (*Conversation, error)
+	// FindOpen returns the customer's open conversation on a channel, or ErrNotFound.
+	FindOpen(ctx context.Context, channel, customer string) (*Conversation, error)
+	// OpenCursors returns, by conversation id, every open conversation on a
+	// channel with the source id of its newest customer message (for a
+	// channel's catch-up), in one read.
+	OpenCursors(ctx context.Context, channel string) ([]CustomerCursor, error)
 	// OpenConversations returns every conversation not ended, by id.
 	OpenConversations(ctx context.Context) ([]*Conversation, error)
 	// Messages returns a conversation's messages, by id.

@@ -52,6 +52,15 @@ type MessageLeaver interface {
 	LeaveMessage(ctx context.Context, c *Conversation, m *Message) error
 }
 
+// Deliverer is a vendor that sends messages it starts itself (campaigns)
+// through a channel; the configuration check refuses one that names a
+// channel that is not configured.
+type Deliverer interface {
+	// DeliverVia is the channel instance ("sms.main"), "" for none, and the
+	// configuration key that names it.
+	DeliverVia() (channel, key string)
+}
+
 // Typer is a vendor that can show the agent that the customer is typing.
 type Typer interface {
 	Typing(ctx context.Context, c *Conversation, on bool) error

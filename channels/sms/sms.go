@@ -16,18 +16,7 @@ import (
 )
 
 // Kind is the "sms" channel kind: one Channel per [channels.sms.NAME] block.
-func Kind() connector.ChannelKind {
-	return connector.ChannelKind{
-		Kind: "sms",
-		Build: func(env connector.ChannelEnv) (connector.Channel, error) {
-			ch, err := New(env)
-			if err != nil {
-				return nil, err // not a typed nil in an interface
-			}
-			return ch, nil
-		},
-	}
-}
+func Kind() connector.ChannelKind { return connector.NewChannelKind("sms", New) }
 
 // Channel is one Twilio SMS channel instance. It is safe for concurrent use.
 type Channel struct {

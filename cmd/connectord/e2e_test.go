@@ -511,6 +511,10 @@ auth_token = "secret-token-value"
 url = "ws://127.0.0.1:1"
 domain = "d"
 auth_string = "a"
+[vendors.customerchannel.hub]
+url = "http://127.0.0.1:1"
+connector_id = "sms"
+deliver_via = "sms.other"
 [[routes]]
 channel = "sms.main"
 vendor = "whoson.nope"
@@ -523,7 +527,8 @@ vendor = "whoson.nope"
 	if cmd.ProcessState.ExitCode() != 1 {
 		t.Errorf("exit %d (%v), want 1", cmd.ProcessState.ExitCode(), err)
 	}
-	for _, want := range []string{"daemon.shutdown_timeout", "routes[0].vendor", "channels.sms.main", "from or messaging_service_sid"} {
+	for _, want := range []string{"daemon.shutdown_timeout", "routes[0].vendor", "channels.sms.main", "from or messaging_service_sid",
+		`vendors.customerchannel.hub.deliver_via: names no configured channel "sms.other"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -534,16 +539,42 @@ vendor = "whoson.nope"
 }
 
 func TestDemo(t *testing.T) {
-	cmd := exec.Command(binary, "demo", "-settle", "2s")
-	cmd.Stdin = strings.NewReader("what are your hours?\n")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
-	}
-	for _, want := range []string{"you -> agent", "You are now chatting with Alice", "We are open 9am–5pm"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
-		}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		input string
+		want  []string
+	}{
+		{"SMS", nil, "what are your hours?\n",
+			[]string{"you -> agent", "You are now chatting with Alice", "We are open 9am–5pm"}},
+		// The Slack demo's first line starts a thread and the next replies in
+		// it; Alice's answers to both are in that thread, under her name.
+		{"Slack", []string{"-channel", "slack"}, "hello\nhow are you?\n",
+			[]string{"message {root}  Sam: hello", "thread {root}  Sam: how are you?",
+				"thread {root}  connectord: You are now chatting with Alice.",
+				`thread {root}  Alice: Thanks, I got: "hello".`,
+				`thread {root}  Alice: Thanks, I got: "how are you?".`,
+				"message {root}  reactions: :speech_balloon:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(binary, append([]string{"demo", "-settle", "2s"}, tc.args...)...)
+			cmd.Stdin = strings.NewReader(tc.input)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("demo: %v\n%s", err, out)
+			}
+			root := ""
+			if _, rest, ok := strings.Cut(string(out), "slack #support message "); ok {
+				root, _, _ = strings.Cut(rest, " ")
+			}
+			for _, want := range tc.want {
+				want = strings.ReplaceAll(want, "{root}", root)
+				if !strings.Contains(string(out), want) {
+					t.Errorf("demo output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
 

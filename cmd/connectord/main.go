@@ -12,8 +12,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/connectord/connectord/channels/slack"
 	"github.com/connectord/connectord/channels/sms"
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/vendors/customerchannel"
 	"github.com/connectord/connectord/vendors/whoson"
 )
 
@@ -23,8 +25,8 @@ var version = "dev"
 // registry is the one place that knows every adapter: a new one is one line here.
 func registry() connector.Registry {
 	return connector.Registry{
-		Channels: []connector.ChannelKind{sms.Kind()},
-		Vendors:  []connector.VendorKind{whoson.Kind()},
+		Channels: []connector.ChannelKind{sms.Kind(), slack.Kind()},
+		Vendors:  []connector.VendorKind{whoson.Kind(), customerchannel.Kind()},
 	}
 }
 
@@ -85,6 +87,7 @@ commands:
   run           run the daemon (the default)       -config FILE
   check-config  validate a configuration, exit 0/1 -config FILE
   demo          a whole conversation against built-in fakes, no accounts needed
+                (-channel sms or -channel slack)
   version       print the version
 
 -config defaults to $CONNECTORD_CONFIG, else /etc/connectord/config.toml.

@@ -9,6 +9,10 @@ import (
 var readTests = []storeTest{
 	{"ConversationNotFound", testConversationNotFound},
 	{"OpenConversations", testOpenConversations},
+	{"FindOpen", testFindOpen},
+	{"OpenCursors", testOpenCursors},
+	{"RecordOutbound", testRecordOutbound},
+	{"LabelsKept", testNoticeKeyKept},
 	{"MessagesInOrder", testMessagesOrder},
 	{"Stats", testStats},
 	{"Ping", testPing},
@@ -124,4 +128,87 @@ func testPing(f *fixture) {
 	if err := f.s.Ping(f.ctx); err != nil {
 		f.t.Errorf("Ping: %v", err)
 	}
+}
+
+func testFindOpen(f *fixture) {
+	a := f.inbound(chSMS, alice, "SM1", "a").Conversation
+	f.inbound(chSlack, alice, "EV1", "same address, other channel")
+	got, err := f.s.FindOpen(f.ctx, chSMS, alice)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.diff("FindOpen", f.conversation(a.ID), got)
+	f.end(a.ID, "agent")
+	if c, err := f.s.FindOpen(f.ctx, chSMS, alice); !errors.Is(err, connector.ErrNotFound) || c != nil {
+		f.t.Errorf("FindOpen after the end = %v, %v; want nil, ErrNotFound", c, err)
+	}
+	a2 := f.inbound(chSMS, alice, "SM2", "again").Conversation
+	if got, err := f.s.FindOpen(f.ctx, chSMS, alice); err != nil || got.ID != a2.ID {
+		f.t.Errorf("FindOpen after a new message = %v, %v; want conversation %d", got, err, a2.ID)
+	}
+}
+
+func testNoticeKeyKept(f *fixture) {
+	id := f.inbound(chSMS, alice, "SM1", "a").Conversation.ID
+	res := f.apply(connector.Change{ConversationID: id, Messages: []*connector.Message{
+		{Direction: connector.ToCustomer, Kind: connector.KindNotice, Text: "", Notice: "queued"},
+		{Direction: connector.ToCustomer, Kind: connector.KindText, Text: "hi", Agent: "Dee"}}})
+	if len(res.Added) != 2 || res.Added[0].Notice != "queued" || res.Added[1].Agent != "Dee" {
+		f.t.Fatalf("Apply added %+v, want the notice key and the agent kept", res.Added)
+	}
+	if got := f.message(id, res.Added[0].ID); got.Notice != "queued" || got.Text != "" {
+		f.t.Errorf("stored notice = %q with text %q; want queued and empty", got.Notice, got.Text)
+	}
+	if got := f.message(id, res.Added[1].ID); got.Agent != "Dee" {
+		f.t.Errorf("stored agent line has agent %q, want Dee", got.Agent)
+	}
+}
+
+func testRecordOutbound(f *fixture) {
+	o := connector.Outbound{Vendor: "customerchannel.hub", Channel: chSMS, Customer: alice, Text: "Sale today", SourceID: "M1"}
+	res, err := f.s.RecordOutbound(f.ctx, o)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if res.Duplicate || res.Message == nil || res.Message.Direction != connector.ToCustomer || res.Message.State != connector.DeliveryStored {
+		f.t.Fatalf("RecordOutbound = %+v", res)
+	}
+	c := f.conversation(res.Message.ConversationID)
+	if c.State != connector.StateEnded || c.EndReason != "outbound" || c.Channel != chSMS || c.Customer != alice || c.Vendor != o.Vendor {
+		f.t.Errorf("outbound conversation = %+v", c)
+	}
+	f.diff("outbox", []int64{res.Message.ID}, ids(f.outbox()))
+	// The same id from the same vendor is a duplicate; from another vendor it is not.
+	if again, err := f.s.RecordOutbound(f.ctx, o); err != nil || !again.Duplicate || again.Message != nil {
+		f.t.Errorf("repeat = %+v, %v; want a duplicate", again, err)
+	}
+	other := o
+	other.Vendor = "customerchannel.other"
+	if r, err := f.s.RecordOutbound(f.ctx, other); err != nil || r.Duplicate {
+		f.t.Errorf("same id, other vendor = %+v, %v; want stored", r, err)
+	}
+	// The customer's answer opens a conversation of its own.
+	in := f.inbound(chSMS, alice, "SM1", "tell me more")
+	if !in.Created || in.Conversation.ID == c.ID {
+		f.t.Errorf("answer = %+v; want a new conversation", in)
+	}
+	if _, err := f.s.RecordOutbound(f.ctx, connector.Outbound{Vendor: "v", Channel: chSMS, Customer: alice}); err == nil {
+		f.t.Error("an outbound message without a source id was stored")
+	}
+}
+
+func testOpenCursors(f *fixture) {
+	a := f.inbound(chSMS, alice, "SM1", "one").Conversation
+	f.inbound(chSMS, alice, "SM2", "two")
+	f.apply(connector.Change{ConversationID: a.ID, Messages: []*connector.Message{
+		{Direction: connector.ToCustomer, Kind: connector.KindText, Text: "agent", SourceID: "L1"}}})
+	b := f.inbound(chSMS, bob, "SM3", "bob").Conversation
+	f.end(b.ID, "agent")
+	f.inbound(chSlack, alice, "EV1", "other channel")
+	got, err := f.s.OpenCursors(f.ctx, chSMS)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	want := []connector.CustomerCursor{{ConversationID: a.ID, Customer: alice, State: connector.StatePending, LastSourceID: "SM2"}}
+	f.diff("OpenCursors", want, got)
 }

@@ -170,17 +170,32 @@ func (z *tokenizer) skipSpace() {
 	}
 }
 
-// rawTextEnd skips the contents of a raw-text element (script, style) up to
-// and including its end tag.
+// skipRawText skips the contents of a raw-text element (script, style) up
+// to and including its end tag.
 func (z *tokenizer) skipRawText(name string) {
-	lower := strings.ToLower(z.s[z.pos:])
-	i := strings.Index(lower, "</"+name)
+	i := indexEndTag(z.s[z.pos:], name)
 	if i < 0 {
 		z.pos = len(z.s)
 		return
 	}
 	z.pos += i
 	z.skipPast(">")
+}
+
+// indexEndTag returns the offset of the first "</name" in s, ignoring case,
+// or -1.
+func indexEndTag(s, name string) int {
+	for off := 0; ; {
+		i := strings.Index(s[off:], "</")
+		if i < 0 {
+			return -1
+		}
+		at := off + i
+		if rest := s[at+2:]; len(rest) >= len(name) && strings.EqualFold(rest[:len(name)], name) {
+			return at
+		}
+		off = at + 2
+	}
 }
 
 // readName reads a tag name and returns it lower-cased with its length.

@@ -94,7 +94,7 @@ func appendMessages(ctx context.Context, tx *txn, c *connector.Conversation, ms 
 		// A copy: the caller's message is not written to, so a caller that
 		// gave up does not race with the writer.
 		m := &connector.Message{ConversationID: c.ID, Direction: in.Direction, Kind: in.Kind, Text: in.Text,
-			Format: in.Format, Attachments: slices.Clone(in.Attachments), SourceID: in.SourceID}
+			Format: in.Format, Attachments: slices.Clone(in.Attachments), SourceID: in.SourceID, Notice: in.Notice, Agent: in.Agent}
 		ok, err := insertMessage(ctx, tx, c.Channel, m, now)
 		if err != nil {
 			return nil, err
@@ -116,10 +116,10 @@ func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Me
 		return false, err
 	}
 	r, err := tx.ExecContext(ctx, `INSERT INTO messages
-		(conversation_id, channel, direction, kind, text, format, attachments, source_id, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)
+		(conversation_id, channel, direction, kind, text, format, attachments, source_id, notice, agent, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)
 		ON CONFLICT DO NOTHING`,
-		m.ConversationID, channel, m.Direction, m.Kind, m.Text, m.Format, attachments, m.SourceID, now, now)
+		m.ConversationID, channel, m.Direction, m.Kind, m.Text, m.Format, attachments, m.SourceID, m.Notice, m.Agent, now, now)
 	if err != nil {
 		return false, fmt.Errorf("insert message: %w", err)
 	}

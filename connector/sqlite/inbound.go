@@ -87,7 +87,7 @@ func inboundDuplicate(ctx context.Context, tx *txn, in connector.Inbound) (*conn
 }
 
 // openConversationOf returns the customer's open conversation, or nil.
-func openConversationOf(ctx context.Context, tx *txn, channel, customer string) (*connector.Conversation, error) {
+func openConversationOf(ctx context.Context, tx queryer, channel, customer string) (*connector.Conversation, error) {
 	c, err := scanConversation(tx.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations
 		WHERE channel = ? AND customer = ? AND state != 'ended'`, channel, customer))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -31,6 +31,47 @@ func (s *Store) OpenConversations(ctx context.Context) ([]*connector.Conversatio
 		`SELECT `+conversationColumns+` FROM conversations WHERE state != 'ended' ORDER BY id`))
 }
 
+// FindOpen returns the customer's open conversation on channel, or an error
+// wrapping connector.ErrNotFound.
+func (s *Store) FindOpen(ctx context.Context, channel, customer string) (*connector.Conversation, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	c, err := openConversationOf(ctx, db, channel, customer)
+	if err == nil && c == nil {
+		err = fmt.Errorf("open conversation of %s on %s: %w", customer, channel, connector.ErrNotFound)
+	}
+	return c, err
+}
+
+// OpenCursors returns the channel's open conversations with the source id
+// of each one's newest customer message; see connector.Store. The subquery
+// walks messages_conversation backwards from the newest message.
+func (s *Store) OpenCursors(ctx context.Context, channel string) ([]connector.CustomerCursor, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT c.id, c.customer, c.state, coalesce((SELECT m.source_id FROM messages m
+			WHERE m.conversation_id = c.id AND m.direction = 'to_agent' AND m.source_id != ''
+			ORDER BY m.id DESC LIMIT 1), '')
+		FROM conversations c WHERE c.channel = ? AND c.state != 'ended' ORDER BY c.id`, channel)
+	if err != nil {
+		return nil, fmt.Errorf("open cursors: %w", err)
+	}
+	defer rows.Close()
+	var out []connector.CustomerCursor
+	for rows.Next() {
+		var cur connector.CustomerCursor
+		if err := rows.Scan(&cur.ConversationID, &cur.Customer, &cur.State, &cur.LastSourceID); err != nil {
+			return nil, err
+		}
+		out = append(out, cur)
+	}
+	return out, rows.Err()
+}
+
 // Messages returns a conversation's messages, by id; none for an unknown conversation.
 func (s *Store) Messages(ctx context.Context, conversationID int64) ([]*connector.Message, error) {
 	db, err := s.reader()

@@ -66,7 +66,7 @@ func scanConversation(row scanner) (*connector.Conversation, error) {
 }
 
 const messageColumns = `id, conversation_id, direction, kind, text, format, attachments,
-	source_id, remote_id, state, reason, created_at, updated_at`
+	source_id, notice, agent, remote_id, state, reason, created_at, updated_at`
 
 func scanMessage(row scanner) (*connector.Message, error) {
 	var (
@@ -75,7 +75,7 @@ func scanMessage(row scanner) (*connector.Message, error) {
 		created, updated int64
 	)
 	err := row.Scan(&m.ID, &m.ConversationID, &m.Direction, &m.Kind, &m.Text, &m.Format, &attachments,
-		&m.SourceID, &m.RemoteID, &m.State, &m.Reason, &created, &updated)
+		&m.SourceID, &m.Notice, &m.Agent, &m.RemoteID, &m.State, &m.Reason, &created, &updated)
 	if err != nil {
 		return nil, err
 	}

@@ -254,7 +254,10 @@ func (s *settings) visitorName(c *connector.Conversation) string {
 	if name := strings.TrimSpace(b.String()); name != "" {
 		return name
 	}
-	return customerPhone(c)
+	if phone := customerPhone(c); phone != "" {
+		return phone
+	}
+	return c.Customer
 }
 
 // language is the visitor language for c: the profile's when it is a
@@ -271,5 +274,21 @@ func customerPhone(c *connector.Conversation) string {
 	if c.Profile.Phone != "" {
 		return c.Profile.Phone
 	}
-	return c.Customer
+	if isPhone(c.Customer) { // an SMS customer; a Slack address is not a phone
+		return c.Customer
+	}
+	return ""
+}
+
+// isPhone reports whether s is "+" and digits.
+func isPhone(s string) bool {
+	if len(s) < 3 || s[0] != '+' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -267,3 +267,23 @@ func TestVisitorName(t *testing.T) {
 		}
 	}
 }
+
+// A Slack customer's address is no phone number: it is not sent as one, and
+// names the visitor only when the profile has no name.
+func TestSlackCustomerIsNoPhone(t *testing.T) {
+	s, err := parseConfig(instance(validKeys()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &connector.Conversation{Customer: "C0SUPPORT1/1763900000.000100"}
+	if got := customerPhone(c); got != "" {
+		t.Errorf("customerPhone = %q, want none", got)
+	}
+	if got := s.visitorName(c); got != c.Customer {
+		t.Errorf("visitorName without a profile = %q, want the address", got)
+	}
+	c.Profile.Name = "Ann"
+	if got := s.visitorName(c); got != "Ann" {
+		t.Errorf("visitorName = %q, want Ann", got)
+	}
+}

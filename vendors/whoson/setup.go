@@ -27,15 +27,7 @@ var (
 )
 
 // Kind is the "whoson" vendor kind for the daemon's registry.
-func Kind() connector.VendorKind {
-	return connector.VendorKind{Kind: "whoson", Build: func(env connector.VendorEnv) (connector.Vendor, error) {
-		v, err := Build(env)
-		if err != nil {
-			return nil, err
-		}
-		return v, nil
-	}}
-}
+func Kind() connector.VendorKind { return connector.NewVendorKind("whoson", Build) }
 
 // Vendor is one [vendors.whoson.NAME] instance.
 type Vendor struct {

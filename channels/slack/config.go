@@ -1,0 +1,172 @@
+package slack
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// DefaultAPIURL is where Slack's Web API lives.
+const DefaultAPIURL = "https://slack.com/api/"
+
+// Config is a [channels.slack.NAME] block.
+type Config struct {
+	// BotToken ("xoxb-...") makes every Web API call. Never printed.
+	BotToken connector.Secret `toml:"bot_token"`
+	// AppToken ("xapp-...", scope connections:write) selects Socket Mode.
+	// Empty: events arrive over HTTP at /slack/NAME/events (Events API).
+	AppToken connector.Secret `toml:"app_token"`
+	// SigningSecret checks Events API requests; required without AppToken.
+	SigningSecret connector.Secret `toml:"signing_secret"`
+	// Channels are the channel ids (never names: Slack Connect channels have
+	// the same id in both workspaces) where a top-level message starts a
+	// conversation. DMs to the app always do.
+	Channels []string `toml:"channels"`
+	// APIURL is the Web API base; a fake in tests. Default DefaultAPIURL.
+	APIURL string `toml:"api_url"`
+	// EndKeyword, written alone (any case), ends the conversation. "" turns it off.
+	EndKeyword string `toml:"end_keyword"`
+	// AllowBots makes other apps' bot messages customer messages too. Our own
+	// bot's are always ignored.
+	AllowBots bool `toml:"allow_bots"`
+	// PostInterval spaces our messages in one Slack channel (Slack allows
+	// about one per second per channel).
+	PostInterval time.Duration `toml:"post_interval"`
+	// RequestTimeout bounds one Web API call.
+	RequestTimeout time.Duration `toml:"request_timeout"`
+	// CatchUp reads the threads of open conversations after a start or a
+	// reconnect and relays customer messages that were missed.
+	CatchUp bool `toml:"catch_up"`
+	// CatchUpInterval spaces catch-up's history reads (conversations.replies
+	// is a Tier 3 method: about 50 a minute).
+	CatchUpInterval time.Duration `toml:"catch_up_interval"`
+	// Reactions are the emoji names put on a thread's first message as its
+	// conversation moves on; an empty name shows nothing for that state.
+	Reactions Reactions `toml:"reactions"`
+	// AgentIconEmoji is the icon agent lines are posted with (":headphones:");
+	// "" keeps the app's icon. The agent's name is always shown.
+	AgentIconEmoji string `toml:"agent_icon_emoji"`
+	// FileLinkTTL is how long a link to a customer's file, as given to the
+	// agent, keeps working.
+	FileLinkTTL time.Duration `toml:"file_link_ttl"`
+	// MaxFileBytes bounds a file relayed either way.
+	MaxFileBytes int64 `toml:"max_file_bytes"`
+}
+
+// Reactions name the emoji for each conversation state.
+type Reactions struct {
+	Queued string `toml:"queued"`
+	Active string `toml:"active"`
+	Ended  string `toml:"ended"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		APIURL: DefaultAPIURL, EndKeyword: "end chat", PostInterval: time.Second,
+		RequestTimeout: 10 * time.Second, CatchUp: true, CatchUpInterval: 1200 * time.Millisecond,
+		Reactions:   Reactions{Queued: "hourglass_flowing_sand", Active: "speech_balloon", Ended: "white_check_mark"},
+		FileLinkTTL: 7 * 24 * time.Hour, MaxFileBytes: 50 << 20,
+	}
+}
+
+// decodeConfig decodes and checks inst's block, returning every problem
+// joined, each a *connector.ConfigError. Texts never contain a token.
+func decodeConfig(inst connector.Instance) (Config, error) {
+	cfg := defaultConfig()
+	if err := inst.Decode(&cfg); err != nil {
+		return cfg, err
+	}
+	if cfg.APIURL == "" { // the example configuration ships api_url = ""
+		cfg.APIURL = DefaultAPIURL
+	}
+	if !strings.HasSuffix(cfg.APIURL, "/") {
+		cfg.APIURL += "/"
+	}
+	cfg.EndKeyword = strings.TrimSpace(cfg.EndKeyword)
+	return cfg, errors.Join(cfg.validate(inst)...)
+}
+
+// SocketMode reports whether events arrive over a Socket Mode WebSocket.
+func (c Config) SocketMode() bool { return !c.AppToken.Empty() }
+
+func (c Config) validate(inst connector.Instance) []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, inst.Errorf(key, format, args...))
+	}
+	switch {
+	case c.BotToken.Empty():
+		bad("bot_token", "is required (the app's Bot User OAuth Token, xoxb-...)")
+	case !tokenLike(c.BotToken.Reveal(), "xoxb-"):
+		bad("bot_token", "must be a bot token starting with \"xoxb-\"")
+	}
+	if !c.AppToken.Empty() && !tokenLike(c.AppToken.Reveal(), "xapp-") {
+		bad("app_token", "must be an app-level token starting with \"xapp-\" (or empty for the Events API)")
+	}
+	if c.AppToken.Empty() && c.SigningSecret.Empty() {
+		bad("signing_secret", "is required when app_token is empty (events arrive over HTTP and are signed)")
+	}
+	for i, id := range c.Channels {
+		if !channelID(id) {
+			bad("channels", "entry %d must be a channel id like \"C0123456789\" (not a name), not %q", i+1, id)
+		}
+	}
+	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("api_url", "must be an absolute http(s) URL like %q, not %q", DefaultAPIURL, c.APIURL)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"post_interval", c.PostInterval}, {"catch_up_interval", c.CatchUpInterval}} {
+		if d.v < 0 {
+			bad(d.key, "must not be negative")
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"request_timeout", c.RequestTimeout}, {"file_link_ttl", c.FileLinkTTL}} {
+		if d.v < time.Millisecond {
+			bad(d.key, "must be a duration like \"10s\"")
+		}
+	}
+	if c.MaxFileBytes <= 0 {
+		bad("max_file_bytes", "must be positive")
+	}
+	for key, name := range map[string]string{"reactions.queued": c.Reactions.Queued,
+		"reactions.active": c.Reactions.Active, "reactions.ended": c.Reactions.Ended} {
+		if strings.ContainsAny(name, ": \t") {
+			bad(key, "must be an emoji name without colons, like \"white_check_mark\", not %q", name)
+		}
+	}
+	if strings.HasPrefix(c.AgentIconEmoji, ":") != strings.HasSuffix(c.AgentIconEmoji, ":") || c.AgentIconEmoji == ":" {
+		bad("agent_icon_emoji", "must be an emoji in colons like \":headphones:\", not %q", c.AgentIconEmoji)
+	}
+	return errs
+}
+
+// tokenLike reports whether s looks like a Slack token with the prefix, or is
+// an unexpanded "${NAME}" that check-config warns about on its own.
+func tokenLike(s, prefix string) bool {
+	if strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") {
+		return true
+	}
+	return strings.HasPrefix(s, prefix) && len(s) > len(prefix) && !strings.ContainsAny(s, " \t\n\"'")
+}
+
+// channelID reports whether s looks like a conversation id: C (public), G
+// (private) or D (DM), then upper-case letters and digits.
+func channelID(s string) bool {
+	if len(s) < 3 || !strings.ContainsRune("CGD", rune(s[0])) {
+		return false
+	}
+	for _, r := range s[1:] {
+		if !('A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,199 @@
+package slack
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectord/connectord/channels/slack/slacktest"
+	"github.com/connectord/connectord/connector"
+)
+
+// postSigned posts body to the events URL signed with secret at time at.
+func (e *env) postSigned(body, secret string, at time.Time) int {
+	e.t.Helper()
+	ts := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
+	req, _ := http.NewRequest(http.MethodPost, e.web.URL+"/slack/test/events", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestEventsAPISignature(t *testing.T) {
+	e := newEnv(t, false, nil)
+	e.start()
+	if err := e.fake.VerifyURL(context.Background()); err != nil {
+		t.Fatalf("url_verification: %v", err)
+	}
+	event := `{"type":"event_callback","event_id":"Ev1","event":{"type":"message","channel":"` + chSupport +
+		`","user":"` + ann + `","text":"hi","ts":"1763900000.000100"}}`
+	cases := []struct {
+		name   string
+		secret string
+		at     time.Time
+		want   int
+	}{
+		{"wrong secret", "not-the-secret", time.Now(), http.StatusUnauthorized},
+		{"six minutes old", e.fake.SigningSecret, time.Now().Add(-6 * time.Minute), http.StatusUnauthorized},
+		{"good", e.fake.SigningSecret, time.Now(), http.StatusOK},
+	}
+	for _, tc := range cases {
+		if got := e.postSigned(event, tc.secret, tc.at); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if got := e.sink.inbound(); len(got) != 1 {
+		t.Errorf("inbound = %+v, want only the good request's", got)
+	}
+	if got := e.postSigned(`{"type":"event_callback","event":{"type":"message","ts":[1]}}`, e.fake.SigningSecret, time.Now()); got != http.StatusOK {
+		t.Errorf("a malformed event: status %d, want 200 (logged and dropped, never retried)", got)
+	}
+	if got := e.postSigned(`not json`, e.fake.SigningSecret, time.Now()); got != http.StatusBadRequest {
+		t.Errorf("a body that is not JSON: status %d, want 400", got)
+	}
+}
+
+func TestEventsAPIRetriedUntilCommitted(t *testing.T) {
+	e := newEnv(t, false, nil)
+	e.start()
+	e.sink.mu.Lock()
+	e.sink.fail = errors.New("store unavailable")
+	e.sink.mu.Unlock()
+	msg := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "hello"})
+	e.waitFor("a refused delivery", func() bool { return len(e.fake.Deliveries()) > 0 })
+	e.sink.mu.Lock()
+	e.sink.fail = nil
+	e.sink.mu.Unlock()
+	got := e.waitInbound(1)
+	if got[0].SourceID != chSupport+"/"+msg.TS {
+		t.Errorf("inbound = %+v", got)
+	}
+	e.waitFor("the 200 recorded", func() bool { ds := e.fake.Deliveries(); return ds[len(ds)-1].Status == http.StatusOK })
+	ds := e.fake.Deliveries()
+	if ds[0].Status != http.StatusServiceUnavailable || ds[len(ds)-1].Status != http.StatusOK {
+		t.Errorf("deliveries = %+v; want 503 while not committed, then 200", ds)
+	}
+	for _, d := range ds {
+		if d.Elapsed > 3*time.Second {
+			t.Errorf("a delivery took %s; Slack gives up after 3 s", d.Elapsed)
+		}
+	}
+}
+
+func TestEventsAPISameEventThrice(t *testing.T) {
+	e := newEnv(t, false, nil)
+	e.start()
+	e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "once", Deliveries: 3})
+	e.waitFor("three deliveries", func() bool { return len(e.fake.Deliveries()) == 3 })
+	for _, d := range e.fake.Deliveries() {
+		if d.Status != http.StatusOK {
+			t.Errorf("delivery %+v, want 200", d)
+		}
+	}
+	if got := e.sink.inbound(); len(got) != 1 {
+		t.Errorf("inbound = %+v, want once", got)
+	}
+}
+
+func TestCatchUpRelaysMissedMessages(t *testing.T) {
+	for _, socket := range []bool{true, false} {
+		e := newEnv(t, socket, nil)
+		// Before the channel starts: a thread and a DM the store knows up to
+		// a point, and messages Slack never delivered (the daemon was down).
+		root := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "first", Silent: true})
+		seen := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, ThreadTS: root.TS, Text: "seen", Silent: true})
+		missed1 := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, ThreadTS: root.TS, Text: "missed one", Silent: true})
+		e.fake.Post(slacktest.Post{Channel: chSupport, BotID: otherBot, ThreadTS: root.TS, Text: "a bot", Silent: true})
+		missed2 := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, ThreadTS: root.TS, Text: "missed two", Silent: true})
+		dm1 := e.fake.Post(slacktest.Post{Channel: dmAnn, User: ann, Text: "dm seen", Silent: true})
+		dm2 := e.fake.Post(slacktest.Post{Channel: dmAnn, User: ann, Text: "dm missed", Silent: true})
+		e.sink.open = []connector.CustomerCursor{
+			{Customer: chSupport + "/" + root.TS, LastSourceID: chSupport + "/" + seen.TS},
+			{Customer: dmAnn, LastSourceID: dmAnn + "/" + dm1.TS},
+		}
+		e.start()
+		got := e.waitInbound(3)
+		var ids []string
+		for _, in := range got {
+			ids = append(ids, in.SourceID)
+		}
+		want := []string{chSupport + "/" + missed1.TS, chSupport + "/" + missed2.TS, dmAnn + "/" + dm2.TS}
+		if strings.Join(ids, " ") != strings.Join(want, " ") {
+			t.Errorf("socket=%v: caught up %v, want %v", socket, ids, want)
+		}
+		if !got[0].Continues || got[0].Customer != chSupport+"/"+root.TS {
+			t.Errorf("caught-up reply = %+v", got[0])
+		}
+	}
+}
+
+func TestStartRefusesRejectedToken(t *testing.T) {
+	e := newEnv(t, true, func(cfg map[string]any) { cfg["bot_token"] = "xoxb-wrong" })
+	err := e.ch.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "invalid_auth") {
+		t.Errorf("Start = %v; want invalid_auth", err)
+	}
+	e.ch.Stop(context.Background())
+}
+
+func TestHealthFollowsTheSocket(t *testing.T) {
+	e := newEnv(t, true, nil)
+	e.start()
+	e.fake.Fail("apps.connections.open", slacktest.Fault{Status: 500})
+	e.fake.DropSockets()
+	e.waitFor("not ready", func() bool { return !e.ch.Health().Ready })
+	if h := e.ch.Health(); !strings.Contains(h.Detail, "socket") {
+		t.Errorf("Health = %+v; want the socket named", h)
+	}
+	e.fake.ClearFaults()
+	e.waitFor("ready again", func() bool { return e.ch.Health().Ready })
+}
+
+func TestHealthWaitsForSlack(t *testing.T) {
+	e := newEnv(t, false, nil)
+	e.fake.Fail("auth.test", slacktest.Fault{Status: 503})
+	if err := e.ch.Start(context.Background()); err != nil {
+		t.Fatalf("Start with Slack down = %v; want nil (it keeps trying)", err)
+	}
+	defer e.ch.Stop(context.Background())
+	if h := e.ch.Health(); h.Ready {
+		t.Errorf("Health = %+v before auth.test answered", h)
+	}
+	if got := e.postSigned(`{"type":"event_callback","event":{"type":"message"}}`, e.fake.SigningSecret, time.Now()); got != http.StatusServiceUnavailable {
+		t.Errorf("an event before the identity is known: %d, want 503", got)
+	}
+	e.fake.ClearFaults()
+	e.waitFor("ready", func() bool { return e.ch.Health().Ready })
+}
+
+// A person from another workspace in a Slack Connect channel: users.info does
+// not know them; the event's user_profile names them.
+func TestSlackConnectGuestNamedFromEvent(t *testing.T) {
+	e := newEnv(t, false, nil)
+	e.start()
+	event := `{"type":"event_callback","event_id":"Ev2","is_ext_shared_channel":true,"event":{"type":"message","channel":"` + chSupport +
+		`","user":"U0GUEST001","team":"T0OTHER001","text":"hi from outside","ts":"1763900000.000200",` +
+		`"user_profile":{"display_name":"","real_name":"Gus Guest","name":"gus"}}}`
+	if got := e.postSigned(event, e.fake.SigningSecret, time.Now()); got != http.StatusOK {
+		t.Fatalf("status %d", got)
+	}
+	if in := e.waitInbound(1)[0]; in.Profile.Name != "Gus Guest" || in.Customer != chSupport+"/1763900000.000200" {
+		t.Errorf("inbound = %+v; want Gus Guest's thread", in)
+	}
+}

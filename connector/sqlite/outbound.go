@@ -1,0 +1,60 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// RecordOutbound commits a vendor-started message; see connector.Store.
+func (s *Store) RecordOutbound(ctx context.Context, o connector.Outbound) (connector.OutboundResult, error) {
+	if o.Vendor == "" || o.Channel == "" || o.Customer == "" || o.SourceID == "" {
+		return connector.OutboundResult{}, errors.New("connector/sqlite: outbound needs a vendor, channel, customer and source id")
+	}
+	var res connector.OutboundResult
+	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
+		res, err = recordOutbound(ctx, tx, o, nowNanos())
+		return err
+	})
+	if err != nil {
+		return connector.OutboundResult{}, err
+	}
+	return res, nil
+}
+
+// recordOutbound claims the vendor's id first: a repeat changes nothing.
+func recordOutbound(ctx context.Context, tx *txn, o connector.Outbound, now int64) (connector.OutboundResult, error) {
+	var taken int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbound_keys WHERE vendor = ? AND source_id = ?`,
+		o.Vendor, o.SourceID).Scan(&taken)
+	if err != nil {
+		return connector.OutboundResult{}, fmt.Errorf("outbound de-duplication: %w", err)
+	}
+	if taken > 0 {
+		return connector.OutboundResult{Duplicate: true}, nil
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO conversations
+		(channel, customer, vendor, state, end_reason, created_at, updated_at, last_activity)
+		VALUES (?, ?, ?, 'ended', 'outbound', ?, ?, ?)`, o.Channel, o.Customer, o.Vendor, now, now, now)
+	if err != nil {
+		return connector.OutboundResult{}, fmt.Errorf("create outbound conversation: %w", err)
+	}
+	convID, err := r.LastInsertId()
+	if err != nil {
+		return connector.OutboundResult{}, err
+	}
+	m := &connector.Message{ConversationID: convID, Direction: connector.ToCustomer, Kind: connector.KindText,
+		Text: o.Text, Format: o.Format, Attachments: slices.Clone(o.Attachments), SourceID: o.SourceID}
+	if _, err := insertMessage(ctx, tx, o.Channel, m, now); err != nil {
+		return connector.OutboundResult{}, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO outbound_keys (vendor, source_id, message_id) VALUES (?, ?, ?)`,
+		o.Vendor, o.SourceID, m.ID)
+	if err != nil {
+		return connector.OutboundResult{}, fmt.Errorf("outbound key: %w", err)
+	}
+	return connector.OutboundResult{Message: m}, nil
+}

@@ -1,0 +1,106 @@
+package customerchannel
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// Config is one [vendors.customerchannel.NAME] block; every key and its
+// default is in config.example.toml.
+type Config struct {
+	// URL is the chat server's base URL, http(s)://host[:port]: REST under
+	// /api/customer/, Socket.IO under /socket.io/.
+	URL string `toml:"url"`
+	// EIO is the server's Engine.IO generation: 3 (Socket.IO 2.x) or 4
+	// (Socket.IO 3 and 4). The server does not say which it speaks.
+	EIO int `toml:"eio"`
+	// ConnectorID, ConnectorName and ConnectorChannel are registerConnector's
+	// id, name and channel. The spec wants the id to equal the channel name;
+	// ConnectorChannel defaults to ConnectorID.
+	ConnectorID      string `toml:"connector_id"`
+	ConnectorName    string `toml:"connector_name"`
+	ConnectorChannel string `toml:"connector_channel"`
+	// DeliverVia is the channel instance ("sms.main") that messages the server
+	// starts itself (campaigns) go out on, to the customer its refId names.
+	DeliverVia string `toml:"deliver_via"`
+	// Subject is the skill group (MRE queue) a new chat asks for.
+	Subject string `toml:"subject"`
+	// Language is the customer's language when the channel does not know it.
+	Language string `toml:"language"`
+	// ChannelNames maps a connectord channel kind ("sms", "slack") to the
+	// Channel value init sends; a kind not listed is sent as it is.
+	ChannelNames map[string]string `toml:"channel_names"`
+	// RequestTimeout bounds one REST call.
+	RequestTimeout time.Duration `toml:"request_timeout"`
+	// ConnectTimeout bounds the Socket.IO dial and handshake.
+	ConnectTimeout time.Duration `toml:"connect_timeout"`
+	// ReconnectMax is the longest back-off between reconnects.
+	ReconnectMax time.Duration `toml:"reconnect_max"`
+	// Transcript, when a conversation ends: "" nothing, "pdf" fetches the PDF
+	// and sends it to the customer where they wrote (a file in the Slack
+	// thread, an MMS), "email" asks the server to email it when the
+	// customer's email is known.
+	Transcript string `toml:"transcript"`
+	// TranscriptWait is how long the transcript is asked for after the end
+	// (the server answers 404 until it has closed the chat).
+	TranscriptWait time.Duration `toml:"transcript_wait"`
+	// LeaveGrace is how long an agent's participantLeft waits for another
+	// agent to join (a transfer) before the conversation ends.
+	LeaveGrace time.Duration `toml:"leave_grace"`
+}
+
+func defaultConfig() Config {
+	return Config{EIO: 4, Language: "en", RequestTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
+		ReconnectMax: 30 * time.Second, LeaveGrace: 3 * time.Second, TranscriptWait: time.Minute}
+}
+
+func decodeConfig(inst connector.Instance) (Config, error) {
+	cfg := defaultConfig()
+	if err := inst.Decode(&cfg); err != nil {
+		return cfg, err
+	}
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	if cfg.ConnectorChannel == "" {
+		cfg.ConnectorChannel = cfg.ConnectorID
+	}
+	return cfg, errors.Join(cfg.validate(inst)...)
+}
+
+func (c Config) validate(inst connector.Instance) []error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, inst.Errorf(key, format, args...)) }
+	if u, err := url.Parse(c.URL); c.URL == "" {
+		bad("url", "is required (the chat server's base URL, like \"https://chat.example.com\")")
+	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("url", "must be an absolute http(s) URL like \"https://chat.example.com\", not %q", c.URL)
+	}
+	if c.EIO != 3 && c.EIO != 4 {
+		bad("eio", "must be 3 (Socket.IO 2.x servers) or 4 (Socket.IO 3/4), not %d", c.EIO)
+	}
+	if c.ConnectorID == "" {
+		bad("connector_id", "is required (registerConnector's id: the channel name, like \"sms\")")
+	}
+	if c.DeliverVia != "" && !strings.Contains(c.DeliverVia, ".") {
+		bad("deliver_via", "must name a channel instance like \"sms.main\", not %q", c.DeliverVia)
+	}
+	for key, d := range map[string]time.Duration{"request_timeout": c.RequestTimeout,
+		"connect_timeout": c.ConnectTimeout, "reconnect_max": c.ReconnectMax} {
+		if d < time.Millisecond {
+			bad(key, "must be a duration like \"5s\"")
+		}
+	}
+	if c.Transcript != "" && c.Transcript != "pdf" && c.Transcript != "email" {
+		bad("transcript", "must be \"\", \"pdf\" or \"email\", not %q", c.Transcript)
+	}
+	if c.TranscriptWait < 0 {
+		bad("transcript_wait", "must not be negative")
+	}
+	if c.LeaveGrace < 0 {
+		bad("leave_grace", "must not be negative")
+	}
+	return errs
+}

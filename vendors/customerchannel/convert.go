@@ -1,0 +1,183 @@
+package customerchannel
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/vendors/customerchannel/sio"
+)
+
+// handle turns one server event into agent events (or a vendor-started
+// message). A payload it cannot read is logged and skipped.
+func (v *Vendor) handle(ctx context.Context, ev sio.Event) {
+	if len(ev.Args) == 0 {
+		return
+	}
+	switch ev.Name {
+	case evArrived:
+		var m message
+		if err := decodePayload(ev.Args[0], &m); err != nil {
+			v.log.Warn("malformed messageArrived skipped", zap.Error(err))
+			return
+		}
+		v.arrived(ctx, &m)
+	case evConversation:
+		var info conversationInfo
+		if err := decodePayload(ev.Args[0], &info); err != nil {
+			v.log.Warn("malformed conversationInfo skipped", zap.Error(err))
+			return
+		}
+		v.replay(ctx, &info)
+	default:
+		v.log.Debug("event ignored", zap.String("event", ev.Name))
+	}
+}
+
+// arrived handles a messageArrived.
+func (v *Vendor) arrived(ctx context.Context, m *message) {
+	v.mu.Lock()
+	l, ok := v.live[m.ConversationID]
+	var me string
+	if ok {
+		me = l.s.ParticipantID
+	}
+	v.mu.Unlock()
+	if !ok {
+		v.unsolicited(ctx, m)
+		return
+	}
+	if m.From.ID != "" && m.From.ID == me {
+		return // the echo of our own message
+	}
+	switch m.Type {
+	case typeChat:
+		if m.Tag == "whisper" {
+			return // agents' notes to each other
+		}
+		v.event(ctx, connector.Event{ConversationID: l.conv, Type: connector.EventText, Agent: m.From.Name,
+			Text: m.Text, SourceID: m.ID, Attachments: attachmentsOf(m.Attachments)})
+	case typeActivity:
+		v.activity(ctx, l, me, m)
+	default:
+		v.log.Debug("message of unknown type ignored", zap.String("type", m.Type))
+	}
+}
+
+// activity maps an ActivityMessage. An agent's participantLeft ends the
+// conversation only if nobody joins within leave_grace: a transfer is a
+// leave followed by a join.
+func (v *Vendor) activity(ctx context.Context, l *live, me string, m *message) {
+	e := connector.Event{ConversationID: l.conv}
+	switch m.ActivityType {
+	case actTyping:
+		e.Type, e.Typing = connector.EventTyping, m.typingOn()
+	case actParticipantJoined, actParticipantAdded:
+		p := m.infoParticipant()
+		if p.ID == me || p.ID == "" && p.Name == "" {
+			return
+		}
+		v.mu.Lock()
+		if l.leave != nil {
+			l.leave.Stop()
+			l.leave = nil
+		}
+		first, same := l.agent == "", l.agent == p.Name
+		l.agent = p.Name
+		v.mu.Unlock()
+		switch {
+		case first:
+			e.Type, e.Agent = connector.EventJoined, p.Name
+		case same:
+			return
+		default:
+			e.Type, e.Agent = connector.EventTransferred, p.Name
+		}
+	case actParticipantLeft, actParticipantRemoved:
+		p := m.infoParticipant()
+		v.mu.Lock()
+		if p.ID == me || l.agent == "" || p.Name != l.agent {
+			v.mu.Unlock()
+			return
+		}
+		conv := l.conv
+		l.leave = time.AfterFunc(v.cfg.LeaveGrace, func() {
+			v.event(context.WithoutCancel(ctx), connector.Event{ConversationID: conv, Type: connector.EventEnded, Reason: "agent"})
+			v.ended(m.ConversationID)
+		})
+		v.mu.Unlock()
+		return
+	case actEnd:
+		defer v.ended(m.ConversationID) // after the end is stored
+		e.Type, e.Reason = connector.EventEnded, "agent"
+	case actNoAgent:
+		v.untrack(m.ConversationID)
+		e.Type = connector.EventNoAgent
+	case actGreetings, actHandOff:
+		return
+	default:
+		v.log.Debug("activity of unknown type ignored", zap.String("activity", m.ActivityType))
+		return
+	}
+	v.event(ctx, e)
+}
+
+// replay relays the agent lines of a join's history that were not relayed
+// yet: the core drops those whose id it has. Lines without an id cannot be
+// told apart and are not replayed.
+func (v *Vendor) replay(ctx context.Context, info *conversationInfo) {
+	for i := range info.Messages {
+		m := &info.Messages[i]
+		if m.Type != typeChat || m.ID == "" {
+			continue
+		}
+		if m.ConversationID == "" {
+			m.ConversationID = info.Conversation.ID
+		}
+		v.arrived(ctx, m)
+	}
+}
+
+// unsolicited handles a message for a conversation we do not carry: a
+// ChatMessage with a refId is the server's own message for that customer
+// (a campaign), delivered through deliver_via.
+func (v *Vendor) unsolicited(ctx context.Context, m *message) {
+	if m.Type != typeChat || m.RefID == "" || m.Tag == "whisper" {
+		v.log.Debug("message for an unknown conversation ignored", zap.String("conversation", m.ConversationID))
+		return
+	}
+	if v.outbound == nil || v.cfg.DeliverVia == "" {
+		v.log.Warn("server-started message dropped: deliver_via is not set", zap.String("conversation", m.ConversationID))
+		return
+	}
+	id := m.ID
+	if id == "" { // no id: the same conversation, recipient and text is the same message
+		h := sha256.Sum256([]byte(m.ConversationID + "\x00" + m.RefID + "\x00" + m.Text))
+		id = "h:" + hex.EncodeToString(h[:12])
+	}
+	err := v.outbound.Outbound(ctx, connector.Outbound{Vendor: v.name, Channel: v.cfg.DeliverVia, Customer: m.RefID,
+		Text: m.Text, Attachments: attachmentsOf(m.Attachments), SourceID: id})
+	if err != nil {
+		v.log.Error("server-started message not stored", zap.String("ref_id", m.RefID), zap.Error(err))
+	}
+}
+
+func (v *Vendor) event(ctx context.Context, e connector.Event) {
+	if err := v.sink.Event(ctx, e); err != nil {
+		v.log.Error("agent event not stored", zap.String("event", string(e.Type)), zap.Error(err))
+	}
+}
+
+func attachmentsOf(as []attachment) []connector.Attachment {
+	var out []connector.Attachment
+	for _, a := range as {
+		if a.ContentURL != "" {
+			out = append(out, connector.Attachment{URL: a.ContentURL, Name: a.Name, ContentType: a.Type})
+		}
+	}
+	return out
+}

@@ -1,0 +1,92 @@
+package customerchannel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// ended forgets a conversation that is over and, when configured, gets its
+// transcript in the background: the server answers 404 until it has closed
+// the chat, so the request is repeated for up to transcript_wait. The wait
+// is in memory: a transcript pending at a restart is not fetched.
+func (v *Vendor) ended(id string) {
+	v.mu.Lock()
+	l, ok := v.live[id]
+	stopped := v.stopped
+	v.mu.Unlock()
+	v.untrack(id)
+	if !ok || v.cfg.Transcript == "" || stopped {
+		return
+	}
+	if v.cfg.Transcript == "email" && l.c.Profile.Email == "" {
+		v.log.Debug("no transcript email: the customer's email is not known", zap.Int64("conversation", l.conv))
+		return
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		v.transcript(v.runCtx(), l)
+	}()
+}
+
+func (v *Vendor) transcript(ctx context.Context, l *live) {
+	url := fmt.Sprintf("%s/api/customer/transcript/%s/%s", v.cfg.URL, l.s.ConversationID, v.cfg.Transcript)
+	deadline := time.Now().Add(v.cfg.TranscriptWait)
+	for attempt := 0; ; attempt++ {
+		status, err := v.get(ctx, url)
+		switch {
+		case err == nil && status == http.StatusOK:
+			v.deliverTranscript(ctx, l, url)
+			return
+		case ctx.Err() != nil:
+			return
+		case time.Now().After(deadline):
+			v.log.Warn("transcript not available", zap.Int64("conversation", l.conv), zap.Int("status", status), zap.Error(err))
+			return
+		}
+		sleep(ctx, min(250*time.Millisecond<<min(attempt, 6), 10*time.Second))
+	}
+}
+
+// get asks for url and reports the status; the body (a PDF, or nothing for
+// email) is read and dropped: the PDF travels to the customer by its URL.
+func (v *Vendor) get(ctx context.Context, url string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := v.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 32<<20))
+	return resp.StatusCode, nil
+}
+
+// deliverTranscript sends the PDF to the customer where they wrote, as a
+// message of its own (the conversation has ended); email needs nothing more.
+func (v *Vendor) deliverTranscript(ctx context.Context, l *live, url string) {
+	if v.cfg.Transcript != "pdf" {
+		v.log.Info("transcript emailed", zap.Int64("conversation", l.conv))
+		return
+	}
+	if v.outbound == nil {
+		return
+	}
+	err := v.outbound.Outbound(ctx, connector.Outbound{Vendor: v.name, Channel: l.c.Channel, Customer: l.c.Customer,
+		Text: "Transcript of your chat", SourceID: "transcript:" + l.s.ConversationID,
+		Attachments: []connector.Attachment{{URL: url, Name: "transcript.pdf", ContentType: "application/pdf"}}})
+	if err != nil {
+		v.log.Error("transcript not stored", zap.Int64("conversation", l.conv), zap.Error(err))
+	}
+}

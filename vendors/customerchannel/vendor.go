@@ -1,0 +1,282 @@
+// Package customerchannel is the Customer Channel vendor (Expertflow Hybrid
+// Chat's Customer API): conversations are opened over REST and carried over
+// one Socket.IO connection, on which connectord also registers as a
+// connector, so that messages the chat server starts itself (campaigns)
+// reach customers. See README.md.
+package customerchannel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/vendors/customerchannel/sio"
+)
+
+// Kind is the "customerchannel" vendor kind.
+func Kind() connector.VendorKind { return connector.NewVendorKind("customerchannel", New) }
+
+// Vendor is one chat server. It is safe for concurrent use.
+type Vendor struct {
+	name     string
+	cfg      Config
+	log      *zap.Logger
+	sink     connector.EventSink
+	outbound connector.OutboundSink
+	http     *http.Client
+	dial     func(context.Context, sio.Options) (sio.Client, error)
+
+	mu       sync.Mutex
+	client   sio.Client       // nil while disconnected
+	live     map[string]*live // by the server's conversationId
+	lastErr  string
+	started  bool
+	stopped  bool
+	cancel   context.CancelFunc
+	ctx      context.Context // the run context, for background work
+	wg       sync.WaitGroup
+	connects int // successful connections, for tests and logs
+}
+
+// live is a conversation the adapter carries.
+type live struct {
+	conv  int64
+	c     connector.Conversation // channel, customer and profile, for the transcript
+	s     session
+	agent string      // the agent who joined last
+	leave *time.Timer // pending end after the agent left (a transfer cancels it)
+}
+
+// session is what the core stores for a conversation.
+type session struct {
+	ConversationID  string `json:"conversationId"`
+	ParticipantID   string `json:"participantId"`
+	ParticipantName string `json:"participantName"`
+}
+
+var (
+	_ connector.Vendor    = (*Vendor)(nil)
+	_ connector.Resumer   = (*Vendor)(nil)
+	_ connector.Typer     = (*Vendor)(nil)
+	_ connector.Checker   = (*Vendor)(nil)
+	_ connector.Deliverer = (*Vendor)(nil)
+)
+
+// New builds a vendor from env without connecting.
+func New(env connector.VendorEnv) (*Vendor, error) {
+	cfg, err := decodeConfig(env.Instance)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	hc := env.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
+		http: hc, dial: sio.Dial, live: map[string]*live{}}, nil
+}
+
+// DeliverVia names the channel server-started messages go out on, for the
+// configuration check.
+func (v *Vendor) DeliverVia() (channel, key string) { return v.cfg.DeliverVia, "deliver_via" }
+
+// Name returns the instance name, "customerchannel.hub".
+func (v *Vendor) Name() string { return v.name }
+
+// Start connects in the background and keeps the connection: every
+// (re)connect registers the connector and rejoins every live conversation.
+func (v *Vendor) Start(ctx context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.started || v.stopped {
+		return errors.New("customerchannel: started twice or after Stop")
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	v.started, v.cancel, v.ctx = true, cancel, runCtx
+	v.wg.Add(1)
+	go v.run(runCtx)
+	return nil
+}
+
+// Stop closes the connection and waits for the loop; conversations stay
+// live at the server and are rejoined by the next start (Resume).
+func (v *Vendor) Stop(ctx context.Context) error {
+	v.mu.Lock()
+	v.stopped = true
+	cancel, client := v.cancel, v.client
+	v.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if client != nil {
+		client.Close()
+	}
+	done := make(chan struct{})
+	go func() { v.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("customerchannel %s: stop: %w", v.name, ctx.Err())
+	}
+}
+
+// Health is ready while the Socket.IO connection is up (and registered).
+func (v *Vendor) Health() connector.Health {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch {
+	case v.client != nil:
+		return connector.Health{Ready: true, Detail: fmt.Sprintf("connected (eio %d)", v.cfg.EIO)}
+	case v.lastErr != "":
+		return connector.Health{Detail: "not connected: " + v.lastErr}
+	}
+	return connector.Health{Detail: "not connected"}
+}
+
+// Open starts the chat over REST, then joins it on the socket (or, while
+// disconnected, on the next connect).
+func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawMessage, error) {
+	r, err := v.initChat(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	name := r.Participant.Name
+	if name == "" {
+		name = v.initRequest(c, time.Now()).FirstName
+	}
+	s := session{ConversationID: r.ConversationID, ParticipantID: r.Participant.ID, ParticipantName: name}
+	raw, _ := json.Marshal(s)
+	v.track(c, s)
+	if err := v.join(ctx, s); err != nil {
+		v.log.Info("join after init deferred to the next connect", zap.Error(err))
+	}
+	return raw, nil
+}
+
+// Resume carries a stored session on: it is joined now or on the next
+// connect, and the server's history replay is de-duplicated by message id.
+func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
+	var s session
+	if err := json.Unmarshal(c.Session, &s); err != nil || s.ConversationID == "" {
+		return connector.Permanent(fmt.Errorf("stored session unreadable: %s", c.Session))
+	}
+	v.track(c, s)
+	if err := v.join(ctx, s); err != nil {
+		v.log.Info("rejoin deferred to the next connect", zap.Error(err))
+	}
+	return nil
+}
+
+// Send relays a customer message as a ChatMessage.
+func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
+	s, err := v.sessionOf(c)
+	if err != nil {
+		return err
+	}
+	msg := message{Type: typeChat, ID: fmt.Sprintf("connectord-%d", m.ID), ConversationID: s.ConversationID,
+		From: participant{ID: s.ParticipantID, Name: s.ParticipantName}, Text: m.Text,
+		Timestamp: time.Now().UTC().Format(time.RFC3339)}
+	for _, a := range m.Attachments {
+		msg.Attachments = append(msg.Attachments, attachment{Type: a.ContentType, Name: a.Name, ContentURL: a.URL})
+	}
+	return v.emit(ctx, evSend, msg)
+}
+
+// Typing shows the customer typing to the agent.
+func (v *Vendor) Typing(ctx context.Context, c *connector.Conversation, on bool) error {
+	s, err := v.sessionOf(c)
+	if err != nil {
+		return err
+	}
+	info, _ := json.Marshal(map[string]bool{"typing": on})
+	return v.emit(ctx, evSend, message{Type: typeActivity, ConversationID: s.ConversationID,
+		From: participant{ID: s.ParticipantID, Name: s.ParticipantName}, ActivityType: actTyping, Info: info})
+}
+
+// End ends the chat at the server; a chat the server already ended is fine.
+func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason string) error {
+	var s session
+	if err := json.Unmarshal(c.Session, &s); err != nil || s.ConversationID == "" {
+		return nil // never opened at the server
+	}
+	v.mu.Lock()
+	_, isLive := v.live[s.ConversationID]
+	v.mu.Unlock()
+	if !isLive {
+		return nil
+	}
+	if err := v.emit(ctx, evEnd, map[string]string{"conversationId": s.ConversationID}); err != nil {
+		return err
+	}
+	v.ended(s.ConversationID)
+	return nil
+}
+
+func (v *Vendor) sessionOf(c *connector.Conversation) (session, error) {
+	var s session
+	if err := json.Unmarshal(c.Session, &s); err != nil || s.ConversationID == "" {
+		return s, connector.Permanent(fmt.Errorf("conversation %d has no chat session", c.ID))
+	}
+	return s, nil
+}
+
+func (v *Vendor) track(c *connector.Conversation, s session) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l, ok := v.live[s.ConversationID]; ok {
+		l.conv, l.c, l.s = c.ID, *c, s
+		return
+	}
+	v.live[s.ConversationID] = &live{conv: c.ID, c: *c, s: s}
+}
+
+func (v *Vendor) untrack(id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l, ok := v.live[id]; ok && l.leave != nil {
+		l.leave.Stop()
+	}
+	delete(v.live, id)
+}
+
+func (v *Vendor) join(ctx context.Context, s session) error {
+	return v.emit(ctx, evJoin, map[string]string{"conversationId": s.ConversationID, "id": s.ParticipantID, "name": s.ParticipantName})
+}
+
+// errNotConnected is retried by the router: the message waits for the socket.
+var errNotConnected = errors.New("customerchannel: not connected to the chat server")
+
+func (v *Vendor) emit(ctx context.Context, event string, payload any) error {
+	v.mu.Lock()
+	client := v.client
+	v.mu.Unlock()
+	if client == nil {
+		return errNotConnected
+	}
+	if err := client.Emit(ctx, event, payload); err != nil {
+		return fmt.Errorf("emit %s: %w", event, err)
+	}
+	return nil
+}
+
+// runCtx is the context background work runs in until Stop.
+func (v *Vendor) runCtx() context.Context {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ctx == nil {
+		return context.Background()
+	}
+	return v.ctx
+}

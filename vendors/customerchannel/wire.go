@@ -1,0 +1,140 @@
+package customerchannel
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// The Socket.IO events of the Customer Channel API.
+const (
+	evRegister     = "registerConnector"
+	evJoin         = "joinConversation"
+	evSend         = "sendMessage"
+	evEnd          = "endConversation"
+	evArrived      = "messageArrived"
+	evConversation = "conversationInfo"
+)
+
+// Message types and activity types (the union of the spec's two tables).
+const (
+	typeChat     = "ChatMessage"
+	typeActivity = "ActivityMessage"
+
+	actGreetings          = "greetings"
+	actTyping             = "typing"
+	actParticipantAdded   = "participantAdded"
+	actParticipantRemoved = "participantRemoved"
+	actParticipantJoined  = "participantJoined"
+	actParticipantLeft    = "participantLeft"
+	actEnd                = "endOfConversation"
+	actHandOff            = "handOff"
+	actNoAgent            = "noAgentAvailable"
+)
+
+// participant is a bot or user in a conversation.
+type participant struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// attachment is a file that travels with a ChatMessage, by URL.
+type attachment struct {
+	Type         string `json:"type,omitempty"`
+	Name         string `json:"name,omitempty"`
+	ContentURL   string `json:"contentUrl"`
+	ThumbnailURL string `json:"thumbnailUrl,omitempty"`
+}
+
+// message is a ChatMessage or an ActivityMessage, as sent and received.
+type message struct {
+	Type           string          `json:"type"`
+	ID             string          `json:"id,omitempty"`
+	ConversationID string          `json:"conversationId"`
+	From           participant     `json:"from"`
+	To             []participant   `json:"to,omitempty"`
+	Text           string          `json:"text,omitempty"`
+	RefID          string          `json:"refId,omitempty"`
+	Tag            string          `json:"tag,omitempty"`
+	Attachments    []attachment    `json:"attachments,omitempty"`
+	ActivityType   string          `json:"activityType,omitempty"`
+	Info           json.RawMessage `json:"info,omitempty"`
+	Timestamp      string          `json:"timestamp,omitempty"`
+}
+
+// conversationInfo is what a join answers with; messages is the history.
+type conversationInfo struct {
+	Conversation struct {
+		ID string `json:"id"`
+	} `json:"conversation"`
+	Messages []message `json:"messages"`
+}
+
+// initRequest is the body of POST /api/customer/init.
+type initRequest struct {
+	FirstName string `json:"firstName"`
+	LastName  string `json:"lastName,omitempty"`
+	Email     string `json:"email,omitempty"`
+	Phone     string `json:"phone,omitempty"`
+	Channel   string `json:"channel"`
+	Language  string `json:"language,omitempty"`
+	RefID     string `json:"refId"`
+	Subject   string `json:"subject,omitempty"`
+	RequestID string `json:"requestId"`
+	Timestamp string `json:"timestamp"`
+}
+
+// initResponse is init's answer; keys are matched case-insensitively (the
+// spec writes "Participant" and "conversationId").
+type initResponse struct {
+	ConversationID string      `json:"conversationId"`
+	Participant    participant `json:"participant"`
+	RequestID      string      `json:"requestId"`
+}
+
+// decodePayload reads an event argument that is a JSON object or a JSON
+// string holding one (servers send both).
+func decodePayload(raw json.RawMessage, v any) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return err
+		}
+		raw = json.RawMessage(strings.TrimSpace(s))
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return fmt.Errorf("payload is not a JSON object: %.40q", raw)
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// infoParticipant reads the participant an activity is about: info's
+// participant (or info itself), else the sender.
+func (m *message) infoParticipant() participant {
+	var in struct {
+		Participant participant `json:"participant"`
+		ID          string      `json:"id"`
+		Name        string      `json:"name"`
+	}
+	_ = json.Unmarshal(m.Info, &in)
+	switch {
+	case in.Participant.ID != "" || in.Participant.Name != "":
+		return in.Participant
+	case in.ID != "" || in.Name != "":
+		return participant{ID: in.ID, Name: in.Name}
+	}
+	return m.From
+}
+
+// typingOn reads a typing activity's state: info.typing, default on.
+func (m *message) typingOn() bool {
+	var in struct {
+		Typing *bool `json:"typing"`
+	}
+	if json.Unmarshal(m.Info, &in) == nil && in.Typing != nil {
+		return *in.Typing
+	}
+	return true
+}
