@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -31,6 +33,9 @@ type pollClient struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	postMu sync.Mutex // Engine.IO refuses overlapping POSTs
+	// waiting is true while a GET has been written and its answer has not come: only then
+	// does cutting every TCP connection end the session (see killUntilGone).
+	waiting atomic.Bool
 }
 
 func dialPolling(t *testing.T, s *Server) *pollClient {
@@ -91,8 +96,10 @@ func (c *pollClient) loop(first []string) {
 }
 
 func (c *pollClient) get(url string) ([]string, error) {
-	req, _ := http.NewRequestWithContext(c.ctx, http.MethodGet, url, nil)
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.waiting.Store(true) }}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(c.ctx, trace), http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
+	c.waiting.Store(false)
 	if err != nil {
 		return nil, err
 	}
@@ -386,11 +393,15 @@ func TestAgentActionsAndDrops(t *testing.T) {
 				t.Error("unknown action accepted")
 			}
 
-			if err := s.Drop(ctx, mode); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.WaitFor(ctx, func(st State) bool { return len(st.Connected) == 0 }); err != nil {
-				t.Fatalf("drop %s: %v", mode, err)
+			if mode == "kill" {
+				killUntilGone(t, s, c)
+			} else {
+				if err := s.Drop(ctx, mode); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.WaitFor(ctx, func(st State) bool { return len(st.Connected) == 0 }); err != nil {
+					t.Fatalf("drop %s: %v", mode, err)
+				}
 			}
 			c.cancel()
 		}
@@ -402,4 +413,34 @@ func TestAgentActionsAndDrops(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// killUntilGone cuts every TCP connection until the polling session is gone. A kill ends a
+// long-polling session only when it lands while a GET is parked on the server: between two
+// polls there is nothing to cut, and the client's next GET simply opens a new connection
+// (net/http even retries a GET whose reused connection died before any answer). So each
+// round waits for a parked GET, and a round that still misses is tried again; the sockets
+// connectord really uses (WebSocket) are cut by the first kill.
+func killUntilGone(t *testing.T, s *Server, c *pollClient) {
+	t.Helper()
+	for round := 1; round <= 5; round++ {
+		for deadline := time.Now().Add(5 * time.Second); !c.waiting.Load(); {
+			if time.Now().After(deadline) {
+				t.Fatal("drop kill: the client never parked a GET")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // let the server read the parked GET
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := s.Drop(ctx, "kill")
+		if err == nil {
+			err = s.WaitFor(ctx, func(st State) bool { return len(st.Connected) == 0 })
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		t.Logf("drop kill round %d missed the session: %v", round, err)
+	}
+	t.Fatal("drop kill: the session survived 5 kills")
 }
