@@ -1,6 +1,7 @@
 package connector_test
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -149,6 +150,9 @@ func (v *fakeVendor) Open(ctx context.Context, c *connector.Conversation) (json.
 }
 
 func (v *fakeVendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
+	if len(c.Session) == 0 { // as the real vendors: nothing to send on
+		return connector.Permanent(errors.New("no session stored"))
+	}
 	v.mu.Lock()
 	send := v.send
 	v.mu.Unlock()

@@ -28,8 +28,11 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 		return r.markFailed(ctx, m, "conversation ended")
 	}
 	// A pending conversation whose vendor had no agent but takes a left message
-	// stays pending: opening it again would start a second chat.
-	if c.State == StatePending && c.LeaveMessageAfter == 0 {
+	// stays pending: opening it again would start a second chat. One that moved
+	// on without a stored session was opened by a process that died before
+	// storing it (events may commit before Open returns): that chat went with
+	// the process, so it is opened again.
+	if (c.State == StatePending || len(c.Session) == 0) && c.LeaveMessageAfter == 0 {
 		var err error
 		if c, err = r.open(ctx, v, c); err != nil {
 			return err
@@ -80,6 +83,9 @@ func (r *Router) open(ctx context.Context, v Vendor, c *Conversation) (*Conversa
 	session, err := v.Open(ctx, c)
 	if err != nil {
 		return nil, err
+	}
+	if len(session) == 0 {
+		return nil, Permanent(fmt.Errorf("vendor %s opened the conversation without a session", v.Name()))
 	}
 	mu := r.convLock(c.ID)
 	mu.Lock()

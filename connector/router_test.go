@@ -286,3 +286,30 @@ func TestResumeRefused(t *testing.T) {
 		t.Errorf("to customer = %q, want %q last", got, want)
 	}
 }
+
+// The vendor's join commits before Open returns, and the process dies before
+// Open's session is stored: the conversation is active with no session. The
+// next attempt opens it again instead of failing the customer's message.
+func TestSessionLostInCrashReopens(t *testing.T) {
+	var crashed atomic.Bool
+	h := newHarness(t, func(h *harness) {
+		h.vendor.onOpen = func(c *connector.Conversation) error {
+			if err := h.vendor.sink.Event(context.Background(), connector.Event{ConversationID: c.ID,
+				Type: connector.EventJoined, Agent: "Bob"}); err != nil {
+				return err
+			}
+			if crashed.CompareAndSwap(false, true) {
+				return errors.New("process died before the session was stored")
+			}
+			return nil
+		}
+	})
+	h.inbound(alice, "SM1", "hello")
+	if diff := cmp.Diff([]string{"text:hello"}, texts(h.toAgent.wait(t, 1, 5*time.Second))); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	c := h.openConversation(alice)
+	if c.State != connector.StateActive || string(c.Session) != `{"chat":2}` {
+		t.Errorf("conversation = %+v, want active with the second session", c)
+	}
+}

@@ -18,7 +18,9 @@ type Vendor interface {
 	// which the core stores with the conversation. It returns once the vendor
 	// accepted the conversation or refused it; a refusal (no agent) is reported
 	// as an EventNoAgent through the sink before Open returns, with a nil error.
-	// Events for the conversation may reach the sink before Open returns.
+	// Events for the conversation may reach the sink before Open returns; one
+	// that moves the state on should carry the session, or a crash before Open's
+	// result is stored costs a second Open. The session must not be empty.
 	Open(ctx context.Context, c *Conversation) (json.RawMessage, error)
 	// Send relays one customer message (KindText) to the agent.
 	Send(ctx context.Context, c *Conversation, m *Message) error

@@ -277,7 +277,11 @@ func (s *session) joined(ev event) bool {
 		typ = connector.EventTransferred
 	}
 	s.agent = op.Name
-	return s.emit(connector.Event{Type: typ, Agent: op.Name}) == nil
+	// The join may come before Open has returned and its session been stored;
+	// carrying the session here commits it with the state it moves the
+	// conversation to, so a crash in between cannot leave an active chat the
+	// next process knows nothing about.
+	return s.emit(connector.Event{Type: typ, Agent: op.Name, Session: s.snapshot()}) == nil
 }
 
 // queue relays a queue position at most once per queue_notice_interval.
