@@ -20,6 +20,11 @@ type Outbound struct {
 	// SourceID is the vendor's id for the message; required. A repeat from
 	// the same vendor is dropped.
 	SourceID string
+	// Conversation, when non-zero, is the conversation (of Channel and
+	// Customer, ended or not) the message joins, after everything it holds:
+	// a chat's transcript reaches the customer after the chat's end notice.
+	// Zero means a conversation of its own.
+	Conversation int64
 }
 
 // OutboundResult is what RecordOutbound did.
@@ -33,9 +38,10 @@ type OutboundResult struct {
 type OutboundSink interface {
 	// Outbound commits o and queues it for delivery on its channel. It returns
 	// nil once durable (or a duplicate): only then may the vendor treat the
-	// message as taken. The message lives in a conversation of its own that is
-	// already ended, so the customer's answer opens a conversation by the
-	// normal routes; its delivery state is tracked like any message's.
+	// message as taken. Unless o.Conversation names one, the message lives in a
+	// conversation of its own that is already ended, so the customer's answer
+	// opens a conversation by the normal routes; its delivery state is tracked
+	// like any message's.
 	Outbound(ctx context.Context, o Outbound) error
 }
 

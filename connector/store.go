@@ -23,9 +23,10 @@ type Store interface {
 
 	// RecordOutbound commits a vendor-started message: a new conversation of
 	// (o.Channel, o.Customer) routed to o.Vendor, created StateEnded with
-	// EndReason "outbound", holding one ToCustomer KindText message. A
-	// SourceID already recorded for o.Vendor changes nothing and reports
-	// Duplicate.
+	// EndReason "outbound", holding one ToCustomer KindText message; with
+	// o.Conversation set, that message is added to that conversation instead,
+	// which must exist and be of o.Channel and o.Customer. A SourceID already
+	// recorded for o.Vendor changes nothing and reports Duplicate.
 	RecordOutbound(ctx context.Context, o Outbound) (OutboundResult, error)
 
 	// Apply commits a Change to one conversation atomically. It returns

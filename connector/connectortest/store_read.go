@@ -195,6 +195,28 @@ func testRecordOutbound(f *fixture) {
 	if _, err := f.s.RecordOutbound(f.ctx, connector.Outbound{Vendor: "v", Channel: chSMS, Customer: alice}); err == nil {
 		f.t.Error("an outbound message without a source id was stored")
 	}
+
+	// Naming a conversation adds the message to it, after what it holds.
+	joined := o
+	joined.SourceID, joined.Conversation = "M2", in.Conversation.ID
+	res, err = f.s.RecordOutbound(f.ctx, joined)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if res.Message == nil || res.Message.ConversationID != in.Conversation.ID || res.Message.ID <= in.Message.ID {
+		f.t.Errorf("outbound into conversation %d = %+v", in.Conversation.ID, res)
+	}
+	if got := f.conversation(in.Conversation.ID); got.State != in.Conversation.State {
+		f.t.Errorf("joining an outbound message changed the conversation's state to %s", got.State)
+	}
+	for _, bad := range []connector.Outbound{
+		{Vendor: o.Vendor, Channel: chSMS, Customer: "+15559999999", SourceID: "M3", Conversation: in.Conversation.ID},
+		{Vendor: o.Vendor, Channel: chSMS, Customer: alice, SourceID: "M4", Conversation: 1 << 40},
+	} {
+		if r, err := f.s.RecordOutbound(f.ctx, bad); err == nil {
+			f.t.Errorf("RecordOutbound(%+v) = %+v; want refused", bad, r)
+		}
+	}
 }
 
 func testOpenCursors(f *fixture) {

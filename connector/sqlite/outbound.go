@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,13 +37,7 @@ func recordOutbound(ctx context.Context, tx *txn, o connector.Outbound, now int6
 	if taken > 0 {
 		return connector.OutboundResult{Duplicate: true}, nil
 	}
-	r, err := tx.ExecContext(ctx, `INSERT INTO conversations
-		(channel, customer, vendor, state, end_reason, created_at, updated_at, last_activity)
-		VALUES (?, ?, ?, 'ended', 'outbound', ?, ?, ?)`, o.Channel, o.Customer, o.Vendor, now, now, now)
-	if err != nil {
-		return connector.OutboundResult{}, fmt.Errorf("create outbound conversation: %w", err)
-	}
-	convID, err := r.LastInsertId()
+	convID, err := outboundConversation(ctx, tx, o, now)
 	if err != nil {
 		return connector.OutboundResult{}, err
 	}
@@ -57,4 +52,32 @@ func recordOutbound(ctx context.Context, tx *txn, o connector.Outbound, now int6
 		return connector.OutboundResult{}, fmt.Errorf("outbound key: %w", err)
 	}
 	return connector.OutboundResult{Message: m}, nil
+}
+
+// outboundConversation checks the conversation o names or creates an ended
+// one of its own.
+func outboundConversation(ctx context.Context, tx *txn, o connector.Outbound, now int64) (int64, error) {
+	if o.Conversation != 0 {
+		var channel, customer string
+		err := tx.QueryRowContext(ctx, `SELECT channel, customer FROM conversations WHERE id = ?`,
+			o.Conversation).Scan(&channel, &customer)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("outbound message for conversation %d: %w", o.Conversation, connector.ErrNotFound)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("outbound message for conversation %d: %w", o.Conversation, err)
+		}
+		if channel != o.Channel || customer != o.Customer {
+			return 0, fmt.Errorf("outbound message for %s %s names conversation %d, which is %s %s",
+				o.Channel, o.Customer, o.Conversation, channel, customer)
+		}
+		return o.Conversation, nil
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO conversations
+		(channel, customer, vendor, state, end_reason, created_at, updated_at, last_activity)
+		VALUES (?, ?, ?, 'ended', 'outbound', ?, ?, ?)`, o.Channel, o.Customer, o.Vendor, now, now, now)
+	if err != nil {
+		return 0, fmt.Errorf("create outbound conversation: %w", err)
+	}
+	return r.LastInsertId()
 }

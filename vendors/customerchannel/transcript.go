@@ -73,8 +73,9 @@ func (v *Vendor) get(ctx context.Context, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// deliverTranscript sends the PDF to the customer where they wrote, as a
-// message of its own (the conversation has ended); email needs nothing more.
+// deliverTranscript sends the PDF to the customer where they wrote, as the
+// ended conversation's last message, so it follows the end notice; email
+// needs nothing more.
 func (v *Vendor) deliverTranscript(ctx context.Context, l *live, url string) {
 	if v.cfg.Transcript != "pdf" {
 		v.log.Info("transcript emailed", zap.Int64("conversation", l.conv))
@@ -84,7 +85,7 @@ func (v *Vendor) deliverTranscript(ctx context.Context, l *live, url string) {
 		return
 	}
 	err := v.outbound.Outbound(ctx, connector.Outbound{Vendor: v.name, Channel: l.c.Channel, Customer: l.c.Customer,
-		Text: "Transcript of your chat", SourceID: "transcript:" + l.s.ConversationID,
+		Conversation: l.conv, Text: "Transcript of your chat", SourceID: "transcript:" + l.s.ConversationID,
 		Attachments: []connector.Attachment{{URL: url, Name: "transcript.pdf", ContentType: "application/pdf"}}})
 	if err != nil {
 		v.log.Error("transcript not stored", zap.Int64("conversation", l.conv), zap.Error(err))
