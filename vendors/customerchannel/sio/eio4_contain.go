@@ -20,7 +20,8 @@ import (
 // fail, which is the signal to revisit this file).
 
 // skipRepairs is set only by the test that measures the leaks without the
-// repairs (closeLeakedQueue, closeTransportQueue); its zero value keeps them on.
+// repairs; a client dialled while it is set skips them (eio4Client.noRepairs),
+// unless its dial fails. Its zero value keeps them on.
 var skipRepairs atomic.Bool
 
 // closeLeakedQueue stops the Manager's task-queue goroutine. Manager.taskQueue
@@ -29,9 +30,6 @@ var skipRepairs atomic.Bool
 // help, because the running loop itself keeps the queue reachable. TryClose is
 // the library's own non-blocking shutdown; it is idempotent.
 func closeLeakedQueue(m *sioclient.Manager) {
-	if skipRepairs.Load() {
-		return
-	}
 	if q := unexportedField[*queue.Queue](m, "taskQueue"); q != nil {
 		q.TryClose()
 	}
@@ -47,7 +45,7 @@ func closeLeakedQueue(m *sioclient.Manager) {
 // the queue to write its last packets (stopping it then would leave the
 // engine waiting for a "drain" that never comes, and the connection open).
 func closeTransportQueue(t engine.Transport) {
-	if skipRepairs.Load() || t.ReadyState() != engine.TransportStateClosed {
+	if t.ReadyState() != engine.TransportStateClosed {
 		return
 	}
 	if q := unexportedField[*queue.Queue](t, "writeQueue"); q != nil {
@@ -75,29 +73,11 @@ func libraryConn(t engine.Transport) *types.WebSocketConn {
 // parked for ever. A blocking send, given up after 100 ms, releases it if it
 // is parked (or about to park) and does nothing if it has gone.
 func releasePingTimer(e engine.Socket) {
-	if skipRepairs.Load() {
+	core := engineCore(e)
+	if core == nil {
 		return
 	}
-	v := reflect.ValueOf(e)
-	for _, name := range []string{"SocketWithUpgrade", "SocketWithoutUpgrade"} {
-		if v.Kind() == reflect.Interface {
-			v = v.Elem()
-		}
-		if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-			return
-		}
-		v = v.Elem().FieldByName(name)
-		if !v.IsValid() {
-			return
-		}
-	}
-	if v.Kind() == reflect.Interface {
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return
-	}
-	p := unexportedField[*atomic.Pointer[utils.Timer]](v.Interface(), "_pingTimeoutTimer")
+	p := unexportedField[*atomic.Pointer[utils.Timer]](core, "_pingTimeoutTimer")
 	if p == nil {
 		return
 	}
@@ -118,6 +98,48 @@ func releasePingTimer(e engine.Socket) {
 		case <-tm.C:
 		}
 	}()
+}
+
+// releaseEngineQueues stops the task queues left of a connection we are done
+// with: the engine socket's (closed by the library only when the engine
+// reaches its close, which a connection torn down mid-handshake never does)
+// and its transport's write queue (see closeTransportQueue). It runs when the
+// engine has closed or has been forced shut, so nothing needs them any more;
+// tasks already queued still run, later ones are dropped.
+func releaseEngineQueues(e engine.Socket) {
+	if q := unexportedField[*queue.Queue](engineCore(e), "taskQueue"); q != nil {
+		q.TryClose()
+	}
+	if t := e.Transport(); t != nil {
+		if q := unexportedField[*queue.Queue](t, "writeQueue"); q != nil {
+			q.TryClose()
+		}
+	}
+}
+
+// engineCore digs the *SocketWithoutUpgrade out of the engine socket
+// (Socket -> SocketWithUpgrade -> SocketWithoutUpgrade), or returns nil.
+func engineCore(e engine.Socket) any {
+	v := reflect.ValueOf(e)
+	for _, name := range []string{"SocketWithUpgrade", "SocketWithoutUpgrade"} {
+		if v.Kind() == reflect.Interface {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+			return nil
+		}
+		v = v.Elem().FieldByName(name)
+		if !v.IsValid() {
+			return nil
+		}
+	}
+	if v.Kind() == reflect.Interface {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return nil
+	}
+	return v.Interface()
 }
 
 // unexportedField reads field name of the struct that p (a pointer to a
