@@ -46,6 +46,12 @@ type eio4Client struct {
 	emitMu  sync.Mutex
 	closing atomic.Bool
 
+	// connectReturned is closed once the library's Connect has returned.
+	// Teardown waits for it: closing the Manager while Connect is still in
+	// Manager.Open can stop the connect timer that Open has just started
+	// before its goroutine parks, and that goroutine then never leaves.
+	connectReturned <-chan struct{}
+
 	teardownMu sync.Mutex
 	noRepairs  bool // guarded by teardownMu; see skipRepairs
 	pingOnce   sync.Once
@@ -111,7 +117,8 @@ func dialEIO4(ctx context.Context, u *url.URL, o Options) (Client, error) {
 
 	mgr := sioclient.NewManager(base, opts)
 	sock := mgr.Socket("/", opts)
-	c := &eio4Client{core: newCore(), mgr: mgr, sock: sock, noRepairs: skipRepairs.Load()}
+	connectReturned := make(chan struct{})
+	c := &eio4Client{core: newCore(), mgr: mgr, sock: sock, noRepairs: skipRepairs.Load(), connectReturned: connectReturned}
 	c.onEnd = func() {
 		// end may run inside one of the library's listeners: tear down from a
 		// fresh goroutine so the library is not re-entered.
@@ -168,16 +175,12 @@ func dialEIO4(ctx context.Context, u *url.URL, o Options) (Client, error) {
 		c.deliver(toEvent(args))
 	})
 
-	connectReturned := make(chan struct{})
 	go func() {
 		defer close(connectReturned)
 		sock.Connect() // blocks while the WebSocket is dialled
-		// Manager.Open has just started its connect timer (utils.SetTimeout).
-		// The library's Timer.Stop releases the timer goroutine with a
-		// non-blocking send, so a timer stopped before that goroutine reaches
-		// its select stays parked for ever. The open packet we release next
-		// stops it: give the goroutine a moment to park first.
-		time.Sleep(timerParkDelay)
+		// Manager.Open has just started its connect timer, which the open
+		// packet we release next stops: let its goroutine park first.
+		awaitTimersParked(timerParkLimit)
 		close(ds.gate)
 		if e := ds.dialErr.Load(); e != nil {
 			ds.report(classifyDialError(*e))
@@ -201,19 +204,16 @@ func dialEIO4(ctx context.Context, u *url.URL, o Options) (Client, error) {
 	c.teardownMu.Lock()
 	c.noRepairs = false // a failed dial is not returned, so nobody could repair it later
 	c.teardownMu.Unlock()
-	c.end(err) // starts a teardown
-	go func() {
-		// If the dial was still running, it may open a connection after we gave
-		// up: tear down again once it has returned.
-		<-connectReturned
-		c.teardown()
-	}()
+	// end starts a teardown, which waits for a dial still running to return,
+	// so that a connection it opens after we gave up is closed too.
+	c.end(err)
 	return nil, fmt.Errorf("%s: %w", target, err)
 }
 
 // teardown releases everything the library holds for this connection. It is
 // idempotent and may run more than once.
 func (c *eio4Client) teardown() {
+	<-c.connectReturned
 	c.teardownMu.Lock()
 	defer c.teardownMu.Unlock()
 	c.sock.Disconnect() // sends the namespace disconnect if connected; closes the manager
@@ -300,11 +300,9 @@ func (c *eio4Client) Close() error {
 	return nil
 }
 
-// timerParkDelay: see the dial goroutine in dialEIO4. 2 ms left one parked
-// timer goroutine in about one test run in six with four race-enabled test
-// binaries on 2 cores; 20 ms left none in 16 such runs. It is paid once per
-// connect.
-const timerParkDelay = 20 * time.Millisecond
+// timerParkLimit bounds the wait for the connect timer's goroutine to park
+// (awaitTimersParked); it normally takes well under a millisecond.
+const timerParkLimit = time.Second
 
 // boundedWebSocket is a TransportCtor for the library's own websocket
 // transport, with repairs: its dialer gets a HandshakeTimeout (otherwise

@@ -2,6 +2,8 @@ package sio
 
 import (
 	"reflect"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -163,4 +165,58 @@ func unexportedField[T any](p any, name string) T {
 		return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Interface().(T)
 	}
 	return zero
+}
+
+// awaitTimersParked waits, for up to limit, until every utils.SetTimeout
+// goroutine that the calling goroutine started sits in its select. The
+// library's Timer.Stop releases that goroutine with a non-blocking send, so a
+// timer stopped before its goroutine got there leaves it parked for good (with
+// everything its callback holds). Manager.Open starts its connect timer on the
+// goroutine that calls Connect, and the open packet that stops it is held at
+// the gate until this returns. No fixed delay is enough: a CPU-starved
+// process can leave a new goroutine unscheduled for tens of milliseconds. The
+// goroutine dump costs a brief stop of the world, once per connect.
+func awaitTimersParked(limit time.Duration) bool {
+	self := currentGoroutineID()
+	if self == "" {
+		return false
+	}
+	createdHere := "created by github.com/zishang520/socket.io/v3/pkg/utils.SetTimeout in goroutine " + self + "\n"
+	deadline := time.Now().Add(limit)
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		unparked := false
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, createdHere) && !strings.Contains(firstLine(g), "[select") {
+				unparked = true
+				break
+			}
+		}
+		if !unparked {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// currentGoroutineID reads the calling goroutine's id from its stack header,
+// "goroutine 42 [running]:".
+func currentGoroutineID() string {
+	var b [64]byte
+	h := string(b[:runtime.Stack(b[:], false)])
+	id, _, _ := strings.Cut(strings.TrimPrefix(h, "goroutine "), " ")
+	return id
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
