@@ -83,6 +83,9 @@ type NoticeMarker interface {
 // meanwhile.
 type ConversationLister interface {
 	OpenCustomers(ctx context.Context, channel string) ([]CustomerCursor, error)
+	// NewestSourceID is the greatest source id with the prefix among the
+	// channel's customer messages, ended conversations included; "" if none.
+	NewestSourceID(ctx context.Context, channel, prefix string) (string, error)
 }
 
 // CustomerCursor is where catch-up starts for one open conversation.

@@ -245,6 +245,11 @@ func (r *Router) OpenCustomers(ctx context.Context, channel string) ([]CustomerC
 	return r.store.OpenCursors(ctx, channel)
 }
 
+// NewestSourceID implements ConversationLister.
+func (r *Router) NewestSourceID(ctx context.Context, channel, prefix string) (string, error) {
+	return r.store.NewestSourceID(ctx, channel, prefix)
+}
+
 // DeliveryStatus implements StatusSink.
 func (r *Router) DeliveryStatus(ctx context.Context, channel, remoteID string, state Delivery, reason string) error {
 	found, err := r.store.UpdateDelivery(ctx, channel, remoteID, state, reason)

@@ -41,6 +41,12 @@ type Store interface {
 	// channel with the source id of its newest customer message (for a
 	// channel's catch-up), in one read.
 	OpenCursors(ctx context.Context, channel string) ([]CustomerCursor, error)
+	// NewestSourceID returns the greatest source id starting with prefix among
+	// a channel's customer messages, in any conversation, ended or not; ""
+	// when there is none. A channel whose ids sort by time (Slack's
+	// "C123/1700000000.000100") gets the newest message it stored from one
+	// place, where catch-up of new conversations starts.
+	NewestSourceID(ctx context.Context, channel, prefix string) (string, error)
 	// OpenConversations returns every conversation not ended, by id.
 	OpenConversations(ctx context.Context) ([]*Conversation, error)
 	// Messages returns a conversation's messages, by id.

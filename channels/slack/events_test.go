@@ -143,6 +143,35 @@ func TestCatchUpRelaysMissedMessages(t *testing.T) {
 	}
 }
 
+// A new thread started while connectord was away (Slack gave up on the
+// event) is found in the channel's history after the newest stored message;
+// what came before that was seen already, and its replies follow it.
+func TestCatchUpFindsNewThreads(t *testing.T) {
+	for _, socket := range []bool{true, false} {
+		e := newEnv(t, socket, nil)
+		old := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "stored before", Silent: true})
+		newRoot := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "new thread", Silent: true})
+		e.fake.Post(slacktest.Post{Channel: chSupport, BotID: otherBot, Text: "a bot", Silent: true})
+		reply := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, ThreadTS: newRoot.TS, Text: "and more", Silent: true})
+		e.sink.stored = []string{chSupport + "/" + old.TS}
+		e.sink.trackOpen = true
+		e.start()
+		// One pass: the channel's new root first, then, the conversation it
+		// opened being listed, the thread's reply.
+		got := e.waitInbound(2)
+		if got[0].SourceID != chSupport+"/"+newRoot.TS || got[0].Continues || got[0].Customer != chSupport+"/"+newRoot.TS {
+			t.Errorf("socket=%v: caught up %+v first; want the new thread's root", socket, got[0])
+		}
+		if got[1].SourceID != chSupport+"/"+reply.TS || !got[1].Continues {
+			t.Errorf("socket=%v: then %+v; want the reply", socket, got[1])
+		}
+		time.Sleep(50 * time.Millisecond)
+		if n := len(e.sink.inbound()); n != 2 {
+			t.Errorf("socket=%v: %d messages handed on, want 2 (the old one, the bot's: never)", socket, n)
+		}
+	}
+}
+
 func TestStartRefusesRejectedToken(t *testing.T) {
 	e := newEnv(t, true, func(cfg map[string]any) { cfg["bot_token"] = "xoxb-wrong" })
 	err := e.ch.Start(context.Background())

@@ -12,13 +12,14 @@ const historyPage = 200
 
 // history calls fn for the conversation's messages newer than oldest (a
 // Slack ts), oldest first, until fn returns false: a thread's replies
-// (conversations.replies), or a DM's messages (conversations.history).
+// (conversations.replies), or a DM's or a channel's messages
+// (conversations.history: a channel's top-level ones).
 // Errors, a 429 included, are returned as they are.
 func (c *Channel) history(ctx context.Context, a address, oldest string, fn func(slack.Message) bool) error {
 	if a.Root != "" {
 		return c.threadHistory(ctx, a, oldest, fn)
 	}
-	return c.dmHistory(ctx, a, oldest, fn)
+	return c.channelHistory(ctx, a, oldest, fn)
 }
 
 func (c *Channel) threadHistory(ctx context.Context, a address, oldest string, fn func(slack.Message) bool) error {
@@ -48,8 +49,8 @@ func (c *Channel) threadHistory(ctx context.Context, a address, oldest string, f
 	}
 }
 
-// dmHistory reads all pages first: Slack returns them newest first.
-func (c *Channel) dmHistory(ctx context.Context, a address, oldest string, fn func(slack.Message) bool) error {
+// channelHistory reads all pages first: Slack returns them newest first.
+func (c *Channel) channelHistory(ctx context.Context, a address, oldest string, fn func(slack.Message) bool) error {
 	var all []slack.Message
 	cursor := ""
 	for {

@@ -2,8 +2,11 @@ package slack
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,13 +35,17 @@ const (
 // fakeSink commits in memory: it de-duplicates by source id like the store,
 // and can be told to fail or to hold commits.
 type fakeSink struct {
-	mu    sync.Mutex
-	got   []connector.Inbound
-	seen  map[string]bool
-	calls int
-	fail  error
-	hold  chan struct{} // non-nil: Receive waits for it to close
-	open  []connector.CustomerCursor
+	mu     sync.Mutex
+	got    []connector.Inbound
+	seen   map[string]bool
+	calls  int
+	fail   error
+	hold   chan struct{} // non-nil: Receive waits for it to close
+	open   []connector.CustomerCursor
+	stored []string // source ids the store held before the test
+	// trackOpen: a message that starts a conversation adds it to open, as
+	// the store would list it.
+	trackOpen bool
 }
 
 func (s *fakeSink) Receive(ctx context.Context, in connector.Inbound) error {
@@ -64,6 +71,9 @@ func (s *fakeSink) Receive(ctx context.Context, in connector.Inbound) error {
 	if !s.seen[in.SourceID] {
 		s.seen[in.SourceID] = true
 		s.got = append(s.got, in)
+		if s.trackOpen && !in.Continues {
+			s.open = append(s.open, connector.CustomerCursor{Customer: in.Customer, LastSourceID: in.SourceID})
+		}
 	}
 	return nil
 }
@@ -76,6 +86,20 @@ func (s *fakeSink) OpenCustomers(context.Context, string) ([]connector.CustomerC
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]connector.CustomerCursor(nil), s.open...), nil
+}
+
+// NewestSourceID is the greatest source id with the prefix committed or
+// listed in stored (what the store held before the test).
+func (s *fakeSink) NewestSourceID(_ context.Context, _, prefix string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	newest := ""
+	for _, id := range append(slices.Collect(maps.Keys(s.seen)), s.stored...) {
+		if strings.HasPrefix(id, prefix) && id > newest {
+			newest = id
+		}
+	}
+	return newest, nil
 }
 
 func (s *fakeSink) inbound() []connector.Inbound {

@@ -315,12 +315,18 @@ func TestSlackCatchUpAfterDowntime(t *testing.T) {
 		if code, _ := w.signal(15, 10*time.Second); code != 0 {
 			t.Fatalf("SIGTERM exit code %d", code)
 		}
-		// Written while the daemon was down; Slack gave up delivering it.
+		// Written while the daemon was down; Slack gave up delivering them:
+		// a reply in the open thread, and a new thread with a reply of its own.
 		w.slack.Post(slacktest.Post{Channel: slackSupport, User: slackAnn, ThreadTS: root.TS, Text: "while you were away", Silent: true})
+		newRoot := w.slack.Post(slacktest.Post{Channel: slackSupport, User: slackAnn, Text: "a new question", Silent: true})
+		w.slack.Post(slacktest.Post{Channel: slackSupport, User: slackAnn, ThreadTS: newRoot.TS, Text: "and a detail", Silent: true})
 		w.start()
 		w.waitThread(root.TS, "echo: hello", "echo: while you were away")
-		if lines := w.whoson.AllVisitorLines(); !slices.Equal(lines, []string{"hello", "while you were away"}) {
-			t.Errorf("operator saw %q", lines)
+		w.waitThread(newRoot.TS, "echo: a new question", "echo: and a detail")
+		lines := w.whoson.AllVisitorLines()
+		slices.Sort(lines) // two chats, relayed side by side
+		if want := []string{"a new question", "and a detail", "hello", "while you were away"}; !slices.Equal(lines, want) {
+			t.Errorf("operator saw %q, want %q", lines, want)
 		}
 	})
 }

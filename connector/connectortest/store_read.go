@@ -11,6 +11,7 @@ var readTests = []storeTest{
 	{"OpenConversations", testOpenConversations},
 	{"FindOpen", testFindOpen},
 	{"OpenCursors", testOpenCursors},
+	{"NewestSourceID", testNewestSourceID},
 	{"RecordOutbound", testRecordOutbound},
 	{"LabelsKept", testNoticeKeyKept},
 	{"MessagesInOrder", testMessagesOrder},
@@ -233,4 +234,30 @@ func testOpenCursors(f *fixture) {
 	}
 	want := []connector.CustomerCursor{{ConversationID: a.ID, Customer: alice, State: connector.StatePending, LastSourceID: "SM2"}}
 	f.diff("OpenCursors", want, got)
+}
+
+func testNewestSourceID(f *fixture) {
+	const c1, c2 = "C1/", "C2/"
+	a := f.inbound(chSlack, c1+"1700000000.000100", c1+"1700000000.000100", "root").Conversation
+	f.inbound(chSlack, c1+"1700000000.000100", c1+"1700000005.000100", "reply")
+	f.end(a.ID, "agent") // ended conversations count too
+	f.inbound(chSlack, c1+"1700000002.000100", c1+"1700000002.000100", "another root")
+	f.inbound(chSlack, c2+"1700000009.000100", c2+"1700000009.000100", "other slack channel")
+	f.inbound(chSMS, "C1/x", "C1/1700000099.000100", "other connectord channel")
+	f.apply(connector.Change{ConversationID: a.ID, RequireOpen: false, Messages: []*connector.Message{
+		{Direction: connector.ToCustomer, Kind: connector.KindText, Text: "agent", SourceID: c1 + "1700000050.000100"}}})
+	for _, tc := range []struct{ prefix, want string }{
+		{c1, c1 + "1700000005.000100"},
+		{c2, c2 + "1700000009.000100"},
+		{"C3/", ""},
+		{"C", c2 + "1700000009.000100"},
+	} {
+		got, err := f.s.NewestSourceID(f.ctx, chSlack, tc.prefix)
+		if err != nil || got != tc.want {
+			f.t.Errorf("NewestSourceID(%q) = %q, %v; want %q", tc.prefix, got, err, tc.want)
+		}
+	}
+	if _, err := f.s.NewestSourceID(f.ctx, chSlack, ""); err == nil {
+		f.t.Error("NewestSourceID with an empty prefix: no error")
+	}
 }

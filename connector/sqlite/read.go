@@ -72,6 +72,33 @@ func (s *Store) OpenCursors(ctx context.Context, channel string) ([]connector.Cu
 	return out, rows.Err()
 }
 
+// NewestSourceID implements connector.Store: a backwards walk of the
+// messages_inbound index, bounded by the prefix's range.
+func (s *Store) NewestSourceID(ctx context.Context, channel, prefix string) (string, error) {
+	last := len(prefix) - 1
+	if last < 0 || prefix[last] == 0xff {
+		return "", fmt.Errorf("connector/sqlite: NewestSourceID: prefix %q has no upper bound", prefix)
+	}
+	db, err := s.reader()
+	if err != nil {
+		return "", err
+	}
+	// Every id with the prefix sorts at or after it and before the prefix
+	// with its last byte raised.
+	end := prefix[:last] + string([]byte{prefix[last] + 1})
+	var id string
+	err = db.QueryRowContext(ctx, `SELECT source_id FROM messages
+		WHERE channel = ? AND direction = 'to_agent' AND source_id != '' AND source_id >= ? AND source_id < ?
+		ORDER BY source_id DESC LIMIT 1`, channel, prefix, end).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("newest source id: %w", err)
+	}
+	return id, nil
+}
+
 // Messages returns a conversation's messages, by id; none for an unknown conversation.
 func (s *Store) Messages(ctx context.Context, conversationID int64) ([]*connector.Message, error) {
 	db, err := s.reader()
