@@ -40,6 +40,10 @@ type DaemonConfig struct {
 	InstanceID      string        `toml:"instance_id"`
 	StateDir        string        `toml:"state_dir"`
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	// ReadyWait bounds how long run waits for every adapter to be ready
+	// before it tells systemd READY=1 anyway (with what is not ready in
+	// STATUS=): intake must not wait for a vendor that is down.
+	ReadyWait time.Duration `toml:"ready_wait"`
 }
 
 // LogConfig is [log].
@@ -81,7 +85,7 @@ type Route struct {
 
 func defaultConfig() Config {
 	return Config{
-		Daemon: DaemonConfig{StateDir: "/var/lib/connectord", ShutdownTimeout: 20 * time.Second},
+		Daemon: DaemonConfig{StateDir: "/var/lib/connectord", ShutdownTimeout: 20 * time.Second, ReadyWait: 30 * time.Second},
 		Log:    LogConfig{Level: "info", Format: "json"},
 		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
 		Store:  StoreConfig{Driver: "sqlite"},
@@ -226,6 +230,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Daemon.ShutdownTimeout <= 0 {
 		bad("daemon.shutdown_timeout", "must be positive")
+	}
+	if c.Daemon.ReadyWait < 0 {
+		bad("daemon.ready_wait", "must not be negative")
 	}
 	errs = append(errs, c.Conversation.validate()...)
 	errs = append(errs, c.Notices.validate()...)

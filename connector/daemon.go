@@ -172,7 +172,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
-	d.notify(daemon.SdNotifyReady)
+	d.awaitReady(ctx)
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go d.watchdog(wctx)
@@ -215,6 +215,43 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	for _, v := range d.vendors {
 		if err := v.Stop(ctx); err != nil {
 			d.log.Warn("stop vendor", zap.String("vendor", v.Name()), zap.Error(err))
+		}
+	}
+}
+
+// awaitReady tells systemd READY=1 once /readyz would say ready, waiting at
+// most daemon.ready_wait; meanwhile STATUS= says what it waits for. After the
+// wait it reports READY=1 anyway, naming what is not ready: webhooks are
+// already taken and stored, and a vendor that is down must not make systemd
+// kill a daemon that is doing that. /readyz keeps answering 503 until then.
+func (d *Daemon) awaitReady(ctx context.Context) {
+	deadline := time.Now().Add(d.cfg.Daemon.ReadyWait)
+	said := ""
+	for {
+		rd := d.Ready(ctx)
+		if rd.Ready {
+			d.notify("STATUS=ready")
+			d.notify(daemon.SdNotifyReady)
+			return
+		}
+		if ctx.Err() != nil {
+			return // stopping before it was ready: Run drains next
+		}
+		missing := rd.notReady()
+		if time.Now().After(deadline) {
+			d.log.Warn("not every adapter is ready; telling systemd the daemon is up anyway",
+				zap.Duration("ready_wait", d.cfg.Daemon.ReadyWait), zap.String("not_ready", missing))
+			d.notify("STATUS=serving; not ready: " + missing)
+			d.notify(daemon.SdNotifyReady)
+			return
+		}
+		if status := "waiting for " + missing; status != said {
+			d.notify("STATUS=" + status)
+			said = status
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

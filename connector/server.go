@@ -3,7 +3,9 @@ package connector
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +100,23 @@ func (d *Daemon) Ready(ctx context.Context) Readiness {
 		rd.Ready = rd.Ready && h.Ready
 	}
 	return rd
+}
+
+// notReady names what is not ready, with why: "store (...), whoson.sales (...)".
+func (rd Readiness) notReady() string {
+	var parts []string
+	if !rd.Store.Ready {
+		parts = append(parts, "store ("+rd.Store.Detail+")")
+	}
+	for _, name := range slices.Sorted(maps.Keys(rd.Adapters)) {
+		if h := rd.Adapters[name]; !h.Ready {
+			parts = append(parts, name+" ("+h.Detail+")")
+		}
+	}
+	if len(parts) == 0 {
+		return "start-up"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (d *Daemon) checkers() map[string]Checker {

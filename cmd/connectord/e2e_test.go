@@ -163,25 +163,7 @@ func (s *syncBuffer) String() string {
 // start runs the daemon and waits until /readyz says ready.
 func (w *world) start() {
 	w.t.Helper()
-	p := &process{log: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, "run", "-config", w.cfgPath)
-	p.cmd.Env = append(os.Environ(), "E2E_TWILIO_TOKEN="+w.twilio.AuthToken())
-	p.cmd.Env = append(p.cmd.Env, w.env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	w.proc = p
-	w.t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if w.t.Failed() {
-			w.t.Logf("daemon log:\n%s", p.log.String())
-		}
-	})
+	p := w.launch()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get("http://" + w.addr + "/readyz")
@@ -201,6 +183,31 @@ func (w *world) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// launch starts the daemon and returns at once.
+func (w *world) launch() *process {
+	w.t.Helper()
+	p := &process{log: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(binary, "run", "-config", w.cfgPath)
+	p.cmd.Env = append(os.Environ(), "E2E_TWILIO_TOKEN="+w.twilio.AuthToken())
+	p.cmd.Env = append(p.cmd.Env, w.env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	w.proc = p
+	w.t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if w.t.Failed() {
+			w.t.Logf("daemon log:\n%s", p.log.String())
+		}
+	})
+	return p
 }
 
 // signal sends sig and waits for the exit, returning its code.
@@ -501,6 +508,7 @@ func TestCheckConfig(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	text := `[daemon]
 shutdown_timeout = "soon"
+ready_wait = "-1s"
 bogus = 1
 [http]
 public_url = "https://x.example.com"
@@ -527,7 +535,7 @@ vendor = "whoson.nope"
 	if cmd.ProcessState.ExitCode() != 1 {
 		t.Errorf("exit %d (%v), want 1", cmd.ProcessState.ExitCode(), err)
 	}
-	for _, want := range []string{"daemon.shutdown_timeout", "routes[0].vendor", "channels.sms.main", "from or messaging_service_sid",
+	for _, want := range []string{"daemon.shutdown_timeout", "daemon.ready_wait: must not be negative", "routes[0].vendor", "channels.sms.main", "from or messaging_service_sid",
 		`vendors.customerchannel.hub.deliver_via: names no configured channel "sms.other"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

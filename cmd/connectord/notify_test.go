@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -68,8 +69,10 @@ func TestSystemdNotify(t *testing.T) {
 	w := newWorld(t, echoOperator(), 0)
 	w.env = []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=400000"}
 	w.start() // returns once /readyz says ready
-	if skipped := sock.next(t, "READY=1", 5*time.Second); len(skipped) != 0 {
-		t.Errorf("before READY=1: %q", skipped)
+	for _, m := range sock.next(t, "READY=1", 5*time.Second) {
+		if !strings.HasPrefix(m, "STATUS=") {
+			t.Errorf("before READY=1: %q", m)
+		}
 	}
 	resp, err := http.Get("http://" + w.addr + "/readyz")
 	if err != nil {
@@ -90,5 +93,44 @@ func TestSystemdNotify(t *testing.T) {
 	sock.next(t, "STOPPING=1", 5*time.Second)
 	if err := <-w.proc.done; err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
+// With WhosOn unreachable, READY=1 waits for it as long as daemon.ready_wait
+// allows, saying what it waits for, and then comes with the reason; webhooks
+// are taken meanwhile and /readyz stays 503.
+func TestSystemdReadyWaitsForAdapters(t *testing.T) {
+	sock, path := newNotifySocket(t)
+	w := newWorld(t, echoOperator(), 0)
+	w.whoson.Close()
+	cfg, err := os.ReadFile(w.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "[daemon]\n", "[daemon]\nready_wait = \"2s\"\n", 1))
+	if err := os.WriteFile(w.cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.env = []string{"NOTIFY_SOCKET=" + path}
+	start := time.Now()
+	w.launch()
+	if m := sock.next(t, "STATUS=waiting for", 10*time.Second); len(m) != 0 {
+		t.Errorf("before the first STATUS: %q", m)
+	}
+	w.sms("taken while waiting") // fails unless Twilio gets its 200
+	before := sock.next(t, "READY=1", 10*time.Second)
+	if waited := time.Since(start); waited < 1800*time.Millisecond {
+		t.Errorf("READY=1 after %v, before ready_wait (2s) was up", waited)
+	}
+	if len(before) == 0 || !strings.HasPrefix(before[len(before)-1], "STATUS=serving; not ready: whoson.sales (") {
+		t.Errorf("before READY=1: %q; want the last STATUS to name whoson.sales", before)
+	}
+	resp, err := http.Get("http://" + w.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz %d with WhosOn down, want 503", resp.StatusCode)
 	}
 }
