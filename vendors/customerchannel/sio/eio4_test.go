@@ -128,11 +128,19 @@ func (s *eio4Server) stop() {
 }
 
 // disconnectAll disconnects every client's namespace (the server sends the
-// DISCONNECT packet; the client then closes the connection).
+// DISCONNECT packet; the client then closes the connection). The server
+// records a socket in its "connection" handler, which can run after the
+// client has seen its CONNECT: it waits (up to 3 s) for one to be there.
 func (s *eio4Server) disconnectAll() {
-	s.mu.Lock()
-	socks := append([]*server.Socket(nil), s.sockets...)
-	s.mu.Unlock()
+	var socks []*server.Socket
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		socks = append([]*server.Socket(nil), s.sockets...)
+		s.mu.Unlock()
+		if len(socks) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	asServer(func() {
 		for _, sock := range socks {
 			sock.Disconnect(false)
