@@ -16,8 +16,8 @@ import (
 	"github.com/zishang520/socket.io/v3/pkg/utils"
 )
 
-// Repairs to zishang520/socket.io v3.0.1 that need its unexported fields. Both
-// check the field's type and do nothing if the library changed shape (the
+// Repairs to zishang520/socket.io v3.0.1 that need its unexported fields. Each
+// checks the field's type and does nothing if the library changed shape (the
 // tests TestEIO4GoroutinesBounded and TestEIO4ConnectTimeoutSilentServer then
 // fail, which is the signal to revisit this file).
 
