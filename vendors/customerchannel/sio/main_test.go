@@ -189,3 +189,29 @@ func goroutines(records []string) int {
 	}
 	return n
 }
+
+// awaitTimersParked is what lets a library timer be stopped at once safely:
+// stopped straight after it was started, without the wait, its goroutine has
+// usually not run yet and stays parked for good.
+func TestAwaitTimersParked(t *testing.T) {
+	count := func() int {
+		c, _, err := parkedLibraryGoroutines()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return goroutines(c)
+	}
+	before := count()
+	for range 50 {
+		timer := utils.SetTimeout(func() {}, time.Hour)
+		if !awaitTimersParked(time.Second) {
+			t.Fatal("the timer's goroutine was never seen parked")
+		}
+		timer.Stop()
+	}
+	for deadline := time.Now().Add(2 * time.Second); count() != before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d library timer goroutines left parked after 50 stopped timers", count()-before)
+		}
+	}
+}
