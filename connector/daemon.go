@@ -108,12 +108,16 @@ func New(cfg *Config, reg Registry, store Store, log *zap.Logger) (*Daemon, erro
 	}
 	for _, c := range channels {
 		r.AddChannel(c)
+		m.AddAdapter(c.Name())
 	}
 	for _, v := range vendors {
 		r.AddVendor(v)
+		m.AddAdapter(v.Name())
 	}
-	return &Daemon{cfg: cfg, log: log, store: store, metrics: m, router: r,
-		channels: channels, vendors: vendors}, nil
+	d := &Daemon{cfg: cfg, log: log, store: store, metrics: m, router: r,
+		channels: channels, vendors: vendors}
+	m.AttachHealth(d.checkers)
+	return d, nil
 }
 
 // Start binds the listener, starts vendors, the router and the channels, then

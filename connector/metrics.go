@@ -42,6 +42,38 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// AddAdapter starts the per-adapter counters at zero, so that a rate or an
+// alert works from the start rather than from the adapter's first event.
+func (m *Metrics) AddAdapter(name string) {
+	for _, v := range []*prometheus.CounterVec{m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures} {
+		v.WithLabelValues(name)
+	}
+}
+
+// AttachHealth exports connectord_adapter_up: each adapter's real connection
+// state (what /readyz reports), read at scrape time.
+func (m *Metrics) AttachHealth(checkers func() map[string]Checker) {
+	m.Registry.MustRegister(&healthCollector{checkers: checkers,
+		up: prometheus.NewDesc("connectord_adapter_up", "1 while the adapter is really connected (as /readyz reports).", []string{"adapter"}, nil)})
+}
+
+type healthCollector struct {
+	checkers func() map[string]Checker
+	up       *prometheus.Desc
+}
+
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.up }
+
+func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, chk := range c.checkers() {
+		v := 0.0
+		if chk.Health().Ready {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, v, name)
+	}
+}
+
 // AttachStore exports the store's state (conversations by state, outbox
 // depth and age, commits) read at scrape time.
 func (m *Metrics) AttachStore(s Store) {

@@ -493,6 +493,8 @@ func TestHTTPSurface(t *testing.T) {
 	resp.Body.Close()
 	for _, m := range []string{`connectord_messages_in_total{adapter="sms.main"} 1`,
 		`connectord_messages_out_total{adapter="whoson.sales"} 1`, "connectord_outbox_depth",
+		`connectord_delivery_failures_total{adapter="whoson.sales"} 0`, // there from the start
+		`connectord_adapter_up{adapter="whoson.sales"} 1`, `connectord_adapter_up{adapter="sms.main"} 1`,
 		"connectord_webhook_duration_seconds_bucket", `connectord_conversations{state="active"} 1`} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
