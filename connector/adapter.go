@@ -52,6 +52,10 @@ func (i Instance) Errorf(key, format string, args ...any) error {
 type ConfigError struct {
 	Path string // "channels.sms.main.from"
 	Msg  string
+	// Covers is a key whose own complaints this error makes redundant: an
+	// unreadable auth_token_file already says why auth_token is missing.
+	// Problems drops them.
+	Covers string
 }
 
 func (e *ConfigError) Error() string { return e.Path + ": " + e.Msg }
@@ -120,13 +124,31 @@ func NewVendorKind[T Vendor](kind string, build func(VendorEnv) (T, error)) Vend
 // Problems lists the errors joined in err (errors.Join, nested at any depth)
 // one by one, in order: a configuration check reports each on its own line.
 func Problems(err error) []error {
+	all := flatten(err)
+	covered := map[string]bool{}
+	for _, e := range all {
+		if ce, ok := e.(*ConfigError); ok && ce.Covers != "" {
+			covered[ce.Covers] = true
+		}
+	}
+	out := all[:0]
+	for _, e := range all {
+		if ce, ok := e.(*ConfigError); ok && covered[ce.Path] {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func flatten(err error) []error {
 	if err == nil {
 		return nil
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, Problems(e)...)
+			out = append(out, flatten(e)...)
 		}
 		return out
 	}

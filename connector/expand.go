@@ -84,7 +84,11 @@ func (x Expander) readFileKey(t map[string]any, path, base, key, file string, er
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		*errs = append(*errs, &ConfigError{Path: kp, Msg: fmt.Sprintf("cannot read %s: %v", file, err)})
+		// Dropped, so that the key is not also "unknown"; and the error covers
+		// the missing value's own complaints ("is required").
+		delete(t, key)
+		*errs = append(*errs, &ConfigError{Path: kp, Msg: fmt.Sprintf("cannot read %s: %v", file, err),
+			Covers: joinPath(path, base)})
 		return
 	}
 	delete(t, key)

@@ -520,7 +520,7 @@ auth_token = "secret-token-value"
 [vendors.whoson.sales]
 url = "ws://127.0.0.1:1"
 domain = "d"
-auth_string = "a"
+auth_string_file = "/nonexistent/whoson-auth"
 [vendors.customerchannel.hub]
 url = "http://127.0.0.1:1"
 connector_id = "sms"
@@ -545,6 +545,12 @@ vendor = "whoson.nope"
 	}
 	if strings.Contains(string(out), "secret-token-value") {
 		t.Errorf("a secret was printed:\n%s", out)
+	}
+	// The unreadable file is the one complaint about its key: no "is
+	// required" for the value it should have held, no "unknown key".
+	if !strings.Contains(string(out), "vendors.whoson.sales.auth_string_file: cannot read /nonexistent/whoson-auth") ||
+		strings.Contains(string(out), "auth_string: is required") || strings.Contains(string(out), "auth_string_file: unknown key") {
+		t.Errorf("unreadable auth_string_file reported as:\n%s", out)
 	}
 }
 

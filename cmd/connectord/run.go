@@ -72,12 +72,7 @@ func loadConfig(path string, stderr io.Writer) (*connector.Config, error) {
 }
 
 func printErrors(w io.Writer, path string, err error) {
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
+	errs := connector.Problems(err)
 	fmt.Fprintf(w, "%s: %d problem(s):\n", path, len(errs))
 	for _, e := range errs {
 		fmt.Fprintf(w, "  %v\n", e)
