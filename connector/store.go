@@ -64,9 +64,31 @@ type Store interface {
 	// message backwards (delivered stays delivered after a late "sent").
 	UpdateDelivery(ctx context.Context, channel, remoteID string, state Delivery, reason string) (bool, error)
 
-	// Stats reads counters for metrics and benchmarks.
+	// CountAttempt records that a send of message id is starting and returns
+	// how many sends of it have started since its last ClearAttempts, this one
+	// included. The count is durable: a message whose send crashes the process
+	// every time (a poison message) is recognised after a few restarts.
+	CountAttempt(ctx context.Context, id int64) (int, error)
+	// ClearAttempts sets a message's attempt count back to zero: its send
+	// returned (with a retryable error), so it is not what crashed a process.
+	ClearAttempts(ctx context.Context, id int64) error
+
+	// Purge deletes at most limit ended conversations whose last update is
+	// before cutoff, with their messages and de-duplication keys, oldest
+	// first, and returns how many it deleted. A conversation that still has a
+	// DeliveryStored message is kept. Deleting never lets a message id be
+	// used again.
+	Purge(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
+	// Stats reads counters for metrics and benchmarks. It does not scan the
+	// conversations: its cost does not grow with the history kept.
 	Stats(ctx context.Context) (Stats, error)
-	// Ping checks that the store is reachable (for /readyz).
+	// OpenCounts returns, for one channel, how many conversations are in each
+	// state but StateEnded (states with none may be missing), without a scan.
+	OpenCounts(ctx context.Context, channel string) (map[State]int, error)
+	// Ping checks that the store can commit a write: a small write that goes
+	// the way every write goes, so that a full or read-only disk shows here
+	// (for /readyz and the watchdog).
 	Ping(ctx context.Context) error
 	// Close flushes and closes; further calls fail.
 	Close() error
@@ -126,4 +148,7 @@ type Stats struct {
 	// each) and the write operations they carried since the store was opened.
 	Transactions uint64
 	Writes       uint64
+	// WriteErrors counts write transactions that failed to commit since the
+	// store was opened (a full or read-only disk, say).
+	WriteErrors uint64
 }
