@@ -58,14 +58,16 @@ func slackLinkable(href string) bool {
 //     the same kind are marked once, and <b>a</b><b>b</b> becomes *ab*;
 //   - <a href=u>t</a> → <u|t>, or <u> when t is empty or is u; only http,
 //     https and mailto links are kept, others keep only their text; the label
-//     carries no formatting;
+//     carries no formatting; an <a> inside an open <a> ends the first link,
+//     as in a browser;
 //   - <img src alt> → <src|alt>, or <src> without alt (alt text alone when
 //     src is not an http(s) address);
 //   - <br> and block elements (p, div, li, h1–h6, blockquote, tr, ...) break
 //     lines; </p> leaves a blank line (not inside lists and quotes); at most
 //     one blank line is kept in a row;
 //   - <ul><li> → "• item", <ol><li> → "1. item", "2. item" ...; nested lists
-//     are indented by four spaces per level (up to eight levels);
+//     are indented by four spaces per level up to four levels (deeper items
+//     are written at the fourth);
 //   - <h1>–<h6> → a line *heading*; <blockquote> lines are prefixed "> ";
 //     <hr> is a line "———";
 //   - script, style, title and head are dropped with their contents, and so
@@ -79,11 +81,18 @@ func slackLinkable(href string) bool {
 // Any input gives a result: a '<' that starts no tag is text, unclosed
 // elements end at the end of the input, and invalid UTF-8 becomes U+FFFD.
 // Slack has no escape for *, _ or ~, so such characters in the text are
-// written as they are.
+// written as they are. More than 16 nested emphasis elements keep their text
+// without markers.
+//
+// Bound: the result is at most 6*len(html)+64 bytes (a raw '&' alone
+// becomes the five bytes "&amp;"); an input that would render longer (only
+// a hostile one can) is cut at that length, never inside an escape or a
+// link. Time is linear in len(html).
 func Mrkdwn(html string) string {
+	limit := outputLimit(6, len(html))
 	s := strings.ToValidUTF8(html, "\uFFFD")
-	r := mdRenderer{z: tokenizer{s: s}}
-	for {
+	r := mdRenderer{z: newTokenizer(s), overflow: map[string]int{}}
+	for len(r.out) <= 2*limit { // sentinels are dropped later
 		t, ok := r.z.next()
 		if !ok {
 			break
@@ -91,7 +100,7 @@ func Mrkdwn(html string) string {
 		r.token(t)
 	}
 	r.finish()
-	return tidy(resolveMarks(r.out))
+	return cutMrkdwn(tidy(resolveMarks(r.out)), limit)
 }
 
 // The renderer writes emphasis as sentinel bytes that never occur in valid
@@ -131,7 +140,7 @@ func emphasisKind(tag string) (int, bool) {
 
 // mdRenderer builds mrkdwn (with sentinels) from tokens.
 type mdRenderer struct {
-	z         tokenizer
+	z         *tokenizer
 	out       []byte
 	space     bool // white space is pending before the next word
 	pre       int  // depth of <pre>
@@ -140,7 +149,9 @@ type mdRenderer struct {
 	first     bool // nothing written in the <pre> yet
 	quote     int  // depth of <blockquote>
 	frames    []frame
-	links     []mlink
+	active    [4]int         // active frames by kind
+	overflow  map[string]int // emphasis elements open beyond maxEmphasis, by tag
+	link      *mlink         // the open <a>, if any
 	lists     []list
 	marker    string // list marker waiting for the item's first content
 	begun     bool   // the current line's prefixes are written
@@ -173,7 +184,7 @@ func (r *mdRenderer) token(t token) {
 	}
 }
 
-func (r *mdRenderer) inLink() bool { return len(r.links) > 0 }
+func (r *mdRenderer) inLink() bool { return r.link != nil }
 
 func (r *mdRenderer) start(t token) {
 	name := t.name
@@ -199,12 +210,15 @@ func (r *mdRenderer) start(t token) {
 		}
 		r.lists = append(r.lists, list{ordered: name == "ol", n: n})
 	case name == "a":
+		if r.inLink() {
+			r.endLink()
+		}
 		href := strings.TrimSpace(t.attrs["href"])
-		active := r.pre == 0 && !r.inLink() && slackLinkable(href)
+		active := r.pre == 0 && slackLinkable(href)
 		if active {
 			r.beginLine()
 		}
-		r.links = append(r.links, mlink{href: href, start: len(r.out), active: active, space: r.space})
+		r.link = &mlink{href: href, start: len(r.out), active: active, space: r.space}
 	case name == "img":
 		r.image(t.attrs)
 	case name == "pre":
@@ -219,12 +233,8 @@ func (r *mdRenderer) start(t token) {
 		r.lineStart()
 	case name == "td" || name == "th":
 		r.space = true
-	case name == "script" || name == "style" || name == "title":
-		r.z.skipRawText(name)
 	case name == "head":
-		if !r.noHeadEnd && indexEndTag(r.z.s[r.z.pos:], "head") >= 0 {
-			r.z.skipRawText(name)
-		} else {
+		if r.noHeadEnd || !r.z.skipTo("head") {
 			r.noHeadEnd = true
 		}
 	case isBlock(name):
@@ -252,7 +262,7 @@ func (r *mdRenderer) end(name string) {
 		}
 		r.lineStart()
 	case name == "a":
-		if len(r.links) > 0 {
+		if r.inLink() {
 			r.endLink()
 		}
 	case name == "pre":
@@ -269,16 +279,43 @@ func (r *mdRenderer) openFrame(tag string, kind int) {
 	if r.inLink() {
 		return // link labels carry no formatting
 	}
-	active := r.pre == 0
-	for _, f := range r.frames {
-		if f.active && (f.kind == kind || f.kind == kindCode) {
-			active = false
-		}
+	if len(r.frames) >= maxEmphasis {
+		r.overflow[tag]++
+		return
 	}
+	active := r.pre == 0 && r.active[kind] == 0 && r.active[kindCode] == 0
 	if active {
 		r.out = append(r.out, byte(sentOpen+kind))
 	}
-	r.frames = append(r.frames, frame{tag: tag, kind: kind, active: active})
+	r.push(frame{tag: tag, kind: kind, active: active})
+}
+
+func (r *mdRenderer) push(f frame) {
+	if f.active {
+		r.active[f.kind]++
+	}
+	r.frames = append(r.frames, f)
+}
+
+// truncateFrames drops the frames from index i on.
+func (r *mdRenderer) truncateFrames(i int) {
+	for _, f := range r.frames[i:] {
+		if f.active {
+			r.active[f.kind]--
+		}
+	}
+	r.frames = r.frames[:i]
+}
+
+// writeClose writes the closing marker of kind; a marker that closes what
+// was just opened cancels it instead, so that empty elements leave no run of
+// sentinels for later scans to cross.
+func (r *mdRenderer) writeClose(kind int) {
+	if n := len(r.out); n > 0 && r.out[n-1] == byte(sentOpen+kind) {
+		r.out = r.out[:n-1]
+		return
+	}
+	r.out = append(r.out, byte(sentClose+kind))
 }
 
 // closeFrame closes the innermost open element named tag. Elements opened
@@ -286,6 +323,10 @@ func (r *mdRenderer) openFrame(tag string, kind int) {
 // markers always nest.
 func (r *mdRenderer) closeFrame(tag string) {
 	if r.inLink() {
+		return
+	}
+	if r.overflow[tag] > 0 { // the innermost one is beyond the cap
+		r.overflow[tag]--
 		return
 	}
 	i := len(r.frames) - 1
@@ -298,27 +339,25 @@ func (r *mdRenderer) closeFrame(tag string) {
 	if r.pre > 0 {
 		// Markers are suspended in a ``` block; forget the frame, and its
 		// closing marker, if any, after the block.
-		above := append([]frame(nil), r.frames[i+1:]...)
 		if r.frames[i].active {
-			r.frames[i].active = false
 			r.frames[i].tag = ""
 			return
 		}
-		r.frames = append(r.frames[:i], above...)
+		r.frames = append(r.frames[:i], r.frames[i+1:]...)
 		return
 	}
 	above := append([]frame(nil), r.frames[i+1:]...)
 	for j := len(r.frames) - 1; j >= i; j-- {
 		if r.frames[j].active {
-			r.out = append(r.out, byte(sentClose+r.frames[j].kind))
+			r.writeClose(r.frames[j].kind)
 		}
 	}
-	r.frames = r.frames[:i]
+	r.truncateFrames(i)
 	for _, f := range above {
 		if f.active {
 			r.out = append(r.out, byte(sentOpen+f.kind))
 		}
-		r.frames = append(r.frames, f)
+		r.push(f)
 	}
 }
 
@@ -477,7 +516,7 @@ func (r *mdRenderer) item() {
 			marker = strconv.Itoa(l.n) + ". "
 		}
 	}
-	r.marker = strings.Repeat("    ", min(max(depth-1, 0), 8)) + marker
+	r.marker = strings.Repeat("    ", min(max(depth-1, 0), maxIndent-1)) + marker
 }
 
 func (r *mdRenderer) image(attrs map[string]string) {
@@ -498,8 +537,8 @@ func (r *mdRenderer) image(attrs map[string]string) {
 
 // endLink closes the innermost <a>, replacing its text by <href|text>.
 func (r *mdRenderer) endLink() {
-	l := r.links[len(r.links)-1]
-	r.links = r.links[:len(r.links)-1]
+	l := r.link
+	r.link = nil
 	if !l.active || l.start > len(r.out) {
 		return
 	}
@@ -543,7 +582,7 @@ func (r *mdRenderer) startPre() {
 	r.lineStart()
 	for j := len(r.frames) - 1; j >= 0; j-- { // markers do not reach into the block
 		if r.frames[j].active {
-			r.out = append(r.out, byte(sentClose+r.frames[j].kind))
+			r.writeClose(r.frames[j].kind)
 		}
 	}
 	r.beginLine()
@@ -571,22 +610,22 @@ func (r *mdRenderer) endPre() {
 		r.out = append(r.out, "\n```"...)
 	}
 	r.lineStart()
-	kept := r.frames[:0]
-	for _, f := range r.frames {
+	frames := r.frames
+	r.frames, r.active = nil, [4]int{}
+	for _, f := range frames {
 		if f.active && f.tag == "" { // closed inside the block
 			continue
 		}
 		if f.active {
 			r.out = append(r.out, byte(sentOpen+f.kind))
 		}
-		kept = append(kept, f)
+		r.push(f)
 	}
-	r.frames = kept
 }
 
 // finish closes what the input left open.
 func (r *mdRenderer) finish() {
-	for len(r.links) > 0 {
+	if r.inLink() {
 		r.endLink()
 	}
 	if r.pre > 0 {
@@ -595,10 +634,10 @@ func (r *mdRenderer) finish() {
 	}
 	for j := len(r.frames) - 1; j >= 0; j-- {
 		if r.frames[j].active {
-			r.out = append(r.out, byte(sentClose+r.frames[j].kind))
+			r.writeClose(r.frames[j].kind)
 		}
 	}
-	r.frames = nil
+	r.truncateFrames(0)
 }
 
 // mspan is a marked range of one line's text, in byte offsets.

@@ -93,7 +93,7 @@ func TestMrkdwn(t *testing.T) {
 		{"tel link keeps text", `<a href="tel:+123">call</a>`, "call"},
 		{"relative link keeps text", `<a href="/faq">FAQ</a>`, "FAQ"},
 		{"link without href", `<a name="x">anchor</a>`, "anchor"},
-		{"nested links", `<a href="https://a.io">a <a href="https://b.io">b</a></a>`, "<https://a.io|a b>"},
+		{"nested links end the outer one, as in a browser", `<a href="https://a.io">a <a href="https://b.io">b</a></a>`, "<https://a.io|a> <https://b.io|b>"},
 		{"unclosed link", `<a href="https://e.com">e`, "<https://e.com|e>"},
 		{"space before link kept", `x <a href="https://e.com">e</a>`, "x <https://e.com|e>"},
 		{"image alt", `look <img src="https://e.com/i.png" alt="a cat"> here`, "look <https://e.com/i.png|a cat> here"},

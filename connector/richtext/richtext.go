@@ -2,8 +2,11 @@
 // (WhosOn, and other vendors later) for channels that carry plain text only,
 // such as SMS.
 //
-// It needs no HTML library: agent lines are short fragments with a handful of
-// tags, and a lenient tokenizer that never fails is enough.
+// HTML is read with golang.org/x/net/html's tokenizer and Markdown is parsed
+// with github.com/yuin/goldmark; this package only renders for each channel.
+// Every converter is linear in its input and bounds its output (see each
+// function's contract and README.md), since agents' lines are rendered when
+// they are sent and nothing splits them before.
 package richtext
 
 import (
@@ -24,37 +27,44 @@ import (
 //   - <a href="u">text</a> is "text (u)", or just "u" when the text is the
 //     address; links other than http(s), mailto and tel keep only their text;
 //   - list items are "- item", or "1. item" in an <ol>, indented by two spaces
-//     per level of nesting;
+//     per level of nesting up to four levels (deeper items are written at the
+//     fourth);
 //   - <img> is its alt text, or its address when it has none;
+//   - an <a> inside an open <a> ends the first link, as in a browser;
 //   - the contents of <script>, <style> and <title> are dropped, and so are
 //     comments.
 //
 // Malformed input never fails: a '<' that starts no tag is text.
+//
+// Bound: the result is at most 4*len(html)+64 bytes; an input that would
+// render longer (only a hostile one can) is cut at that length. Time is
+// linear in len(html).
 func PlainText(html string) string {
+	limit := outputLimit(4, len(html))
 	if !strings.ContainsAny(html, "<&") {
-		return tidy(collapse(html))
+		return cutText(tidy(collapse(html)), limit)
 	}
-	r := renderer{z: tokenizer{s: html}}
-	for {
+	r := renderer{z: newTokenizer(html)}
+	for len(r.out) <= limit {
 		t, ok := r.z.next()
 		if !ok {
 			break
 		}
 		r.token(t)
 	}
-	for len(r.links) > 0 { // unclosed <a>
+	if r.link != nil { // unclosed <a>
 		r.endLink()
 	}
-	return tidy(string(r.out))
+	return cutText(tidy(string(r.out)), limit)
 }
 
 // renderer builds plain text from tokens.
 type renderer struct {
-	z     tokenizer
+	z     *tokenizer
 	out   []byte
-	space bool // white space is pending before the next word
-	pre   int  // depth of <pre>
-	links []link
+	space bool  // white space is pending before the next word
+	pre   int   // depth of <pre>
+	link  *link // the open <a>, if any
 	lists []list
 }
 
@@ -103,7 +113,10 @@ func (r *renderer) start(t token) {
 		r.lineStart()
 		r.lists = append(r.lists, list{ordered: name == "ol"})
 	case name == "a":
-		r.links = append(r.links, link{href: strings.TrimSpace(t.attrs["href"]), start: len(r.out)})
+		if r.link != nil {
+			r.endLink()
+		}
+		r.link = &link{href: strings.TrimSpace(t.attrs["href"]), start: len(r.out)}
 	case name == "img":
 		r.image(t.attrs)
 	case name == "pre":
@@ -111,8 +124,6 @@ func (r *renderer) start(t token) {
 		r.pre++
 	case name == "td" || name == "th":
 		r.space = true
-	case name == "script" || name == "style" || name == "title":
-		r.z.skipRawText(name)
 	case isBlock(name):
 		r.lineStart()
 	}
@@ -130,7 +141,7 @@ func (r *renderer) end(name string) {
 		}
 		r.lineStart()
 	case name == "a":
-		if len(r.links) > 0 {
+		if r.link != nil {
 			r.endLink()
 		}
 	case name == "pre":
@@ -206,7 +217,7 @@ func (r *renderer) item() {
 			marker = strconv.Itoa(l.n) + ". "
 		}
 	}
-	r.out = append(r.out, strings.Repeat("  ", max(depth-1, 0))+marker...)
+	r.out = append(r.out, strings.Repeat("  ", min(max(depth-1, 0), maxIndent-1))+marker...)
 }
 
 func (r *renderer) image(attrs map[string]string) {
@@ -223,12 +234,12 @@ func (r *renderer) image(attrs map[string]string) {
 // endLink closes the innermost <a>: "text (href)", or "href" when the text
 // is the address or empty.
 func (r *renderer) endLink() {
-	l := r.links[len(r.links)-1]
-	r.links = r.links[:len(r.links)-1]
+	l := r.link
+	r.link = nil
 	if !linkable(l.href) {
 		return
 	}
-	text := strings.TrimSpace(string(r.out[l.start:]))
+	text := strings.TrimSpace(string(r.out[min(l.start, len(r.out)):]))
 	switch {
 	case text == "":
 		r.word(l.href)
