@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -56,14 +57,22 @@ type LogConfig struct {
 type HTTPConfig struct {
 	Listen    string `toml:"listen"`
 	PublicURL string `toml:"public_url"`
+	// AdminListen serves the detailed /readyz and /metrics; "" serves
+	// neither. It must never be reachable from outside.
+	AdminListen string `toml:"admin_listen"`
 	// MaxBodyBytes bounds every request body.
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// MaxConnections bounds the public listener's open connections.
+	MaxConnections int `toml:"max_connections"`
 }
 
 // StoreConfig is [store].
 type StoreConfig struct {
 	Driver string `toml:"driver"`
 	DSN    Secret `toml:"dsn"`
+	// Retention deletes ended conversations and their messages this long
+	// after they ended; 0 keeps everything.
+	Retention time.Duration `toml:"retention"`
 }
 
 // ConversationConfig is [conversation]: the Router's timing.
@@ -75,6 +84,17 @@ type ConversationConfig struct {
 	RetryMax     time.Duration `toml:"retry_max"`
 	// GiveUpAfter fails a message still not delivered this long after it was stored.
 	GiveUpAfter time.Duration `toml:"give_up_after"`
+	// CustomerRate and CustomerBurst pace what one conversation sends to its
+	// customer: CustomerBurst at once, then one per CustomerRate; the rest
+	// waits in the outbox. CustomerRate 0 sends as fast as the channel takes.
+	CustomerRate  time.Duration `toml:"customer_rate"`
+	CustomerBurst int           `toml:"customer_burst"`
+	// MaxOpen caps the conversations open at vendors per channel; a new one
+	// past it waits (the customer is told) until one ends. 0: no cap.
+	MaxOpen int `toml:"max_open"`
+	// MaxAgentLine caps an agent line's bytes; a longer one is cut, with a
+	// mark, before it is stored.
+	MaxAgentLine int `toml:"max_agent_line"`
 }
 
 // Route sends the conversations of a channel to a vendor; the first match wins.
@@ -87,13 +107,18 @@ func defaultConfig() Config {
 	return Config{
 		Daemon: DaemonConfig{StateDir: "/var/lib/connectord", ShutdownTimeout: 20 * time.Second, ReadyWait: 30 * time.Second},
 		Log:    LogConfig{Level: "info", Format: "json"},
-		HTTP:   HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
-		Store:  StoreConfig{Driver: "sqlite"},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9464",
+			MaxBodyBytes: 1 << 20, MaxConnections: 1024},
+		Store: StoreConfig{Driver: "sqlite", Retention: 30 * 24 * time.Hour},
 		Conversation: ConversationConfig{
 			InactivityTimeout: 30 * time.Minute,
 			RetryInitial:      500 * time.Millisecond,
 			RetryMax:          time.Minute,
 			GiveUpAfter:       time.Hour,
+			CustomerRate:      time.Second,
+			CustomerBurst:     10,
+			MaxOpen:           1000,
+			MaxAgentLine:      16 << 10,
 		},
 		Notices: DefaultNotices(),
 	}
@@ -109,11 +134,95 @@ func LoadConfig(path string) (*Config, error) {
 
 // LoadConfigWith is LoadConfig with a chosen Expander.
 func LoadConfigWith(path string, x Expander) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	return ParseConfig(data, x)
+}
+
+// Bounds on operator input: a configuration is a few KiB; a file or a
+// nesting this far beyond that is a mistake, and the TOML decoder's cost
+// grows with the square of the nesting.
+const (
+	maxConfigBytes = 1 << 20
+	maxConfigDepth = 16
+	maxSecretBytes = 64 << 10
+)
+
+// readBounded reads a regular file of at most limit bytes. A device
+// (/dev/zero), a FIFO or a larger file is refused before it is read.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%s is %d bytes; at most %d are read", path, st.Size(), limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s grew past %d bytes while read", path, limit)
+	}
+	return b, err
+}
+
+// checkNesting refuses configuration text whose brackets and braces nest
+// deeper than maxConfigDepth outside strings and comments.
+func checkNesting(data []byte) error {
+	depth, line := 0, 1
+	for i := 0; i < len(data); i++ {
+		switch b := data[i]; b {
+		case '\n':
+			line++
+		case '#':
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+			line++
+		case '"', '\'':
+			i = skipString(data, i)
+		case '[', '{':
+			if depth++; depth > maxConfigDepth {
+				return &ConfigError{Path: "(file)", Msg: fmt.Sprintf("line %d: arrays and tables nest deeper than %d levels", line, maxConfigDepth)}
+			}
+		case ']', '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return nil
+}
+
+// skipString returns the index of the last byte of the TOML string that
+// starts at data[i] (basic or literal, single- or multi-line).
+func skipString(data []byte, i int) int {
+	q := data[i]
+	if i+2 < len(data) && data[i+1] == q && data[i+2] == q { // multi-line
+		end := bytes.Index(data[i+3:], []byte{q, q, q})
+		if end < 0 {
+			return len(data) - 1
+		}
+		return i + 3 + end + 2
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			if q == '"' {
+				j++
+			}
+		case q, '\n':
+			return j
+		}
+	}
+	return len(data) - 1
 }
 
 // ExpanderFor is the Expander for a configuration file: the process
@@ -129,6 +238,12 @@ func ExpanderFor(path string) Expander {
 
 // ParseConfig parses configuration text; see LoadConfig.
 func ParseConfig(data []byte, x Expander) (*Config, error) {
+	if len(data) > maxConfigBytes {
+		return nil, &ConfigError{Path: "(file)", Msg: fmt.Sprintf("is %d bytes; at most %d", len(data), maxConfigBytes)}
+	}
+	if err := checkNesting(data); err != nil {
+		return nil, err
+	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return nil, &ConfigError{Path: "(file)", Msg: err.Error()}
@@ -174,7 +289,14 @@ func (c *Config) decodeSections(top map[string]toml.Primitive) []error {
 		}
 		dst, ok := sections[name]
 		if !ok {
-			continue // reported by CheckUnknown
+			// A table is reported by CheckUnknown; a bare key above the first
+			// [table] is marked decoded by the split into sections, so it would
+			// pass unseen while the operator thinks it set something.
+			if t := c.md.Type(name); t != "Hash" && t != "ArrayHash" {
+				errs = append(errs, &ConfigError{Path: name,
+					Msg: "unknown key: keys above the first [table] belong to no section (move it under its [table])"})
+			}
+			continue
 		}
 		errs = append(errs, decodeTable(c.md, top[name], dst, name)...)
 	}
@@ -222,8 +344,21 @@ func (c *Config) validate() []error {
 	} else if len(c.Channels) > 0 {
 		bad("http.public_url", "is required: remote services call and sign this URL")
 	}
+	if c.HTTP.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.AdminListen); err != nil {
+			bad("http.admin_listen", "must be host:port, or \"\" for none: %v", err)
+		} else if c.HTTP.AdminListen == c.HTTP.Listen {
+			bad("http.admin_listen", "must differ from http.listen: the public listener must not serve /metrics")
+		}
+	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		bad("http.max_body_bytes", "must be positive")
+	}
+	if c.HTTP.MaxConnections <= 0 {
+		bad("http.max_connections", "must be positive")
+	}
+	if c.Store.Retention < 0 {
+		bad("store.retention", "must not be negative (0 keeps everything)")
 	}
 	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
 		bad("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
@@ -255,6 +390,19 @@ func (cc ConversationConfig) validate() []error {
 	}
 	if cc.RetryMax < cc.RetryInitial {
 		errs = append(errs, &ConfigError{Path: "conversation.retry_max", Msg: "must not be less than retry_initial"})
+	}
+	bad := func(key, msg string) { errs = append(errs, &ConfigError{Path: "conversation." + key, Msg: msg}) }
+	if cc.CustomerRate < 0 {
+		bad("customer_rate", `must not be negative ("0s" for no limit)`)
+	}
+	if cc.CustomerBurst < 1 {
+		bad("customer_burst", "must be at least 1")
+	}
+	if cc.MaxOpen < 0 {
+		bad("max_open", "must not be negative (0 for no cap)")
+	}
+	if cc.MaxAgentLine < 256 || cc.MaxAgentLine > 1<<20 {
+		bad("max_agent_line", "must be between 256 and 1048576 bytes")
 	}
 	return errs
 }

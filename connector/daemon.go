@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 )
 
 // Registry lists the adapter kinds a binary knows; cmd/connectord is the
@@ -87,16 +89,25 @@ type Daemon struct {
 	channels []Channel
 	vendors  []Vendor
 
-	ln      net.Listener
-	srv     *http.Server
-	served  chan error
-	started atomic.Bool
+	probe *writeProbe
+
+	ln       net.Listener
+	srv      *http.Server
+	adminLn  net.Listener
+	adminSrv *http.Server
+	served   chan error
+	started  atomic.Bool
+	// stopBG ends the probe and retention loops; bg waits for them.
+	stopBG context.CancelFunc
+	bg     sync.WaitGroup
 }
 
 // New builds the daemon; nothing connects until Start. The caller owns store.
 func New(cfg *Config, reg Registry, store Store, log *zap.Logger) (*Daemon, error) {
 	m := NewMetrics()
-	m.AttachStore(store)
+	log = observeLogs(log, m)
+	probe := newWriteProbe(store, probeInterval, probeBudget, m.StoreWriteFailures.Inc)
+	m.AttachStore(store, probe)
 	r, err := NewRouter(RouterConfig{Store: store, Logger: log, Conversation: cfg.Conversation,
 		Notices: cfg.Notices, VendorFor: cfg.VendorFor, Metrics: m})
 	if err != nil {
@@ -115,7 +126,7 @@ func New(cfg *Config, reg Registry, store Store, log *zap.Logger) (*Daemon, erro
 		m.AddAdapter(v.Name())
 	}
 	d := &Daemon{cfg: cfg, log: log, store: store, metrics: m, router: r,
-		channels: channels, vendors: vendors}
+		channels: channels, vendors: vendors, probe: probe}
 	m.AttachHealth(d.checkers)
 	return d, nil
 }
@@ -130,14 +141,16 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			d.Shutdown(sctx)
 		}
 	}()
-	if d.ln == nil {
-		if d.ln, err = net.Listen("tcp", d.cfg.HTTP.Listen); err != nil {
-			return fmt.Errorf("listen on %s: %w", d.cfg.HTTP.Listen, err)
-		}
+	if err = d.listen(); err != nil {
+		return err
 	}
-	if err = d.store.Ping(ctx); err != nil {
-		return fmt.Errorf("store: %w", err)
+	if err = d.probe.probe(ctx); err != nil {
+		return fmt.Errorf("store cannot commit a write: %w", err)
 	}
+	bgctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopBG = stop
+	d.goBackground(func() { d.probe.run(bgctx) })
+	d.goBackground(func() { d.retain(bgctx) })
 	for _, v := range d.vendors {
 		if err = v.Start(ctx); err != nil {
 			return fmt.Errorf("start vendor %s: %w", v.Name(), err)
@@ -151,15 +164,53 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("start channel %s: %w", c.Name(), err)
 		}
 	}
-	d.srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: zap.NewStdLog(d.log.Named("http"))}
-	d.served = make(chan error, 1)
+	d.served = make(chan error, 3)
+	d.srv = d.newServer(d.publicHandler())
 	go func() { d.served <- d.srv.Serve(d.ln) }()
+	fields := []zap.Field{zap.String("listen", d.ln.Addr().String())}
+	if d.adminLn != nil {
+		d.adminSrv = d.newServer(d.adminHandler())
+		go func() { d.served <- d.adminSrv.Serve(d.adminLn) }()
+		fields = append(fields, zap.String("admin_listen", d.adminLn.Addr().String()))
+	}
 	d.started.Store(true)
-	d.log.Info("connectord started", zap.String("listen", d.ln.Addr().String()),
-		zap.Int("channels", len(d.channels)), zap.Int("vendors", len(d.vendors)))
+	d.log.Info("connectord started", append(fields,
+		zap.Int("channels", len(d.channels)), zap.Int("vendors", len(d.vendors)))...)
 	return nil
+}
+
+// listen binds http.listen (unless UseListener gave a listener) and
+// http.admin_listen (unless it is empty). The public listener takes at most
+// http.max_connections at once; the kernel's backlog holds the rest.
+func (d *Daemon) listen() error {
+	if d.ln == nil {
+		ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		d.ln = ln
+	}
+	d.ln = netutil.LimitListener(d.ln, d.cfg.HTTP.MaxConnections)
+	if d.cfg.HTTP.AdminListen == "" || d.adminLn != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", d.cfg.HTTP.AdminListen)
+	if err != nil {
+		return fmt.Errorf("http.admin_listen: %w", err)
+	}
+	d.adminLn = netutil.LimitListener(ln, 64)
+	return nil
+}
+
+func (d *Daemon) newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: zap.NewStdLog(d.log.Named("http"))}
+}
+
+func (d *Daemon) goBackground(f func()) {
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); f() }()
 }
 
 // UseListener makes Start serve on ln instead of binding http.listen. The
@@ -169,6 +220,14 @@ func (d *Daemon) UseListener(ln net.Listener) { d.ln = ln }
 
 // Addr is the bound HTTP address (useful with port 0).
 func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// AdminAddr is the bound admin address; nil when http.admin_listen is empty.
+func (d *Daemon) AdminAddr() net.Addr {
+	if d.adminLn == nil {
+		return nil
+	}
+	return d.adminLn.Addr()
+}
 
 // Run starts the daemon, tells systemd when it is ready, keeps the watchdog
 // fed while it makes progress, and drains when ctx is cancelled (SIGTERM).
@@ -203,13 +262,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 // the outbox), then connections close. It tolerates a half start.
 func (d *Daemon) Shutdown(ctx context.Context) {
 	d.started.Store(false)
-	if d.srv != nil {
-		if err := d.srv.Shutdown(ctx); err != nil {
-			d.log.Warn("http shutdown", zap.Error(err))
-		}
-	} else if d.ln != nil {
-		d.ln.Close()
-	}
+	shutdownServer(ctx, d.log, d.srv, d.ln)
+	shutdownServer(ctx, d.log, d.adminSrv, d.adminLn)
 	for _, c := range d.channels {
 		if err := c.Stop(ctx); err != nil {
 			d.log.Warn("stop channel", zap.String("channel", c.Name()), zap.Error(err))
@@ -220,6 +274,22 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 		if err := v.Stop(ctx); err != nil {
 			d.log.Warn("stop vendor", zap.String("vendor", v.Name()), zap.Error(err))
 		}
+	}
+	if d.stopBG != nil {
+		d.stopBG()
+		d.bg.Wait()
+	}
+}
+
+// shutdownServer stops srv, or closes ln when srv never started.
+func shutdownServer(ctx context.Context, log *zap.Logger, srv *http.Server, ln net.Listener) {
+	switch {
+	case srv != nil:
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn("http shutdown", zap.Error(err))
+		}
+	case ln != nil:
+		ln.Close()
 	}
 }
 
@@ -281,7 +351,7 @@ func (d *Daemon) watchdog(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if err := d.progressing(ctx, interval/2); err != nil {
+		if err := d.progressing(interval / 2); err != nil {
 			d.log.Warn("watchdog withheld", zap.Error(err))
 			continue
 		}
@@ -289,13 +359,14 @@ func (d *Daemon) watchdog(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) progressing(ctx context.Context, limit time.Duration) error {
+func (d *Daemon) progressing(limit time.Duration) error {
 	if since := time.Since(d.router.Alive()); since > limit {
 		return fmt.Errorf("router loop has not turned for %s", since.Round(time.Millisecond))
 	}
-	pctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	return d.store.Ping(pctx)
+	if h := d.probe.Health(); !h.Ready {
+		return fmt.Errorf("store: %s", h.Detail)
+	}
+	return nil
 }
 
 func findKind[K any](kinds []K, name string, kindOf func(K) string) (K, bool) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -57,7 +58,7 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 		if agent == "" {
 			agent = c.Agent
 		}
-		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindText, Text: e.Text,
+		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindText, Text: r.capLine(c, e.Text),
 			Format: e.Format, Attachments: e.Attachments, SourceID: e.SourceID, Agent: agent})
 	case EventTransferred:
 		ch.Agent = &e.Agent
@@ -65,7 +66,7 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 	case EventQueue:
 		ch.Messages = r.notice(c, "queue_position", d)
 	case EventNotice:
-		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: e.Text,
+		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: r.capLine(c, e.Text),
 			Format: e.Format, SourceID: e.SourceID})
 	case EventNoAgent:
 		if e.LeaveMessage {
@@ -83,7 +84,7 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 		ch.State, ch.EndReason, ch.FailPending = StateEnded, reason, "conversation ended"
 		key := "ended_by_agent"
 		if reason != "agent" {
-			key = "ended_failed"
+			key, d.Reason = "ended_failed", reasonLost // the vendor's words are for the log
 		}
 		ch.Messages = r.notice(c, key, d)
 	case EventTyping:
@@ -96,6 +97,26 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 		return ch, false
 	}
 	return ch, true
+}
+
+// truncatedMark ends an agent line that was cut to conversation.max_agent_line.
+const truncatedMark = " [… message cut: too long]"
+
+// capLine cuts an agent line longer than conversation.max_agent_line at a
+// character boundary and marks the cut. Lines are rendered (HTML, Markdown)
+// and split into SMS at send time: an unbounded one costs memory and
+// hundreds of messages.
+func (r *Router) capLine(c *Conversation, text string) string {
+	limit := r.cfg.MaxAgentLine
+	if limit <= 0 || len(text) <= limit {
+		return text
+	}
+	cut := limit - len(truncatedMark)
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	r.convLog(c).Warn("agent line cut", zap.Int("bytes", len(text)), zap.Int("max_agent_line", limit))
+	return text[:cut] + truncatedMark
 }
 
 // TypingDisplay is a channel that can show that the agent is typing. It must

@@ -2,7 +2,6 @@ package connector
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,17 +81,23 @@ func (x Expander) readFileKey(t map[string]any, path, base, key, file string, er
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(x.CredentialsDir, file)
 	}
-	b, err := os.ReadFile(file)
+	b, err := readBounded(file, maxSecretBytes)
 	if err != nil {
 		// Dropped, so that the key is not also "unknown"; and the error covers
 		// the missing value's own complaints ("is required").
 		delete(t, key)
-		*errs = append(*errs, &ConfigError{Path: kp, Msg: fmt.Sprintf("cannot read %s: %v", file, err),
+		*errs = append(*errs, &ConfigError{Path: kp, Msg: "cannot read: " + fileProblem(err),
 			Covers: joinPath(path, base)})
 		return
 	}
 	delete(t, key)
 	t[base] = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+}
+
+// fileProblem says what is wrong with a file, naming it (a path is not a
+// secret; its content is).
+func fileProblem(err error) string {
+	return strings.TrimPrefix(err.Error(), "open ")
 }
 
 func joinPath(path, key string) string {

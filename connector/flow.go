@@ -2,7 +2,6 @@ package connector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -33,10 +32,16 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 	// storing it (events may commit before Open returns): that chat went with
 	// the process, so it is opened again.
 	if (c.State == StatePending || len(c.Session) == 0) && c.LeaveMessageAfter == 0 {
+		if c.State == StatePending {
+			if err := r.admitOpen(ctx, c); err != nil {
+				return err
+			}
+		}
 		var err error
 		if c, err = r.open(ctx, v, c); err != nil {
 			return err
 		}
+		r.forgetBusy(c.ID)
 		if !c.Open() {
 			return r.markFailed(ctx, m, "conversation ended: "+c.EndReason)
 		}
@@ -54,6 +59,9 @@ func (r *Router) toCustomer(ctx context.Context, c *Conversation, m *Message) er
 	ch, ok := r.channels[c.Channel]
 	if !ok {
 		return Permanent(fmt.Errorf("channel %s is not configured", c.Channel))
+	}
+	if err := r.pace(ctx, c); err != nil {
+		return err
 	}
 	remote, err := ch.Send(ctx, c.Customer, m)
 	if err != nil {
@@ -151,9 +159,9 @@ func (r *Router) giveUp(ctx context.Context, c *Conversation, m *Message, cause 
 	case m.Kind == KindEnd:
 		return
 	case c.State == StatePending:
-		err = r.endWith(ctx, c, "failed: "+reason, "ended_failed", NoticeData{Reason: shortReason(cause)}, false)
+		err = r.endWith(ctx, c, "failed: "+reason, "ended_failed", NoticeData{Reason: reasonOpenFailed}, false)
 	default:
-		err = r.endWith(ctx, c, "failed: "+reason, "delivery_failed", NoticeData{Reason: shortReason(cause)}, true)
+		err = r.endWith(ctx, c, "failed: "+reason, "delivery_failed", NoticeData{Reason: reasonSendFailed}, true)
 	}
 	if err != nil {
 		log.Error("end conversation after failure", zap.Error(err))
@@ -211,7 +219,7 @@ func (r *Router) resume(ctx context.Context, id int64) {
 			return
 		}
 		if IsPermanent(err) {
-			if err := r.endWith(ctx, c, "failed: "+err.Error(), "ended_failed", NoticeData{Reason: shortReason(err)}, false); err != nil {
+			if err := r.endWith(ctx, c, "failed: "+err.Error(), "ended_failed", NoticeData{Reason: reasonLost}, false); err != nil {
 				r.convLog(c).Error("end unresumable conversation", zap.Error(err))
 			}
 			return
@@ -266,15 +274,11 @@ func (r *Router) split(c *Conversation, m *Message) []*Message {
 	return out
 }
 
-// shortReason is the part of an error a customer may read.
-func shortReason(err error) string {
-	var p *PermanentError
-	if errors.As(err, &p) {
-		err = p.Err
-	}
-	s := err.Error()
-	if len(s) > 120 {
-		s = s[:120] + "..."
-	}
-	return s
-}
+// The reasons a customer may read in a notice ({{.Reason}} in ended_failed
+// and delivery_failed). They are fixed: an error's own text names hosts,
+// ids and vendor messages ("Access Denied") that are for the log only.
+const (
+	reasonOpenFailed = "the agent system could not be reached"
+	reasonSendFailed = "the agent system did not accept it"
+	reasonLost       = "the agent system closed the chat"
+)

@@ -17,6 +17,17 @@ type Metrics struct {
 	Retries     *prometheus.CounterVec
 	Failures    *prometheus.CounterVec
 	Webhook     *prometheus.HistogramVec
+	// StoreWriteFailures counts write probes that failed or stalled.
+	StoreWriteFailures prometheus.Counter
+	// LogDropped counts log lines left out by sampling, by level.
+	LogDropped *prometheus.CounterVec
+	// Held counts agent lines held back by the per-conversation rate limit,
+	// and conversations held back by a channel's cap, by adapter.
+	Held *prometheus.CounterVec
+	// Poisoned counts messages failed because their send crashed.
+	Poisoned *prometheus.CounterVec
+	// Purged counts conversations deleted by retention.
+	Purged prometheus.Counter
 }
 
 // NewMetrics registers the counters; AttachStore adds the store's gauges.
@@ -36,8 +47,18 @@ func NewMetrics() *Metrics {
 		Webhook: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "connectord_webhook_duration_seconds",
 			Help:    "Time to answer a webhook, commit included, by route and status code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"route", "code"}),
+		StoreWriteFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "connectord_store_write_probe_failures_total",
+			Help: "Store write probes that failed or did not commit within 2s."}),
+		LogDropped: newLogDropped(),
+		Held: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_held_total",
+			Help: "Sends held back by a limit (conversation.customer_rate, a channel's conversation cap), by adapter and limit."}, []string{"adapter", "limit"}),
+		Poisoned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_poison_messages_total",
+			Help: "Messages failed because sending them crashed (a panic, or a process that died while sending) too often, by adapter."}, []string{"adapter"}),
+		Purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "connectord_conversations_purged_total",
+			Help: "Ended conversations deleted by store.retention."}),
 	}
 	m.Registry.MustRegister(m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Webhook,
+		m.StoreWriteFailures, m.LogDropped, m.Held, m.Poisoned, m.Purged,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -45,7 +66,7 @@ func NewMetrics() *Metrics {
 // AddAdapter starts the per-adapter counters at zero, so that a rate or an
 // alert works from the start rather than from the adapter's first event.
 func (m *Metrics) AddAdapter(name string) {
-	for _, v := range []*prometheus.CounterVec{m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures} {
+	for _, v := range []*prometheus.CounterVec{m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Poisoned} {
 		v.WithLabelValues(name)
 	}
 }
@@ -75,32 +96,34 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // AttachStore exports the store's state (conversations by state, outbox
-// depth and age, commits) read at scrape time.
-func (m *Metrics) AttachStore(s Store) {
-	m.Registry.MustRegister(newStoreCollector(s))
+// depth and age, commits) read at scrape time, and its write health.
+func (m *Metrics) AttachStore(s Store, writes Checker) {
+	m.Registry.MustRegister(newStoreCollector(s, writes))
 }
 
 // storeCollector reads Store.Stats at scrape time, so the gauges are never stale.
 type storeCollector struct {
 	store                                   Store
+	writeHealth                             Checker
 	conversations, depth, age, txns, writes *prometheus.Desc
-	up                                      *prometheus.Desc
+	up, writeErrors                         *prometheus.Desc
 }
 
-func newStoreCollector(s Store) *storeCollector {
+func newStoreCollector(s Store, writes Checker) *storeCollector {
 	return &storeCollector{
-		store:         s,
+		store: s, writeHealth: writes,
+		writeErrors:   prometheus.NewDesc("connectord_store_write_errors_total", "Write transactions that failed to commit.", nil, nil),
 		conversations: prometheus.NewDesc("connectord_conversations", "Conversations by state.", []string{"state"}, nil),
 		depth:         prometheus.NewDesc("connectord_outbox_depth", "Messages stored and not yet sent.", nil, nil),
 		age:           prometheus.NewDesc("connectord_outbox_oldest_age_seconds", "Age of the oldest message in the outbox (0 when empty).", nil, nil),
 		txns:          prometheus.NewDesc("connectord_store_transactions_total", "Write transactions committed (one fsync each).", nil, nil),
 		writes:        prometheus.NewDesc("connectord_store_writes_total", "Write operations committed.", nil, nil),
-		up:            prometheus.NewDesc("connectord_store_up", "1 when the last stats read from the store succeeded.", nil, nil),
+		up:            prometheus.NewDesc("connectord_store_up", "1 while the store commits writes (the write probe) and answers reads.", nil, nil),
 	}
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.conversations, c.depth, c.age, c.txns, c.writes, c.up} {
+	for _, d := range []*prometheus.Desc{c.conversations, c.depth, c.age, c.txns, c.writes, c.up, c.writeErrors} {
 		ch <- d
 	}
 }
@@ -109,11 +132,15 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	st, err := c.store.Stats(ctx)
+	up := 0.0
+	if err == nil && (c.writeHealth == nil || c.writeHealth.Health().Ready) {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 	if err != nil {
-		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(c.writeErrors, prometheus.CounterValue, float64(st.WriteErrors))
 	for _, s := range []State{StatePending, StateQueued, StateActive, StateEnded} {
 		ch <- prometheus.MustNewConstMetric(c.conversations, prometheus.GaugeValue, float64(st.Conversations[s]), string(s))
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"regexp"
+	"strings"
 )
 
 // RedactURL returns raw without userinfo, query string or fragment: what is
@@ -29,7 +30,7 @@ var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s"'<>]+`)
 // errors shown on the admin listener and log lines go through it, because
 // Go's network errors quote the whole URL they failed on.
 func RedactText(s string) string {
-	if len(s) < 4 {
+	if !strings.Contains(s, "://") {
 		return s
 	}
 	return urlInText.ReplaceAllStringFunc(s, RedactURL)

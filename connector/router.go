@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Router is the core loop. It commits what channels and vendors hand it, and
@@ -32,9 +33,14 @@ type Router struct {
 	// between vendor events and the lane that opens it.
 	convLocks [64]sync.Mutex
 
-	mu       sync.Mutex
-	lanes    map[laneKey]*lane
-	stopping bool
+	mu    sync.Mutex
+	lanes map[laneKey]*lane
+	// recovered holds the ids of messages that were in the outbox at start
+	// and not yet tried: their crash count is checked first (poison.go).
+	recovered map[int64]bool
+	limiters  map[int64]*rate.Limiter // per conversation, to the customer
+	toldBusy  map[int64]bool          // held by the channel's cap, customer told
+	stopping  bool
 	stopCh   chan struct{} // closed by Stop: no new attempts, no more waiting
 	runCtx   context.Context
 	cancel   context.CancelFunc
@@ -86,6 +92,7 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		vendorOf: rc.VendorFor, metrics: rc.Metrics,
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
 		lanes: map[laneKey]*lane{}, stopCh: make(chan struct{}),
+		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{},
 	}, nil
 }
 
@@ -116,6 +123,11 @@ func (r *Router) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load outbox: %w", err)
 	}
+	r.mu.Lock()
+	for _, m := range pending {
+		r.recovered[m.ID] = true
+	}
+	r.mu.Unlock()
 	for _, m := range pending {
 		r.enqueue(m)
 	}
@@ -333,22 +345,38 @@ func (r *Router) work(k laneKey) {
 // deliver moves one message to its destination, retrying until it is sent,
 // fails permanently, or the Router stops (then it stays stored).
 func (r *Router) deliver(ctx context.Context, m *Message) {
+	if r.takeRecovered(m.ID) {
+		reason, err := r.admitRecovered(ctx, m)
+		if err != nil {
+			r.log.Warn("poison check failed; sending anyway", zap.Int64("message", m.ID), zap.Error(err))
+		}
+		if reason != "" {
+			r.poisoned(ctx, m, reason)
+			return
+		}
+		defer r.settleAttempts(m)
+	}
+	panics := 0
 	for attempt := 0; ; attempt++ {
 		conv, err := r.store.Conversation(ctx, m.ConversationID)
 		if err == nil {
-			err = r.attempt(ctx, conv, m)
+			err = r.safeAttempt(ctx, conv, m)
 		}
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, errStopping) {
 			return
+		}
+		if errors.Is(err, errPanicked) {
+			if panics++; panics >= poisonLimit {
+				r.poisoned(ctx, m, fmt.Sprintf("sending it panicked %d times", panics))
+				return
+			}
 		}
 		if IsPermanent(err) || time.Since(m.CreatedAt) > r.cfg.GiveUpAfter {
 			r.giveUp(ctx, conv, m, err)
 			return
 		}
-		r.metrics.Retries.WithLabelValues(r.adapterOf(conv, m)).Inc()
 		delay := r.backoff(attempt, err)
-		r.log.Warn("delivery failed, will retry", zap.Int64("conversation", m.ConversationID),
-			zap.Int64("message", m.ID), zap.Duration("in", delay), zap.Error(err))
+		r.noteRetry(conv, m, err, delay)
 		select {
 		case <-ctx.Done():
 			return
@@ -357,6 +385,34 @@ func (r *Router) deliver(ctx context.Context, m *Message) {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// noteRetry counts and logs a failed attempt; a conversation held by its
+// channel's cap is waiting, not failing.
+func (r *Router) noteRetry(c *Conversation, m *Message, err error, delay time.Duration) {
+	log := r.log.With(zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID), zap.Duration("in", delay))
+	var capErr errAtCapacity
+	if errors.As(err, &capErr) {
+		log.Debug("waiting for a free conversation slot", zap.Error(err))
+		return
+	}
+	r.metrics.Retries.WithLabelValues(r.adapterOf(c, m)).Inc()
+	log.Warn("delivery failed, will retry", zap.Error(err))
+}
+
+// poisoned fails a message whose send keeps crashing, and ends its
+// conversation as any permanent failure does.
+func (r *Router) poisoned(ctx context.Context, m *Message, reason string) {
+	c, err := r.store.Conversation(ctx, m.ConversationID)
+	if err != nil {
+		r.log.Error("poison message: read conversation", zap.Int64("message", m.ID), zap.Error(err))
+		if err := r.markFailed(ctx, m, reason); err != nil {
+			r.log.Error("record failure", zap.Int64("message", m.ID), zap.Error(err))
+		}
+		return
+	}
+	r.metrics.Poisoned.WithLabelValues(r.adapterOf(c, m)).Inc()
+	r.giveUp(ctx, c, m, Permanent(errors.New(reason)))
 }
 
 // backoff is exponential with full jitter, at least what the remote side asked for.
@@ -403,6 +459,7 @@ func (r *Router) housekeeping() {
 			if now.Sub(lastSweep) >= sweepEvery {
 				lastSweep = now
 				r.sweepIdle(r.runCtx, now)
+				r.dropIdleLimiters(now)
 			}
 		}
 	}

@@ -145,7 +145,8 @@ func TestPermanentFailureEnds(t *testing.T) {
 	h.inbound(alice, "SM1", "poison")
 	got := texts(h.toUser.wait(t, 2, 5*time.Second))
 	want := []string{"notice:" + defaults.Queued,
-		"notice:Sorry, your last message could not be delivered to the agent (rejected by vendor)."}
+		// The vendor's error text goes to the log; the customer reads a fixed reason.
+		"notice:Sorry, your last message could not be delivered to the agent (the agent system did not accept it)."}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("to customer (-want +got):\n%s", diff)
 	}
@@ -281,7 +282,7 @@ func TestResumeRefused(t *testing.T) {
 	h.vendor.mu.Unlock()
 	h.restart()
 	got := texts(h.toUser.wait(t, 2, 5*time.Second))
-	want := "notice:Sorry, we could not keep this chat going (vendor could not resume the chat). Write again to start a new one."
+	want := "notice:Sorry, we could not keep this chat going (the agent system closed the chat). Write again to start a new one."
 	if got[1] != want {
 		t.Errorf("to customer = %q, want %q last", got, want)
 	}

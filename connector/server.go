@@ -3,6 +3,7 @@ package connector
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -13,17 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// handler builds the daemon's HTTP surface: channel webhooks, /livez,
-// /readyz, /metrics, and a JSON 404 for everything else.
-func (d *Daemon) handler() http.Handler {
-	mux := http.NewServeMux()
-	allow := map[string][]string{} // path -> methods, for 405 instead of 404
-	route := func(pattern string, h http.Handler) {
-		mux.Handle(pattern, h)
-		if method, path, ok := strings.Cut(pattern, " "); ok {
-			allow[path] = append(allow[path], method)
-		}
-	}
+// publicHandler builds what http.listen serves, which Twilio and Slack must
+// reach and so anyone may: channel webhooks, and /livez and /readyz as a
+// status code and one word for load balancers. Nothing here names a host,
+// an adapter or an error.
+func (d *Daemon) publicHandler() http.Handler {
+	mux, route := newMux()
 	for _, ch := range d.channels {
 		hc, ok := ch.(HTTPChannel)
 		if !ok {
@@ -33,12 +29,27 @@ func (d *Daemon) handler() http.Handler {
 			route(pattern, d.instrument(pattern, h))
 		}
 	}
-	route("GET /livez", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"alive": true})
-	}))
+	route("GET /livez", http.HandlerFunc(serveLive))
+	route("GET /readyz", http.HandlerFunc(d.serveReadyWord))
+	return http.MaxBytesHandler(mux, d.cfg.HTTP.MaxBodyBytes)
+}
+
+// adminHandler builds what http.admin_listen serves, for operators and
+// Prometheus only: the detailed /readyz and /metrics.
+func (d *Daemon) adminHandler() http.Handler {
+	mux, route := newMux()
+	route("GET /livez", http.HandlerFunc(serveLive))
 	route("GET /readyz", http.HandlerFunc(d.serveReady))
 	route("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
-	// The catch-all would otherwise answer a known path's wrong method with 404.
+	return http.MaxBytesHandler(mux, 1<<10)
+}
+
+// newMux returns a mux whose catch-all answers a known path's wrong method
+// with 405 and Allow (instead of 404), and every other path with a JSON 404,
+// and the function that adds routes to it.
+func newMux() (*http.ServeMux, func(pattern string, h http.Handler)) {
+	mux := http.NewServeMux()
+	allow := map[string][]string{} // path -> methods
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if methods, ok := allow[r.URL.Path]; ok {
 			w.Header().Set("Allow", strings.Join(methods, ", "))
@@ -47,7 +58,31 @@ func (d *Daemon) handler() http.Handler {
 		}
 		notFound(w, r)
 	})
-	return http.MaxBytesHandler(mux, d.cfg.HTTP.MaxBodyBytes)
+	return mux, func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		if method, path, ok := strings.Cut(pattern, " "); ok {
+			allow[path] = append(allow[path], method)
+		}
+	}
+}
+
+func serveLive(w http.ResponseWriter, _ *http.Request) { writeWord(w, http.StatusOK, "alive") }
+
+// serveReadyWord is the public /readyz: the same decision as the admin one,
+// without the details.
+func (d *Daemon) serveReadyWord(w http.ResponseWriter, r *http.Request) {
+	if d.Ready(r.Context()).Ready {
+		writeWord(w, http.StatusOK, "ready")
+		return
+	}
+	writeWord(w, http.StatusServiceUnavailable, "unready")
+}
+
+func writeWord(w http.ResponseWriter, code int, word string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, word+"\n") // a write error means the client left
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
@@ -83,19 +118,16 @@ type Readiness struct {
 	Adapters map[string]Health `json:"adapters"`
 }
 
-// Ready checks the store and every adapter's real connection state.
-func (d *Daemon) Ready(ctx context.Context) Readiness {
+// Ready reports the store's write health and every adapter's real
+// connection state. It never blocks: each part is read from state kept up to
+// date elsewhere.
+func (d *Daemon) Ready(context.Context) Readiness {
 	rd := Readiness{Ready: d.started.Load(), Adapters: map[string]Health{}}
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := d.store.Ping(pctx); err != nil {
-		rd.Store = Health{Detail: err.Error()}
-		rd.Ready = false
-	} else {
-		rd.Store = Health{Ready: true}
-	}
+	rd.Store = d.probe.Health()
+	rd.Ready = rd.Ready && rd.Store.Ready
 	for name, c := range d.checkers() {
 		h := c.Health()
+		h.Detail = RedactText(h.Detail) // whatever an adapter put there
 		rd.Adapters[name] = h
 		rd.Ready = rd.Ready && h.Ready
 	}

@@ -115,9 +115,12 @@ func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Me
 	if err != nil {
 		return false, err
 	}
+	// The id is above every id given before, deleted ones included (see
+	// message_id_floor in migration 0006); both lookups are one index seek.
 	r, err := tx.ExecContext(ctx, `INSERT INTO messages
-		(conversation_id, channel, direction, kind, text, format, attachments, source_id, notice, agent, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)
+		(id, conversation_id, channel, direction, kind, text, format, attachments, source_id, notice, agent, state, created_at, updated_at)
+		VALUES (max(coalesce((SELECT max(id) FROM messages), 0), (SELECT id FROM message_id_floor)) + 1,
+			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?, ?)
 		ON CONFLICT DO NOTHING`,
 		m.ConversationID, channel, m.Direction, m.Kind, m.Text, m.Format, attachments, m.SourceID, m.Notice, m.Agent, now, now)
 	if err != nil {

@@ -119,50 +119,6 @@ func (s *Store) Outbox(ctx context.Context) ([]*connector.Message, error) {
 		`SELECT `+messageColumns+` FROM messages WHERE state = 'stored' ORDER BY id`))
 }
 
-// Stats counts conversations by state (every state present, zero included),
-// the outbox, and the writer's transactions and writes.
-func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
-	db, err := s.reader()
-	if err != nil {
-		return connector.Stats{}, err
-	}
-	st := connector.Stats{Conversations: map[connector.State]int{
-		connector.StatePending: 0, connector.StateQueued: 0, connector.StateActive: 0, connector.StateEnded: 0,
-	}}
-	// The counters and the rows are not one snapshot; metrics do not need one.
-	st.Transactions, st.Writes = s.w.transactions.Load(), s.w.writes.Load()
-	if err := countStates(ctx, db, st.Conversations); err != nil {
-		return connector.Stats{}, err
-	}
-	var oldest sql.NullInt64
-	err = db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM messages WHERE state = 'stored'`).
-		Scan(&st.OutboxDepth, &oldest)
-	if err != nil {
-		return connector.Stats{}, fmt.Errorf("outbox stats: %w", err)
-	}
-	st.OldestPending = fromNanos(oldest.Int64)
-	return st, nil
-}
-
-func countStates(ctx context.Context, db queryer, into map[connector.State]int) error {
-	rows, err := db.QueryContext(ctx, `SELECT state, count(*) FROM conversations GROUP BY state`)
-	if err != nil {
-		return fmt.Errorf("conversation stats: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			state connector.State
-			n     int
-		)
-		if err := rows.Scan(&state, &n); err != nil {
-			return err
-		}
-		into[state] = n
-	}
-	return rows.Err()
-}
-
 // getConversation reads one conversation through q (the read pool, or the
 // writer's transaction).
 func getConversation(ctx context.Context, q queryer, id int64) (*connector.Conversation, error) {

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,12 +44,16 @@ var pragmas = []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(1
 // Open opens (creating it and its directory if needed) the database at path,
 // brings its schema up to date, and starts the writer. A database written by a
 // newer connectord is refused.
+//
+// No error names path: a DSN may carry a password (a server database's does),
+// and errors end up in logs. They say "the database file" instead; the caller
+// knows which configuration key gave the path.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') {
-		return nil, fmt.Errorf("connector/sqlite: invalid database path %q", path)
+		return nil, errors.New("connector/sqlite: invalid database path: empty, or with a '?' (parameters are not accepted)")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("connector/sqlite: create directory: %w", err)
+		return nil, fmt.Errorf("connector/sqlite: create the database file's directory: %w", withoutPath(err, path))
 	}
 	wdb, err := openWriter(ctx, path)
 	if err != nil {
@@ -103,7 +108,7 @@ func openWriter(ctx context.Context, path string) (*sql.DB, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connector/sqlite: open %s: %w", path, err)
+		return nil, fmt.Errorf("connector/sqlite: open the database file: %w", withoutPath(err, path))
 	}
 	return db, nil
 }
@@ -132,7 +137,7 @@ func openReaders(ctx context.Context, path string) (*sql.DB, error) {
 	db.SetMaxIdleConns(n)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connector/sqlite: open readers: %w", err)
+		return nil, fmt.Errorf("connector/sqlite: open readers: %w", withoutPath(err, path))
 	}
 	return db, nil
 }
@@ -147,13 +152,19 @@ func (s *Store) Close() error {
 	return errors.Join(s.rdb.close(), s.wdb.Close())
 }
 
-// Ping checks that the database file can still be read.
+// Ping commits a write: it rewrites the one row of write_probe through the
+// writer, in the next batch like any write, so a disk that is full, read-only
+// or failing fails Ping (and counts in Stats.WriteErrors). It gives up when ctx
+// ends, even while the writer is stuck on a frozen disk.
 func (s *Store) Ping(ctx context.Context) error {
-	if s.closed.Load() {
-		return ErrClosed
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		_, err := tx.ExecContext(ctx, `UPDATE write_probe SET at = ? WHERE only = 1`, nowNanos())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("connector/sqlite: write probe: %w", err)
 	}
-	var n int
-	return s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n)
+	return nil
 }
 
 // write runs op in the writer's next batch; see writer.do.
@@ -171,3 +182,26 @@ func (s *Store) reader() (*readers, error) {
 	}
 	return s.rdb, nil
 }
+
+// withoutPath returns err with path kept out of its text: a *fs.PathError
+// (which os functions return, naming the file) is replaced by its operation
+// and cause, and any other error whose text still holds path is masked. The
+// result keeps errors.Is and errors.As on the cause.
+func withoutPath(err error, path string) error {
+	if pe, ok := err.(*fs.PathError); ok { //nolint:errorlint // only an os function's own error, not one wrapped with context
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	if path != "" && strings.Contains(err.Error(), path) {
+		return &maskedError{msg: strings.ReplaceAll(err.Error(), path, "<database file>"), err: err}
+	}
+	return err
+}
+
+// maskedError shows msg in place of err's text.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }

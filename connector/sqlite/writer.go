@@ -3,8 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync/atomic"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // maxBatch caps how many requests share one transaction, so that one commit
@@ -36,6 +40,7 @@ type writer struct {
 
 	transactions atomic.Uint64
 	writes       atomic.Uint64
+	writeErrors  atomic.Uint64 // batches whose transaction failed
 }
 
 func newWriter(db *sql.DB) *writer {
@@ -120,6 +125,7 @@ func (w *writer) commit(batch []*request) {
 		errs, _, err = w.runBatch(ctx, batch, true)
 	}
 	if err != nil {
+		w.writeErrors.Add(1)
 		answerAll(batch, err)
 		return
 	}
@@ -153,12 +159,18 @@ func (w *writer) runBatch(ctx context.Context, batch []*request, savepoints bool
 		}
 		if !savepoints {
 			if errs[i] = r.op(ctx, tx); errs[i] != nil {
-				sqlTx.Rollback() //nolint:errcheck // the batch runs again
+				sqlTx.Rollback() //nolint:errcheck // the batch runs again or fails
+				if storageFailure(errs[i]) {
+					return nil, false, errs[i]
+				}
 				return nil, true, nil
 			}
 			continue
 		}
-		if errs[i], err = runSavepoint(ctx, tx, r.op); err != nil {
+		if errs[i], err = runSavepoint(ctx, tx, r.op); err == nil && storageFailure(errs[i]) {
+			err = errs[i]
+		}
+		if err != nil {
 			sqlTx.Rollback() //nolint:errcheck // the batch failed already
 			return nil, false, err
 		}
@@ -167,6 +179,23 @@ func (w *writer) runBatch(ctx context.Context, batch []*request, savepoints bool
 		return nil, false, fmt.Errorf("commit: %w", err)
 	}
 	return errs, false, nil
+}
+
+// storageFailure reports whether err is SQLite refusing to write (a full or
+// read-only disk, an I/O error, a damaged file) rather than one request's own
+// failure (a missing row, a constraint). The batch's transaction cannot commit
+// then: every request in it fails with err and WriteErrors counts it.
+func storageFailure(err error) bool {
+	var se *msqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary result code, without the extended part
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOMEM:
+		return true
+	}
+	return false
 }
 
 // runSavepoint runs op inside a savepoint, so that a failing op undoes only
