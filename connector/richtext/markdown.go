@@ -1,654 +1,529 @@
 package richtext
 
 import (
+	"bytes"
 	"html"
+	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/yuin/goldmark/ast"
+	east "github.com/yuin/goldmark/extension/ast"
 )
 
-// MarkdownToMrkdwn renders CommonMark-style Markdown as Slack mrkdwn.
+// MarkdownToMrkdwn renders CommonMark Markdown (read by goldmark, with GFM
+// strikethrough) as Slack mrkdwn.
 //
-// The contract, line by line (Slack has no multi-line emphasis, so
-// emphasis, links and code spans are recognised within one line):
-//   - **b** and __b__ → *b*; *i* and _i_ → _i_; ~~s~~ (and ~s~) → ~s~;
-//     delimiters follow CommonMark's flanking rules, so intraword
-//     underscores (snake_case_name) and lone asterisks (2 * 3) stay literal,
-//     and so does emphasis that Slack would not render because it is glued to
-//     a letter or digit outside it ("2*3*4" stays "2*3*4");
-//   - `code` is kept, and ``` or ~~~ fences become ``` fences without their
-//     language tag; nothing inside is converted, but &, < and > are still
-//     escaped, as Slack needs everywhere; an unclosed fence is closed;
+// The contract:
+//   - **b** and __b__ → *b*; *i* and _i_ → _i_; ~~s~~ and ~s~ → ~s~; what
+//     CommonMark does not read as emphasis (snake_case_name, 2 * 3) stays
+//     literal, and so does emphasis Slack would not render because a letter
+//     or digit touches it from outside ("2*3*4", "foo**bar**baz" keep their
+//     delimiters); emphasis of a kind already open is not marked again, and
+//     emphasis that spans lines is marked on each line, as Slack has no
+//     multi-line emphasis;
+//   - `code` is kept; fenced and indented code blocks become ``` blocks
+//     without their language tag; nothing inside is converted, but &, < and
+//     > are still escaped, as Slack needs everywhere; an empty block is
+//     dropped;
 //   - [t](u) → <u|t> (<u> when t is empty or is u), ![alt](u) → <u|alt>,
-//     <https://x> → <https://x>, <a@b.com> → <mailto:a@b.com|a@b.com>; only
-//     http, https and mailto addresses become links, others keep their text;
-//     link labels carry no formatting;
-//   - "# Heading" (any level) → *Heading*;
-//   - "- item", "* item", "+ item" → "• item", keeping the indentation;
-//     "1. item" and "> quote" are kept;
-//   - a horizontal rule (---, ***, ___) becomes a line "———" (so "---" under
-//     a line of text is a rule, not a setext heading);
+//     <https://x> → <https://x>, <a@b.com> → <mailto:a@b.com|a@b.com>;
+//     reference links too; only http, https and mailto addresses become
+//     links, others keep their text; link labels carry no formatting;
+//   - headings (# and underlined) → *Heading*;
+//   - bullet items → "• item", ordered items keep their number and
+//     delimiter ("1. ", "2) "); nested lists are indented by two spaces per
+//     level up to four levels; "> quote" is kept, nested quotes are written
+//     as one level (Slack has one);
+//   - a thematic break (---, ***, ___) becomes a line "———";
 //   - backslash escapes (\* \_ \` \[ ...) give the literal character, and
 //     entities (&amp;, &#39;) are decoded; any &, < and > left are escaped;
-//   - lines keep their breaks (a single newline is a line break in Slack),
-//     lose trailing spaces, at most one blank line is kept in a row outside
-//     code blocks, and blank lines at the start and end are dropped.
+//     raw HTML is text;
+//   - line breaks inside a paragraph are kept (a newline is a line break in
+//     Slack), blank lines between blocks are kept (at most one in a row),
+//     lines lose trailing spaces outside code, and the result has no blank
+//     lines at its start or end.
 //
-// Not supported, and kept as text: setext headings, indented code blocks,
-// reference links, tables, raw HTML. A backslash at the end of a line is kept.
 // Slack has no escape for *, _ and ~, so a literal one written as \* may
-// still pair up with another in Slack.
+// still pair up with another in Slack. Invalid UTF-8 becomes U+FFFD.
+//
+// Bounds: lists and quotes nest at most 16 deep, and a paragraph reads at
+// most 128 emphasis runs and link brackets (later ones are text); the
+// result is at most 6*len(md)+64 bytes, cut there (never inside an escape
+// or a link) if a hostile input would render longer. Time is linear in
+// len(md).
 func MarkdownToMrkdwn(md string) string {
+	limit := outputLimit(6, len(md))
 	s := strings.ToValidUTF8(md, "\uFFFD")
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")
-	type outLine struct {
-		text string
-		code bool
-	}
-	var out []outLine
-	var fenceChar byte
-	fenceLen := 0
-	fenceAt := 0 // index in out of the open fence line
-	for _, line := range strings.Split(s, "\n") {
-		if fenceLen > 0 {
-			if isFenceClose(line, fenceChar, fenceLen) {
-				if len(out)-fenceAt == 1 { // empty block: drop it
-					out = out[:fenceAt]
-				} else {
-					out = append(out, outLine{"```", true})
-				}
-				fenceLen = 0
-				continue
+	src := []byte(s)
+	doc, info := parseMarkdown(src)
+	w := &mdWriter{src: src, info: info, limit: limit}
+	w.walk(doc)
+	w.endLine()
+	return cutMrkdwn(string(w.b), limit)
+}
+
+// mdWriter renders a goldmark tree as mrkdwn, line by line: a line's quote
+// prefix, indentation and list markers are written before its first
+// content, and Slack markers are opened lazily, before the first text
+// inside them, so empty emphasis writes nothing.
+type mdWriter struct {
+	src   []byte
+	info  map[ast.Node]emphasisInfo
+	limit int
+	b     []byte
+
+	plain    bool // a link label: text only, on one line
+	quote    int  // depth of block quotes
+	items    int  // depth of list items
+	numbers  []int
+	marker   []byte // list markers waiting for the next line
+	itemMark []int  // len(marker) when each open item began
+	pending  int    // items whose marker waits for the next line
+	lineOpen bool   // the current line's prefix is written
+	sep      int    // before the next line: 1 line break, 2 a blank line
+	code     bool   // writing a code block: keep trailing spaces
+	marks    []mark // open emphasis, innermost last
+	open     [128]int
+}
+
+// mark is an open emphasis: a Slack marker (written once content came), a
+// literal Markdown delimiter, or nothing (the same marker is already open).
+type mark struct {
+	c       byte
+	written bool
+	literal string
+}
+
+// walk renders the tree under root without recursion, so that no depth of
+// nesting can exhaust the stack.
+func (w *mdWriter) walk(root ast.Node) {
+	n := root
+	for {
+		if len(w.b) > w.limit {
+			return
+		}
+		if w.enter(n) && n.FirstChild() != nil {
+			n = n.FirstChild()
+			continue
+		}
+		for {
+			w.leave(n)
+			if n == root {
+				return
 			}
-			out = append(out, outLine{EscapeMrkdwn(line), true})
-			continue
+			if next := n.NextSibling(); next != nil {
+				n = next
+				break
+			}
+			n = n.Parent()
 		}
-		if c, n, ok := fenceOpen(line); ok {
-			fenceChar, fenceLen, fenceAt = c, n, len(out)
-			out = append(out, outLine{"```", true})
-			continue
-		}
-		out = append(out, outLine{strings.TrimRight(mdBlockLine(line), " \t"), false})
 	}
-	if fenceLen > 0 {
-		if len(out)-fenceAt == 1 {
-			out = out[:fenceAt]
+}
+
+// enter starts n and reports whether its children are to be rendered.
+func (w *mdWriter) enter(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.Document:
+	case *ast.Paragraph, *ast.TextBlock:
+		w.block(n)
+	case *ast.Heading:
+		w.block(n)
+		w.pushMark('*', "")
+	case *ast.Blockquote:
+		w.block(n)
+		w.quote++
+	case *ast.List:
+		w.block(n)
+		w.numbers = append(w.numbers, n.Start)
+	case *ast.ListItem:
+		w.block(n)
+		w.item(n)
+	case *ast.ThematicBreak:
+		w.block(n)
+		w.write("———")
+		w.endLine()
+	case *ast.FencedCodeBlock, *ast.CodeBlock:
+		w.block(n)
+		w.codeBlock(n)
+	case *ast.HTMLBlock:
+		w.block(n)
+		w.htmlBlock(n)
+	case *ast.Text:
+		w.text(n)
+	case *ast.String:
+		w.write(EscapeMrkdwn(string(n.Value)))
+	case *ast.CodeSpan:
+		w.codeSpan(n)
+		return false
+	case *ast.Emphasis, *east.Strikethrough:
+		w.emphasis(n)
+	case *ast.Link:
+		return w.link(n)
+	case *ast.Image:
+		w.image(n)
+		return false
+	case *ast.AutoLink:
+		w.autoLink(n)
+	case *ast.RawHTML:
+		for i := 0; i < n.Segments.Len(); i++ {
+			seg := n.Segments.At(i)
+			w.write(EscapeMrkdwn(strings.ReplaceAll(string(seg.Value(w.src)), "\n", " ")))
+		}
+	}
+	return true
+}
+
+func (w *mdWriter) leave(n ast.Node) {
+	switch n.(type) {
+	case *ast.Paragraph, *ast.TextBlock:
+		w.endLine()
+	case *ast.Heading:
+		w.popMark()
+		w.endLine()
+	case *ast.Blockquote:
+		w.endLine()
+		w.quote--
+	case *ast.List:
+		w.numbers = w.numbers[:len(w.numbers)-1]
+	case *ast.ListItem:
+		w.endLine()
+		w.items--
+		if w.pending > 0 { // an empty item leaves no marker
+			w.pending--
+		}
+		w.marker = w.marker[:w.itemMark[len(w.itemMark)-1]]
+		w.itemMark = w.itemMark[:len(w.itemMark)-1]
+	case *ast.Emphasis, *east.Strikethrough:
+		w.popMark()
+	}
+}
+
+// block ends the current line and asks for a line break, or a blank line
+// where the source had one, before the block. The first block inside a
+// quote or list item continues the line its container starts.
+func (w *mdWriter) block(n ast.Node) {
+	w.endLine()
+	if p := n.Parent(); p != nil && p.Kind() != ast.KindDocument && n.PreviousSibling() == nil {
+		return
+	}
+	blank := n.HasBlankPreviousLines()
+	if _, ok := n.PreviousSibling().(*ast.FencedCodeBlock); ok && blank {
+		// goldmark marks every block after a fenced code block so.
+		blank = blankLineBefore(w.src, n.Pos())
+	}
+	s := 1
+	if blank {
+		s = 2
+	}
+	w.sep = max(w.sep, s)
+}
+
+// blankLineBefore reports whether the source line before the one holding
+// pos is blank (or holds quote markers only).
+func blankLineBefore(src []byte, pos int) bool {
+	if pos <= 0 || pos > len(src) {
+		return false
+	}
+	start := bytes.LastIndexByte(src[:pos], '\n') + 1
+	if start == 0 {
+		return false
+	}
+	prev := src[bytes.LastIndexByte(src[:start-1], '\n')+1 : start-1]
+	return len(bytes.Trim(prev, " \t>")) == 0
+}
+
+func (w *mdWriter) item(n *ast.ListItem) {
+	w.items++
+	w.pending++
+	w.itemMark = append(w.itemMark, len(w.marker))
+	list, _ := n.Parent().(*ast.List)
+	if list == nil || !list.IsOrdered() {
+		w.marker = append(w.marker, "• "...)
+		return
+	}
+	i := len(w.numbers) - 1
+	w.marker = strconv.AppendInt(w.marker, int64(w.numbers[i]), 10)
+	w.marker = append(w.marker, list.Marker, ' ')
+	w.numbers[i]++
+}
+
+// startLine writes what precedes the first content of a line: the pending
+// line break or blank line, the quote prefix, and the indentation and
+// markers of list items.
+func (w *mdWriter) startLine() {
+	if w.plain || w.lineOpen {
+		return
+	}
+	w.lineOpen = true
+	if len(w.b) > 0 {
+		w.b = append(w.b, '\n')
+		if w.sep == 2 {
+			if w.quote > 0 {
+				w.b = append(w.b, '>')
+			}
+			w.b = append(w.b, '\n')
+		}
+	}
+	w.sep = 0
+	if w.quote > 0 {
+		w.b = append(w.b, "> "...)
+	}
+	levels := min(w.items, maxIndent)
+	if len(w.marker) > 0 { // the outermost waiting item's level
+		levels = min(w.items-w.pending, maxIndent-1)
+	}
+	w.pending = 0
+	for range levels {
+		w.b = append(w.b, "  "...)
+	}
+	w.b = append(w.b, w.marker...)
+	w.marker = w.marker[:0]
+	for i := range w.itemMark {
+		w.itemMark[i] = 0
+	}
+	for i := range w.marks { // emphasis open on the line before goes on
+		w.marks[i].written = false
+	}
+}
+
+// endLine closes the Slack markers written on the current line (they are
+// opened again on the next) and ends it.
+func (w *mdWriter) endLine() {
+	if w.plain || !w.lineOpen {
+		return
+	}
+	w.closeMarks()
+	if !w.code {
+		w.b = trimRightSpaces(w.b)
+	}
+	w.lineOpen = false
+	w.sep = max(w.sep, 1)
+}
+
+func (w *mdWriter) closeMarks() {
+	for i := len(w.marks) - 1; i >= 0; i-- {
+		if m := &w.marks[i]; m.written {
+			w.b = append(w.b, m.c)
+		}
+	}
+}
+
+// write writes mrkdwn content, after the line's prefix and the markers
+// still waiting for content.
+func (w *mdWriter) write(s string) {
+	if s == "" {
+		return
+	}
+	w.startLine()
+	for i := range w.marks {
+		if m := &w.marks[i]; m.c != 0 && !m.written && !w.plain {
+			w.b = append(w.b, m.c)
+			m.written = true
+		}
+	}
+	w.b = append(w.b, s...)
+}
+
+// pushMark opens emphasis with Slack marker c, or with the literal
+// delimiter lit when it is not empty.
+func (w *mdWriter) pushMark(c byte, lit string) {
+	switch {
+	case lit != "":
+		w.write(lit)
+		w.marks = append(w.marks, mark{literal: lit})
+	case w.plain || w.open[c] > 0:
+		w.marks = append(w.marks, mark{})
+	default:
+		w.open[c]++
+		w.marks = append(w.marks, mark{c: c})
+	}
+}
+
+func (w *mdWriter) popMark() {
+	m := w.marks[len(w.marks)-1]
+	w.marks = w.marks[:len(w.marks)-1]
+	switch {
+	case m.literal != "":
+		w.write(m.literal)
+	case m.c != 0:
+		w.open[m.c]--
+		if m.written {
+			w.b = append(w.b, m.c)
+		}
+	}
+}
+
+func (w *mdWriter) emphasis(n ast.Node) {
+	in := w.info[n]
+	level, c := 1, byte('~')
+	if e, ok := n.(*ast.Emphasis); ok {
+		level, c = e.Level, '_'
+		if level == 2 {
+			c = '*'
+		}
+	}
+	lit := ""
+	if in.glued && !w.plain {
+		lit = strings.Repeat(string(in.delim), level)
+	}
+	w.pushMark(c, lit)
+}
+
+func (w *mdWriter) text(n *ast.Text) {
+	v := n.Segment.Value(w.src)
+	if n.IsRaw() {
+		w.write(EscapeMrkdwn(string(v)))
+	} else {
+		w.write(EscapeMrkdwn(unescapeMarkdown(v)))
+	}
+	if n.SoftLineBreak() || n.HardLineBreak() {
+		if w.plain {
+			w.b = append(w.b, ' ')
 		} else {
-			out = append(out, outLine{"```", true})
+			w.endLine()
 		}
 	}
+}
+
+// codeSpan writes `code`, or just the code in a link label; a line break
+// inside is a space, as in CommonMark.
+func (w *mdWriter) codeSpan(n *ast.CodeSpan) {
+	var code []byte
+	for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+		switch c := c.(type) {
+		case *ast.Text:
+			code = append(code, c.Segment.Value(w.src)...)
+		case *ast.String:
+			code = append(code, c.Value...)
+		}
+	}
+	s := EscapeMrkdwn(strings.ReplaceAll(string(code), "\n", " "))
+	if w.plain {
+		w.write(s)
+		return
+	}
+	w.write("`" + s + "`")
+}
+
+func (w *mdWriter) codeBlock(n ast.Node) {
+	lines := n.Lines()
+	if lines.Len() == 0 {
+		return
+	}
+	w.write("```")
+	w.code = true
+	for i := 0; i < lines.Len(); i++ {
+		seg := lines.At(i)
+		w.endLine()
+		w.startLine()
+		w.b = append(w.b, strings.Repeat(" ", seg.Padding)...)
+		w.b = append(w.b, EscapeMrkdwn(strings.TrimSuffix(string(seg.Value(w.src)), "\n"))...)
+	}
+	w.endLine()
+	w.code = false
+	w.write("```")
+	w.endLine()
+}
+
+func (w *mdWriter) htmlBlock(n *ast.HTMLBlock) {
+	lines := n.Lines()
+	for i := 0; i < lines.Len(); i++ {
+		seg := lines.At(i)
+		w.write(EscapeMrkdwn(strings.TrimRight(string(seg.Value(w.src)), " \t\n")))
+		w.endLine()
+	}
+	if n.HasClosure() {
+		w.write(EscapeMrkdwn(strings.TrimRight(string(n.ClosureLine.Value(w.src)), " \t\n")))
+		w.endLine()
+	}
+}
+
+// label renders the children of n as a link label: text only, on one line.
+func (w *mdWriter) label(n ast.Node) string {
+	sub := &mdWriter{src: w.src, info: w.info, limit: w.limit, plain: true}
+	for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+		sub.walk(c)
+	}
+	return strings.Join(strings.Fields(string(sub.b)), " ")
+}
+
+// link writes a Slack link, or lets the label's children be rendered as
+// text when the address is not one Slack links.
+func (w *mdWriter) link(n *ast.Link) bool {
+	dest := html.UnescapeString(string(n.Destination))
+	if w.plain || !slackLinkable(dest) {
+		return true
+	}
+	w.slackLink(dest, w.label(n))
+	return false
+}
+
+func (w *mdWriter) image(n *ast.Image) {
+	dest := html.UnescapeString(string(n.Destination))
+	alt := w.label(n)
+	if w.plain || !slackLinkable(dest) {
+		w.write(alt)
+		return
+	}
+	w.slackLink(dest, alt)
+}
+
+func (w *mdWriter) slackLink(dest, label string) {
+	u := slackURL(dest)
+	if label == "" || label == u {
+		w.write("<" + u + ">")
+		return
+	}
+	w.write("<" + u + "|" + label + ">")
+}
+
+func (w *mdWriter) autoLink(n *ast.AutoLink) {
+	label := string(n.Label(w.src))
+	switch {
+	case w.plain:
+		w.write(EscapeMrkdwn(label))
+	case n.AutoLinkType == ast.AutoLinkEmail:
+		w.write("<mailto:" + slackURL(label) + "|" + EscapeMrkdwn(label) + ">")
+	case slackLinkable(string(n.URL(w.src))):
+		w.write("<" + slackURL(string(n.URL(w.src))) + ">")
+	default:
+		w.write(EscapeMrkdwn(label))
+	}
+}
+
+// unescapeMarkdown resolves backslash escapes and entity references in the
+// text of a Markdown inline, which goldmark leaves in the source form.
+func unescapeMarkdown(v []byte) string {
+	if bytes.IndexByte(v, '\\') < 0 && bytes.IndexByte(v, '&') < 0 {
+		return string(v)
+	}
+	s := string(v)
 	var b strings.Builder
-	blank := true // at the start: drop leading blank lines
-	pending := false
-	for _, l := range out {
-		if !l.code && strings.TrimSpace(l.text) == "" {
-			if !blank {
-				pending = true
-			}
-			continue
-		}
-		if pending {
-			b.WriteByte('\n')
-			pending = false
-		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(l.text)
-		blank = false
-	}
-	return b.String()
-}
-
-// fenceOpen recognises an opening code fence: up to three spaces, then three
-// or more backticks or tildes (an info string after backticks may not hold a
-// backtick).
-func fenceOpen(line string) (byte, int, bool) {
-	ind := leadingSpaces(line)
-	if ind > 3 {
-		return 0, 0, false
-	}
-	rest := line[ind:]
-	if rest == "" || (rest[0] != '`' && rest[0] != '~') {
-		return 0, 0, false
-	}
-	c := rest[0]
-	n := 0
-	for n < len(rest) && rest[n] == c {
-		n++
-	}
-	if n < 3 || (c == '`' && strings.IndexByte(rest[n:], '`') >= 0) {
-		return 0, 0, false
-	}
-	return c, n, true
-}
-
-func isFenceClose(line string, c byte, n int) bool {
-	ind := leadingSpaces(line)
-	if ind > 3 {
-		return false
-	}
-	rest := line[ind:]
-	k := 0
-	for k < len(rest) && rest[k] == c {
-		k++
-	}
-	return k >= n && strings.TrimSpace(rest[k:]) == ""
-}
-
-func leadingSpaces(s string) int {
-	n := 0
-	for n < len(s) && (s[n] == ' ' || s[n] == '\t') {
-		n++
-	}
-	return n
-}
-
-// mdBlockLine converts one line outside code fences.
-func mdBlockLine(line string) string {
-	ind := leadingSpaces(line)
-	rest := line[ind:]
-	if ind <= 3 {
-		switch {
-		case isRule(rest):
-			return "———"
-		case strings.HasPrefix(rest, "#"):
-			if h, ok := heading(rest); ok {
-				return h
-			}
-		case strings.HasPrefix(rest, ">"):
-			for strings.HasPrefix(rest, ">") { // Slack has one level of quotes
-				rest = strings.TrimPrefix(rest[1:], " ")
-				rest = strings.TrimLeft(rest, " ")
-			}
-			inner := mdBlockLine(rest)
-			if inner == "" {
-				return ">"
-			}
-			return "> " + inner
-		}
-	}
-	if len(rest) >= 2 && (rest[0] == '-' || rest[0] == '*' || rest[0] == '+') && (rest[1] == ' ' || rest[1] == '\t') {
-		return line[:ind] + "• " + inlineMd(strings.TrimLeft(rest[2:], " \t"), modeNormal)
-	}
-	if n := orderedMarker(rest); n > 0 {
-		return line[:ind] + rest[:n] + " " + inlineMd(strings.TrimLeft(rest[n:], " \t"), modeNormal)
-	}
-	if ind <= 3 {
-		return inlineMd(rest, modeNormal)
-	}
-	return line[:ind] + inlineMd(rest, modeNormal)
-}
-
-// orderedMarker returns the length of "12." or "12)" followed by a space at
-// the start of s, or 0.
-func orderedMarker(s string) int {
-	n := 0
-	for n < len(s) && n < 9 && isDigit(s[n]) {
-		n++
-	}
-	if n == 0 || n+1 >= len(s) || (s[n] != '.' && s[n] != ')') || (s[n+1] != ' ' && s[n+1] != '\t') {
-		return 0
-	}
-	return n + 1
-}
-
-// isRule reports whether s is a thematic break: three or more of the same
-// '-', '*' or '_', with spaces allowed between.
-func isRule(s string) bool {
-	s = strings.TrimRight(s, " \t")
-	if s == "" || (s[0] != '-' && s[0] != '*' && s[0] != '_') {
-		return false
-	}
-	n := 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case s[0]:
-			n++
-		case ' ', '\t':
-		default:
-			return false
-		}
-	}
-	return n >= 3
-}
-
-// heading converts an ATX heading ("## Title ##") to a bold line.
-func heading(s string) (string, bool) {
-	n := 0
-	for n < len(s) && s[n] == '#' {
-		n++
-	}
-	if n > 6 || (n < len(s) && s[n] != ' ' && s[n] != '\t') {
-		return "", false
-	}
-	content := strings.TrimSpace(s[n:])
-	// An optional closing run of '#', preceded by a space or alone.
-	t := strings.TrimRight(content, "#")
-	if t == "" || strings.HasSuffix(t, " ") || strings.HasSuffix(t, "\t") {
-		content = strings.TrimSpace(t)
-	}
-	if content == "" {
-		return "", true
-	}
-	inner := strings.TrimSpace(inlineMd(content, modeHeading))
-	if inner == "" {
-		return "", true
-	}
-	return "*" + inner + "*", true
-}
-
-type mdMode int
-
-const (
-	modeNormal  mdMode = iota
-	modeHeading        // no bold inside (the line is bold)
-	modePlain          // link labels: no formatting at all
-)
-
-// mdNode is a piece of an inline line: output text (out) or a run of
-// emphasis delimiters.
-type mdNode struct {
-	out           string
-	delim         byte // '*', '_' or '~' for a delimiter run
-	n, orig       int  // delimiters left unmatched, and in the run
-	open, close   bool // can open, can close
-	before, after rune // the characters around the run
-	dead          bool // removed from the delimiter stack
-	opens, closes []*mdMatch
-}
-
-// mdMatch is an emphasis: delimiters of one opener and one closer.
-type mdMatch struct {
-	delim      byte
-	n          int
-	literal    bool // keep the Markdown delimiters (Slack would not render it)
-	suppressed bool // same Slack marker already open: write nothing
-}
-
-// inlineMd converts the inline content of one line.
-func inlineMd(s string, mode mdMode) string {
-	var nodes []*mdNode
-	var text strings.Builder
-	noCode := map[int]bool{} // backtick run lengths with no closing run ahead
-	flush := func() {
-		if text.Len() > 0 {
-			nodes = append(nodes, &mdNode{out: EscapeMrkdwn(text.String())})
-			text.Reset()
-		}
-	}
-	raw := func(out string) {
-		flush()
-		nodes = append(nodes, &mdNode{out: out})
-	}
 	for i := 0; i < len(s); {
-		c := s[i]
-		switch c {
+		switch s[i] {
 		case '\\':
 			if i+1 < len(s) && isASCIIPunct(s[i+1]) {
-				text.WriteByte(s[i+1])
+				b.WriteByte(s[i+1])
 				i += 2
-				continue
-			}
-		case '`':
-			n := runLen(s, i, '`')
-			if !noCode[n] {
-				if out, end, ok := codeSpan(s, i, mode); ok {
-					raw(out)
-					i = end
-					continue
-				}
-				noCode[n] = true
-			}
-			text.WriteString(s[i : i+n])
-			i += n
-			continue
-		case '!':
-			if i+1 < len(s) && s[i+1] == '[' {
-				if out, end, ok := mdLink(s, i+1, true, mode); ok {
-					raw(out)
-					i = end
-					continue
-				}
-			}
-		case '[':
-			if out, end, ok := mdLink(s, i, false, mode); ok {
-				raw(out)
-				i = end
-				continue
-			}
-		case '<':
-			if out, end, ok := autolink(s, i, mode); ok {
-				raw(out)
-				i = end
 				continue
 			}
 		case '&':
 			if dec, end, ok := entity(s, i); ok {
-				text.WriteString(dec)
+				b.WriteString(dec)
 				i = end
 				continue
 			}
-		case '*', '_', '~':
-			n := runLen(s, i, c)
-			if c == '~' && n > 2 {
-				text.WriteString(s[i : i+n])
-				i += n
-				continue
-			}
-			flush()
-			nodes = append(nodes, delimRun(s, i, n))
-			i += n
-			continue
 		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		text.WriteString(s[i : i+size])
-		i += size
-	}
-	flush()
-	matchEmphasis(nodes)
-	return renderMd(nodes, mode)
-}
-
-func runLen(s string, i int, c byte) int {
-	n := 0
-	for i+n < len(s) && s[i+n] == c {
-		n++
-	}
-	return n
-}
-
-func isASCIIPunct(c byte) bool {
-	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
-}
-
-// delimRun describes the run of n delimiters at s[i:] with CommonMark's
-// flanking rules; the start and end of the line count as white space.
-func delimRun(s string, i, n int) *mdNode {
-	c := s[i]
-	before, after := ' ', ' '
-	if i > 0 {
-		before, _ = utf8.DecodeLastRuneInString(s[:i])
-	}
-	if i+n < len(s) {
-		after, _ = utf8.DecodeRuneInString(s[i+n:])
-	}
-	left := !unicode.IsSpace(after) && (!isPunct(after) || unicode.IsSpace(before) || isPunct(before))
-	right := !unicode.IsSpace(before) && (!isPunct(before) || unicode.IsSpace(after) || isPunct(after))
-	d := &mdNode{delim: c, n: n, orig: n, before: before, after: after}
-	if c == '_' {
-		d.open = left && (!right || isPunct(before))
-		d.close = right && (!left || isPunct(after))
-	} else {
-		d.open, d.close = left, right
-	}
-	return d
-}
-
-func isPunct(r rune) bool { return unicode.IsPunct(r) || unicode.IsSymbol(r) }
-
-// matchEmphasis pairs delimiter runs as CommonMark does (without the
-// openers-bottom optimisation; lines are short).
-func matchEmphasis(nodes []*mdNode) {
-	// bottom[key] is the index below which no opener for closers like the
-	// key's can be found (CommonMark's openers_bottom).
-	type key struct {
-		delim   byte
-		n       int
-		canOpen bool
-	}
-	bottom := map[key]int{}
-	for ci, c := range nodes {
-		if c.delim == 0 || !c.close || c.dead {
-			continue
-		}
-		for c.n > 0 {
-			k := key{c.delim, c.orig % 3, c.open}
-			if c.delim == '~' {
-				k = key{c.delim, c.n, false}
-			}
-			oi := -1
-			for j := ci - 1; j >= bottom[k]; j-- {
-				o := nodes[j]
-				if o.delim != c.delim || !o.open || o.n == 0 || o.dead {
-					continue
-				}
-				if c.delim == '~' {
-					if o.n != c.n {
-						continue
-					}
-				} else if (o.close || c.open) && (o.orig+c.orig)%3 == 0 && !(o.orig%3 == 0 && c.orig%3 == 0) {
-					continue
-				}
-				oi = j
-				break
-			}
-			if oi < 0 {
-				bottom[k] = ci
-				break
-			}
-			o := nodes[oi]
-			use := 1
-			switch {
-			case c.delim == '~':
-				use = c.n
-			case o.n >= 2 && c.n >= 2:
-				use = 2
-			}
-			m := &mdMatch{delim: c.delim, n: use}
-			// Slack renders no emphasis glued to a letter or digit outside it.
-			m.literal = isWordRune(o.before) || isWordRune(c.after)
-			o.opens = append(o.opens, m)
-			c.closes = append(c.closes, m)
-			o.n -= use
-			c.n -= use
-			for k := oi + 1; k < ci; k++ {
-				nodes[k].dead = true
-			}
-		}
-	}
-}
-
-// slackMarker is the Slack marker for a Markdown emphasis.
-func (m *mdMatch) slackMarker() byte {
-	switch {
-	case m.delim == '~':
-		return '~'
-	case m.n == 2:
-		return '*'
-	}
-	return '_'
-}
-
-func renderMd(nodes []*mdNode, mode mdMode) string {
-	depth := map[byte]int{}
-	switch mode {
-	case modeHeading:
-		depth['*'] = 1
-	case modePlain:
-		depth['*'], depth['_'], depth['~'] = 1, 1, 1
-	}
-	var b strings.Builder
-	for _, n := range nodes {
-		if n.delim == 0 {
-			b.WriteString(n.out)
-			continue
-		}
-		for _, m := range n.closes {
-			if m.literal {
-				b.WriteString(strings.Repeat(string(m.delim), m.n))
-				continue
-			}
-			k := m.slackMarker()
-			depth[k]--
-			if !m.suppressed {
-				b.WriteByte(k)
-			}
-		}
-		b.WriteString(strings.Repeat(string(n.delim), n.n))
-		for j := len(n.opens) - 1; j >= 0; j-- {
-			m := n.opens[j]
-			if m.literal {
-				b.WriteString(strings.Repeat(string(m.delim), m.n))
-				continue
-			}
-			k := m.slackMarker()
-			m.suppressed = depth[k] > 0
-			depth[k]++
-			if !m.suppressed {
-				b.WriteByte(k)
-			}
-		}
+		b.WriteByte(s[i])
+		i++
 	}
 	return b.String()
 }
 
-// codeSpan reads a code span starting with the backtick run at s[i:].
-func codeSpan(s string, i int, mode mdMode) (string, int, bool) {
-	n := runLen(s, i, '`')
-	for j := i + n; j < len(s); {
-		if s[j] != '`' {
-			j++
-			continue
-		}
-		k := runLen(s, j, '`')
-		if k != n {
-			j += k
-			continue
-		}
-		content := s[i+n : j]
-		if len(content) >= 2 && content[0] == ' ' && content[len(content)-1] == ' ' && strings.Trim(content, " ") != "" {
-			content = content[1 : len(content)-1]
-		}
-		if mode == modePlain {
-			return EscapeMrkdwn(content), j + k, true
-		}
-		return "`" + EscapeMrkdwn(content) + "`", j + k, true
-	}
-	return "", 0, false
-}
-
-// maxLabel bounds the length of a link label, as in CommonMark, and so the
-// work spent on unmatched brackets.
-const maxLabel = 1000
-
-// mdLink reads [label](destination "title") at s[i:] (s[i] is '['); image
-// reports a preceding '!' (i is then the '[' after it).
-func mdLink(s string, i int, image bool, mode mdMode) (string, int, bool) {
-	depth := 0
-	j := i
-	limit := min(len(s), i+maxLabel)
-	for ; j < limit; j++ {
-		switch s[j] {
-		case '\\':
-			j++
-			continue
-		case '[':
-			depth++
-		case ']':
-			depth--
-		}
-		if depth == 0 {
-			break
-		}
-	}
-	if j >= limit || j+1 >= len(s) || s[j+1] != '(' {
-		return "", 0, false
-	}
-	labelSrc := s[i+1 : j]
-	k := j + 2
-	for k < len(s) && (s[k] == ' ' || s[k] == '\t') {
-		k++
-	}
-	var dest strings.Builder
-	if k < len(s) && s[k] == '<' {
-		end := strings.IndexAny(s[k+1:], "<>")
-		if end < 0 || s[k+1+end] != '>' {
-			return "", 0, false
-		}
-		dest.WriteString(s[k+1 : k+1+end])
-		k += end + 2
-	} else {
-		parens := 0
-	loop:
-		for ; k < len(s); k++ {
-			switch c := s[k]; {
-			case c == '\\' && k+1 < len(s) && isASCIIPunct(s[k+1]):
-				k++
-				dest.WriteByte(s[k])
-				continue
-			case c == ' ' || c == '\t' || c < 0x20:
-				break loop
-			case c == '(':
-				parens++
-			case c == ')':
-				if parens == 0 {
-					break loop
-				}
-				parens--
-			}
-			dest.WriteByte(s[k])
-		}
-	}
-	for k < len(s) && (s[k] == ' ' || s[k] == '\t') {
-		k++
-	}
-	if k < len(s) && (s[k] == '"' || s[k] == '\'' || s[k] == '(') {
-		closer := s[k]
-		if closer == '(' {
-			closer = ')'
-		}
-		end := strings.IndexByte(s[k+1:], closer)
-		if end < 0 {
-			return "", 0, false
-		}
-		k += end + 2
-		for k < len(s) && (s[k] == ' ' || s[k] == '\t') {
-			k++
-		}
-	}
-	if k >= len(s) || s[k] != ')' {
-		return "", 0, false
-	}
-	href := html.UnescapeString(dest.String())
-	end := k + 1
-	if !slackLinkable(href) || mode == modePlain {
-		if image {
-			return inlineMd(labelSrc, modePlain), end, true
-		}
-		return inlineMd(labelSrc, mode), end, true
-	}
-	label := strings.TrimSpace(inlineMd(labelSrc, modePlain))
-	u := slackURL(href)
-	if label == "" || label == u {
-		return "<" + u + ">", end, true
-	}
-	return "<" + u + "|" + label + ">", end, true
-}
-
-// autolink reads <scheme:...> or <user@host> at s[i:].
-func autolink(s string, i int, mode mdMode) (string, int, bool) {
-	end := strings.IndexAny(s[i+1:], "<> \t")
-	if end <= 0 || s[i+1+end] != '>' {
-		return "", 0, false
-	}
-	inner := s[i+1 : i+1+end]
-	next := i + end + 2
-	switch {
-	case hasScheme(inner):
-	case isEmail(inner):
-		if mode == modePlain {
-			return EscapeMrkdwn(inner), next, true
-		}
-		return "<mailto:" + slackURL(inner) + "|" + EscapeMrkdwn(inner) + ">", next, true
-	default:
-		return "", 0, false
-	}
-	if mode == modePlain || !slackLinkable(inner) {
-		return EscapeMrkdwn(inner), next, true
-	}
-	return "<" + slackURL(inner) + ">", next, true
+func isASCIIPunct(c byte) bool {
+	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
 }
 
 // hasScheme reports whether s starts with a URI scheme and a colon.
@@ -665,11 +540,6 @@ func hasScheme(s string) bool {
 		}
 	}
 	return false
-}
-
-func isEmail(s string) bool {
-	at := strings.IndexByte(s, '@')
-	return at > 0 && at < len(s)-1 && strings.IndexByte(s[at+1:], '@') < 0 && !strings.ContainsAny(s, "\\\"")
 }
 
 // entity decodes an HTML entity reference at s[i:] (s[i] is '&').

@@ -41,7 +41,7 @@ func TestMarkdownToMrkdwn(t *testing.T) {
 		{"unclosed strong", "**unclosed", "**unclosed"},
 		{"unclosed em", "a *b c", "a *b c"},
 		{"space inside", "** a **", "** a **"},
-		{"across lines stays literal", "**a\nb**", "**a\nb**"},
+		{"across lines marked on each line", "**a\nb**", "*a*\n*b*"},
 		{"underscore in words", "file_name.txt and __init__", "file_name.txt and *init*"},
 
 		// Code.
