@@ -70,7 +70,7 @@ func (c Config) validate(inst connector.Instance) []error {
 	case c.AuthToken.Empty():
 		bad("auth_token", "is required")
 	case !alnum(c.AuthToken.Reveal()) && !envReference(c.AuthToken.Reveal()):
-		// Twilio tokens are hex; twilio-go refuses anything else at send time.
+		// Twilio tokens are hex; anything else is a paste gone wrong.
 		bad("auth_token", "must be letters and digits only (check for stray quotes or spaces)")
 	}
 	if c.From == "" && c.MessagingServiceSID == "" {

@@ -1,18 +1,15 @@
 package sms
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
-	"github.com/twilio/twilio-go/client"
-	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -21,16 +18,13 @@ import (
 
 // Back-off the channel asks for; the router adds its own jitter.
 const (
-	// rateLimitedWait follows Twilio 20429 / HTTP 429, which comes without a
-	// Retry-After that twilio-go would surface.
+	// rateLimitedWait follows Twilio 20429 / HTTP 429; Twilio sends no
+	// Retry-After with it.
 	rateLimitedWait = 2 * time.Second
 	// pairLimitedWait follows Twilio 14107: more than 30 messages between the
 	// same two numbers in 30 s fail for 30 s.
 	pairLimitedWait = 30 * time.Second
 )
-
-// maxErrorBody bounds how much of an error answer is kept for twilio-go to decode.
-const maxErrorBody = 64 << 10
 
 // Send delivers m to the phone number to and returns the Twilio message SID.
 //
@@ -123,7 +117,7 @@ func (c *Channel) sendPart(ctx context.Context, to, body string, media []string,
 	if !outcomeUnknown(err, status) {
 		return "", c.classify(err, status)
 	}
-	c.noteAPI(err.Error())
+	c.noteAPI(connector.RedactError(err))
 	p.unknown = start
 	if ctx.Err() != nil {
 		return "", fmt.Errorf("outcome unknown, checked on the next attempt: %w", err)
@@ -152,45 +146,42 @@ func (c *Channel) pace(ctx context.Context, _ string) error {
 // create makes one Messages.json call. status is the HTTP status Twilio
 // answered, 0 when there was no answer.
 func (c *Channel) create(ctx context.Context, to, body string, media []string) (sid string, status int, err error) {
-	params := &openapi.CreateMessageParams{}
-	params.SetTo(to)
+	form := url.Values{"To": {to}}
 	if c.cfg.From != "" {
-		params.SetFrom(c.cfg.From)
+		form.Set("From", c.cfg.From)
 	}
 	if c.cfg.MessagingServiceSID != "" {
-		params.SetMessagingServiceSid(c.cfg.MessagingServiceSID)
+		form.Set("MessagingServiceSid", c.cfg.MessagingServiceSID)
 	}
 	if body != "" {
-		params.SetBody(body)
+		form.Set("Body", body)
 	}
 	if len(media) > 0 { // MMS: Twilio fetches the URLs itself
-		params.SetMediaUrl(media)
+		form["MediaUrl"] = media
 	}
 	if cb := c.statusCallbackURL(); cb != "" {
-		params.SetStatusCallback(cb)
+		form.Set("StatusCallback", cb)
 	}
-	api, call := c.api(ctx)
-	defer call.done()
-	msg, err := api.CreateMessage(params)
+	msg, status, err := c.createMessage(ctx, form)
 	if err != nil {
-		return "", call.status, err
+		return "", status, err
 	}
-	if msg.Sid == nil || *msg.Sid == "" {
-		return "", call.status, errors.New("twilio answered without a message sid")
+	if msg.SID == "" {
+		return "", status, errors.New("twilio answered without a message sid")
 	}
-	return *msg.Sid, call.status, nil
+	return msg.SID, status, nil
 }
 
 // classify maps a failed call whose outcome is known to the router's error
 // classes, and records network and auth failures for Health.
 func (c *Channel) classify(err error, status int) error {
-	var te *client.TwilioRestError
-	if !errors.As(err, &te) {
+	te, ok := isAPIError(err)
+	if !ok {
 		if status == 0 { // refused before anything was sent
-			c.noteAPI(err.Error())
+			c.noteAPI(connector.RedactError(err))
 			return err
 		}
-		te = &client.TwilioRestError{Status: status} // an error answer twilio-go could not decode
+		te = &apiError{Status: status}
 	}
 	switch {
 	case te.Code == 20429 || te.Status == http.StatusTooManyRequests:
@@ -199,10 +190,9 @@ func (c *Channel) classify(err error, status int) error {
 	case te.Code == 14107:
 		c.noteAPI("")
 		return connector.RetryAfter(err, pairLimitedWait)
-	case te.Code == 20003 || te.Code == 21222 || te.Code == 21224 || // twilio-go's own credential checks
-		te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden ||
+	case te.Code == 20003 || te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden ||
 		te.Status == http.StatusNotFound:
-		c.noteAPI(err.Error())
+		c.noteAPI(connector.RedactError(err))
 		return fmt.Errorf("check account_sid and auth_token: %w", err)
 	case te.Status >= 500 || te.Code == 0 && te.Status == 0:
 		c.noteAPI("")
@@ -221,8 +211,7 @@ func (c *Channel) classify(err error, status int) error {
 // message: there was no error answer, and the failure was not one that
 // happens before a request is sent (dialing, DNS).
 func outcomeUnknown(err error, status int) bool {
-	var te *client.TwilioRestError
-	if errors.As(err, &te) || status >= 300 {
+	if _, ok := isAPIError(err); ok || status >= 300 {
 		return false
 	}
 	var dns *net.DNSError
@@ -244,31 +233,27 @@ func outcomeUnknown(err error, status int) bool {
 // messages that are still queued; Twilio lists newest first, and one page
 // covers the last minutes of one customer's conversation.
 func (c *Channel) reconcile(ctx context.Context, to, body string, start time.Time, skip string) (string, error) {
-	params := &openapi.ListMessageParams{}
-	params.SetTo(to)
+	query := url.Values{"To": {to}, "PageSize": {strconv.Itoa(reconcilePage)}}
 	if c.cfg.From != "" {
-		params.SetFrom(c.cfg.From)
+		query.Set("From", c.cfg.From)
 	}
-	params.SetPageSize(reconcilePage)
-	api, call := c.api(ctx)
-	defer call.done()
-	page, err := api.PageMessage(params, "", "")
+	page, err := c.listMessages(ctx, query)
 	if err != nil {
 		return "", fmt.Errorf("list messages: %w", err)
 	}
 	since := start.Truncate(time.Second).Add(-clockSkew)
-	for _, m := range page.Messages {
-		if str(m.Sid) == "" || str(m.Sid) == skip || str(m.To) != to || str(m.Body) != body {
+	for _, m := range page.Messages[:min(len(page.Messages), reconcilePage)] {
+		if m.SID == "" || m.SID == skip || m.To != to || m.Body != body {
 			continue
 		}
-		if d := str(m.Direction); d != "" && d != "outbound-api" {
+		if m.Direction != "" && m.Direction != "outbound-api" {
 			continue
 		}
-		created, err := time.Parse(time.RFC1123Z, str(m.DateCreated))
+		created, err := time.Parse(time.RFC1123Z, m.DateCreated)
 		if err != nil || created.Before(since) {
 			continue
 		}
-		return str(m.Sid), nil
+		return m.SID, nil
 	}
 	return "", nil
 }
@@ -278,63 +263,3 @@ const (
 	// clockSkew is how far Twilio's clock may be behind ours.
 	clockSkew = 2 * time.Second
 )
-
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-// apiCall is one API call's transport state.
-type apiCall struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	base   http.RoundTripper
-	api    *url.URL
-	status int // the last answer's HTTP status, 0 before one
-}
-
-// api returns a Twilio API client for one call bounded by ctx and
-// request_timeout: twilio-go takes no context, so the call's transport
-// carries it. The caller must call done.
-func (c *Channel) api(ctx context.Context) (*openapi.ApiService, *apiCall) {
-	u, _ := url.Parse(c.cfg.APIURL) // checked by decodeConfig
-	call := &apiCall{base: c.transport, api: u}
-	call.ctx, call.cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	cl := &client.Client{
-		Credentials: client.NewCredentials(c.cfg.AccountSID, c.cfg.AuthToken.Reveal()),
-		HTTPClient: &http.Client{
-			Transport:     call,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	cl.SetAccountSid(c.cfg.AccountSID)
-	// A RequestHandler literal, not NewRequestHandler: the latter reads
-	// TWILIO_EDGE and TWILIO_REGION from the environment and rewrites the host.
-	return openapi.NewApiService(&client.RequestHandler{Client: cl}), call
-}
-
-func (a *apiCall) done() { a.cancel() }
-
-// RoundTrip sends req to api_url's scheme and host under the call's context.
-// It reads error answers into memory, because twilio-go never closes their
-// bodies.
-func (a *apiCall) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.Clone(a.ctx)
-	r.URL.Scheme, r.URL.Host, r.Host = a.api.Scheme, a.api.Host, ""
-	resp, err := a.base.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	a.status = resp.StatusCode
-	if resp.StatusCode >= 400 {
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read error answer (HTTP %d): %w", resp.StatusCode, err)
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	return resp, nil
-}

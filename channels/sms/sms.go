@@ -1,6 +1,7 @@
 // Package sms is the Twilio SMS channel: customers write to a Twilio number,
 // Twilio calls the channel's webhooks, and the channel answers through
-// Twilio's REST API. See README.md.
+// Twilio's REST API (its own small client of the Messages resource and its
+// own webhook signature check). See README.md.
 package sms
 
 import (
@@ -9,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/twilio/twilio-go/client"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -26,8 +26,8 @@ type Channel struct {
 	log       *zap.Logger
 	sink      connector.ChannelSink
 	publicURL string
-	validator client.RequestValidator
-	transport *http.Transport // shared by every API call; Stop closes its idle connections
+	client    *http.Client    // every API call; redirects are not followed
+	transport *http.Transport // client's; Stop closes its idle connections
 
 	started atomic.Bool
 	// lastFailure is the last API call's network or auth failure, "" after a
@@ -64,7 +64,10 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		log:       log,
 		sink:      env.Sink,
 		publicURL: env.PublicURL,
-		validator: client.NewRequestValidator(cfg.AuthToken.Reveal()),
+		client: &http.Client{
+			Transport:     t,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 		transport: t,
 		progress:  map[int64]progress{},
 	}, nil

@@ -3,9 +3,9 @@ package sms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -14,12 +14,26 @@ import (
 	"github.com/connectord/connectord/connector"
 )
 
-// maxWebhookBody bounds a webhook body. The core server applies its own
-// limit; Twilio's are a few kilobytes.
-const maxWebhookBody = 256 << 10
+// maxWebhookBody bounds a webhook body. Twilio's are a few kilobytes: the
+// largest, an inbound MMS, carries a 1600-character body (at most 6400
+// bytes percent-encoded UTF-8 is 4800 raw) and ten media URLs.
+const maxWebhookBody = 64 << 10
 
 // maxMedia is the most media items Twilio attaches to one MMS.
 const maxMedia = 10
+
+// Field bounds of a webhook. Twilio's own values are far shorter (a SID is
+// 34 characters, a number 16, a body 1600 UTF-16 units); the bounds keep
+// what a forged or broken request can put in the store and the logs small.
+const (
+	maxSIDLen         = 64
+	maxAddressLen     = 64 // E.164, a short code, "whatsapp:+..." or an alphanumeric sender
+	maxInboundBody    = 4 * MaxBody
+	maxMediaURLLen    = 2048
+	maxContentTypeLen = 255
+	maxStatusLen      = 32
+	maxErrorCodeLen   = 10
+)
 
 // emptyTwiML answers an inbound message without replying to it.
 const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
@@ -41,21 +55,15 @@ func (c *Channel) serveInbound(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sid, from := form.Get("MessageSid"), form.Get("From")
-	if sid == "" || from == "" {
-		c.log.Warn("inbound webhook without MessageSid or From", zap.String("message_sid", sid))
-		http.Error(w, "MessageSid and From are required", http.StatusBadRequest)
+	in, err := inboundOf(c.name, form)
+	if err != nil {
+		c.log.Warn("inbound webhook refused", zap.String("message_sid", clip(form.Get("MessageSid"), maxSIDLen)),
+			zap.Error(err))
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	in := connector.Inbound{
-		Channel:     c.name,
-		Customer:    from,
-		Text:        form.Get("Body"),
-		Attachments: media(form),
-		SourceID:    sid,
-		Profile:     connector.Profile{Phone: from},
-		ReceivedAt:  time.Now().UTC(),
-	}
+	in.ReceivedAt = time.Now().UTC()
+	sid := in.SourceID
 	if !c.screen(r.Context(), &in) {
 		writeTwiML(w)
 		return
@@ -71,6 +79,35 @@ func (c *Channel) serveInbound(w http.ResponseWriter, r *http.Request) {
 	writeTwiML(w)
 }
 
+// inboundOf is the message an inbound webhook's form carries for channel:
+// MessageSid, From, Body and the media. An error names the field that is
+// missing or too long; ReceivedAt is left for the caller.
+func inboundOf(channel string, form webhookForm) (connector.Inbound, error) {
+	sid, from, body := form.Get("MessageSid"), form.Get("From"), form.Get("Body")
+	switch {
+	case sid == "" || from == "":
+		return connector.Inbound{}, errors.New("MessageSid and From are required")
+	case len(sid) > maxSIDLen:
+		return connector.Inbound{}, fmt.Errorf("MessageSid is longer than %d bytes", maxSIDLen)
+	case len(from) > maxAddressLen:
+		return connector.Inbound{}, fmt.Errorf("From is longer than %d bytes", maxAddressLen)
+	case len(body) > maxInboundBody:
+		return connector.Inbound{}, fmt.Errorf("Body is longer than %d bytes", maxInboundBody)
+	}
+	attachments, err := media(form)
+	if err != nil {
+		return connector.Inbound{}, err
+	}
+	return connector.Inbound{
+		Channel:     channel,
+		Customer:    from,
+		Text:        body,
+		Attachments: attachments,
+		SourceID:    sid,
+		Profile:     connector.Profile{Phone: from},
+	}, nil
+}
+
 // screen is the seam for what SMS needs before a message reaches the core:
 // carrier keywords (single-word STOP, START, HELP and their synonyms, which
 // Twilio also acts on itself), answered here and not passed on as chat text.
@@ -81,8 +118,9 @@ func (c *Channel) screen(_ context.Context, _ *connector.Inbound) bool {
 }
 
 // media returns the MMS attachments of an inbound form: MediaUrlN with
-// MediaContentTypeN for N from 0 to NumMedia-1.
-func media(form url.Values) []connector.Attachment {
+// MediaContentTypeN for N from 0 to NumMedia-1 (at most maxMedia). An error
+// names a field that is too long.
+func media(form webhookForm) ([]connector.Attachment, error) {
 	n, err := strconv.Atoi(form.Get("NumMedia"))
 	if err != nil || n <= 0 {
 		// Be lenient: use whatever MediaUrlN fields are there.
@@ -90,13 +128,19 @@ func media(form url.Values) []connector.Attachment {
 	}
 	var out []connector.Attachment
 	for i := range min(n, maxMedia) {
-		u := form.Get("MediaUrl" + strconv.Itoa(i))
-		if u == "" {
+		urlKey, typeKey := "MediaUrl"+strconv.Itoa(i), "MediaContentType"+strconv.Itoa(i)
+		u, typ := form.Get(urlKey), form.Get(typeKey)
+		switch {
+		case u == "":
 			continue
+		case len(u) > maxMediaURLLen:
+			return nil, fmt.Errorf("%s is longer than %d bytes", urlKey, maxMediaURLLen)
+		case len(typ) > maxContentTypeLen:
+			return nil, fmt.Errorf("%s is longer than %d bytes", typeKey, maxContentTypeLen)
 		}
-		out = append(out, connector.Attachment{URL: u, ContentType: form.Get("MediaContentType" + strconv.Itoa(i))})
+		out = append(out, connector.Attachment{URL: u, ContentType: typ})
 	}
-	return out
+	return out, nil
 }
 
 // serveStatus takes one delivery report.
@@ -105,32 +149,59 @@ func (c *Channel) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sid, status := form.Get("MessageSid"), form.Get("MessageStatus")
-	if sid == "" || status == "" {
-		c.log.Warn("status callback without MessageSid or MessageStatus", zap.String("message_sid", sid))
-		http.Error(w, "MessageSid and MessageStatus are required", http.StatusBadRequest)
+	st, err := statusOf(form)
+	if err != nil {
+		c.log.Warn("status callback refused", zap.String("message_sid", clip(form.Get("MessageSid"), maxSIDLen)),
+			zap.Error(err))
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	state, reason, final := deliveryOf(status, form.Get("ErrorCode"))
-	if !final {
-		c.log.Debug("status callback ignored", zap.String("message_sid", sid), zap.String("status", status))
+	if !st.final {
+		c.log.Debug("status callback ignored", zap.String("message_sid", st.sid), zap.String("status", st.status))
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if err := c.sink.DeliveryStatus(r.Context(), c.name, sid, state, reason); err != nil {
-		c.log.Error("delivery status not stored; Twilio will retry", zap.String("message_sid", sid),
-			zap.String("status", status), zap.Error(err))
+	if err := c.sink.DeliveryStatus(r.Context(), c.name, st.sid, st.state, st.reason); err != nil {
+		c.log.Error("delivery status not stored; Twilio will retry", zap.String("message_sid", st.sid),
+			zap.String("status", st.status), zap.Error(err))
 		http.Error(w, "not stored", http.StatusInternalServerError)
 		return
 	}
-	c.log.Debug("delivery status stored", zap.String("message_sid", sid), zap.String("status", status))
+	c.log.Debug("delivery status stored", zap.String("message_sid", st.sid), zap.String("status", st.status))
 	w.WriteHeader(http.StatusOK)
 }
 
+// statusReport is what a status callback says about one message.
+type statusReport struct {
+	sid, status string
+	state       connector.Delivery
+	reason      string
+	final       bool // false: an intermediate or unknown status, acknowledged and ignored
+}
+
+// statusOf reads a status callback's form. An error names the field that
+// is missing or too long.
+func statusOf(form webhookForm) (statusReport, error) {
+	sid, status, code := form.Get("MessageSid"), form.Get("MessageStatus"), form.Get("ErrorCode")
+	switch {
+	case sid == "" || status == "":
+		return statusReport{}, errors.New("MessageSid and MessageStatus are required")
+	case len(sid) > maxSIDLen:
+		return statusReport{}, fmt.Errorf("MessageSid is longer than %d bytes", maxSIDLen)
+	case len(status) > maxStatusLen:
+		return statusReport{}, fmt.Errorf("MessageStatus is longer than %d bytes", maxStatusLen)
+	case len(code) > maxErrorCodeLen:
+		return statusReport{}, fmt.Errorf("ErrorCode is longer than %d bytes", maxErrorCodeLen)
+	}
+	state, reason, final := deliveryOf(status, code)
+	return statusReport{sid: sid, status: status, state: state, reason: reason, final: final}, nil
+}
+
 // verifiedForm reads the POST form and checks its X-Twilio-Signature. On
-// failure it has answered (400 for an unreadable body, 403 for a bad
-// signature) and logged the reason.
-func (c *Channel) verifiedForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+// failure it has answered (413 for a body over maxWebhookBody, 400 for a
+// body that is not a form or repeats a parameter, 403 for a bad signature)
+// and logged the reason.
+func (c *Channel) verifiedForm(w http.ResponseWriter, r *http.Request) (webhookForm, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -142,25 +213,25 @@ func (c *Channel) verifiedForm(w http.ResponseWriter, r *http.Request) (url.Valu
 		c.log.Warn("webhook body unreadable", zap.String("path", r.URL.Path), zap.Error(err))
 		return nil, false
 	}
-	form, err := url.ParseQuery(string(body))
+	form, err := parseWebhookForm(string(body))
 	if err != nil {
-		c.log.Warn("webhook body is not a form", zap.String("path", r.URL.Path), zap.Error(err))
-		http.Error(w, "body must be application/x-www-form-urlencoded", http.StatusBadRequest)
+		c.log.Warn("webhook body refused", zap.String("path", r.URL.Path), zap.Error(err))
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
-	if reason := c.checkSignature(r, body); reason != "" {
+	if reason := c.checkSignature(r, form); reason != "" {
 		c.log.Warn("webhook refused", zap.String("reason", reason), zap.String("path", r.URL.Path),
-			zap.String("message_sid", form.Get("MessageSid")), zap.String("remote", r.RemoteAddr))
+			zap.String("message_sid", clip(form.Get("MessageSid"), maxSIDLen)), zap.String("remote", r.RemoteAddr))
 		http.Error(w, "invalid signature", http.StatusForbidden)
 		return nil, false
 	}
 	return form, true
 }
 
-// checkSignature returns why r's signature is not valid, or "". Twilio signs
-// the URL it called, which is http.public_url plus the path, never what this
-// process sees behind a proxy.
-func (c *Channel) checkSignature(r *http.Request, body []byte) string {
+// checkSignature returns why r's signature of form is not valid, or "".
+// Twilio signs the URL it called, which is http.public_url plus the path,
+// never what this process sees behind a proxy.
+func (c *Channel) checkSignature(r *http.Request, form webhookForm) string {
 	sig := r.Header.Get("X-Twilio-Signature")
 	if sig == "" {
 		return "missing X-Twilio-Signature"
@@ -169,10 +240,19 @@ func (c *Channel) checkSignature(r *http.Request, body []byte) string {
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
-	if !c.validator.ValidateBody(u, body, sig) {
-		return "X-Twilio-Signature does not match " + u
+	if !validSignature(c.cfg.AuthToken.Reveal(), u, form, sig) {
+		// The query is left out: it is the caller's, and may be anything.
+		return "X-Twilio-Signature does not match " + connector.RedactURL(u)
 	}
 	return ""
+}
+
+// clip cuts s to at most n bytes, for a log field taken from a request.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func writeTwiML(w http.ResponseWriter) {

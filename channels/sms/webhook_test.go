@@ -285,3 +285,83 @@ func TestStatusCallbackRefusedAndFailing(t *testing.T) {
 		t.Errorf("%d DeliveryStatus calls recorded", n)
 	}
 }
+
+// firstValues is form with only the first value of each key: what a
+// validator that reads first values only (twilio-go's) checks.
+func firstValues(form url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range form {
+		out.Set(k, v[0])
+	}
+	return out
+}
+
+// TestRepeatedKeyRefused: a body with a key given twice, signed over the
+// first values only, is refused with 400 naming the key at both webhooks,
+// and nothing reaches the core.
+func TestRepeatedKeyRefused(t *testing.T) {
+	w := newWorld(t, setup{})
+	inbound := inboundForm(w, sid1, "signed words")
+	inbound.Add("Body", "smuggled words")
+	status := url.Values{"MessageSid": {sid1}, "MessageStatus": {"delivered"}}
+	status.Add("MessageStatus", "failed")
+	for _, tc := range []struct {
+		path string
+		form url.Values
+		key  string
+	}{
+		{"/sms/main", inbound, "Body"},
+		{"/sms/main/status", status, "MessageStatus"},
+	} {
+		resp := w.post(tc.path, tc.form, w.twilio.Sign(w.public+tc.path, firstValues(tc.form)))
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"`+tc.key+`"`) {
+			t.Errorf("%s: answer %d %q, want 400 naming %q", tc.path, resp.StatusCode, body, tc.key)
+		}
+	}
+	if n, m := len(w.sink.received()), len(w.sink.delivery()); n+m != 0 {
+		t.Errorf("stored %d messages and %d statuses from bodies with a repeated key", n, m)
+	}
+}
+
+// TestInboundFieldBounds: a signed webhook whose fields are longer than
+// Twilio ever sends is refused with 400 naming the field, and a body past
+// the limit with 413; nothing reaches the core.
+func TestInboundFieldBounds(t *testing.T) {
+	w := newWorld(t, setup{})
+	for _, tc := range []struct {
+		key, value string
+	}{
+		{"Body", strings.Repeat("é", maxInboundBody/2+1)},
+		{"From", "+1" + strings.Repeat("5", maxAddressLen)},
+		{"MessageSid", "SM" + strings.Repeat("0", maxSIDLen)},
+		{"MediaUrl0", "https://example.com/" + strings.Repeat("m", maxMediaURLLen)},
+		{"MediaContentType0", strings.Repeat("t", maxContentTypeLen+1)},
+	} {
+		form := inboundForm(w, sid1, "hi")
+		form.Set("MediaUrl0", "https://example.com/m.png")
+		form.Set(tc.key, tc.value)
+		resp := w.signedPost("/sms/main", form)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.key+" is longer") {
+			t.Errorf("long %s: answer %d %q, want 400 naming it", tc.key, resp.StatusCode, body)
+		}
+	}
+	form := inboundForm(w, sid1, strings.Repeat("x", maxWebhookBody))
+	resp := w.signedPost("/sms/main", form)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d-byte body: status %d, want 413", len(form.Encode()), resp.StatusCode)
+	}
+	if n := len(w.sink.received()); n != 0 {
+		t.Errorf("%d messages stored", n)
+	}
+	// The largest message Twilio sends still goes through.
+	resp = w.signedPost("/sms/main", inboundForm(w, sid1, strings.Repeat("😀", MaxBody/2)))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a 1600-unit body: status %d, want 200", resp.StatusCode)
+	}
+}

@@ -1,0 +1,105 @@
+package sms
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// FuzzInboundWebhook feeds webhook bodies through the form parser and the
+// inbound mapping: never a panic, and what reaches the core stays within
+// the field bounds.
+func FuzzInboundWebhook(f *testing.F) {
+	f.Add("MessageSid=SM0123456789abcdef0123456789abcdef&From=%2B15557654321&To=%2B15551230000&Body=hi&NumMedia=0")
+	f.Add("MessageSid=SM1&From=%2B1555&NumMedia=2&MediaUrl0=https%3A%2F%2Fapi.twilio.com%2Fm%2FME1&MediaContentType0=image%2Fjpeg&MediaUrl1=x")
+	f.Add("MessageSid=SM1&From=a&Body=a&Body=b")
+	f.Add("MessageSid=SM1&From=a&NumMedia=99999999999999999999&MediaUrl9=u&MediaUrl10=v")
+	f.Fuzz(func(t *testing.T, body string) {
+		form, err := parseWebhookForm(body)
+		if err != nil {
+			return
+		}
+		if len(form) > maxFormParams {
+			t.Fatalf("%d parameters kept", len(form))
+		}
+		in, err := inboundOf("sms.main", form)
+		if err != nil {
+			if in.SourceID != "" || in.Customer != "" {
+				t.Fatalf("error %v with a message %+v", err, in)
+			}
+			return
+		}
+		if in.SourceID == "" || len(in.SourceID) > maxSIDLen || in.Customer == "" || len(in.Customer) > maxAddressLen ||
+			len(in.Text) > maxInboundBody || len(in.Attachments) > maxMedia || in.Profile.Phone != in.Customer {
+			t.Fatalf("out of bounds: sid %d, from %d, body %d, %d attachments",
+				len(in.SourceID), len(in.Customer), len(in.Text), len(in.Attachments))
+		}
+		for _, a := range in.Attachments {
+			if a.URL == "" || len(a.URL) > maxMediaURLLen || len(a.ContentType) > maxContentTypeLen {
+				t.Fatalf("attachment out of bounds: %d / %d bytes", len(a.URL), len(a.ContentType))
+			}
+		}
+	})
+}
+
+// FuzzStatusCallback feeds status callback bodies through the form parser
+// and the status mapping: only final states are stored, with a short reason.
+func FuzzStatusCallback(f *testing.F) {
+	f.Add("MessageSid=SM1&MessageStatus=delivered")
+	f.Add("MessageSid=SM1&MessageStatus=undelivered&ErrorCode=30003")
+	f.Add("MessageSid=SM1&MessageStatus=failed&ErrorCode=0")
+	f.Add("MessageSid=SM1&MessageStatus=queued")
+	f.Add("MessageSid=SM1&MessageStatus=sent&MessageStatus=failed")
+	f.Fuzz(func(t *testing.T, body string) {
+		form, err := parseWebhookForm(body)
+		if err != nil {
+			return
+		}
+		st, err := statusOf(form)
+		if err != nil {
+			return
+		}
+		if st.sid == "" || len(st.sid) > maxSIDLen || len(st.status) > maxStatusLen {
+			t.Fatalf("out of bounds: sid %d, status %d bytes", len(st.sid), len(st.status))
+		}
+		switch st.state {
+		case connector.DeliverySent, connector.DeliveryDelivered:
+			if !st.final || st.reason != "" {
+				t.Fatalf("%+v", st)
+			}
+		case connector.DeliveryFailed:
+			if !st.final || !strings.HasPrefix(st.reason, "twilio ") || len(st.reason) > 100 {
+				t.Fatalf("%+v", st)
+			}
+		case "":
+			if st.final {
+				t.Fatalf("final without a state: %+v", st)
+			}
+		default:
+			t.Fatalf("unknown state %q", st.state)
+		}
+	})
+}
+
+// FuzzAPIError feeds error answers through their decoder: the message kept
+// is short and valid UTF-8 when the input was.
+func FuzzAPIError(f *testing.F) {
+	f.Add(400, []byte(`{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`))
+	f.Add(429, []byte(`{"code":"20429","message":"Too Many Requests"}`))
+	f.Add(502, []byte(`<html>Bad Gateway</html>`))
+	f.Add(400, []byte(`{"code":-1,"message":null}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		e := decodeAPIError(status, body)
+		if e.Status != status || e.Code < 0 || len(e.Message) > maxErrorMessage+len("...") {
+			t.Fatalf("%+v", e)
+		}
+		if utf8.Valid(body) && !utf8.ValidString(e.Message) {
+			t.Fatalf("message cut inside a rune: %q", e.Message)
+		}
+		if len(e.Error()) > maxErrorMessage+64 {
+			t.Fatalf("error text of %d bytes", len(e.Error()))
+		}
+	})
+}
