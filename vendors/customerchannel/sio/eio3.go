@@ -2,11 +2,9 @@ package sio
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,14 +26,6 @@ const (
 	eio3DefaultPingTimeout  = 5 * time.Second
 	eio3CloseWriteTimeout   = 250 * time.Millisecond
 )
-
-// eio3Open is the payload of the server's open packet.
-type eio3Open struct {
-	SID          string   `json:"sid"`
-	Upgrades     []string `json:"upgrades"`
-	PingInterval int64    `json:"pingInterval"` // ms
-	PingTimeout  int64    `json:"pingTimeout"`  // ms
-}
 
 type eio3Client struct {
 	*core
@@ -63,6 +53,9 @@ func dialEIO3(ctx context.Context, u *url.URL, o Options) (Client, error) {
 		DisableKeepAlives: true,
 	}
 	defer tr.CloseIdleConnections()
+	// Errors name the endpoint without the query: URLs with a query or
+	// userinfo never reach an error text or a log line.
+	shown := (&url.URL{Scheme: wsURL.Scheme, Host: wsURL.Host, Path: wsURL.Path}).String()
 	conn, resp, err := websocket.Dial(dctx, wsURL.String(), &websocket.DialOptions{
 		HTTPHeader: o.Header.Clone(),
 		HTTPClient: &http.Client{Transport: tr},
@@ -70,25 +63,27 @@ func dialEIO3(ctx context.Context, u *url.URL, o Options) (Client, error) {
 	if err != nil {
 		switch {
 		case dctx.Err() != nil && ctx.Err() == nil:
-			return nil, fmt.Errorf("%w after %v: dial %s: %w", ErrConnectTimeout, o.ConnectTimeout, wsURL.Redacted(), err)
+			return nil, fmt.Errorf("%w after %v: dial %s: %w", ErrConnectTimeout, o.ConnectTimeout, shown, err)
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectTimeout, wsURL.Redacted(), ctx.Err())
+			return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectTimeout, shown, ctx.Err())
 		case resp != nil:
-			return nil, fmt.Errorf("%w: %s answered HTTP %d: %w", ErrHandshake, wsURL.Redacted(), resp.StatusCode, err)
+			return nil, fmt.Errorf("%w: %s answered HTTP %d: %w", ErrHandshake, shown, resp.StatusCode, err)
 		default:
-			return nil, fmt.Errorf("%w: %s: %w", ErrDial, wsURL.Redacted(), err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrDial, shown, err)
 		}
 	}
 	conn.SetReadLimit(o.MaxMessage)
 
-	c := &eio3Client{core: newCore(), conn: conn, pong: make(chan struct{}, 1)}
-	early, err := c.handshake(dctx)
+	c := &eio3Client{core: newCore(o), conn: conn, pong: make(chan struct{}, 1)}
+	early, err := c.handshake(dctx, o)
 	if err != nil {
 		conn.CloseNow()
+		c.end(err)
+		c.discard()
 		if dctx.Err() != nil {
-			return nil, fmt.Errorf("%w after %v: %s: %w", ErrConnectTimeout, o.ConnectTimeout, wsURL.Redacted(), err)
+			return nil, fmt.Errorf("%w after %v: %s: %w", ErrConnectTimeout, o.ConnectTimeout, shown, err)
 		}
-		return nil, fmt.Errorf("%s: %w", wsURL.Redacted(), err)
+		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.onEnd = func() {
@@ -105,9 +100,11 @@ func dialEIO3(ctx context.Context, u *url.URL, o Options) (Client, error) {
 
 // handshake reads the open packet and the default namespace's connect packet
 // (Socket.IO 2 servers send it unasked). Events that arrive before the connect
-// are returned to be delivered first.
-func (c *eio3Client) handshake(ctx context.Context) ([]Event, error) {
+// are returned to be delivered first; nobody reads them yet, so more than the
+// buffer's bounds fail the handshake with ErrOverflow.
+func (c *eio3Client) handshake(ctx context.Context, o Options) ([]Event, error) {
 	var early []Event
+	var earlyBytes int64
 	opened := false
 	for {
 		typ, data, err := c.conn.Read(ctx)
@@ -120,51 +117,48 @@ func (c *eio3Client) handshake(ctx context.Context) ([]Event, error) {
 		if typ != websocket.MessageText || len(data) == 0 {
 			continue
 		}
-		s := string(data)
-		switch s[0] {
+		f := decodeFrame(string(data))
+		switch f.engine {
 		case '0':
-			var op eio3Open
-			if err := json.Unmarshal(data[1:], &op); err != nil {
-				return nil, fmt.Errorf("%w: bad open packet %.80q: %v", ErrHandshake, s, err)
+			op, err := parseOpen(f.payload)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 			}
-			c.pingInterval = time.Duration(op.PingInterval) * time.Millisecond
-			if c.pingInterval <= 0 {
-				c.pingInterval = eio3DefaultPingInterval
-			}
-			c.pingTimeout = time.Duration(op.PingTimeout) * time.Millisecond
-			if c.pingTimeout <= 0 {
-				c.pingTimeout = eio3DefaultPingTimeout
-			}
+			c.pingInterval, c.pingTimeout = op.interval(), op.timeout()
 			opened = true
 		case '1':
 			return nil, fmt.Errorf("%w: server closed the session during the handshake", ErrHandshake)
 		case '4':
 			if !opened {
-				return nil, fmt.Errorf("%w: message before the open packet: %.80q", ErrHandshake, s)
+				return nil, fmt.Errorf("%w: message before the open packet: %s", ErrHandshake, clip(string(data), 80))
 			}
-			p, ok := parseSIOPacket(s[1:])
-			if !ok || !p.defaultNSP() {
+			if !f.sioOK || !f.sio.defaultNSP() {
 				c.skipped.Add(1)
 				continue
 			}
-			switch p.typ {
+			switch f.sio.typ {
 			case '0':
 				return early, nil
 			case '1':
 				return nil, fmt.Errorf("%w: server sent disconnect", ErrNamespaceRefused)
 			case '4':
-				return nil, fmt.Errorf("%w: %s", ErrNamespaceRefused, errorText(p.data))
+				return nil, fmt.Errorf("%w: %s", ErrNamespaceRefused, errorText(f.sio.data))
 			case '2':
-				if ev, ok := decodeEvent(p.data); ok {
-					early = append(early, ev)
-				} else {
+				if !f.eventOK {
 					c.skipped.Add(1)
+					continue
 				}
+				earlyBytes += eventSize(f.event)
+				if len(early) >= o.MaxBufferedEvents || earlyBytes > o.MaxBufferedBytes {
+					return nil, fmt.Errorf("%w: %w: more than %d events or %d bytes before the namespace connect",
+						ErrHandshake, ErrOverflow, o.MaxBufferedEvents, o.MaxBufferedBytes)
+				}
+				early = append(early, f.event)
 			default:
 				c.skipped.Add(1)
 			}
 		default:
-			// ping, pong, upgrade, noop: nothing to do yet.
+			// ping, pong, upgrade, noop, malformed: nothing to do yet.
 		}
 	}
 }
@@ -192,43 +186,48 @@ func (c *eio3Client) readLoop() {
 }
 
 func (c *eio3Client) handleFrame(s string) {
-	switch s[0] {
+	f := decodeFrame(s)
+	switch f.engine {
 	case '1':
 		c.end(fmt.Errorf("%w: engine.io close packet", ErrServerDisconnect))
 	case '2': // a server ping (not part of EIO3, but harmless): answer it
-		_ = c.write(c.ctx, "3"+s[1:])
+		_ = c.write(c.ctx, "3"+f.payload)
 	case '3':
 		select {
 		case c.pong <- struct{}{}:
 		default:
 		}
 	case '4':
-		p, ok := parseSIOPacket(s[1:])
-		if !ok || !p.defaultNSP() {
-			c.skipped.Add(1)
-			return
-		}
-		switch p.typ {
-		case '2':
-			ev, ok := decodeEvent(p.data)
-			if !ok {
-				c.skipped.Add(1)
-				return
-			}
-			c.deliver(ev) // an ack id, if any, is ignored: acks are not supported
-		case '1':
-			c.end(fmt.Errorf("%w: namespace disconnect packet", ErrServerDisconnect))
-		case '4':
-			c.end(fmt.Errorf("%w: %s", ErrServerError, errorText(p.data)))
-		case '0':
-			// a repeated connect: nothing to do
-		default:
-			c.skipped.Add(1) // acks and binary packets
-		}
+		c.handleMessage(f)
 	case '0', '5', '6':
 		// open again, upgrade, noop: nothing to do
 	default:
 		c.skipped.Add(1)
+	}
+}
+
+// handleMessage acts on a Socket.IO packet. Delivering an event waits while
+// the buffer is at its bounds: the reader then stops reading (back-pressure).
+func (c *eio3Client) handleMessage(f frame) {
+	if !f.sioOK || !f.sio.defaultNSP() {
+		c.skipped.Add(1)
+		return
+	}
+	switch f.sio.typ {
+	case '2':
+		if !f.eventOK {
+			c.skipped.Add(1)
+			return
+		}
+		c.deliver(f.event) // an ack id, if any, is ignored: acks are not supported
+	case '1':
+		c.end(fmt.Errorf("%w: namespace disconnect packet", ErrServerDisconnect))
+	case '4':
+		c.end(fmt.Errorf("%w: %s", ErrServerError, errorText(f.sio.data)))
+	case '0':
+		// a repeated connect: nothing to do
+	default:
+		c.skipped.Add(1) // acks and binary packets
 	}
 }
 
@@ -293,6 +292,7 @@ func (c *eio3Client) Emit(ctx context.Context, event string, args ...any) error 
 
 func (c *eio3Client) Close() error {
 	if c.isEnded() {
+		c.discard()
 		return nil
 	}
 	// Tell the server we leave (best effort, bounded), then drop the socket.
@@ -300,79 +300,7 @@ func (c *eio3Client) Close() error {
 	_ = c.write(wctx, "41")
 	cancel()
 	c.end(nil)
+	c.discard()
 	return nil
 }
 
-// sioPacket is a parsed Socket.IO packet (the part after the Engine.IO type).
-type sioPacket struct {
-	typ  byte
-	nsp  string
-	id   string
-	data string
-}
-
-func (p sioPacket) defaultNSP() bool { return p.nsp == "" || p.nsp == "/" }
-
-func parseSIOPacket(s string) (sioPacket, bool) {
-	var p sioPacket
-	if s == "" || s[0] < '0' || s[0] > '6' {
-		return p, false
-	}
-	p.typ, s = s[0], s[1:]
-	if p.typ == '5' || p.typ == '6' { // "<n>-" attachment count
-		i := strings.IndexByte(s, '-')
-		if i < 0 {
-			return p, false
-		}
-		s = s[i+1:]
-	}
-	if strings.HasPrefix(s, "/") {
-		i := strings.IndexByte(s, ',')
-		if i < 0 {
-			p.nsp, s = s, ""
-		} else {
-			p.nsp, s = s[:i], s[i+1:]
-		}
-	}
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	p.id, p.data = s[:i], s[i:]
-	return p, true
-}
-
-// decodeEvent parses `["name", arg...]`.
-func decodeEvent(data string) (Event, bool) {
-	var arr []json.RawMessage
-	if err := json.Unmarshal([]byte(data), &arr); err != nil || len(arr) == 0 {
-		return Event{}, false
-	}
-	var name string
-	if err := json.Unmarshal(arr[0], &name); err != nil {
-		return Event{}, false
-	}
-	return Event{Name: name, Args: arr[1:]}, true
-}
-
-// errorText renders an error packet's payload: a JSON string, an object with
-// "message", or the raw text.
-func errorText(data string) string {
-	var s string
-	if json.Unmarshal([]byte(data), &s) == nil {
-		return s
-	}
-	var m struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal([]byte(data), &m) == nil && m.Message != "" {
-		return m.Message
-	}
-	if data == "" {
-		return "(no reason given)"
-	}
-	if len(data) > 200 {
-		data = data[:200] + "..."
-	}
-	return data
-}

@@ -333,31 +333,6 @@ func containsFrame(frames []string, f string) bool {
 	return false
 }
 
-func TestEIO3Overflow(t *testing.T) {
-	s := newEIO3Server(t, nil)
-	c := dial3(t, s.url, nil)
-	defer c.Close()
-	for i := range EventBuffer + 1 {
-		s.mu.Lock()
-		conn := s.conn
-		s.mu.Unlock()
-		if err := conn.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `42["messageArrived",%d]`, i)); err != nil {
-			break // the client may already have hung up
-		}
-	}
-	waitDone(t, c, 2*time.Second)
-	if err := c.Err(); !errors.Is(err, ErrOverflow) {
-		t.Fatalf("Err = %v", err)
-	}
-	n := 0
-	for range c.Events() {
-		n++
-	}
-	if n != EventBuffer {
-		t.Fatalf("drained %d buffered events, want %d", n, EventBuffer)
-	}
-}
-
 func TestEIO3ReadLimit(t *testing.T) {
 	s := newEIO3Server(t, nil)
 	c := dial3(t, s.url, func(o *Options) { o.MaxMessage = 1024 })

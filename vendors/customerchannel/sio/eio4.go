@@ -15,7 +15,9 @@ import (
 	ws "github.com/gorilla/websocket"
 	engine "github.com/zishang520/socket.io/clients/engine/v3"
 	sioclient "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
+	"github.com/zishang520/socket.io/v3/pkg/queue"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
@@ -81,6 +83,9 @@ type dialState struct {
 	// "open" is sometimes emitted before anyone listens, and the connect then
 	// hangs until the timeout (seen about once in 250 dials on loopback).
 	gate chan struct{}
+	// admission bounds what the library holds between its reader and our
+	// buffer; set before Connect.
+	admission *admission
 }
 
 func (d *dialState) report(err error) {
@@ -118,7 +123,9 @@ func dialEIO4(ctx context.Context, u *url.URL, o Options) (Client, error) {
 	mgr := sioclient.NewManager(base, opts)
 	sock := mgr.Socket("/", opts)
 	connectReturned := make(chan struct{})
-	c := &eio4Client{core: newCore(), mgr: mgr, sock: sock, noRepairs: skipRepairs.Load(), connectReturned: connectReturned}
+	c := &eio4Client{core: newCore(o), mgr: mgr, sock: sock, noRepairs: skipRepairs.Load(), connectReturned: connectReturned}
+	ds.admission = &admission{core: c.core, queue: unexportedField[*queue.Queue](mgr, "taskQueue"),
+		maxEvents: o.MaxBufferedEvents, maxBytes: o.MaxBufferedBytes}
 	c.onEnd = func() {
 		// end may run inside one of the library's listeners: tear down from a
 		// fresh goroutine so the library is not re-entered.
@@ -207,6 +214,7 @@ func dialEIO4(ctx context.Context, u *url.URL, o Options) (Client, error) {
 	// end starts a teardown, which waits for a dial still running to return,
 	// so that a connection it opens after we gave up is closed too.
 	c.end(err)
+	c.discard()
 	return nil, fmt.Errorf("%s: %w", target, err)
 }
 
@@ -292,10 +300,12 @@ func (c *eio4Client) Emit(ctx context.Context, event string, args ...any) error 
 
 func (c *eio4Client) Close() error {
 	if c.isEnded() {
+		c.discard()
 		return nil
 	}
 	c.closing.Store(true)
 	c.end(nil)
+	c.discard()
 	c.teardown() // synchronous here; the one started by end finds nothing left
 	return nil
 }
@@ -331,7 +341,7 @@ func (b *boundedWebSocket) New(s engine.Socket, o engine.SocketOptionsInterface)
 		}
 	})
 	var limitOnce sync.Once
-	_ = t.On("packet", func(...any) {
+	_ = t.On("packet", func(args ...any) {
 		// Registered before the engine's own listener, so this runs first,
 		// on the transport's reader goroutine: the one place where setting
 		// the gorilla read limit does not race with a read.
@@ -340,6 +350,12 @@ func (b *boundedWebSocket) New(s engine.Socket, o engine.SocketOptionsInterface)
 				wc.SetReadLimit(b.maxMessage)
 			}
 		})
+		if p, ok := argAt[*packet.Packet](args, 0); ok && p != nil && p.Type == packet.MESSAGE {
+			if err := b.ds.admission.admit(p, b.ds.connected.Load()); err != nil {
+				b.ds.report(err)
+				b.ds.admission.core.end(err)
+			}
+		}
 		select {
 		case <-b.ds.gate:
 			return

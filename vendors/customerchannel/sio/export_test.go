@@ -7,3 +7,14 @@ func skippedFrames(c Client) int64 {
 	}
 	return -1
 }
+
+// bufferPeaks reports the most events and bytes a client's buffer has held.
+func bufferPeaks(c Client) (int, int64) {
+	switch c := c.(type) {
+	case *eio3Client:
+		return c.peaks()
+	case *eio4Client:
+		return c.peaks()
+	}
+	return -1, -1
+}

@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -32,6 +31,15 @@ type Options struct {
 	Header         http.Header   // extra handshake headers
 	TLSConfig      *tls.Config   // for https/wss; nil = system roots
 	MaxMessage     int64         // largest frame accepted; default 1 MiB
+
+	// MaxBufferedEvents and MaxBufferedBytes bound the events received and not
+	// yet read from Events (defaults DefaultMaxBufferedEvents and
+	// DefaultMaxBufferedBytes). At either bound the client stops reading from
+	// the server until the consumer catches up: nothing is dropped, and the
+	// server's further frames wait in the network. One event larger than
+	// MaxBufferedBytes is still taken when the buffer is empty.
+	MaxBufferedEvents int
+	MaxBufferedBytes  int64
 }
 
 // Event is one event the server emitted.
@@ -49,10 +57,12 @@ type Client interface {
 	// Events delivers the server's events in order. It is closed when the
 	// connection ends (events already buffered can still be read after that).
 	//
-	// The consumer must keep reading: a client buffers at most EventBuffer (1024)
-	// events; when a new event finds the buffer full, the client ends the
-	// connection with an error wrapping ErrOverflow rather than block its reader
-	// (a blocked reader would also stop keepalives).
+	// The consumer should keep reading: when MaxBufferedEvents or
+	// MaxBufferedBytes are reached the client stops reading from the server
+	// (back-pressure). A stall longer than the server's heartbeat allows ends
+	// the connection (ErrPingTimeout or ErrTransport), and the owner
+	// reconnects. After Done, read Events until it is closed, or call Close,
+	// which discards what is still buffered.
 	Events() <-chan Event
 	// Done is closed when the connection has ended (server disconnect, transport
 	// error, ping timeout, Close); Err then says why (nil after Close).
@@ -64,13 +74,18 @@ type Client interface {
 	Close() error
 }
 
-// EventBuffer is how many received events a Client buffers for a slow consumer.
-const EventBuffer = 1024
-
 // Defaults applied to zero Options fields.
 const (
 	DefaultConnectTimeout = 5 * time.Second
 	DefaultMaxMessage     = 1 << 20
+	// DefaultMaxBufferedEvents: a Customer Channel server sends one event per
+	// chat line or activity, and the consumer commits each in milliseconds;
+	// 256 unread events is a stall, not a burst.
+	DefaultMaxBufferedEvents = 256
+	// DefaultMaxBufferedBytes is four largest frames: a full-size history
+	// replay (conversationInfo) and ordinary traffic fit; a flood waits in the
+	// network instead of in memory.
+	DefaultMaxBufferedBytes = 4 << 20
 )
 
 // Errors that Dial and Err wrap; test them with errors.Is.
@@ -91,8 +106,9 @@ var (
 	ErrTransport = errors.New("sio: transport error")
 	// ErrServerError: the server sent an error packet on an established connection.
 	ErrServerError = errors.New("sio: server error packet")
-	// ErrOverflow: the consumer did not read Events and the buffer filled up.
-	ErrOverflow = errors.New("sio: event buffer overflow")
+	// ErrOverflow: the server sent more than a bound allows where the client
+	// cannot apply back-pressure (events before the namespace connect).
+	ErrOverflow = errors.New("sio: over a buffer bound")
 	// ErrClosed: the connection has ended; Emit is not possible.
 	ErrClosed = errors.New("sio: connection closed")
 )
@@ -106,6 +122,12 @@ func Dial(ctx context.Context, o Options) (Client, error) {
 	}
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxBufferedEvents <= 0 {
+		o.MaxBufferedEvents = DefaultMaxBufferedEvents
+	}
+	if o.MaxBufferedBytes <= 0 {
+		o.MaxBufferedBytes = DefaultMaxBufferedBytes
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil {
@@ -141,75 +163,6 @@ func wsScheme(u *url.URL) string {
 		return "wss"
 	}
 	return "ws"
-}
-
-// core holds what both implementations share: the event buffer and the end state.
-type core struct {
-	events chan Event
-	done   chan struct{}
-
-	mu    sync.Mutex
-	ended bool
-	err   error
-
-	onEnd func() // called once, outside mu, after the end state is set
-}
-
-func newCore() *core {
-	return &core{events: make(chan Event, EventBuffer), done: make(chan struct{})}
-}
-
-func (c *core) Events() <-chan Event  { return c.events }
-func (c *core) Done() <-chan struct{} { return c.done }
-
-func (c *core) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
-// end records why the connection ended (the first call wins), closes Events
-// and Done, and runs onEnd. It reports whether this call ended the connection.
-func (c *core) end(err error) bool {
-	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
-		return false
-	}
-	c.ended = true
-	c.err = err
-	close(c.events)
-	close(c.done)
-	f := c.onEnd
-	c.mu.Unlock()
-	if f != nil {
-		f()
-	}
-	return true
-}
-
-func (c *core) isEnded() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ended
-}
-
-// deliver queues an event without blocking. If the buffer is full it ends the
-// connection with ErrOverflow.
-func (c *core) deliver(ev Event) {
-	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
-		return
-	}
-	select {
-	case c.events <- ev:
-		c.mu.Unlock()
-		return
-	default:
-	}
-	c.mu.Unlock()
-	c.end(fmt.Errorf("%w: %d events unread", ErrOverflow, EventBuffer))
 }
 
 // closedErr is what Emit returns once the connection has ended.
