@@ -141,7 +141,8 @@ func fromHistory(a address, dm bool, sm slack.Message) *message {
 	}
 	for _, f := range sm.Files {
 		m.Files = append(m.Files, slackFile{ID: f.ID, Name: f.Name, Title: f.Title, Mimetype: f.Mimetype,
-			Size: int64(f.Size), URLPrivate: f.URLPrivate, URLPrivateDownload: f.URLPrivateDownload})
+			Size: int64(f.Size), URLPrivate: f.URLPrivate, URLPrivateDownload: f.URLPrivateDownload,
+			IsExternal: f.IsExternal})
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"errors"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -54,7 +55,26 @@ type Config struct {
 	FileLinkTTL time.Duration `toml:"file_link_ttl"`
 	// MaxFileBytes bounds a file relayed either way.
 	MaxFileBytes int64 `toml:"max_file_bytes"`
+	// FileHosts are where Slack serves shared files (url_private): the only
+	// hosts, besides api_url's, that ever get the bot token. An entry is a
+	// host name (https) or an origin URL ("http://127.0.0.1:8080", a fake).
+	// A file elsewhere (an external or remote file) is linked as it is.
+	FileHosts []string `toml:"file_hosts"`
+	// FetchAllow are CIDR prefixes that agent attachment fetches may reach
+	// although they are loopback, private or otherwise internal (an
+	// on-premises vendor's file server). Empty: only public addresses.
+	FetchAllow []string `toml:"fetch_allow"`
+	// FetchTimeout bounds one file download, either way (an agent's
+	// attachment, a customer's file streamed through a link).
+	FetchTimeout time.Duration `toml:"fetch_timeout"`
+
+	fetchAllow   []netip.Prefix // FetchAllow, parsed
+	tokenOrigins []origin       // FileHosts and api_url's origin, parsed
 }
+
+// DefaultFileHosts are the hosts Slack serves url_private files from. Older
+// file objects name slack.com itself, which is api_url's host by default.
+func DefaultFileHosts() []string { return []string{"files.slack.com"} }
 
 // Reactions name the emoji for each conversation state.
 type Reactions struct {
@@ -69,6 +89,7 @@ func defaultConfig() Config {
 		RequestTimeout: 10 * time.Second, CatchUp: true, CatchUpInterval: 1200 * time.Millisecond,
 		Reactions:   Reactions{Queued: "hourglass_flowing_sand", Active: "speech_balloon", Ended: "white_check_mark"},
 		FileLinkTTL: 7 * 24 * time.Hour, MaxFileBytes: 50 << 20,
+		FileHosts: DefaultFileHosts(), FetchTimeout: time.Minute,
 	}
 }
 
@@ -86,7 +107,9 @@ func decodeConfig(inst connector.Instance) (Config, error) {
 		cfg.APIURL += "/"
 	}
 	cfg.EndKeyword = strings.TrimSpace(cfg.EndKeyword)
-	return cfg, errors.Join(cfg.validate(inst)...)
+	errs := cfg.validate(inst)
+	errs = append(errs, cfg.parseNetwork(inst)...)
+	return cfg, errors.Join(errs...)
 }
 
 // SocketMode reports whether events arrive over a Socket Mode WebSocket.
@@ -128,7 +151,7 @@ func (c Config) validate(inst connector.Instance) []error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"request_timeout", c.RequestTimeout}, {"file_link_ttl", c.FileLinkTTL}} {
+	}{{"request_timeout", c.RequestTimeout}, {"file_link_ttl", c.FileLinkTTL}, {"fetch_timeout", c.FetchTimeout}} {
 		if d.v < time.Millisecond {
 			bad(d.key, "must be a duration like \"10s\"")
 		}

@@ -25,9 +25,17 @@ const eventBudget = 2500 * time.Millisecond
 // serveEvents is the Events API webhook. It answers 401 to a request whose
 // signature or timestamp (5 minutes) fails, echoes url_verification, and
 // answers 200 to an event only once it is committed (or known to be a
-// duplicate, or not for us); otherwise 5xx, so that Slack retries.
+// duplicate, or not for us); otherwise 5xx, so that Slack retries. A body
+// over the limit (ours, or the daemon's http.max_body_bytes) is 413; a panic
+// while handling the event is logged with its stack and answered 500.
 func (c *Channel) serveEvents(w http.ResponseWriter, r *http.Request) {
+	defer c.recoverHTTP(w, "events request")
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxEventBody+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
 	if err != nil {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
@@ -41,8 +49,8 @@ func (c *Channel) serveEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
 		return
 	}
-	var cb callback
-	if err := json.Unmarshal(body, &cb); err != nil {
+	cb, err := decodeCallback(body)
+	if err != nil {
 		c.log.Warn("events request is not JSON", zap.Error(err))
 		http.Error(w, "body is not a JSON event", http.StatusBadRequest)
 		return
@@ -70,6 +78,29 @@ func (c *Channel) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// recoverHTTP, deferred by a handler, answers 500 to a request whose
+// handling panicked, after logging the panic with its stack, instead of
+// letting it reach net/http (which would drop the connection). An aborted
+// answer (http.ErrAbortHandler) is passed on.
+func (c *Channel) recoverHTTP(w http.ResponseWriter, what string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	c.log.Error("panic recovered in "+what+"; answered 500", zap.Any("panic", v), zap.Stack("stack"))
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+// decodeCallback reads an Events API body (a Socket Mode payload too).
+func decodeCallback(body []byte) (callback, error) {
+	var cb callback
+	err := json.Unmarshal(body, &cb)
+	return cb, err
 }
 
 // verify checks Slack's request signature: HMAC-SHA256 of "v0:ts:body" with

@@ -3,10 +3,7 @@ package slack
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -20,61 +17,57 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/netguard"
 )
 
-// linkSigner makes and checks the links agents open customers' files with.
-// Slack serves shared files only with the bot token, which must not leave
-// connectord; the link names the file and carries an HMAC, and connectord
-// fetches the file with the token when the link is opened.
-type linkSigner struct {
-	key []byte
-	ttl time.Duration
+// maxRedirects bounds the redirects one file download follows.
+const maxRedirects = 5
+
+// newSlackFileClient fetches customers' files from Slack with the bot token
+// on t (the Web API's transport). A redirect off the token hosts loses the
+// Authorization header, whatever Go's own rule (which keeps it for
+// subdomains) would do.
+func newSlackFileClient(cfg *Config, t http.RoundTripper) *http.Client {
+	limit := netguard.LimitRedirects(maxRedirects)
+	return &http.Client{Timeout: cfg.FetchTimeout, Transport: t, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !cfg.tokenURL(req.URL.String()) {
+			req.Header.Del("Authorization")
+		}
+		return limit(req, via)
+	}}
 }
 
-func newLinkSigner(botToken string, ttl time.Duration) *linkSigner {
-	// Derived from the bot token: a new token (a reinstall) voids old links,
-	// and no extra secret needs configuring.
-	k := sha256.Sum256([]byte("connectord slack file links\x00" + botToken))
-	return &linkSigner{key: k[:], ttl: ttl}
-}
-
-func (s *linkSigner) sign(id, name, src string, exp int64) string {
-	m := hmac.New(sha256.New, s.key)
-	fmt.Fprintf(m, "%s\x00%s\x00%s\x00%d", id, name, src, exp)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// url is the link for file id, served under base ("https://host/slack/NAME").
-func (s *linkSigner) url(base, id, name, src string, now time.Time) string {
-	exp := now.Add(s.ttl).Unix()
-	q := url.Values{"src": {base64.RawURLEncoding.EncodeToString([]byte(src))},
-		"exp": {strconv.FormatInt(exp, 10)}, "sig": {s.sign(id, name, src, exp)}}
-	return base + "/files/" + url.PathEscape(id) + "/" + url.PathEscape(name) + "?" + q.Encode()
-}
-
-// check returns the Slack URL a link stands for; status is the HTTP answer
-// when the link is not good.
-func (s *linkSigner) check(id, name string, q url.Values, now time.Time) (src string, status int) {
-	raw, err := base64.RawURLEncoding.DecodeString(q.Get("src"))
-	exp, err2 := strconv.ParseInt(q.Get("exp"), 10, 64)
-	if err != nil || err2 != nil || !hmac.Equal([]byte(s.sign(id, name, string(raw), exp)), []byte(q.Get("sig"))) {
+// linkTarget checks a file link's request and returns the Slack URL it
+// stands for, or the HTTP status to refuse it with.
+func (c *Channel) linkTarget(r *http.Request) (string, int) {
+	src, status := c.links.check(r.PathValue("id"), r.PathValue("name"), r.URL.Query(), time.Now())
+	if status != 0 {
+		return "", status
+	}
+	if !c.cfg.tokenURL(src) {
+		// Signed before file_hosts changed, or by an older version that
+		// proxied external files: never send the token there.
 		return "", http.StatusForbidden
 	}
-	if now.Unix() > exp {
-		return "", http.StatusGone
-	}
-	return string(raw), 0
+	return src, 0
 }
 
-// serveFile streams a customer's file to whoever holds a good link.
+// serveFile streams a customer's file to whoever holds a good link. The
+// answer is a download that cannot run on connectord's origin (attachment,
+// nosniff, a sandboxing CSP); a download cut short is aborted, so that the
+// client sees an error instead of a shorter file.
 func (c *Channel) serveFile(w http.ResponseWriter, r *http.Request) {
+	defer c.recoverHTTP(w, "file link")
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	id, name := r.PathValue("id"), r.PathValue("name")
-	src, status := c.links.check(id, name, r.URL.Query(), time.Now())
+	src, status := c.linkTarget(r)
 	if status != 0 {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	resp, err := c.fetch(r.Context(), src, true)
+	resp, err := c.fetch(r.Context(), c.slackFiles, src, true)
 	if err != nil {
 		c.log.Warn("file fetch from Slack failed", zap.String("file", id), zap.Error(err))
 		http.Error(w, "file not available from Slack", http.StatusBadGateway)
@@ -86,29 +79,56 @@ func (c *Channel) serveFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		w.Header().Set("Content-Type", ct)
+		h.Set("Content-Type", ct)
+	} else {
+		h.Set("Content-Type", "application/octet-stream")
 	}
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-	io.Copy(w, io.LimitReader(resp.Body, c.cfg.MaxFileBytes))
+	if resp.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	n, err := io.Copy(w, io.LimitReader(resp.Body, c.cfg.MaxFileBytes+1))
+	if err == nil && n > c.cfg.MaxFileBytes {
+		err = fmt.Errorf("larger than max_file_bytes (%d)", c.cfg.MaxFileBytes)
+	}
+	if err != nil {
+		c.log.Warn("file download from Slack cut short; aborting the answer",
+			zap.String("file", id), zap.Int64("bytes_sent", n), zap.Error(connector.Redacted(err)))
+		panic(http.ErrAbortHandler) // the client must not take the part for the whole
+	}
 }
 
-// fetch GETs a file; withToken adds the bot token (Slack's own file URLs
-// only: never send it to an agent's URL). A non-200 answer is an error.
-func (c *Channel) fetch(ctx context.Context, src string, withToken bool) (*http.Response, error) {
+// fetch GETs a file with client; withToken adds the bot token, which only
+// Slack's own hosts (file_hosts, api_url) ever get. A non-200 answer is an
+// error; so is a refused address or a URL that is not http(s), permanently.
+// Error texts carry no URL query.
+func (c *Channel) fetch(ctx context.Context, client *http.Client, src string, withToken bool) (*http.Response, error) {
+	u, err := url.Parse(src)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, connector.Permanent(fmt.Errorf("file URL %s is not an absolute http(s) URL", connector.RedactURL(src)))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return nil, connector.Permanent(fmt.Errorf("file URL: %w", err))
+		return nil, connector.Permanent(connector.Redacted(fmt.Errorf("file URL: %w", err)))
 	}
 	if withToken {
+		if !c.cfg.tokenURL(src) {
+			return nil, connector.Permanent(fmt.Errorf("%s is not a Slack file host; the bot token is not sent there", connector.RedactURL(src)))
+		}
 		req.Header.Set("Authorization", "Bearer "+c.cfg.BotToken.Reveal())
 	}
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
+		err = connector.Redacted(err)
+		var re *netguard.RedirectError
+		if netguard.IsBlocked(err) || errors.As(err, &re) {
+			return nil, connector.Permanent(err)
+		}
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		err := fmt.Errorf("GET %s: %s", redactURL(src), resp.Status)
+		err := fmt.Errorf("GET %s: %s", connector.RedactURL(src), resp.Status)
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 			return nil, connector.Permanent(err)
 		}
@@ -118,8 +138,8 @@ func (c *Channel) fetch(ctx context.Context, src string, withToken bool) (*http.
 }
 
 // upload puts an agent's attachment into the thread. One that cannot be
-// fetched for good (gone, refused, too large) is posted as a link instead, so
-// the customer still learns of it.
+// fetched for good (gone, refused, an internal address, too large) is posted
+// as a link instead, so the customer still learns of it.
 func (c *Channel) upload(ctx context.Context, a address, att connector.Attachment) error {
 	data, err := c.download(ctx, att.URL)
 	if connector.IsPermanent(err) {
@@ -144,15 +164,21 @@ func (c *Channel) upload(ctx context.Context, a address, att connector.Attachmen
 	return classify(err)
 }
 
+// download reads an agent's attachment through the guarded client: never
+// an internal address unless fetch_allow lets it, at most max_file_bytes,
+// within fetch_timeout.
 func (c *Channel) download(ctx context.Context, src string) ([]byte, error) {
-	resp, err := c.fetch(ctx, src, false)
+	resp, err := c.fetch(ctx, c.fetcher, src, false)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength > c.cfg.MaxFileBytes {
+		return nil, connector.Permanent(fmt.Errorf("attachment of %d bytes is larger than max_file_bytes (%d)", resp.ContentLength, c.cfg.MaxFileBytes))
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxFileBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, connector.Redacted(err)
 	}
 	if int64(len(data)) > c.cfg.MaxFileBytes {
 		return nil, connector.Permanent(fmt.Errorf("attachment larger than max_file_bytes (%d)", c.cfg.MaxFileBytes))
@@ -175,14 +201,4 @@ func (c *Channel) postLink(ctx context.Context, a address, att connector.Attachm
 	_, _, err := c.api.PostMessageContext(ctx, a.Channel, opts...)
 	c.noteAPI(err)
 	return classify(err)
-}
-
-// redactURL drops a URL's query, where tokens and signatures live.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.RawQuery, u.User = "", nil
-	return u.String()
 }

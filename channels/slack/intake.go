@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -101,25 +102,24 @@ func (c *Channel) profile(ctx context.Context, m *message) connector.Profile {
 	return connector.Profile{Name: p.Name, Email: p.Email}
 }
 
-// attachments turns shared files into links the agent can open: through our
-// own signed link when connectord has a public URL (Slack's file URLs need
-// the bot token), else Slack's own URL.
+// attachments turns shared files into links the agent can open. A file
+// Slack hosts is reached through our own signed link when connectord has a
+// public URL (Slack's file URLs need the bot token), else by Slack's own URL.
+// An external or remote file (is_external, or a URL on a host that is not
+// Slack's) is linked as it is: the proxy would send it the bot token.
 func (c *Channel) attachments(files []slackFile) []connector.Attachment {
 	var out []connector.Attachment
 	for _, f := range files {
-		src := f.URLPrivateDownload
-		if src == "" {
-			src = f.URLPrivate
+		name := firstOf(f.Name, f.Title)
+		src := firstOf(f.URLPrivateDownload, f.URLPrivate)
+		if f.IsExternal {
+			src = firstOf(f.URLPrivate, f.URLPrivateDownload)
 		}
-		if src == "" {
-			continue // a file we may not see (an external one, or deleted)
-		}
-		name := f.Name
-		if name == "" {
-			name = f.Title
+		if u, err := url.Parse(src); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			continue // no URL (a file we may not see, or deleted), or not a web link
 		}
 		link := src
-		if c.publicURL != "" {
+		if !f.IsExternal && c.cfg.tokenURL(src) && c.publicURL != "" {
 			link = c.links.url(c.publicURL+c.path, f.ID, name, src, time.Now())
 		}
 		out = append(out, connector.Attachment{URL: link, Name: name, ContentType: f.Mimetype, Size: f.Size})

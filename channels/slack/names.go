@@ -15,23 +15,18 @@ type person struct {
 }
 
 // nameCache keeps users' and channels' names for a while: every customer
-// message needs its author's, and users.info is rate limited.
+// message needs its author's, and users.info is rate limited. Each kind
+// keeps at most max entries.
 type nameCache struct {
 	api *slack.Client
-	ttl time.Duration
 
 	mu       sync.Mutex
-	users    map[string]cached[person]
-	channels map[string]cached[string]
+	users    *lru[string, person]
+	channels *lru[string, string]
 }
 
-type cached[T any] struct {
-	v   T
-	exp time.Time
-}
-
-func newNameCache(api *slack.Client, ttl time.Duration) *nameCache {
-	return &nameCache{api: api, ttl: ttl, users: map[string]cached[person]{}, channels: map[string]cached[string]{}}
+func newNameCache(api *slack.Client, ttl time.Duration, max int) *nameCache {
+	return &nameCache{api: api, users: newLRU[string, person](max, ttl), channels: newLRU[string, string](max, ttl)}
 }
 
 // lookupTimeout bounds one lookup: a name is nice to have, not worth holding
@@ -40,31 +35,31 @@ const lookupTimeout = time.Second
 
 func (n *nameCache) user(ctx context.Context, id string) (person, bool) {
 	n.mu.Lock()
-	if e, ok := n.users[id]; ok && time.Now().Before(e.exp) {
-		n.mu.Unlock()
-		return e.v, true
-	}
+	p, ok := n.users.get(id, time.Now())
 	n.mu.Unlock()
+	if ok {
+		return p, true
+	}
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	u, err := n.api.GetUserInfoContext(ctx, id)
 	if err != nil {
 		return person{}, false
 	}
-	p := person{Name: firstOf(u.Profile.DisplayName, u.Profile.RealName, u.RealName, u.Name), Email: u.Profile.Email}
+	p = person{Name: firstOf(u.Profile.DisplayName, u.Profile.RealName, u.RealName, u.Name), Email: u.Profile.Email}
 	n.mu.Lock()
-	n.users[id] = cached[person]{p, time.Now().Add(n.ttl)}
+	n.users.put(id, p, time.Now())
 	n.mu.Unlock()
 	return p, true
 }
 
 func (n *nameCache) channel(ctx context.Context, id string) (string, bool) {
 	n.mu.Lock()
-	if e, ok := n.channels[id]; ok && time.Now().Before(e.exp) {
-		n.mu.Unlock()
-		return e.v, true
-	}
+	name, ok := n.channels.get(id, time.Now())
 	n.mu.Unlock()
+	if ok {
+		return name, true
+	}
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	ch, err := n.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
@@ -72,7 +67,7 @@ func (n *nameCache) channel(ctx context.Context, id string) (string, bool) {
 		return "", false
 	}
 	n.mu.Lock()
-	n.channels[id] = cached[string]{ch.Name, time.Now().Add(n.ttl)}
+	n.channels.put(id, ch.Name, time.Now())
 	n.mu.Unlock()
 	return ch.Name, true
 }

@@ -8,34 +8,27 @@ import "time"
 type progress struct {
 	ts    string // the text's ts once posted
 	files int    // attachments uploaded
-	saved time.Time
 }
 
 // progressTTL bounds how long progress is kept for a message that is never
-// attempted again (the router gave up on it).
+// attempted again (the router gave up on it); maxRemembered bounds how many.
 const progressTTL = 24 * time.Hour
 
 func (c *Channel) loadProgress(id int64) progress {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.progress[id]
+	p, _ := c.progress.get(id, time.Now())
+	return p
 }
 
 func (c *Channel) saveProgress(id int64, p progress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
-	p.saved = now
-	c.progress[id] = p
-	for k, v := range c.progress {
-		if now.Sub(v.saved) > progressTTL {
-			delete(c.progress, k)
-		}
-	}
+	c.progress.put(id, p, time.Now())
 }
 
 func (c *Channel) forgetProgress(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.progress, id)
+	c.progress.remove(id)
 }

@@ -132,22 +132,22 @@ func (c *Channel) postOptions(a address, m *connector.Message, text string) []sl
 func (c *Channel) mayHavePosted(m *connector.Message) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, unknown := c.unknown[m.ID]
+	_, unknown := c.unknown.get(m.ID, time.Now())
 	return unknown || m.CreatedAt.Before(c.started)
 }
 
 func (c *Channel) markUnknown(id int64, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.unknown[id]; !ok {
-		c.unknown[id] = at
+	if _, ok := c.unknown.get(id, at); !ok {
+		c.unknown.put(id, at, at)
 	}
 }
 
 func (c *Channel) clearUnknown(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.unknown, id)
+	c.unknown.remove(id)
 }
 
 // findPosted looks for m among our recent messages in the conversation and
@@ -191,7 +191,7 @@ func (c *Channel) dmOf(ctx context.Context, a address) (address, error) {
 		return a, nil
 	}
 	c.mu.Lock()
-	dm, ok := c.dms[a.Channel]
+	dm, ok := c.dms.get(a.Channel, time.Now())
 	c.mu.Unlock()
 	if ok {
 		return address{Channel: dm}, nil
@@ -202,7 +202,7 @@ func (c *Channel) dmOf(ctx context.Context, a address) (address, error) {
 		return a, fmt.Errorf("open a DM with %s: %w", a.Channel, classify(err))
 	}
 	c.mu.Lock()
-	c.dms[a.Channel] = ch.ID
+	c.dms.put(a.Channel, ch.ID, time.Now())
 	c.mu.Unlock()
 	return address{Channel: ch.ID}, nil
 }

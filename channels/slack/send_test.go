@@ -206,7 +206,7 @@ func TestSendUploadsAgentFile(t *testing.T) {
 		io.WriteString(w, "%PDF-1.4 invoice")
 	}))
 	defer files.Close()
-	e := newEnv(t, true, nil)
+	e := newEnv(t, true, func(cfg map[string]any) { cfg["fetch_allow"] = []string{"127.0.0.0/8"} }) // the fake is on loopback
 	e.start()
 	to, root := e.thread("help")
 	_, err := e.send(to, &connector.Message{ID: 1, Kind: connector.KindText, Text: "here you go", Agent: "Dee",
@@ -247,6 +247,13 @@ func TestCustomerFileReachesAgentAsLink(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "segfault at 0x0" {
 		t.Errorf("GET link = %d %q", resp.StatusCode, body)
+	}
+	// A download that cannot run as a page on connectord's origin.
+	for k, want := range map[string]string{"X-Content-Type-Options": "nosniff",
+		"Content-Disposition": `attachment; filename="error log.txt"`} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
 	}
 	// A link with a changed signature or file is refused.
 	for _, bad := range []string{strings.Replace(a.URL, "sig=", "sig=0", 1), strings.Replace(a.URL, "/files/F", "/files/G", 1)} {

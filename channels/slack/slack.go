@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/netguard"
 )
 
 // Kind is the "slack" channel kind: one Channel per [channels.slack.NAME] block.
@@ -33,7 +34,11 @@ type Channel struct {
 	publicURL string
 	channels  map[string]bool // configured channel ids
 
-	http  *http.Client // Web API, file downloads and uploads
+	http  *http.Client // Web API, Socket Mode, uploads
+	// slackFiles fetches customers' files from Slack with the bot token;
+	// fetcher fetches agents' attachments, never from an internal address
+	// unless fetch_allow says so, and without the token.
+	slackFiles, fetcher *http.Client
 	api   *slack.Client
 	pace  *pacer
 	names *nameCache
@@ -49,10 +54,14 @@ type Channel struct {
 	socket     socketState
 
 	mu       sync.Mutex
-	unknown  map[int64]time.Time // message id -> when an attempt with an unknown outcome began
-	progress map[int64]progress  // message id -> what earlier attempts achieved
-	typing   map[address]string  // conversations showing "typing…": the indicator's ts
-	dms      map[string]string   // user id -> the app's DM channel with them
+	// Each bounded to maxRemembered entries, least recently used forgotten:
+	// a forgotten unknown outcome or progress can mean a repeated post or
+	// upload, a forgotten DM one more conversations.open, a forgotten typing
+	// indicator one left for catch-up to delete.
+	unknown  *lru[int64, time.Time] // message id -> when an attempt with an unknown outcome began
+	progress *lru[int64, progress]  // message id -> what earlier attempts achieved
+	typing   *lru[address, string]  // conversations showing "typing…": the indicator's ts
+	dms      *lru[string, string]   // user id -> the app's DM channel with them
 	started  time.Time
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -95,13 +104,20 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		channels: map[string]bool{}, http: hc,
 		api:     slack.New(cfg.BotToken.Reveal(), opts...),
 		pace:    newPacer(cfg.PostInterval),
-		lanes:   newLanes(),
+		lanes:   newLanes(maxQueued, maxQueuedBytes, nil),
 		links:   newLinkSigner(cfg.BotToken.Reveal(), cfg.FileLinkTTL),
 		known:   make(chan struct{}),
-		unknown: map[int64]time.Time{}, progress: map[int64]progress{}, typing: map[address]string{}, dms: map[string]string{},
-		typingLanes: newLanes(),
+		unknown:  newLRU[int64, time.Time](maxRemembered, 0),
+		progress: newLRU[int64, progress](maxRemembered, progressTTL),
+		typing:   newLRU[address, string](maxRemembered, 0),
+		dms:      newLRU[string, string](maxRemembered, 0),
+		typingLanes: newLanes(maxTypingQueued, 1<<62, nil),
 	}
-	c.names = newNameCache(c.api, time.Hour)
+	c.lanes.onPanic = c.lanePanic
+	c.typingLanes.onPanic = c.lanePanic
+	c.slackFiles = newSlackFileClient(&c.cfg, hc.Transport)
+	c.fetcher = netguard.New(cfg.fetchAllow).Client(cfg.FetchTimeout, maxRedirects)
+	c.names = newNameCache(c.api, time.Hour, maxCachedNames)
 	for _, id := range cfg.Channels {
 		c.channels[id] = true
 	}
@@ -145,6 +161,7 @@ func (c *Channel) Start(ctx context.Context) error {
 			c.runSocket(runCtx)
 			return
 		}
+		defer c.recoverPanic("catch-up")
 		c.catchUp(runCtx)
 	}()
 	return nil
@@ -168,7 +185,8 @@ func (c *Channel) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("slack %s: stop: %w", c.name, ctx.Err())
 	}
-	c.http.Transport.(*http.Transport).CloseIdleConnections()
+	c.http.CloseIdleConnections()
+	c.fetcher.CloseIdleConnections()
 	return nil
 }
 
@@ -209,7 +227,7 @@ func (c *Channel) lastAPIFailure() string {
 func (c *Channel) noteAPI(err error) {
 	failure := ""
 	if err != nil && (authError(err) || unknownOutcome(err)) {
-		failure = err.Error()
+		failure = connector.RedactError(err) // Health shows it: no URL query or userinfo
 	}
 	if old := c.apiFailure.Load(); old == nil || *old != failure {
 		c.apiFailure.Store(&failure)
@@ -274,4 +292,31 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// goCatchUp runs a catch-up pass in the background, tracked by Stop.
+func (c *Channel) goCatchUp(ctx context.Context) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.recoverPanic("catch-up")
+		c.catchUp(ctx)
+	}()
+}
+
+// recoverPanic, deferred, stops a panic from killing the daemon: it is
+// logged with its stack and what it was doing, and the work is left undone
+// (an unacked envelope is redelivered, a catch-up pass runs again on the
+// next start or hello). It must be deferred directly.
+func (c *Channel) recoverPanic(what string) {
+	if v := recover(); v != nil {
+		c.log.Error("panic recovered in "+what, zap.Any("panic", v), zap.Stack("stack"))
+	}
+}
+
+// lanePanic reports a panic in one lane function (an envelope's commit,
+// which is then not acked; a typing change).
+func (c *Channel) lanePanic(key string, v any) {
+	c.log.Error("panic recovered in a lane; its event is not acked and Slack will redeliver it",
+		zap.String("lane", key), zap.Any("panic", v), zap.Stack("stack"))
 }

@@ -26,6 +26,11 @@ const (
 	// ackBudget bounds committing one event; Slack redelivers after 3 s
 	// without an ack, and a late commit is still de-duplicated.
 	ackBudget = 10 * time.Second
+	// maxQueued and maxQueuedBytes bound the events read but not yet
+	// committed while the store is slow: past them the reader stops reading
+	// (nothing more is acked), and Slack keeps and redelivers the rest.
+	maxQueued      = 256
+	maxQueuedBytes = 16 << 20
 )
 
 // socketState is what Health reports about Socket Mode.
@@ -42,18 +47,20 @@ func (s *socketState) opened() {
 	s.mu.Unlock()
 }
 
+// closed and failed keep the error's text for Health, with no URL query or
+// userinfo: a Socket Mode URL carries its ticket in the query.
 func (s *socketState) closed(err error) {
 	s.mu.Lock()
 	s.open--
 	if err != nil {
-		s.lastErr = err.Error()
+		s.lastErr = connector.RedactError(err)
 	}
 	s.mu.Unlock()
 }
 
 func (s *socketState) failed(err error) {
 	s.mu.Lock()
-	s.lastErr = err.Error()
+	s.lastErr = connector.RedactError(err)
 	s.mu.Unlock()
 }
 
@@ -115,11 +122,11 @@ func (c *Channel) dialSocket(ctx context.Context) (*websocket.Conn, error) {
 	_, url, err := c.api.StartSocketModeContext(octx)
 	c.noteAPI(err)
 	if err != nil {
-		return nil, fmt.Errorf("apps.connections.open: %w", err)
+		return nil, connector.Redacted(fmt.Errorf("apps.connections.open: %w", err))
 	}
 	conn, _, err := websocket.Dial(octx, url, &websocket.DialOptions{HTTPClient: c.http})
 	if err != nil {
-		return nil, fmt.Errorf("dial socket: %w", err)
+		return nil, connector.Redacted(fmt.Errorf("dial socket: %w", err))
 	}
 	conn.SetReadLimit(maxFrame)
 	return conn, nil
@@ -146,53 +153,85 @@ func (c *Channel) readSocket(ctx context.Context, conn *websocket.Conn, refresh 
 		var data []byte
 		if _, data, err = conn.Read(ctx); err != nil {
 			if ctx.Err() == nil {
-				c.log.Info("socket mode connection closed", zap.Error(err))
+				c.log.Info("socket mode connection closed", zap.Error(connector.Redacted(err)))
 			}
 			return
 		}
-		var env envelope
-		if jerr := json.Unmarshal(data, &env); jerr != nil {
-			c.log.Warn("malformed socket mode frame skipped", zap.Error(jerr))
-			continue
-		}
-		switch env.Type {
-		case "hello":
-			if !helloed {
-				helloed = true
-				c.socket.opened()
-				c.log.Info("socket mode connected")
-				c.wg.Add(1)
-				go func() { defer c.wg.Done(); c.catchUp(runCtx) }()
-			}
-		case "disconnect":
-			c.log.Info("socket mode disconnect announced", zap.String("reason", env.Reason))
-			select {
-			case refresh <- struct{}{}:
-			default:
-			}
-		case "events_api":
-			c.onEnvelope(ctx, conn, &env)
-		default:
-			// Interactivity, slash commands: not used, acknowledged so that
-			// Slack does not show the user an error.
-			c.ack(ctx, conn, env.EnvelopeID)
+		if c.onFrame(ctx, runCtx, conn, data, refresh, &helloed) != nil {
+			return
 		}
 	}
 }
 
+// onFrame handles one Socket Mode frame. An events_api envelope waits for
+// room in the lanes first: while they are full nothing more is read, so
+// nothing more is acked, and Slack keeps the rest. A panic is recovered and
+// logged with its stack; the envelope stays unacked and Slack redelivers it.
+// The error is ctx's, when it ended while waiting.
+func (c *Channel) onFrame(ctx, runCtx context.Context, conn *websocket.Conn, data []byte,
+	refresh chan<- struct{}, helloed *bool) error {
+	defer c.recoverPanic("socket mode frame")
+	env, err := decodeFrame(data)
+	if err != nil {
+		c.log.Warn("malformed socket mode frame skipped", zap.Error(err))
+		return nil
+	}
+	switch env.Type {
+	case "hello":
+		if !*helloed {
+			*helloed = true
+			c.socket.opened()
+			c.log.Info("socket mode connected")
+			c.goCatchUp(runCtx)
+		}
+	case "disconnect":
+		c.log.Info("socket mode disconnect announced", zap.String("reason", env.Reason))
+		select {
+		case refresh <- struct{}{}:
+		default:
+		}
+	case "events_api":
+		if c.lanes.full() {
+			c.log.Warn("socket mode: too many events waiting for the store; not reading until they drain")
+		}
+		if err := c.lanes.waitRoom(ctx); err != nil {
+			return err
+		}
+		c.onEnvelope(ctx, conn, &env, len(data))
+	default:
+		// Interactivity, slash commands: not used, acknowledged so that
+		// Slack does not show the user an error.
+		c.ack(ctx, conn, env.EnvelopeID)
+	}
+	return nil
+}
+
+// decodeFrame reads a Socket Mode frame.
+func decodeFrame(data []byte) (envelope, error) {
+	var env envelope
+	err := json.Unmarshal(data, &env)
+	return env, err
+}
+
+// laneKey is the lane an event is committed on: its conversation, else
+// (not a message) its own event id.
+func laneKey(cb *callback) string {
+	if m, err := parseEvent(cb); err == nil && m != nil {
+		return m.address().String()
+	}
+	return cb.EventID
+}
+
 // onEnvelope commits an events_api envelope's message on its lane, then acks.
-func (c *Channel) onEnvelope(ctx context.Context, conn *websocket.Conn, env *envelope) {
-	var cb callback
-	if err := json.Unmarshal(env.Payload, &cb); err != nil {
+// size is the frame's, for the lanes' bound.
+func (c *Channel) onEnvelope(ctx context.Context, conn *websocket.Conn, env *envelope, size int) {
+	cb, err := decodeCallback(env.Payload)
+	if err != nil {
 		c.log.Warn("malformed envelope skipped", zap.String("envelope_id", env.EnvelopeID), zap.Error(err))
 		c.ack(ctx, conn, env.EnvelopeID)
 		return
 	}
-	key := cb.EventID
-	if m, err := parseEvent(&cb); err == nil && m != nil {
-		key = m.address().String()
-	}
-	c.lanes.run(key, func() {
+	c.lanes.run(laneKey(&cb), int64(size), func() {
 		cctx, cancel := context.WithTimeout(ctx, ackBudget)
 		defer cancel()
 		if err := c.handleEvent(cctx, &cb); err != nil {
@@ -228,6 +267,9 @@ func (c *Channel) pingSocket(ctx context.Context, conn *websocket.Conn, cancel c
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if c.lanes.full() {
+				continue // not reading on purpose: no pong would come back
+			}
 			pctx, pcancel := context.WithTimeout(ctx, pingTimeout)
 			err := conn.Ping(pctx)
 			pcancel()

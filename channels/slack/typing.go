@@ -32,7 +32,7 @@ func (c *Channel) ShowTyping(ctx context.Context, to string, on bool) {
 		return
 	}
 	c.mu.Unlock()
-	c.typingLanes.run(to, func() {
+	queued := c.typingLanes.tryRun(to, 0, func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 		defer cancel()
 		if on {
@@ -41,11 +41,18 @@ func (c *Channel) ShowTyping(ctx context.Context, to string, on bool) {
 			c.typingOff(ctx, a)
 		}
 	})
+	if !queued {
+		c.log.Debug("typing indicator change dropped: too many waiting", zap.String("customer", to))
+	}
 }
+
+// maxTypingQueued bounds typing changes waiting for Slack: they are
+// cosmetic, and dropped past it.
+const maxTypingQueued = 1000
 
 func (c *Channel) typingOn(ctx context.Context, a address) {
 	c.mu.Lock()
-	_, shown := c.typing[a]
+	_, shown := c.typing.get(a, time.Now())
 	c.mu.Unlock()
 	if shown || !c.pace.try(a.Channel) {
 		return
@@ -61,14 +68,14 @@ func (c *Channel) typingOn(ctx context.Context, a address) {
 		return
 	}
 	c.mu.Lock()
-	c.typing[a] = ts
+	c.typing.put(a, ts, time.Now())
 	c.mu.Unlock()
 }
 
 func (c *Channel) typingOff(ctx context.Context, a address) {
 	c.mu.Lock()
-	ts, shown := c.typing[a]
-	delete(c.typing, a)
+	ts, shown := c.typing.get(a, time.Now())
+	c.typing.remove(a)
 	c.mu.Unlock()
 	if shown {
 		c.deleteTyping(ctx, a.Channel, ts)
@@ -79,13 +86,13 @@ func (c *Channel) typingOff(ctx context.Context, a address) {
 // typing lane so that it cannot race a "typing on" still in flight.
 func (c *Channel) clearTyping(ctx context.Context, a address) {
 	c.mu.Lock()
-	_, shown := c.typing[a]
+	_, shown := c.typing.get(a, time.Now())
 	c.mu.Unlock()
 	if !shown {
 		return
 	}
 	done := make(chan struct{})
-	c.typingLanes.run(a.String(), func() { defer close(done); c.typingOff(ctx, a) })
+	c.typingLanes.run(a.String(), 0, func() { defer close(done); c.typingOff(ctx, a) })
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -51,6 +51,9 @@ type slackFile struct {
 	Size               int64  `json:"size"`
 	URLPrivate         string `json:"url_private"`
 	URLPrivateDownload string `json:"url_private_download"`
+	// IsExternal marks a remote file (Google Drive, a remote file added by
+	// an app): its url_private is the outside URL, not Slack's.
+	IsExternal bool `json:"is_external"`
 }
 
 // envelope is a Socket Mode frame from Slack.

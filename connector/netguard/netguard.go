@@ -144,15 +144,22 @@ func (g *Guard) Client(timeout time.Duration, maxRedirects int) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: g.Transport(), CheckRedirect: LimitRedirects(maxRedirects)}
 }
 
+// RedirectError says that a redirect was not followed; fetching again would
+// meet it again.
+type RedirectError struct{ Reason string }
+
+func (e *RedirectError) Error() string { return e.Reason }
+
 // LimitRedirects is an http.Client CheckRedirect that stops after n redirects
-// and refuses a redirect to anything but http or https.
+// and refuses a redirect to anything but http or https, with a
+// *RedirectError (which the client wraps in a *url.Error).
 func LimitRedirects(n int) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) > n {
-			return errors.New("stopped after " + strconv.Itoa(n) + " redirects")
+			return &RedirectError{"stopped after " + strconv.Itoa(n) + " redirects"}
 		}
 		if s := req.URL.Scheme; s != "http" && s != "https" {
-			return fmt.Errorf("redirect to a %q URL refused", s)
+			return &RedirectError{fmt.Sprintf("redirect to a %q URL refused", s)}
 		}
 		return nil
 	}

@@ -185,7 +185,8 @@ func TestRedirectsCapped(t *testing.T) {
 		resp.Body.Close()
 		t.Fatal("endless redirects followed to the end")
 	}
-	if !strings.Contains(err.Error(), "stopped after 3 redirects") || hops != 4 {
+	var re *RedirectError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "stopped after 3 redirects") || hops != 4 {
 		t.Errorf("err = %v after %d requests, want stopped after 3 redirects (4 requests)", err, hops)
 	}
 }
