@@ -34,15 +34,15 @@ type Channel struct {
 	publicURL string
 	channels  map[string]bool // configured channel ids
 
-	http  *http.Client // Web API, Socket Mode, uploads
+	http *http.Client // Web API, Socket Mode, uploads
 	// slackFiles fetches customers' files from Slack with the bot token;
 	// fetcher fetches agents' attachments, never from an internal address
 	// unless fetch_allow says so, and without the token.
 	slackFiles, fetcher *http.Client
-	api   *slack.Client
-	pace  *pacer
-	names *nameCache
-	lanes *lanes // Socket Mode events, in order per conversation
+	api                 *slack.Client
+	pace                *pacer
+	names               *nameCache
+	lanes               *lanes // Socket Mode events, in order per conversation
 	// typingLanes order one conversation's typing indicator changes.
 	typingLanes *lanes
 	links       *linkSigner
@@ -53,7 +53,7 @@ type Channel struct {
 	apiFailure atomic.Pointer[string] // the last Web API call's auth or network failure; "" after a success
 	socket     socketState
 
-	mu       sync.Mutex
+	mu sync.Mutex
 	// Each bounded to maxRemembered entries, least recently used forgotten:
 	// a forgotten unknown outcome or progress can mean a repeated post or
 	// upload, a forgotten DM one more conversations.open, a forgotten typing
@@ -102,15 +102,15 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		name: env.Instance.FullName(), path: "/slack/" + env.Instance.Name, cfg: cfg, log: log,
 		sink: env.Sink, lister: env.Conversations, publicURL: env.PublicURL,
 		channels: map[string]bool{}, http: hc,
-		api:     slack.New(cfg.BotToken.Reveal(), opts...),
-		pace:    newPacer(cfg.PostInterval),
-		lanes:   newLanes(maxQueued, maxQueuedBytes, nil),
-		links:   newLinkSigner(cfg.BotToken.Reveal(), cfg.FileLinkTTL),
-		known:   make(chan struct{}),
-		unknown:  newLRU[int64, time.Time](maxRemembered, 0),
-		progress: newLRU[int64, progress](maxRemembered, progressTTL),
-		typing:   newLRU[address, string](maxRemembered, 0),
-		dms:      newLRU[string, string](maxRemembered, 0),
+		api:         slack.New(cfg.BotToken.Reveal(), opts...),
+		pace:        newPacer(cfg.PostInterval),
+		lanes:       newLanes(maxQueued, maxQueuedBytes, nil),
+		links:       newLinkSigner(cfg.BotToken.Reveal(), cfg.FileLinkTTL),
+		known:       make(chan struct{}),
+		unknown:     newLRU[int64, time.Time](maxRemembered, 0),
+		progress:    newLRU[int64, progress](maxRemembered, progressTTL),
+		typing:      newLRU[address, string](maxRemembered, 0),
+		dms:         newLRU[string, string](maxRemembered, 0),
 		typingLanes: newLanes(maxTypingQueued, 1<<62, nil),
 	}
 	c.lanes.onPanic = c.lanePanic
