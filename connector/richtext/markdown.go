@@ -544,7 +544,7 @@ func hasScheme(s string) bool {
 
 // entity decodes an HTML entity reference at s[i:] (s[i] is '&').
 func entity(s string, i int) (string, int, bool) {
-	semi := strings.IndexByte(s[i:], ';')
+	semi := strings.IndexByte(s[i:min(len(s), i+34)], ';') // no entity is longer
 	if semi < 2 || semi > 33 {
 		return "", 0, false
 	}

@@ -144,6 +144,9 @@ func FuzzMarkdownToMrkdwn(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out := MarkdownToMrkdwn(in)
+		if len(out) > 6*len(in)+64 {
+			t.Fatalf("MarkdownToMrkdwn(%q): %d bytes out, over the bound 6*%d+64", in, len(out), len(in))
+		}
 		if err := checkMrkdwn(out); err != nil {
 			t.Fatalf("MarkdownToMrkdwn(%q) = %q: %v", in, out, err)
 		}

@@ -17,6 +17,7 @@ var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // EscapeMrkdwn escapes plain text for a Slack message: &, < and > become
 // &amp; &lt; &gt; (Slack's only required escapes). Nothing else changes; in
 // particular *, _ and ~ are left alone, as Slack has no way to escape them.
+// The result is at most 5*len(s) bytes (a '&' becomes five), in linear time.
 func EscapeMrkdwn(s string) string { return mrkdwnEscaper.Replace(s) }
 
 // slackURL makes an address safe inside <...|label>: it is escaped, and the

@@ -211,6 +211,9 @@ func FuzzMrkdwn(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out := Mrkdwn(in)
+		if len(out) > 6*len(in)+64 {
+			t.Fatalf("Mrkdwn(%q): %d bytes out, over the bound 6*%d+64", in, len(out), len(in))
+		}
 		if err := checkMrkdwn(out); err != nil {
 			t.Fatalf("Mrkdwn(%q) = %q: %v", in, out, err)
 		}
@@ -224,6 +227,26 @@ func FuzzMrkdwn(f *testing.F) {
 			if c >= sentContent {
 				t.Fatalf("Mrkdwn(%q) = %q: sentinel left", in, out)
 			}
+		}
+	})
+}
+
+func FuzzEscapeMrkdwn(f *testing.F) {
+	for _, s := range []string{"", "a & b < c > d", "&amp;", "<@U1>", "*x* _y_"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := EscapeMrkdwn(in)
+		if len(out) > 5*len(in) {
+			t.Fatalf("EscapeMrkdwn(%q): %d bytes out, over the bound 5*%d", in, len(out), len(in))
+		}
+		if utf8.ValidString(in) {
+			if err := checkMrkdwn(out); err != nil {
+				t.Fatalf("EscapeMrkdwn(%q) = %q: %v", in, out, err)
+			}
+		}
+		if got := strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">").Replace(out); got != in {
+			t.Fatalf("EscapeMrkdwn(%q) = %q: does not read back", in, out)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package richtext
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestPlainText(t *testing.T) {
@@ -90,6 +91,12 @@ func FuzzPlainText(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out := PlainText(in)
+		if len(out) > 4*len(in)+64 {
+			t.Fatalf("PlainText(%q): %d bytes out, over the bound 4*%d+64", in, len(out), len(in))
+		}
+		if utf8.ValidString(in) && !utf8.ValidString(out) {
+			t.Fatalf("PlainText(%q) = %q: invalid UTF-8", in, out)
+		}
 		if out != strings.TrimSpace(out) {
 			t.Errorf("PlainText(%q) = %q: not trimmed", in, out)
 		}

@@ -12,7 +12,8 @@ var slackUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
 // MrkdwnRefs lists the ids a Slack message's text refers to without a readable label: users (<@U123>, <@W123>) and channels (<#C123>), each once, in order of first appearance; ids that carry a label (<#C123|general>, <@U123|ann>) are not listed.
 //
 // Only ids of the usual shape (upper-case letters and digits) are listed;
-// they are what PlainFromMrkdwn looks up in its names.
+// they are what PlainFromMrkdwn looks up in its names. The ids together are
+// never longer than text, and time is linear in len(text).
 func MrkdwnRefs(text string) (users, channels []string) {
 	seen := map[string]bool{}
 	for i := 0; i < len(text); i++ {
@@ -94,7 +95,17 @@ func angleToken(s string, i int) (string, int, bool) {
 //     trimmed.
 //
 // Any input gives a result, and no text but markup is dropped.
+//
+// Bound: a name from names is used up to its first 80 bytes (Slack's own
+// limit for display and channel names), and the result is at most
+// 8*len(text)+64 bytes, cut there otherwise; text whose ids have Slack's
+// usual length (nine characters or more) never reaches it. Time is linear in
+// len(text).
 func PlainFromMrkdwn(text string, names map[string]string) string {
+	return cutText(plainFromMrkdwn(text, names), outputLimit(8, len(text)))
+}
+
+func plainFromMrkdwn(text string, names map[string]string) string {
 	s := strings.ToValidUTF8(text, "\uFFFD")
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	var items []pitem
@@ -217,7 +228,7 @@ func slackAngle(s string, i int, names map[string]string) (string, int, bool) {
 	label = slackUnescaper.Replace(label)
 	name := func(id string) string {
 		if n, ok := names[id]; ok && n != "" {
-			return n
+			return cutText(n, maxName)
 		}
 		return slackUnescaper.Replace(id)
 	}

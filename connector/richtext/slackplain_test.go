@@ -189,6 +189,9 @@ func FuzzPlainFromMrkdwn(f *testing.F) {
 	names := map[string]string{"U1": "ann"}
 	f.Fuzz(func(t *testing.T, in string) {
 		out := PlainFromMrkdwn(in, names)
+		if len(out) > 8*len(in)+64 {
+			t.Fatalf("PlainFromMrkdwn(%q): %d bytes out, over the bound 8*%d+64", in, len(out), len(in))
+		}
 		if !utf8.ValidString(out) {
 			t.Fatalf("PlainFromMrkdwn(%q) = %q: invalid UTF-8", in, out)
 		}
@@ -196,6 +199,25 @@ func FuzzPlainFromMrkdwn(f *testing.F) {
 		text := markupRE.ReplaceAllString(escapeRE.ReplaceAllString(strings.ToValidUTF8(in, "\uFFFD"), ""), "")
 		if want, got := wordChars(text), wordChars(out); !isSubsequence(want, got) {
 			t.Fatalf("PlainFromMrkdwn(%q) = %q: lost text %q", in, out, string(want))
+		}
+	})
+}
+
+func FuzzMrkdwnRefs(f *testing.F) {
+	for _, s := range []string{"", "<@U1> <#C1> <@U1>", "<@U1|ann> <#C1|x> <!here>", "<<@U3>>", "<@U1\n>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		users, channels := MrkdwnRefs(in)
+		total := 0
+		for _, id := range append(users, channels...) {
+			if !isSlackID(id) || !strings.Contains(in, id) {
+				t.Fatalf("MrkdwnRefs(%q): %q is not an id in the text", in, id)
+			}
+			total += len(id)
+		}
+		if total > len(in) {
+			t.Fatalf("MrkdwnRefs(%q): %d bytes of ids from %d of text", in, total, len(in))
 		}
 	})
 }
