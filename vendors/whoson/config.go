@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -58,6 +59,10 @@ type Config struct {
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
 	// ReconnectMax is the longest back-off between reconnect attempts.
 	ReconnectMax time.Duration `toml:"reconnect_max"`
+	// AllowInsecureTransport permits a ws:// url to a host other than the
+	// loopback interface, over which Connect carries auth_string and api_key
+	// in clear. Default false: such a url is a configuration error.
+	AllowInsecureTransport bool `toml:"allow_insecure_transport"`
 }
 
 // defaultConfig is Config with every default of config.example.toml.
@@ -173,7 +178,30 @@ func (s *settings) checkURL(bad func(key, format string, args ...any)) {
 	}
 	if u.Host == "" {
 		bad("url", "has no host")
+		return
 	}
+	if u.Scheme == "ws" && !isLoopback(u.Hostname()) && !s.AllowInsecureTransport {
+		bad("url", "ws:// to %s would send auth_string and api_key unencrypted; use wss://, "+
+			"or set allow_insecure_transport = true to accept that", u.Hostname())
+	}
+}
+
+// insecureTransport reports whether the url sends the credentials in clear
+// over a network: ws:// to a host that is not loopback.
+func (s *settings) insecureTransport() bool {
+	u, err := url.Parse(s.URL)
+	return err == nil && u.Scheme == "ws" && !isLoopback(u.Hostname())
+}
+
+// isLoopback reports whether host names the loopback interface: "localhost"
+// or a loopback IP address. Other names are not resolved: what they point
+// at can change after the check.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
@@ -291,4 +319,14 @@ func isPhone(s string) bool {
 		}
 	}
 	return true
+}
+
+// host is the url's host name, for log lines (never the whole url, which
+// may carry credentials).
+func (s *settings) host() string {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }

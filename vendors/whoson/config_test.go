@@ -1,6 +1,7 @@
 package whoson
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/connectord/connectord/connector"
 )
@@ -285,5 +289,61 @@ func TestSlackCustomerIsNoPhone(t *testing.T) {
 	c.Profile.Name = "Ann"
 	if got := s.visitorName(c); got != "Ann" {
 		t.Errorf("visitorName = %q, want Ann", got)
+	}
+}
+
+// TestConfigInsecureTransport: ws:// to a host that is not loopback is
+// refused at validation, naming url, unless allow_insecure_transport is set;
+// then it builds and warns at Start. Loopback ws:// needs nothing.
+func TestConfigInsecureTransport(t *testing.T) {
+	for _, tc := range []struct {
+		url, allow string
+		ok         bool
+	}{
+		{`"ws://chat.example.com:8009"`, "", false},
+		{`"ws://10.0.0.5:8009"`, "false", false},
+		{`"ws://[2001:db8::1]:8009"`, "", false},
+		{`"ws://localhost.example.com:8009"`, "", false},
+		{`"ws://chat.example.com:8009"`, "true", true},
+		{`"ws://127.0.0.1:8009"`, "", true},
+		{`"ws://127.9.9.9:8009"`, "", true},
+		{`"ws://[::1]:8009"`, "", true},
+		{`"ws://LocalHost:8009"`, "", true},
+		{`"wss://chat.example.com:8009"`, "", true},
+	} {
+		keys := validKeys()
+		keys["url"], keys["allow_insecure_transport"] = tc.url, tc.allow
+		err := check(keys)
+		if tc.ok {
+			if err != nil {
+				t.Errorf("%s allow=%q: %v", tc.url, tc.allow, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s allow=%q: accepted", tc.url, tc.allow)
+			continue
+		}
+		if got := errorPaths(err); len(got) != 1 || got[0] != "vendors.whoson.test.url" ||
+			!strings.Contains(err.Error(), "allow_insecure_transport") {
+			t.Errorf("%s allow=%q: %v, want one error on url naming allow_insecure_transport", tc.url, tc.allow, err)
+		}
+	}
+
+	keys := validKeys()
+	keys["url"], keys["allow_insecure_transport"] = `"ws://chat.example.com:8009"`, "true"
+	core, logs := observer.New(zapcore.WarnLevel)
+	v, err := Build(connector.VendorEnv{Instance: instance(keys), Logger: zap.New(core), Sink: newSink()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Stop(context.Background())
+	logs.TakeAll()
+	if err := v.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	warned := logs.FilterMessageSnippet("ws://").All()
+	if len(warned) != 1 || warned[0].ContextMap()["host"] != "chat.example.com" {
+		t.Errorf("warnings at Start: %v", logs.All())
 	}
 }

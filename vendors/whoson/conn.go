@@ -22,6 +22,19 @@ import (
 // library's 32 KiB default.
 const readLimit = 4 << 20
 
+// frameQueue is how many frames the reader hands on ahead of the session:
+// with readLimit, at most (frameQueue+2)*readLimit bytes of a socket are in
+// memory at once. Past it the reader waits, and so does the server.
+const frameQueue = 4
+
+// Bounds of the events a handshake (Connect, Hello) keeps while it waits
+// for its answer, to dispatch them once the chat runs. A server sends a few;
+// one that sends more is broken or hostile, and the socket is dropped.
+const (
+	maxBacklogEvents = 256
+	maxBacklogBytes  = 1 << 20
+)
+
 // conn is one WebSocket to the Chat API with its reader and pinger
 // goroutines. Frames arrive on frames in order; frames is closed when the
 // socket is gone, and err then says why.
@@ -51,10 +64,11 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 		HTTPHeader: http.Header{"User-Agent": {v.cfg.UserAgent}},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dial whoson: %w", err)
+		// The library's error quotes the url, which may carry credentials.
+		return nil, connector.Redacted(fmt.Errorf("dial whoson: %w", err))
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{ws: ws, log: log, frames: make(chan []byte, 16), closing: make(chan struct{}),
+	c := &conn{ws: ws, log: log, frames: make(chan []byte, frameQueue), closing: make(chan struct{}),
 		reader: make(chan struct{}), pinger: make(chan struct{})}
 	if !v.spawn(c.readLoop) {
 		ws.CloseNow()
@@ -176,13 +190,16 @@ func (c *conn) closeGracefully(ctx context.Context, spawn func(func()) bool) {
 
 // await reads frames until one named in names arrives, within timeout (or
 // ctx). Other events read meanwhile are returned in order as backlog so the
-// caller can dispatch them. An error event is a refusal: the server hangs up
-// after it and repeating the attempt risks the IP blacklist, so it is a
-// connector.Permanent error. Malformed frames are logged and skipped.
+// caller can dispatch them; more than maxBacklogEvents of them, or more than
+// maxBacklogBytes, is an error (errFlooded) and the caller drops the socket.
+// An error event is a refusal: the server hangs up after it and repeating
+// the attempt risks the IP blacklist, so it is a connector.Permanent error.
+// Malformed frames are logged and skipped.
 func (c *conn) await(ctx context.Context, timeout time.Duration, names ...string) (event, []event, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var backlog []event
+	size := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -204,7 +221,12 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, names ...string
 				}
 			}
 			if ev.Name == evError {
-				return ev, backlog, connector.Permanent(fmt.Errorf("whoson error: %s", ev.text()))
+				return ev, backlog, connector.Permanent(fmt.Errorf("whoson error: %s", clipText(ev.text(), maxErrorText)))
+			}
+			size += len(b)
+			if len(backlog) == maxBacklogEvents || size > maxBacklogBytes {
+				return event{}, nil, fmt.Errorf("%w: more than %d events or %d bytes while waiting for %v",
+					errFlooded, maxBacklogEvents, maxBacklogBytes, names)
 			}
 			backlog = append(backlog, ev)
 		}
@@ -213,3 +235,7 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, names ...string
 
 // errStopped is returned once Stop has begun.
 var errStopped = errors.New("whoson vendor is stopped")
+
+// errFlooded is a server that sent more events during a handshake than the
+// backlog takes. The socket is dropped; the attempt may be retried.
+var errFlooded = errors.New("whoson flooded the handshake")

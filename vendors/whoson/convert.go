@@ -78,8 +78,9 @@ func lineSourceID(chatUID string, n int, content string) string {
 }
 
 // queuePosition reads a position from "2" or "You are in position 3 of 10":
-// the first number after the word "position", else the first number; 0 when
-// there is none.
+// the first number after the word "position", else the first number. It
+// returns 0, meaning no position, when there is none, or when the number is
+// negative ("-1"), zero, fractional ("2.5") or above maxQueuePosition.
 func queuePosition(s string) int {
 	if i := strings.Index(strings.ToLower(s), "position"); i >= 0 {
 		if n, ok := firstNumber(s[i:]); ok {
@@ -90,8 +91,10 @@ func queuePosition(s string) int {
 	return n
 }
 
-// firstNumber parses the first run of ASCII digits in s.
-func firstNumber(s string) (int, bool) {
+// firstNumber parses the first run of ASCII digits in s as a position: ok
+// is false when there is none, and n is 0 when the run is not a plausible
+// position (signed, part of a decimal, out of range).
+func firstNumber(s string) (n int, ok bool) {
 	start := strings.IndexFunc(s, func(r rune) bool { return '0' <= r && r <= '9' })
 	if start < 0 {
 		return 0, false
@@ -100,8 +103,15 @@ func firstNumber(s string) (int, bool) {
 	for end < len(s) && '0' <= s[end] && s[end] <= '9' {
 		end++
 	}
+	if start > 0 && (s[start-1] == '-' || s[start-1] == '.' || s[start-1] == '+') ||
+		end < len(s) && s[end] == '.' && end+1 < len(s) && '0' <= s[end+1] && s[end+1] <= '9' {
+		return 0, true
+	}
 	n, err := strconv.Atoi(s[start:end])
-	return n, err == nil
+	if err != nil || n <= 0 || n > maxQueuePosition {
+		return 0, true
+	}
+	return n, true
 }
 
 // splitText cuts text into parts of at most max characters (runes), at the
@@ -176,12 +186,12 @@ func (s *session) handle(ev event) bool {
 	case evQuit:
 		return s.quit()
 	case evNotAccepted:
-		return s.noAgent(ev.text(), true)
+		return s.noAgent(clipText(ev.text(), maxNoticeText), true)
 	case evError:
-		return s.serverError(ev.text())
+		return s.serverError(clipText(ev.text(), maxErrorText))
 	case evRequestFile:
 		s.log.Info("operator asked for a file; the customer's channel cannot upload one",
-			zap.String("types", ev.text()))
+			zap.String("types", clipText(ev.text(), maxClassname)))
 	case evRequestField:
 		return s.requestField(ev)
 	default:
@@ -196,8 +206,8 @@ func (s *session) line(ev event) bool {
 	s.state.Lines++
 	n := s.state.Lines
 	s.mu.Unlock()
-	var l lineData
-	if err := ev.object(&l); err != nil {
+	l, err := lineOf(ev)
+	if err != nil {
 		s.log.Warn("skipping malformed whoson line", zap.Error(err))
 		return true
 	}
@@ -263,8 +273,8 @@ func (s *session) stopHeld() {
 // joined reports the first operator as joined and a different later one as
 // a transfer (the Chat API has no transfer event of its own).
 func (s *session) joined(ev event) bool {
-	var op operatorData
-	if err := ev.object(&op); err != nil {
+	op, err := operatorOf(ev)
+	if err != nil {
 		s.log.Warn("skipping malformed operatorjoined", zap.Error(err))
 		return true
 	}
@@ -284,8 +294,15 @@ func (s *session) joined(ev event) bool {
 	return s.emit(connector.Event{Type: typ, Agent: op.Name, Session: s.snapshot()}) == nil
 }
 
-// queue relays a queue position at most once per queue_notice_interval.
+// queue relays a queue position (or the server's queue text) at most once
+// per queue_notice_interval. With neither a position (pos 0) nor a text
+// there is nothing new to tell: the customer already had the queued notice,
+// and a notice template reading .Position would say "number 0".
 func (s *session) queue(pos int, text string) bool {
+	if pos <= 0 && strings.TrimSpace(text) == "" {
+		s.log.Debug("whoson queue event without a position skipped")
+		return true
+	}
 	now := time.Now()
 	if !s.lastQueue.IsZero() && now.Sub(s.lastQueue) < s.v.cfg.QueueNoticeInterval {
 		return true
@@ -320,8 +337,8 @@ func (s *session) noAgent(text string, quit bool) bool {
 // requestField tells the customer what the operator asked for; the answer
 // comes back as an ordinary line.
 func (s *session) requestField(ev event) bool {
-	var f fieldData
-	if err := ev.object(&f); err != nil || f.Prompt == "" {
+	f, err := fieldOf(ev)
+	if err != nil || f.Prompt == "" {
 		s.log.Info("operator asked for a field", zap.String("field", f.FieldName))
 		return true
 	}

@@ -253,3 +253,40 @@ func TestTLS(t *testing.T) {
 		t.Errorf("bad ca text: %v", got)
 	}
 }
+
+// A queue event without a usable number tells the customer nothing new
+// (never "number 0"); the first real position is the one relayed.
+func TestRawQueueWithoutPosition(t *testing.T) {
+	t.Parallel()
+	srv := scripted(t, false, func(ctx context.Context, p *peer) {
+		p.expect(ctx, "Connect")
+		p.write(ctx, `{"EventName":"connected","ChatUid":null,"Data":{"SessionID":"s1"}}`)
+		p.expect(ctx, "Hello")
+		p.write(ctx,
+			`{"EventName":"accepted","ChatUid":"u1","Data":""}`,
+			`{"EventName":"queue","ChatUid":"u1"}`,
+			`{"EventName":"queue","ChatUid":"u1","Data":null}`,
+			`{"EventName":"queue","ChatUid":"u1","Data":""}`,
+			`{"EventName":"queue","ChatUid":"u1","Data":"0"}`,
+			`{"EventName":"queue","ChatUid":"u1","Data":-1}`,
+			`{"EventName":"queue","ChatUid":"u1","Data":"soon"}`,
+			`{"EventName":"queue","ChatUid":"u1","Data":{"Position":2}}`,
+			`{"EventName":"queue","ChatUid":"u1","Data":"3"}`,
+			`{"EventName":"operatorjoined","ChatUid":"u1","Data":{"Name":"Bo"}}`,
+		)
+		for {
+			if _, _, err := p.ws.Read(ctx); err != nil {
+				return
+			}
+		}
+	})
+	v, sk := rawVendor(t, wsURL(srv), nil, false)
+	c := conversation(connector.Profile{})
+	if _, err := v.Open(ctx(t), c); err != nil {
+		t.Fatal(err)
+	}
+	sk.waitType(t, connector.EventJoined)
+	if q := sk.of(connector.EventQueue); len(q) != 1 || q[0].Position != 3 || q[0].Text != "" {
+		t.Errorf("queue events %s, want one at position 3", describe(q))
+	}
+}

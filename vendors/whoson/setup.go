@@ -81,6 +81,10 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 }
 
 func (v *Vendor) warnInsecure() {
+	if v.cfg.insecureTransport() {
+		v.log.Warn("INSECURE: whoson url is ws:// to a host that is not loopback (allow_insecure_transport); "+
+			"auth_string, api_key and every chat line travel unencrypted", zap.String("host", v.cfg.host()))
+	}
 	if v.cfg.InsecureSkipVerify {
 		v.log.Warn("INSECURE: whoson insecure_skip_verify is on; the chat server's certificate is NOT checked " +
 			"and anyone on the path can read and change every chat. Use ca_file instead.")

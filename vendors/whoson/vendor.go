@@ -125,7 +125,7 @@ func (v *Vendor) refused(ctx context.Context, s *session, cn *conn, ev event) (j
 	s.wantsConn.Store(false)
 	sess := s.snapshot()
 	err := v.deliver(ctx, s.log, connector.Event{ConversationID: s.id, Type: connector.EventNoAgent,
-		LeaveMessage: s.leave, Text: ev.text(), Session: sess})
+		LeaveMessage: s.leave, Text: clipText(ev.text(), maxNoticeText), Session: sess})
 	if err != nil {
 		cn.close()
 		return nil, err

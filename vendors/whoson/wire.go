@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The Chat API frames (whoson-chat-api.txt, "Sending Commands" and
@@ -38,6 +40,37 @@ const (
 	evAcknowledged   = "acknowledged"
 )
 
+// Bounds of what the server's events put in the store, the logs and the
+// customer's messages. The frame itself may be up to readLimit (4 MiB);
+// real values are far shorter than these.
+const (
+	maxEventName  = 64
+	maxChatUID    = 128
+	maxSessionID  = 128
+	maxLineText   = 32 << 10 // an operator line, relayed to the customer
+	maxClassname  = 256
+	maxAgentName  = 128
+	maxNoticeText = 2 << 10 // a field prompt, a notaccepted or queue text
+	maxErrorText  = 512     // an error event's text, logged and in end reasons
+	// maxQueuePosition is the largest queue position believed; a larger
+	// number is garbage, not a position.
+	maxQueuePosition = 100000
+)
+
+// clipText cuts s to at most n bytes without splitting a rune, with "…"
+// marking the cut (within the n bytes).
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := max(n-len(mark), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
 // event is one frame from the server, its name lower-cased.
 type event struct {
 	Name    string
@@ -46,7 +79,8 @@ type event struct {
 }
 
 // decodeEvent parses a frame. A frame that is not a JSON object with an
-// EventName is an error; the caller logs and skips it.
+// EventName, or whose EventName or ChatUid is longer than any real one, is
+// an error; the caller logs and skips it.
 func decodeEvent(b []byte) (event, error) {
 	var raw struct {
 		EventName *string
@@ -59,11 +93,18 @@ func decodeEvent(b []byte) (event, error) {
 	if raw.EventName == nil || strings.TrimSpace(*raw.EventName) == "" {
 		return event{}, fmt.Errorf("event frame without an EventName")
 	}
-	return event{
+	ev := event{
 		Name:    strings.ToLower(strings.TrimSpace(*raw.EventName)),
 		ChatUID: scalarString(raw.ChatUid),
 		Data:    raw.Data,
-	}, nil
+	}
+	switch {
+	case len(ev.Name) > maxEventName:
+		return event{}, fmt.Errorf("event frame with an EventName of %d bytes", len(ev.Name))
+	case len(ev.ChatUID) > maxChatUID:
+		return event{}, fmt.Errorf("%s event frame with a ChatUid of %d bytes", ev.Name, len(ev.ChatUID))
+	}
+	return ev, nil
 }
 
 // text is the event's Data as a string: a JSON string as is, a number or a
@@ -137,6 +178,55 @@ type connectedData struct {
 type lineData struct {
 	Classname string
 	Content   string
+}
+
+// lineOf decodes a newline event's Data, its Content clipped to
+// maxLineText and its Classname to maxClassname.
+func lineOf(ev event) (lineData, error) {
+	var l lineData
+	if err := ev.object(&l); err != nil {
+		return lineData{}, err
+	}
+	l.Content, l.Classname = clipText(l.Content, maxLineText), clipText(l.Classname, maxClassname)
+	return l, nil
+}
+
+// operatorOf decodes an operatorjoined event's Data, the Name clipped to
+// maxAgentName.
+func operatorOf(ev event) (operatorData, error) {
+	var op operatorData
+	if err := ev.object(&op); err != nil {
+		return operatorData{}, err
+	}
+	op.Name = clipText(strings.TrimSpace(op.Name), maxAgentName)
+	return op, nil
+}
+
+// fieldOf decodes a requestfield event's Data, its texts clipped.
+func fieldOf(ev event) (fieldData, error) {
+	var f fieldData
+	if err := ev.object(&f); err != nil {
+		return fieldData{}, err
+	}
+	f.FieldName, f.Prompt = clipText(f.FieldName, maxAgentName), clipText(f.Prompt, maxNoticeText)
+	return f, nil
+}
+
+// connectedOf decodes a connected event's Data; a SessionID that is missing
+// or longer than maxSessionID is an error.
+func connectedOf(ev event) (connectedData, error) {
+	var d connectedData
+	if err := ev.object(&d); err != nil {
+		return connectedData{}, err
+	}
+	switch {
+	case d.SessionID == "":
+		return connectedData{}, errors.New("connected event without a SessionID")
+	case len(d.SessionID) > maxSessionID:
+		return connectedData{}, fmt.Errorf("connected event with a SessionID of %d bytes", len(d.SessionID))
+	}
+	d.ForwardingURL = "" // unused; not kept
+	return d, nil
 }
 
 // classes splits a Classname ("lineo final") into lower-case words.

@@ -196,6 +196,8 @@ func TestQueuePosition(t *testing.T) {
 	for in, want := range map[string]int{
 		"2": 2, "Thank you for waiting. You are in position 3 of 10.": 3,
 		"In 2 minutes: position 5": 5, "no number": 0, "": 0, "Position: 12": 12,
+		"0": 0, "-1": 0, "-7 places": 0, "2.5": 0, "position -3 of 9": 0, "+4": 0,
+		"99999999999999999999999": 0, "100001": 0, "100000": 100000, "You are 3rd.": 3,
 	} {
 		if got := queuePosition(in); got != want {
 			t.Errorf("queuePosition(%q) = %d, want %d", in, got, want)
