@@ -24,7 +24,17 @@ import (
 //   - a duplicate inbound reports the conversation the first one went to;
 //   - a canceled context makes a write fail with the context's error;
 //   - Stats.Writes counts each committed write call once, and concurrent
-//     writes share transactions (Writes/Transactions > 1 under load).
+//     writes share transactions (Writes/Transactions > 1 under load);
+//   - CountAttempt and ClearAttempts of an unknown message are ErrNotFound,
+//     and counting changes nothing else a reader sees;
+//   - Purge with a limit below 1 deletes nothing; a conversation updated
+//     exactly at the cutoff is kept; a purged message's delivery report
+//     finds nothing; conversation ids are not reused either;
+//   - Stats.Conversations and OpenCounts equal a real count after any mix of
+//     writes, purges included.
+//
+// That a store which cannot write fails Ping is not expressible here (how
+// to make a store unwritable depends on the store); each store tests it.
 func TestStore(t *testing.T, open func(t *testing.T) connector.Store) {
 	for _, tc := range storeTests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +50,8 @@ type storeTest struct {
 }
 
 // storeTests lists every subtest; each file adds its own.
-var storeTests = concat(inboundTests, applyTests, deliveryTests, readTests, loadTests)
+var storeTests = concat(inboundTests, applyTests, deliveryTests, readTests, loadTests,
+	attemptTests, purgeTests, countTests)
 
 func concat(lists ...[]storeTest) []storeTest {
 	var all []storeTest

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/connectord/connectord/connector"
 )
@@ -198,6 +199,19 @@ func testClosed(f *fixture) {
 		},
 		"Stats": func() error { _, err := f.s.Stats(ctx); return err },
 		"Ping":  func() error { return f.s.Ping(ctx) },
+		"CountAttempt": func() error {
+			_, err := f.s.CountAttempt(ctx, m.ID)
+			return err
+		},
+		"ClearAttempts": func() error { return f.s.ClearAttempts(ctx, m.ID) },
+		"Purge": func() error {
+			_, err := f.s.Purge(ctx, time.Now(), 10)
+			return err
+		},
+		"OpenCounts": func() error {
+			_, err := f.s.OpenCounts(ctx, chSMS)
+			return err
+		},
 	}
 	for name, call := range calls {
 		if err := call(); err == nil {

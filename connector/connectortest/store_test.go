@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/connectortest"
@@ -23,13 +24,17 @@ const mutantEnv = "CONNECTORTEST_MUTANT"
 
 // mutants maps a broken clause to the subtest that must catch it.
 var mutants = map[string]string{
-	"no-inbound-dedup":    "InboundDuplicate",
-	"ended-reopens":       "InboundEndedNotReused",
-	"no-group-commit":     "ConcurrentInboundGroupCommit",
-	"plain-not-found":     "ConversationNotFound",
-	"ignore-fail-pending": "ApplyFailPending",
-	"outbox-reversed":     "OutboxOrderAndSettling",
-	"delivery-unscoped":   "UpdateDeliveryScopedByChannel",
+	"no-inbound-dedup":     "InboundDuplicate",
+	"ended-reopens":        "InboundEndedNotReused",
+	"no-group-commit":      "ConcurrentInboundGroupCommit",
+	"plain-not-found":      "ConversationNotFound",
+	"ignore-fail-pending":  "ApplyFailPending",
+	"outbox-reversed":      "OutboxOrderAndSettling",
+	"delivery-unscoped":    "UpdateDeliveryScopedByChannel",
+	"attempts-always-one":  "CountAttempt",
+	"purge-ignores-cutoff": "PurgeCutoff",
+	"purge-ignores-limit":  "PurgeLimitOldestFirst",
+	"open-counts-unscoped": "OpenCounts",
 }
 
 func TestSuiteCatchesBrokenStores(t *testing.T) {
@@ -133,4 +138,39 @@ func (b *broken) UpdateDelivery(ctx context.Context, channel, remoteID string, s
 		return false, nil
 	}
 	return b.Store.UpdateDelivery(ctx, channel, remoteID, state, reason)
+}
+
+func (b *broken) CountAttempt(ctx context.Context, id int64) (int, error) {
+	n, err := b.Store.CountAttempt(ctx, id)
+	if b.mutant == "attempts-always-one" && err == nil {
+		n = 1
+	}
+	return n, err
+}
+
+func (b *broken) Purge(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	switch b.mutant {
+	case "purge-ignores-cutoff":
+		cutoff = time.Now().Add(time.Hour)
+	case "purge-ignores-limit":
+		limit = 1 << 20
+	}
+	return b.Store.Purge(ctx, cutoff, limit)
+}
+
+func (b *broken) OpenCounts(ctx context.Context, channel string) (map[connector.State]int, error) {
+	if b.mutant != "open-counts-unscoped" {
+		return b.Store.OpenCounts(ctx, channel)
+	}
+	all := map[connector.State]int{}
+	for _, ch := range []string{"sms.main", "slack.support"} {
+		m, err := b.Store.OpenCounts(ctx, ch)
+		if err != nil {
+			return nil, err
+		}
+		for st, n := range m {
+			all[st] += n
+		}
+	}
+	return all, nil
 }

@@ -63,12 +63,7 @@ func purgeConversations(ctx context.Context, tx *txn, cutoff int64, limit int) (
 	if err != nil {
 		return 0, err
 	}
-	for _, q := range []string{
-		`DELETE FROM outbound_keys WHERE message_id IN (SELECT id FROM messages
-			WHERE conversation_id IN (SELECT value FROM json_each(?)))`,
-		`DELETE FROM messages WHERE conversation_id IN (SELECT value FROM json_each(?))`,
-		`DELETE FROM conversations WHERE id IN (SELECT value FROM json_each(?))`,
-	} {
+	for _, q := range []string{queryPurgeOutboundKeys, queryPurgeMessages, queryPurgeConversations} {
 		if _, err := tx.ExecContext(ctx, q, string(list)); err != nil {
 			return 0, fmt.Errorf("delete %d conversations: %w", len(ids), err)
 		}
@@ -76,13 +71,25 @@ func purgeConversations(ctx context.Context, tx *txn, cutoff int64, limit int) (
 	return len(ids), nil
 }
 
+// queryPurgeCandidates walks conversations_ended from the oldest; INDEXED BY
+// makes a plan that would scan every conversation an error instead.
+const queryPurgeCandidates = `SELECT c.id FROM conversations c INDEXED BY conversations_ended
+	WHERE c.state = 'ended' AND c.updated_at < ?
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.state = 'stored')
+	ORDER BY c.updated_at, c.id LIMIT ?`
+
+// The deletes take the conversation ids as a JSON array, children first.
+const (
+	queryPurgeOutboundKeys = `DELETE FROM outbound_keys WHERE message_id IN (SELECT id FROM messages
+		WHERE conversation_id IN (SELECT value FROM json_each(?)))`
+	queryPurgeMessages      = `DELETE FROM messages WHERE conversation_id IN (SELECT value FROM json_each(?))`
+	queryPurgeConversations = `DELETE FROM conversations WHERE id IN (SELECT value FROM json_each(?))`
+)
+
 // purgeCandidates returns the ids of up to limit ended conversations updated
 // before cutoff, oldest first, that have no message still to send.
 func purgeCandidates(ctx context.Context, tx *txn, cutoff int64, limit int) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT c.id FROM conversations c INDEXED BY conversations_ended
-		WHERE c.state = 'ended' AND c.updated_at < ?
-			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.state = 'stored')
-		ORDER BY c.updated_at, c.id LIMIT ?`, cutoff, limit)
+	rows, err := tx.QueryContext(ctx, queryPurgeCandidates, cutoff, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find conversations to purge: %w", err)
 	}

@@ -27,9 +27,15 @@ func (s *Store) OpenConversations(ctx context.Context) ([]*connector.Conversatio
 	if err != nil {
 		return nil, err
 	}
-	return scanConversations(db.QueryContext(ctx,
-		`SELECT `+conversationColumns+` FROM conversations WHERE state != 'ended' ORDER BY id`))
+	return scanConversations(db.QueryContext(ctx, queryOpenConversations))
 }
+
+// queryOpenConversations reads the open conversations through the partial
+// index that holds only them: without INDEXED BY, SQLite (which has no
+// statistics here) scans every conversation ever kept, on each inactivity
+// sweep.
+const queryOpenConversations = `SELECT ` + conversationColumns + ` FROM conversations INDEXED BY conversations_open
+	WHERE state != 'ended' ORDER BY id`
 
 // FindOpen returns the customer's open conversation on channel, or an error
 // wrapping connector.ErrNotFound.

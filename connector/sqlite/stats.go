@@ -9,6 +9,16 @@ import (
 	"github.com/connectord/connectord/connector"
 )
 
+// The queries metrics run on every scrape. TestQueryPlans checks that none
+// scans conversations or messages.
+const (
+	queryStateCounts = `SELECT state, sum(n) FROM conversation_counts GROUP BY state`
+	queryOpenCounts  = `SELECT state, n FROM conversation_counts WHERE channel = ? AND state != 'ended'`
+	// The count reads only the messages_outbox index; the oldest message is its first entry.
+	queryOutbox = `SELECT (SELECT count(*) FROM messages WHERE state = 'stored'),
+		(SELECT created_at FROM messages WHERE state = 'stored' ORDER BY id LIMIT 1)`
+)
+
 // Stats reads conversations by state (every state present, zero included)
 // from conversation_counts, which triggers keep (migration 0005), the outbox
 // from its partial index, and the writer's counters. Its cost depends on the
@@ -23,8 +33,7 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 	}}
 	// The counters and the rows are not one snapshot; metrics do not need one.
 	st.Transactions, st.Writes, st.WriteErrors = s.w.transactions.Load(), s.w.writes.Load(), s.w.writeErrors.Load()
-	err = readCounts(ctx, db, st.Conversations,
-		`SELECT state, sum(n) FROM conversation_counts GROUP BY state`)
+	err = readCounts(ctx, db, st.Conversations, queryStateCounts)
 	if err != nil {
 		return connector.Stats{}, err
 	}
@@ -34,15 +43,14 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 	return st, nil
 }
 
-// outboxStats counts the outbox on the messages_outbox index alone and takes
-// the oldest message's time from its first entry: ids follow commit order.
+// outboxStats returns the outbox's depth and the time of its first message,
+// which is the oldest: ids follow commit order.
 func outboxStats(ctx context.Context, db queryer) (int, time.Time, error) {
 	var (
 		depth  int
 		oldest sql.NullInt64
 	)
-	err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM messages WHERE state = 'stored'),
-		(SELECT created_at FROM messages WHERE state = 'stored' ORDER BY id LIMIT 1)`).Scan(&depth, &oldest)
+	err := db.QueryRowContext(ctx, queryOutbox).Scan(&depth, &oldest)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", err)
 	}
@@ -57,8 +65,7 @@ func (s *Store) OpenCounts(ctx context.Context, channel string) (map[connector.S
 		return nil, err
 	}
 	counts := map[connector.State]int{}
-	err = readCounts(ctx, db, counts,
-		`SELECT state, n FROM conversation_counts WHERE channel = ? AND state != 'ended'`, channel)
+	err = readCounts(ctx, db, counts, queryOpenCounts, channel)
 	if err != nil {
 		return nil, err
 	}

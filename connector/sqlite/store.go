@@ -49,11 +49,11 @@ var pragmas = []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(1
 // and errors end up in logs. They say "the database file" instead; the caller
 // knows which configuration key gave the path.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if path == "" || strings.ContainsRune(path, '?') {
-		return nil, errors.New("connector/sqlite: invalid database path: empty, or with a '?' (parameters are not accepted)")
+	if path == "" || strings.ContainsRune(path, '?') || strings.Contains(path, "://") {
+		return nil, errors.New("connector/sqlite: invalid database path: empty, a URL, or with a '?' (parameters are not accepted)")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("connector/sqlite: create the database file's directory: %w", withoutPath(err, path))
+		return nil, fmt.Errorf("connector/sqlite: create the database file's directory: %w", withoutPath(err))
 	}
 	wdb, err := openWriter(ctx, path)
 	if err != nil {
@@ -108,7 +108,7 @@ func openWriter(ctx context.Context, path string) (*sql.DB, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connector/sqlite: open the database file: %w", withoutPath(err, path))
+		return nil, fmt.Errorf("connector/sqlite: open the database file: %w", withoutPath(err))
 	}
 	return db, nil
 }
@@ -137,7 +137,7 @@ func openReaders(ctx context.Context, path string) (*sql.DB, error) {
 	db.SetMaxIdleConns(n)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connector/sqlite: open readers: %w", withoutPath(err, path))
+		return nil, fmt.Errorf("connector/sqlite: open readers: %w", withoutPath(err))
 	}
 	return db, nil
 }
@@ -183,25 +183,12 @@ func (s *Store) reader() (*readers, error) {
 	return s.rdb, nil
 }
 
-// withoutPath returns err with path kept out of its text: a *fs.PathError
-// (which os functions return, naming the file) is replaced by its operation
-// and cause, and any other error whose text still holds path is masked. The
-// result keeps errors.Is and errors.As on the cause.
-func withoutPath(err error, path string) error {
+// withoutPath keeps the file's name out of err: an os function's
+// *fs.PathError is replaced by its operation and cause (which errors.Is and
+// errors.As still find). SQLite's own errors do not name the file.
+func withoutPath(err error) error {
 	if pe, ok := err.(*fs.PathError); ok { //nolint:errorlint // only an os function's own error, not one wrapped with context
 		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
-	if path != "" && strings.Contains(err.Error(), path) {
-		return &maskedError{msg: strings.ReplaceAll(err.Error(), path, "<database file>"), err: err}
-	}
 	return err
 }
-
-// maskedError shows msg in place of err's text.
-type maskedError struct {
-	msg string
-	err error
-}
-
-func (e *maskedError) Error() string { return e.msg }
-func (e *maskedError) Unwrap() error { return e.err }

@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectord/connectord/connector"
+)
+
+func openInternal(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func writeErrors(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.WriteErrors
+}
+
+// TestPingFailsWhenWritesAreRefused makes SQLite refuse every write on the
+// writer's connection (query_only gives the same SQLITE_READONLY as a file
+// system remounted read-only, and works as root, which chmod does not stop):
+// Ping must fail and WriteErrors count it, while a request's own failure
+// (an unknown message) is not a write error.
+func TestPingFailsWhenWritesAreRefused(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openInternal(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping of a healthy store: %v", err)
+	}
+	if err := s.MarkSent(ctx, 4242, ""); !errors.Is(err, connector.ErrNotFound) {
+		t.Fatalf("MarkSent(unknown) = %v", err)
+	}
+	if n := writeErrors(t, s); n != 0 {
+		t.Fatalf("WriteErrors = %d on a healthy store", n)
+	}
+
+	setQueryOnly(t, s, true)
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping succeeded on a store that cannot write")
+	} else {
+		t.Logf("Ping: %v", err)
+	}
+	if _, err := s.RecordInbound(ctx, connector.Inbound{Channel: "c", Customer: "u", SourceID: "1"}, "v"); err == nil {
+		t.Error("RecordInbound succeeded on a store that cannot write")
+	}
+	if n := writeErrors(t, s); n != 2 {
+		t.Errorf("WriteErrors = %d after two refused writes, want 2", n)
+	}
+
+	setQueryOnly(t, s, false)
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping after writes are allowed again: %v", err)
+	}
+}
+
+// setQueryOnly sets query_only on the writer's one connection, which is idle
+// between batches.
+func setQueryOnly(t *testing.T, s *Store, on bool) {
+	t.Helper()
+	v := "0"
+	if on {
+		v = "1"
+	}
+	if _, err := s.wdb.ExecContext(context.Background(), "PRAGMA query_only = "+v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPingFailsOnImmutableFile is the real thing: the database and its WAL
+// made immutable (chattr +i, which stops root too) under an open store, so
+// that the commit's write(2) fails. It needs chattr and a file system that
+// supports the flag, and is skipped, saying so, where they are missing;
+// TestPingFailsWhenWritesAreRefused covers the same path everywhere.
+func TestPingFailsOnImmutableFile(t *testing.T) {
+	ctx := context.Background()
+	s, path := openInternal(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{path, path + "-wal"}
+	for i, f := range files {
+		if out, err := exec.Command("chattr", "+i", f).CombinedOutput(); err != nil {
+			chattr(t, files[:i], "-i")
+			t.Skipf("chattr +i is not available here (%v: %s)", err, strings.TrimSpace(string(out)))
+		}
+	}
+	t.Cleanup(func() { chattr(t, files, "-i") }) // before TempDir's removal: cleanups run last first
+
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping succeeded on an immutable database")
+	} else {
+		t.Logf("Ping: %v", err)
+	}
+	if n := writeErrors(t, s); n != 1 {
+		t.Errorf("WriteErrors = %d, want 1", n)
+	}
+	chattr(t, files, "-i")
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping once the file is writable again: %v", err)
+	}
+}
+
+func chattr(t *testing.T, files []string, flag string) {
+	t.Helper()
+	for _, f := range files {
+		if out, err := exec.Command("chattr", flag, f).CombinedOutput(); err != nil {
+			t.Errorf("chattr %s %s: %v: %s", flag, f, err, out)
+		}
+	}
+}
+
+// TestPingRespectsContext: a writer stuck (as on a frozen disk) must not keep
+// Ping past its context.
+func TestPingRespectsContext(t *testing.T) {
+	s, _ := openInternal(t)
+	release, started := make(chan struct{}), make(chan struct{})
+	go s.write(context.Background(), func(context.Context, *txn) error { //nolint:errcheck // only holds the writer
+		close(started)
+		<-release
+		return nil
+	})
+	defer close(release)
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Ping(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Ping with the writer stuck = %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Ping returned after %v, its context ended after 50ms", d)
+	}
+}
