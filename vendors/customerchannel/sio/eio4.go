@@ -176,7 +176,7 @@ func dialEIO4(ctx context.Context, u *url.URL, o Options) (Client, error) {
 				msg = m
 			}
 		}
-		ds.report(fmt.Errorf("%w: %s", ErrNamespaceRefused, msg))
+		ds.report(fmt.Errorf("%w: %s", ErrNamespaceRefused, clip(msg, maxErrorText)))
 	})
 	sock.OnAny(func(args ...any) {
 		c.deliver(toEvent(args))

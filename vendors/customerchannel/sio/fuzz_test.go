@@ -1,0 +1,108 @@
+package sio
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
+)
+
+// maxClipped is the longest text clip(s, maxErrorText) can return: every
+// byte quoted as \xNN, plus the quotes and "...".
+const maxClipped = 4*maxErrorText + 5
+
+// FuzzDecodeFrame feeds the Engine.IO 3 decoders (engine packet, Socket.IO
+// packet with namespace, ack id and binary count, event JSON, error text,
+// open packet) one frame. Nothing may panic, and no output is larger than the
+// input (errors are clipped).
+func FuzzDecodeFrame(f *testing.F) {
+	f.Add(`42["messageArrived",{"type":"ChatMessage","text":"hi"}]`)
+	f.Add(`0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":5000}`)
+	f.Add(`44{"message":"not authorized"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		fr := decodeFrame(s)
+		if len(fr.payload) > len(s) || len(fr.sio.nsp)+len(fr.sio.id)+len(fr.sio.data) > len(s) {
+			t.Fatalf("parts longer than the frame %q: %+v", s, fr.sio)
+		}
+		if fr.eventOK {
+			if !fr.sioOK || fr.sio.typ != '2' {
+				t.Fatalf("an event from a packet that is not an event: %+v", fr.sio)
+			}
+			if eventSize(fr.event) > int64(len(s)) {
+				t.Fatalf("event of %d bytes from a frame of %d", eventSize(fr.event), len(s))
+			}
+			for _, a := range fr.event.Args {
+				if !json.Valid(a) {
+					t.Fatalf("argument is not JSON: %q", a)
+				}
+			}
+		}
+		if e := errorText(fr.sio.data); len(e) > maxClipped {
+			t.Fatalf("error text of %d bytes", len(e))
+		}
+		if op, err := parseOpen(fr.payload); err == nil {
+			if d := op.interval(); d <= 0 || d > maxHeartbeat {
+				t.Fatalf("ping interval %v from %q", d, s)
+			}
+			if d := op.timeout(); d <= 0 || d > maxHeartbeat {
+				t.Fatalf("ping timeout %v from %q", d, s)
+			}
+		} else if len(err.Error()) > maxClipped+100 {
+			t.Fatalf("open error of %d bytes", len(err.Error()))
+		}
+	})
+}
+
+// FuzzClip: the clipped text is bounded, valid UTF-8 and free of control
+// characters, whatever the server sent.
+func FuzzClip(f *testing.F) {
+	f.Add("server says no", 10)
+	f.Add("\x1b[31mred\nforged log line", 200)
+	f.Add("é日本語", 2)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		n = min(max(n, 0), 1000)
+		c := clip(s, n)
+		if len(c) > 4*n+5 {
+			t.Fatalf("clip(%q, %d) = %d bytes", s, n, len(c))
+		}
+		if strings.ContainsAny(c, "\n\r\x1b") || !utf8.ValidString(c) {
+			t.Fatalf("clip(%q) = %q is not printable", s, c)
+		}
+	})
+}
+
+// FuzzEIO4Packet decodes one text packet the way the EIO4 client does: the
+// library's Socket.IO decoder, then toEvent for an event. Nothing may
+// panic, and the event's JSON is not much larger than the packet (the
+// library decodes into Go values that toEvent re-encodes; escaping can
+// grow a string sixfold: "<" becomes "\u003c").
+func FuzzEIO4Packet(f *testing.F) {
+	f.Add(`2["messageArrived",{"type":"ChatMessage","text":"hi"}]`)
+	f.Add(`2/admin,7["conversationInfo",{"messages":[]}]`)
+	f.Add(`51-["bin",{"_placeholder":true,"num":0}]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		d := parser.NewDecoder()
+		defer d.Destroy()
+		var got []*parser.Packet
+		_ = d.On("decoded", func(args ...any) {
+			if p, ok := argAt[*parser.Packet](args, 0); ok && p != nil {
+				got = append(got, p)
+			}
+		})
+		if d.Add(s) != nil {
+			return
+		}
+		for _, p := range got {
+			args, ok := p.Data.([]any)
+			if p.Type != parser.EVENT || !ok {
+				continue
+			}
+			ev := toEvent(args)
+			if n := eventSize(ev); n > 6*int64(len(s))+64 {
+				t.Fatalf("event of %d bytes from a packet of %d: %q", n, len(s), s)
+			}
+		}
+	})
+}
