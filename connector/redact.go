@@ -24,7 +24,8 @@ func RedactURL(raw string) string {
 
 // urlInText finds things that look like absolute URLs inside free text such
 // as a *url.Error's message ("Get \"wss://u:p@host/x?token=...\": EOF").
-var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s"'<>]+`)
+// Trailing punctuation is left to the sentence.
+var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s"'<>]*[^\s"'<>.,;:)\]]`)
 
 // RedactText replaces every URL in s by its RedactURL form. Health details,
 // errors shown on the admin listener and log lines go through it, because

@@ -29,7 +29,7 @@ func (d *Daemon) retain(ctx context.Context) {
 		return
 	}
 	for {
-		d.purge(ctx, time.Now().Add(-keep))
+		d.PurgeEnded(ctx, time.Now().Add(-keep))
 		select {
 		case <-ctx.Done():
 			return
@@ -38,8 +38,10 @@ func (d *Daemon) retain(ctx context.Context) {
 	}
 }
 
-// purge deletes every conversation that ended before cutoff, a batch at a time.
-func (d *Daemon) purge(ctx context.Context, cutoff time.Time) {
+// PurgeEnded deletes every conversation that ended before cutoff with its
+// messages, a batch at a time, and returns how many it deleted. A failure is
+// logged: the next run tries again.
+func (d *Daemon) PurgeEnded(ctx context.Context, cutoff time.Time) int {
 	total := 0
 	for ctx.Err() == nil {
 		n, err := d.store.Purge(ctx, cutoff, purgeBatch)
@@ -62,4 +64,5 @@ func (d *Daemon) purge(ctx context.Context, cutoff time.Time) {
 	if total > 0 {
 		d.log.Info("retention: ended conversations deleted", zap.Int("conversations", total), zap.Time("ended_before", cutoff))
 	}
+	return total
 }

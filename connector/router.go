@@ -400,19 +400,20 @@ func (r *Router) noteRetry(c *Conversation, m *Message, err error, delay time.Du
 	log.Warn("delivery failed, will retry", zap.Error(err))
 }
 
-// poisoned fails a message whose send keeps crashing, and ends its
-// conversation as any permanent failure does.
+// poisoned fails a message whose send keeps crashing. Only that message:
+// the conversation goes on, and the lines after it are sent.
 func (r *Router) poisoned(ctx context.Context, m *Message, reason string) {
-	c, err := r.store.Conversation(ctx, m.ConversationID)
-	if err != nil {
-		r.log.Error("poison message: read conversation", zap.Int64("message", m.ID), zap.Error(err))
-		if err := r.markFailed(ctx, m, reason); err != nil {
-			r.log.Error("record failure", zap.Int64("message", m.ID), zap.Error(err))
-		}
-		return
+	adapter := "unknown"
+	if c, err := r.store.Conversation(ctx, m.ConversationID); err == nil {
+		adapter = r.adapterOf(c, m)
 	}
-	r.metrics.Poisoned.WithLabelValues(r.adapterOf(c, m)).Inc()
-	r.giveUp(ctx, c, m, Permanent(errors.New(reason)))
+	r.metrics.Poisoned.WithLabelValues(adapter).Inc()
+	r.metrics.Failures.WithLabelValues(adapter).Inc()
+	r.log.Error("poison message failed", zap.Int64("conversation", m.ConversationID),
+		zap.Int64("message", m.ID), zap.String("reason", reason))
+	if err := r.markFailed(ctx, m, "poison message: "+reason); err != nil {
+		r.log.Error("record failure", zap.Int64("message", m.ID), zap.Error(err))
+	}
 }
 
 // backoff is exponential with full jitter, at least what the remote side asked for.

@@ -30,6 +30,7 @@ format = "json"
 [http]
 listen = %q
 public_url = %q
+admin_listen = "${E2E_ADMIN_LISTEN}"
 
 [conversation]
 retry_initial = "50ms"

@@ -48,6 +48,7 @@ format = "console"
 [http]
 listen = %q
 public_url = %q
+admin_listen = "" # the demo serves no metrics
 %s
 [vendors.whoson.demo]
 url = %q

@@ -65,6 +65,7 @@ format = "json"
 [http]
 listen = %q
 public_url = %q
+admin_listen = "${E2E_ADMIN_LISTEN}"
 
 [conversation]
 retry_initial = "50ms"
@@ -95,6 +96,7 @@ type world struct {
 	whoson  *whosontest.Server
 	dir     string
 	addr    string
+	admin   string // http.admin_listen: /metrics and the detailed /readyz
 	cfgPath string
 	proc    *process
 	env     []string // more environment for the daemon
@@ -112,7 +114,7 @@ func newWorld(t *testing.T, op whosontest.Operator, grace time.Duration) *world 
 		t.Fatal(err)
 	}
 	t.Cleanup(whoson.Close)
-	w := &world{t: t, twilio: twilio, whoson: whoson, dir: t.TempDir(), addr: freeAddr(t)}
+	w := &world{t: t, twilio: twilio, whoson: whoson, dir: t.TempDir(), addr: freeAddr(t), admin: freeAddr(t)}
 	w.cfgPath = filepath.Join(w.dir, "config.toml")
 	text := fmt.Sprintf(e2eConfig, filepath.Join(w.dir, "state"), w.addr, "http://"+w.addr,
 		twilio.AccountSID(), companyNumber, twilio.URL(), whoson.URL())
@@ -190,7 +192,7 @@ func (w *world) launch() *process {
 	w.t.Helper()
 	p := &process{log: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, "run", "-config", w.cfgPath)
-	p.cmd.Env = append(os.Environ(), "E2E_TWILIO_TOKEN="+w.twilio.AuthToken())
+	p.cmd.Env = append(os.Environ(), "E2E_TWILIO_TOKEN="+w.twilio.AuthToken(), "E2E_ADMIN_LISTEN="+w.admin)
 	p.cmd.Env = append(p.cmd.Env, w.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
@@ -447,7 +449,23 @@ func TestSigtermWithinTenSeconds(t *testing.T) {
 func TestHTTPSurface(t *testing.T) {
 	w := newWorld(t, echoOperator(), 0)
 	w.start()
-	base := "http://" + w.addr
+	base, admin := "http://"+w.addr, "http://"+w.admin
+	// The public listener answers load balancers with a word and serves no
+	// metrics and no details; the admin listener has both.
+	for path, want := range map[string]struct {
+		code int
+		body string
+	}{"/readyz": {200, "ready\n"}, "/livez": {200, "alive\n"}, "/metrics": {404, ""}} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want.code || (want.body != "" && string(body) != want.body) {
+			t.Errorf("public GET %s: %d %q, want %d %q", path, resp.StatusCode, body, want.code, want.body)
+		}
+	}
 	var ready struct {
 		Ready bool `json:"ready"`
 		Store struct {
@@ -457,7 +475,7 @@ func TestHTTPSurface(t *testing.T) {
 			Ready bool `json:"ready"`
 		} `json:"adapters"`
 	}
-	getJSON(t, base+"/readyz", http.StatusOK, &ready)
+	getJSON(t, admin+"/readyz", http.StatusOK, &ready)
 	if !ready.Ready || !ready.Store.Ready {
 		t.Errorf("/readyz = %+v, want ready with the store ready", ready)
 	}
@@ -485,7 +503,7 @@ func TestHTTPSurface(t *testing.T) {
 	}
 	w.sms("count me")
 	w.smsTo("echo: count me")
-	resp, err = http.Get(base + "/metrics")
+	resp, err = http.Get(admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +513,8 @@ func TestHTTPSurface(t *testing.T) {
 		`connectord_messages_out_total{adapter="whoson.sales"} 1`, "connectord_outbox_depth",
 		`connectord_delivery_failures_total{adapter="whoson.sales"} 0`, // there from the start
 		`connectord_adapter_up{adapter="whoson.sales"} 1`, `connectord_adapter_up{adapter="sms.main"} 1`,
-		"connectord_webhook_duration_seconds_bucket", `connectord_conversations{state="active"} 1`} {
+		"connectord_webhook_duration_seconds_bucket", `connectord_conversations{state="active"} 1`,
+		"connectord_store_up 1", "connectord_store_write_errors_total 0", `connectord_poison_messages_total{adapter="sms.main"} 0`} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

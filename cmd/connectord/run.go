@@ -136,6 +136,7 @@ func newLogger(lc connector.LogConfig, instance string) (*zap.Logger, error) {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}
 	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	zc.Sampling = nil // the daemon samples its own logs, counting what it drops
 	log, err := zc.Build()
 	if err != nil {
 		return nil, err

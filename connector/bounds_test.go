@@ -1,0 +1,85 @@
+package connector
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Operator input that used to run check-config out of memory or time is
+// refused quickly, each with its key path.
+func TestConfigBounds(t *testing.T) {
+	deep := "x = " + strings.Repeat("{a = ", 8000) + "1" + strings.Repeat("}", 8000) + "\n"
+	deepArr := "x = " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n"
+	for _, tc := range []struct {
+		name, text, path string
+	}{
+		{"nested inline tables", baseConfig + "[daemon]\n" + deep, "(file)"},
+		{"nested arrays", baseConfig + "[daemon]\n" + deepArr, "(file)"},
+		{"notice range", baseConfig + "[notices]\nqueued = \"{{range 100000000000}}x{{end}}\"\n", "notices.queued"},
+		{"notice printf", baseConfig + "[notices]\nqueued = '{{printf \"%099999999d\" 0}}'\n", "notices.queued"},
+		{"notice with", baseConfig + "[notices]\nqueued = \"{{with .Agent}}{{.}}{{end}}\"\n", "notices.queued"},
+		{"notice template", baseConfig + "[notices]\nqueued = '{{define \"a\"}}{{template \"a\"}}{{end}}{{template \"a\"}}'\n", "notices.queued"},
+		{"key above the first table", "level = \"debug\"\n" + baseConfig, "level"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, errs := parse(t, tc.text, nil)
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("took %s", took)
+			}
+			if !slices.Contains(errs, tc.path) {
+				t.Errorf("errors %v, want one at %s", errs, tc.path)
+			}
+		})
+	}
+	// Strings and comments may hold any brackets.
+	ok := baseConfig + "[notices]\nqueued = \"" + strings.Repeat("[{", 100) + "\"\n# " + strings.Repeat("[", 100) + "\n"
+	if _, errs := parse(t, ok, nil); errs != nil {
+		t.Errorf("brackets inside a string or comment: %v", errs)
+	}
+	// The defaults and a template using what is allowed still pass.
+	fine := baseConfig + "[notices]\nqueue_position = \"{{if .Position}}#{{.Position}}{{else}}soon{{end}}\"\n"
+	if _, errs := parse(t, fine, nil); errs != nil {
+		t.Errorf("allowed template refused: %v", errs)
+	}
+}
+
+// X_file reads only regular files, and only small ones.
+func TestSecretFileBounds(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 65<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, file := range map[string]string{"device": "/dev/zero", "large": big, "directory": dir} {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			_, errs := parse(t, baseConfig+"[store]\ndsn_file = \""+file+"\"\n", nil)
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("took %s", took)
+			}
+			if !slices.Contains(errs, "store.dsn_file") {
+				t.Errorf("errors %v, want store.dsn_file", errs)
+			}
+		})
+	}
+	if _, err := LoadConfig("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("LoadConfig(/dev/zero) = %v", err)
+	}
+}
+
+func TestAdminListenChecks(t *testing.T) {
+	withHTTP := func(keys string) string { return strings.Replace(baseConfig, "[http]\n", "[http]\n"+keys, 1) }
+	_, errs := parse(t, withHTTP("listen = \"127.0.0.1:9000\"\nadmin_listen = \"127.0.0.1:9000\"\n"), nil)
+	if !slices.Contains(errs, "http.admin_listen") {
+		t.Errorf("admin_listen = listen: errors %v", errs)
+	}
+	cfg, errs := parse(t, withHTTP("admin_listen = \"\"\n"), nil)
+	if errs != nil || cfg.HTTP.AdminListen != "" {
+		t.Errorf("admin_listen = \"\": %v %q", errs, cfg.HTTP.AdminListen)
+	}
+}
