@@ -165,10 +165,10 @@ func TestObserveLogs(t *testing.T) {
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://user:pass@host.example.com:8443/p/a?t=1#frag": "https://host.example.com:8443/p/a",
-		"wss://h/ws?auth=x":                       "wss://h/ws",
-		"not a url":                               "[url]",
-		"http://[::1]:80/metrics":                 "http://[::1]:80/metrics",
-		"ftp://h/?":                               "ftp://h/",
+		"wss://h/ws?auth=x":       "wss://h/ws",
+		"not a url":               "[url]",
+		"http://[::1]:80/metrics": "http://[::1]:80/metrics",
+		"ftp://h/?":               "ftp://h/",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)

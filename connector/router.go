@@ -41,10 +41,10 @@ type Router struct {
 	limiters  map[int64]*rate.Limiter // per conversation, to the customer
 	toldBusy  map[int64]bool          // held by the channel's cap, customer told
 	stopping  bool
-	stopCh   chan struct{} // closed by Stop: no new attempts, no more waiting
-	runCtx   context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	stopCh    chan struct{} // closed by Stop: no new attempts, no more waiting
+	runCtx    context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
 }
