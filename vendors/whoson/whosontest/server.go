@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -79,6 +80,9 @@ type Server struct {
 	blacklist   []string
 	badConnects map[string]int
 	changed     chan struct{} // closed and replaced whenever something is recorded
+	flood       Flood         // the fault SetFlood set
+
+	flooded atomic.Int64 // flood events written
 }
 
 // New starts a Server listening on cfg.Addr (plain ws://).

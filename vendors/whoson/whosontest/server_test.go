@@ -530,3 +530,35 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 	d.ended()
 	goleak.VerifyNone(t)
 }
+
+// TestFlood: SetFlood answers Connect with the set number of events before
+// connected, or with no end; the zero Flood turns it off.
+func TestFlood(t *testing.T) {
+	s := newServer(t, Config{Operator: echo()})
+	s.SetFlood(Flood{Events: 3, Size: 5})
+	c := dial(t, s, nil)
+	c.send("Connect", DefaultAuthString, DefaultDomain, "", "cookie", "ua", "", "key")
+	if got := strings.Join(c.nextN(3), "|"); got != "typing: xxxxx|typing: xxxxx|typing: xxxxx" {
+		t.Errorf("flood = %s", got)
+	}
+	if ev := c.next(); ev.EventName != evConnected {
+		t.Errorf("after the flood: %s, want connected", ev)
+	}
+
+	s.SetFlood(Flood{Events: -1})
+	c2 := dial(t, s, nil)
+	c2.send("Connect", DefaultAuthString, DefaultDomain, "", "cookie2", "ua", "", "key")
+	for range 1000 {
+		if ev := c2.next(); ev.EventName != evTyping {
+			t.Fatalf("endless flood sent %s", ev)
+		}
+	}
+	c2.ws.CloseNow()
+	if n := s.Flooded(); n < 1003 {
+		t.Errorf("Flooded = %d", n)
+	}
+
+	s.SetFlood(Flood{})
+	c3 := dial(t, s, nil)
+	c3.connect("cookie3")
+}

@@ -301,15 +301,15 @@ func (s *Server) onConnect(r *request) {
 	switch {
 	case ch != nil:
 		ch.sessions[c.sessionID] = true
-		c.enqueueLocked(event{EventName: evConnected, ChatUid: &ch.uid, Data: data})
+		s.answerConnectLocked(c, event{EventName: evConnected, ChatUid: &ch.uid, Data: data})
 		if old := s.attachLocked(ch, c); old != nil {
 			r.drop = append(r.drop, old)
 		}
 	case known:
 		c.uid = newUID()
-		c.enqueueLocked(event{EventName: evConnected, ChatUid: &c.uid, Data: data})
+		s.answerConnectLocked(c, event{EventName: evConnected, ChatUid: &c.uid, Data: data})
 	default:
-		c.enqueueLocked(event{EventName: evConnected, Data: data})
+		s.answerConnectLocked(c, event{EventName: evConnected, Data: data})
 	}
 }
 

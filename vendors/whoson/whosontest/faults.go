@@ -1,0 +1,70 @@
+package whosontest
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/coder/websocket"
+)
+
+// Flood is a fault: a server that answers Connect with a stream of events
+// nobody asked for before the connected event, as a broken or hostile
+// server might. Each is a typing event whose Data is a string of Size bytes.
+type Flood struct {
+	// Events is how many events come before connected; negative: no end,
+	// until the socket fails or the server closes (connected never comes).
+	Events int
+	// Size is the length of each event's Data in bytes; 0 means 16.
+	Size int
+}
+
+// SetFlood makes every later Connect that passes the credential check be
+// answered with f's events first. The zero Flood turns the fault off.
+func (s *Server) SetFlood(f Flood) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flood = f
+}
+
+// Flooded returns how many flood events the server has written so far (into
+// the socket: what the client had not read yet is still counted).
+func (s *Server) Flooded() int64 { return s.flooded.Load() }
+
+// answerConnectLocked queues the connected event ev on c, after a flood when
+// one is set.
+func (s *Server) answerConnectLocked(c *conn, ev event) {
+	f := s.flood
+	if f.Events == 0 || s.closed {
+		c.enqueueLocked(ev)
+		return
+	}
+	s.wg.Add(1)
+	go s.runFlood(c, f, ev)
+}
+
+// runFlood writes f's events straight to c's socket (the writer has nothing
+// queued before connected), then queues then.
+func (s *Server) runFlood(c *conn, f Flood, then event) {
+	defer s.wg.Done()
+	size := f.Size
+	if size <= 0 {
+		size = 16
+	}
+	frame, err := json.Marshal(event{EventName: evTyping, Data: strings.Repeat("x", size)})
+	if err != nil {
+		return
+	}
+	for i := 0; f.Events < 0 || i < f.Events; i++ {
+		ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
+		err := c.ws.Write(ctx, websocket.MessageText, frame)
+		cancel()
+		if err != nil {
+			return
+		}
+		s.flooded.Add(1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.enqueueLocked(then)
+}
