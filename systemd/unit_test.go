@@ -194,6 +194,15 @@ func TestUnitDirectives(t *testing.T) {
 			}
 		}},
 		{"Restart=on-failure", equals("Restart", "on-failure")},
+		{"memory and task limits", func(t *testing.T) {
+			for _, key := range []string{"MemoryHigh", "MemoryMax", "TasksMax"} {
+				if v, ok := u.last(svc, key); !ok || v == "" || v == "infinity" {
+					t.Errorf("%s=%q: want a limit", key, v)
+				}
+			}
+		}},
+		{"link-local denied", hasWord("IPAddressDeny", "169.254.0.0/16")},
+		{"link-local denied (IPv6)", hasWord("IPAddressDeny", "fe80::/10")},
 		{"TimeoutStopSec above shutdown_timeout", func(t *testing.T) {
 			v, ok := u.last(svc, "TimeoutStopSec")
 			if !ok {
