@@ -40,6 +40,7 @@ type fakeSink struct {
 	seen   map[string]bool
 	calls  int
 	fail   error
+	panics int           // the next this many Receive calls panic
 	hold   chan struct{} // non-nil: Receive waits for it to close
 	open   []connector.CustomerCursor
 	stored []string // source ids the store held before the test
@@ -52,6 +53,11 @@ func (s *fakeSink) Receive(ctx context.Context, in connector.Inbound) error {
 	s.mu.Lock()
 	s.calls++
 	hold, fail := s.hold, s.fail
+	if s.panics > 0 {
+		s.panics--
+		s.mu.Unlock()
+		panic("fakeSink: a bug while committing " + in.SourceID)
+	}
 	s.mu.Unlock()
 	if hold != nil {
 		select {
