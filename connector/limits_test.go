@@ -205,3 +205,19 @@ func outboxMessage(t *testing.T, st *sqlite.Store) *connector.Message {
 	}
 	return out[0]
 }
+
+// A queue event without a position or words of its own says nothing rather
+// than "You are number 0 in the queue".
+func TestQueueWithoutPositionSaysNothing(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventQueue})
+	h.event(alice, connector.Event{Type: connector.EventQueue, Position: 2})
+	got := texts(h.toUser.wait(t, 2, 5*time.Second))
+	time.Sleep(50 * time.Millisecond)
+	want := []string{"notice:" + defaults.Queued, "notice:You are number 2 in the queue."}
+	if fmt.Sprint(texts(h.toUser.all())) != fmt.Sprint(want) {
+		t.Errorf("to customer = %q, want %q", got, want)
+	}
+}

@@ -47,7 +47,7 @@ func DefaultNotices() Notices {
 		Queued:          "Thanks, we have your message. An agent will be with you shortly.",
 		AgentJoined:     "You are now chatting with {{.Agent}}.",
 		Transferred:     "You have been transferred to {{.Agent}}.",
-		QueuePosition:   "{{if .Text}}{{.Text}}{{else}}You are number {{.Position}} in the queue.{{end}}",
+		QueuePosition:   "{{if .Text}}{{.Text}}{{else if .Position}}You are number {{.Position}} in the queue.{{end}}",
 		NoAgent:         "Sorry, no agent is available right now. Please try again later.",
 		LeaveMessage:    "Sorry, no agent is available right now. Reply with a message and we will pass it on.",
 		MessageLeft:     "Thanks, your message has been passed on. We will get back to you.",
