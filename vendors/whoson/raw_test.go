@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,5 +290,105 @@ func TestRawQueueWithoutPosition(t *testing.T) {
 	sk.waitType(t, connector.EventJoined)
 	if q := sk.of(connector.EventQueue); len(q) != 1 || q[0].Position != 3 || q[0].Text != "" {
 		t.Errorf("queue events %s, want one at position 3", describe(q))
+	}
+}
+
+// flappingServer accepts every socket: the first carries a whole chat (u1)
+// and is then dropped; every later one is dropped at once, after a
+// connected for u1 when resumeOK is set (the chat seems to come back),
+// else before anything is said. It counts the sockets after the first.
+func flappingServer(t *testing.T, resumeOK bool) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var first atomic.Bool
+	redials := &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		p := &peer{t: t, ws: ws}
+		if first.CompareAndSwap(false, true) {
+			p.expect(ctx, "Connect")
+			p.write(ctx, `{"EventName":"connected","ChatUid":null,"Data":{"SessionID":"s1"}}`)
+			p.expect(ctx, "Hello")
+			p.write(ctx, `{"EventName":"accepted","ChatUid":"u1","Data":""}`)
+			time.Sleep(100 * time.Millisecond)
+			return
+		}
+		redials.Add(1)
+		if resumeOK {
+			if _, _, err := ws.Read(ctx); err == nil {
+				p.write(ctx, `{"EventName":"connected","ChatUid":"u1","Data":{"SessionID":"s2"}}`)
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, redials
+}
+
+// A server that takes the socket and drops it at once, whether or not the
+// chat seemed to resume first, is redialled with back-off, not in a storm.
+func TestRawReconnectBacksOff(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		resumeOK bool
+	}{{"dropped before connected", false}, {"dropped after connected", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, redials := flappingServer(t, tc.resumeOK)
+			v, _ := rawVendor(t, wsURL(srv), nil, false) // reconnect_max 200ms
+			if _, err := v.Open(ctx(t), conversation(connector.Profile{})); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a redial", func() bool { return redials.Load() > 0 })
+			const window = 2 * time.Second
+			before := redials.Load()
+			time.Sleep(window)
+			n := redials.Load() - before
+			t.Logf("%d redials in %s", n, window)
+			// Back-off from 100ms up to reconnect_max (200ms), ±50%: about
+			// 12 in the window; a storm makes hundreds.
+			if n > 30 {
+				t.Errorf("%d redials in %s: no back-off", n, window)
+			}
+			if n < 3 {
+				t.Errorf("%d redials in %s: gave up?", n, window)
+			}
+		})
+	}
+}
+
+// The reachability probe's dial error reaches Health and the log without
+// the url's query or userinfo.
+func TestHealthDetailRedacted(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: the dial is refused
+	url := "ws://visitor:s3cretpw@" + addr + "/chat?token=s3crettoken"
+	h := &harness{t: t}
+	keys := baseKeys(url)
+	v, _ := h.vendorAt(keys, true)
+	waitFor(t, "a probe", func() bool { return strings.HasPrefix(v.Health().Detail, "unreachable") })
+	detail := v.Health().Detail
+	t.Logf("health: %s", detail)
+	if !strings.Contains(detail, addr) {
+		t.Errorf("health %q does not name the server", detail)
+	}
+	lines := detail
+	for _, e := range h.logs.All() {
+		lines += "\n" + fmt.Sprint(e.Message, e.ContextMap())
+	}
+	for _, secret := range []string{"s3cretpw", "s3crettoken", "visitor"} {
+		if strings.Contains(lines, secret) {
+			t.Errorf("%q shows in health or logs:\n%s", secret, lines)
+		}
 	}
 }

@@ -20,6 +20,13 @@ import (
 // server sends no linet when the operator speaks the visitor's language.
 const translationWait = 2 * time.Second
 
+// stableAfter is how long a socket must live to count as healthy. One that
+// drops sooner (a server that takes the chat back and hangs up at once)
+// makes the next reconnect wait, with a back-off that grows from one such
+// drop to the next: reconnecting succeeds every time there, so the
+// reconnect's own back-off never grows.
+const stableAfter = 10 * time.Second
+
 // reasonLost is the end reason when WhosOn no longer knows the chat.
 const reasonLost = "whoson could not resume the chat"
 
@@ -90,6 +97,7 @@ type session struct {
 	agent     string
 	lastQueue time.Time
 	held      *heldLine
+	flaps     *backoff.ExponentialBackOff // waits after sockets that died young
 }
 
 // sendProgress remembers how many parts of a split message went out, so a
@@ -113,6 +121,9 @@ func (v *Vendor) newSession(id int64, st sessionState, leave bool) *session {
 		log: v.log.With(zap.Int64("conversation", id)), state: st, leave: leave,
 		ready: make(chan struct{})}
 	s.wantsConn.Store(!st.NoAgent)
+	s.flaps = backoff.NewExponentialBackOff()
+	s.flaps.InitialInterval = 100 * time.Millisecond
+	s.flaps.MaxInterval = v.cfg.ReconnectMax
 	return s
 }
 
@@ -193,6 +204,7 @@ func (s *session) run(c *conn, backlog []event) {
 	defer s.v.forget(s)
 	defer s.stopHeld()
 	for {
+		up := time.Now()
 		lost := s.pump(c, backlog)
 		s.setConn(nil)
 		c.close()
@@ -201,10 +213,31 @@ func (s *session) run(c *conn, backlog []event) {
 		}
 		s.log.Warn("whoson socket dropped, reconnecting", zap.Error(c.err))
 		var err error
+		if !s.settle(time.Since(up)) {
+			return
+		}
 		if c, backlog, err = s.resume(); err != nil {
 			return
 		}
 		s.setConn(c)
+	}
+}
+
+// settle waits before a reconnect when the socket lived less than
+// stableAfter, longer (with jitter) after each such short life in a row.
+// It reports false when the session stopped meanwhile.
+func (s *session) settle(lived time.Duration) bool {
+	if lived >= stableAfter {
+		s.flaps.Reset()
+		return true
+	}
+	t := time.NewTimer(s.flaps.NextBackOff())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
 	}
 }
 
@@ -266,6 +299,9 @@ func (s *session) resume() (*conn, []event, error) {
 		}
 		s.log.Warn("whoson socket failed while writing lines again", zap.Error(err))
 		c.close()
+		if !s.settle(0) {
+			return nil, nil, s.ctx.Err()
+		}
 	}
 }
 

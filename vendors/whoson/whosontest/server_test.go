@@ -554,7 +554,7 @@ func TestFlood(t *testing.T) {
 		}
 	}
 	c2.ws.CloseNow()
-	if n := s.Flooded(); n < 1003 {
+	if n := s.Flooded(); n < 1002 { // the last one read may not be counted yet
 		t.Errorf("Flooded = %d", n)
 	}
 
