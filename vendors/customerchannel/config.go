@@ -48,14 +48,23 @@ type Config struct {
 	// TranscriptWait is how long the transcript is asked for after the end
 	// (the server answers 404 until it has closed the chat).
 	TranscriptWait time.Duration `toml:"transcript_wait"`
+	// TranscriptMaxBytes bounds the transcript read from the server; a
+	// larger one is not sent to the customer.
+	TranscriptMaxBytes int64 `toml:"transcript_max_bytes"`
 	// LeaveGrace is how long an agent's participantLeft waits for another
 	// agent to join (a transfer) before the conversation ends.
 	LeaveGrace time.Duration `toml:"leave_grace"`
 }
 
+// defaultTranscriptMaxBytes: a chat transcript PDF is tens of kilobytes; 10
+// MiB leaves room for long chats with images. (An MMS carries at most 5 MB:
+// a larger transcript reaches SMS customers only if the carrier takes it.)
+const defaultTranscriptMaxBytes = 10 << 20
+
 func defaultConfig() Config {
 	return Config{EIO: 4, Language: "en", RequestTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
-		ReconnectMax: 30 * time.Second, LeaveGrace: 3 * time.Second, TranscriptWait: time.Minute}
+		ReconnectMax: 30 * time.Second, LeaveGrace: 3 * time.Second, TranscriptWait: time.Minute,
+		TranscriptMaxBytes: defaultTranscriptMaxBytes}
 }
 
 func decodeConfig(inst connector.Instance) (Config, error) {
@@ -76,7 +85,10 @@ func (c Config) validate(inst connector.Instance) []error {
 	if u, err := url.Parse(c.URL); c.URL == "" {
 		bad("url", "is required (the chat server's base URL, like \"https://chat.example.com\")")
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("url", "must be an absolute http(s) URL like \"https://chat.example.com\", not %q", c.URL)
+		bad("url", "must be an absolute http(s) URL like \"https://chat.example.com\", not %q", connector.RedactURL(c.URL))
+	} else if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		// Paths are appended to it: a query would end up in the middle.
+		bad("url", "must be a base URL without a query or fragment (like \"https://chat.example.com\"), not %q", connector.RedactURL(c.URL))
 	}
 	if c.EIO != 3 && c.EIO != 4 {
 		bad("eio", "must be 3 (Socket.IO 2.x servers) or 4 (Socket.IO 3/4), not %d", c.EIO)
@@ -98,6 +110,9 @@ func (c Config) validate(inst connector.Instance) []error {
 	}
 	if c.TranscriptWait < 0 {
 		bad("transcript_wait", "must not be negative")
+	}
+	if c.TranscriptMaxBytes < 1 {
+		bad("transcript_max_bytes", "must be a positive number of bytes, not %d", c.TranscriptMaxBytes)
 	}
 	if c.LeaveGrace < 0 {
 		bad("leave_grace", "must not be negative")

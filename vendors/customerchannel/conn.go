@@ -7,30 +7,46 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/vendors/customerchannel/sio"
 )
 
+// stableAfter is how long a connection must have lasted for the back-off
+// to start again from its shortest delay: a server that accepts and drops at
+// once must not be redialled in a tight loop.
+const stableAfter = 30 * time.Second
+
 // run keeps one Socket.IO connection until ctx is done, reconnecting with
-// back-off; each connection registers and rejoins before reading.
+// back-off; each connection registers and rejoins before reading. Every
+// redial waits (a jittered, growing delay), also after a connection that was
+// up: only one that lasted stableAfter resets the delay.
 func (v *Vendor) run(ctx context.Context) {
 	defer v.wg.Done()
+	opts := sio.Options{URL: v.cfg.URL, EIO: v.cfg.EIO, ConnectTimeout: v.cfg.ConnectTimeout}
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		client, err := v.dial(ctx, sio.Options{URL: v.cfg.URL, EIO: v.cfg.EIO, ConnectTimeout: v.cfg.ConnectTimeout})
+		client, err := v.dial(ctx, opts)
 		if err == nil {
 			err = v.setUp(ctx, client)
 		}
 		if err != nil {
 			v.noteDown(err)
-			if ctx.Err() == nil {
-				d := v.backoff(attempt)
-				v.log.Warn("chat server connection failed, will retry", zap.Duration("in", d), zap.Error(err))
-				sleep(ctx, d)
+		} else {
+			up := time.Now()
+			v.read(ctx, client)
+			err = client.Err()
+			v.noteDown(err)
+			if time.Since(up) >= stableAfter {
+				attempt = 0
 			}
-			continue
 		}
-		attempt = 0
-		v.read(ctx, client)
-		v.noteDown(client.Err())
+		if ctx.Err() != nil {
+			return
+		}
+		d := v.backoff(attempt)
+		if err != nil {
+			v.log.Warn("chat server connection lost or failed, will retry", zap.Duration("in", d), zap.Error(connector.Redacted(err)))
+		}
+		sleep(ctx, d)
 	}
 }
 
@@ -81,14 +97,16 @@ func (v *Vendor) noteDown(err error) {
 	defer v.mu.Unlock()
 	v.client = nil
 	if err != nil {
-		v.lastErr = err.Error()
+		v.lastErr = connector.RedactError(err)
 	}
 }
 
-// backoff is 250ms doubling to reconnect_max, with up to 25% jitter.
+// backoff is 250ms doubling to reconnect_max, less a random part of up to
+// half: many connectors dropped at once by one server do not come back in
+// step.
 func (v *Vendor) backoff(attempt int) time.Duration {
 	d := min(250*time.Millisecond<<min(attempt, 10), v.cfg.ReconnectMax)
-	return d - time.Duration(rand.Float64()*0.25*float64(d))
+	return d - time.Duration(rand.Float64()*0.5*float64(d))
 }
 
 func sleep(ctx context.Context, d time.Duration) {

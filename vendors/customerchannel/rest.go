@@ -31,7 +31,7 @@ func (v *Vendor) initChat(ctx context.Context, c *connector.Conversation) (initR
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := v.http.Do(req)
 	if err != nil {
-		return initResponse{}, fmt.Errorf("init: %w", err)
+		return initResponse{}, fmt.Errorf("init: %w", connector.Redacted(err))
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

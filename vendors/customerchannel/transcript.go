@@ -2,6 +2,7 @@ package customerchannel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,18 +46,27 @@ func (v *Vendor) transcript(ctx context.Context, l *live) {
 		case err == nil && status == http.StatusOK:
 			v.deliverTranscript(ctx, l, url)
 			return
+		case errors.Is(err, errTranscriptTooLarge):
+			v.log.Warn("transcript not sent", zap.Int64("conversation", l.conv), zap.Error(connector.Redacted(err)))
+			return
 		case ctx.Err() != nil:
 			return
 		case time.Now().After(deadline):
-			v.log.Warn("transcript not available", zap.Int64("conversation", l.conv), zap.Int("status", status), zap.Error(err))
+			v.log.Warn("transcript not available", zap.Int64("conversation", l.conv), zap.Int("status", status),
+				zap.Error(connector.Redacted(err)))
 			return
 		}
 		sleep(ctx, min(250*time.Millisecond<<min(attempt, 6), 10*time.Second))
 	}
 }
 
-// get asks for url and reports the status; the body (a PDF, or nothing for
-// email) is read and dropped: the PDF travels to the customer by its URL.
+// errTranscriptTooLarge: the server's transcript is over transcript_max_bytes.
+var errTranscriptTooLarge = errors.New("transcript over transcript_max_bytes")
+
+// get asks for url and reports the status. The body (a PDF, or nothing for
+// email) is read and dropped, at most transcript_max_bytes of it: the PDF
+// travels to the customer by its URL, and one larger than that is not sent
+// (the channel would have to fetch all of it).
 func (v *Vendor) get(ctx context.Context, url string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.RequestTimeout)
 	defer cancel()
@@ -69,7 +79,17 @@ func (v *Vendor) get(ctx context.Context, url string) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 32<<20))
+	limit := v.cfg.TranscriptMaxBytes
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > limit {
+		return resp.StatusCode, fmt.Errorf("%w: announced %d bytes, limit %d", errTranscriptTooLarge, resp.ContentLength, limit)
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, limit+1))
+	switch {
+	case resp.StatusCode == http.StatusOK && n > limit:
+		return resp.StatusCode, fmt.Errorf("%w: more than %d bytes", errTranscriptTooLarge, limit)
+	case err != nil:
+		return resp.StatusCode, fmt.Errorf("reading the transcript: %w", err)
+	}
 	return resp.StatusCode, nil
 }
 

@@ -160,7 +160,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 	raw, _ := json.Marshal(s)
 	v.track(c, s)
 	if err := v.join(ctx, s); err != nil {
-		v.log.Info("join after init deferred to the next connect", zap.Error(err))
+		v.log.Info("join after init deferred to the next connect", zap.Error(connector.Redacted(err)))
 	}
 	return raw, nil
 }
@@ -174,7 +174,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	}
 	v.track(c, s)
 	if err := v.join(ctx, s); err != nil {
-		v.log.Info("rejoin deferred to the next connect", zap.Error(err))
+		v.log.Info("rejoin deferred to the next connect", zap.Error(connector.Redacted(err)))
 	}
 	return nil
 }
@@ -266,7 +266,7 @@ func (v *Vendor) emit(ctx context.Context, event string, payload any) error {
 		return errNotConnected
 	}
 	if err := client.Emit(ctx, event, payload); err != nil {
-		return fmt.Errorf("emit %s: %w", event, err)
+		return fmt.Errorf("emit %s: %w", event, connector.Redacted(err))
 	}
 	return nil
 }
