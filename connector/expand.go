@@ -86,7 +86,7 @@ func (x Expander) readFileKey(t map[string]any, path, base, key, file string, er
 		// Dropped, so that the key is not also "unknown"; and the error covers
 		// the missing value's own complaints ("is required").
 		delete(t, key)
-		*errs = append(*errs, &ConfigError{Path: kp, Msg: "cannot read: " + fileProblem(err),
+		*errs = append(*errs, &ConfigError{Path: kp, Msg: "cannot read " + fileProblem(err),
 			Covers: joinPath(path, base)})
 		return
 	}
