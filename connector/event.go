@@ -11,7 +11,8 @@ import (
 
 // Event implements EventSink: it turns an agent event into state changes and
 // customer messages in one commit.
-func (r *Router) Event(ctx context.Context, e Event) error {
+func (r *Router) Event(ctx context.Context, e Event) (err error) {
+	defer r.recoverAsError("event", &err)
 	mu := r.convLock(e.ConversationID)
 	mu.Lock()
 	defer mu.Unlock()

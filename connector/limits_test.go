@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/sqlite"
 )
@@ -219,5 +221,35 @@ func TestQueueWithoutPositionSaysNothing(t *testing.T) {
 	want := []string{"notice:" + defaults.Queued, "notice:You are number 2 in the queue."}
 	if fmt.Sprint(texts(h.toUser.all())) != fmt.Sprint(want) {
 		t.Errorf("to customer = %q, want %q", got, want)
+	}
+}
+
+// panicStore panics where a write would happen.
+type panicStore struct{ connector.Store }
+
+func (panicStore) RecordInbound(context.Context, connector.Inbound, string) (connector.InboundResult, error) {
+	panic("store bug")
+}
+
+func (panicStore) Conversation(context.Context, int64) (*connector.Conversation, error) {
+	panic("store bug")
+}
+
+// A panic inside the core while an adapter hands it a message or an event
+// becomes that call's error: the adapter refuses the one message (its source
+// retries) and the process lives on.
+func TestPanicInCoreCallIsAnError(t *testing.T) {
+	r, err := connector.NewRouter(connector.RouterConfig{Store: panicStore{}, Logger: zap.NewNop(),
+		Conversation: quickConversation(), Notices: defaults,
+		VendorFor: func(string) (string, bool) { return "whoson.sales", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := r.Receive(ctx, connector.Inbound{Channel: "sms.main", Customer: alice, Text: "x", SourceID: "SM1"}); err == nil {
+		t.Error("Receive: no error from a panicking store")
+	}
+	if err := r.Event(ctx, connector.Event{ConversationID: 1, Type: connector.EventText, Text: "x"}); err == nil {
+		t.Error("Event: no error from a panicking store")
 	}
 }

@@ -33,6 +33,17 @@ func (r *Router) safeAttempt(ctx context.Context, c *Conversation, m *Message) (
 	return r.attempt(ctx, c, m)
 }
 
+// recoverAsError turns a panic in an adapter's call into the core (Receive,
+// Event) into an error for that call: the adapter answers its source as for
+// any failure (Twilio and Slack retry; a frame is logged and skipped)
+// instead of the panic ending the process.
+func (r *Router) recoverAsError(what string, err *error) {
+	if p := recover(); p != nil {
+		r.log.Error(what+" panicked", zap.String("panic", fmt.Sprint(p)), zap.ByteString("stack", debug.Stack()))
+		*err = fmt.Errorf("%s: %w: %v", what, errPanicked, p)
+	}
+}
+
 // admitRecovered is called before the first attempt at a message that was in
 // the outbox when this process started: if earlier processes died while
 // sending it poisonLimit times, it reports the reason to fail it with.

@@ -171,7 +171,8 @@ func (r *Router) convLock(id int64) *sync.Mutex {
 }
 
 // Receive implements InboundSink.
-func (r *Router) Receive(ctx context.Context, in Inbound) error {
+func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
+	defer r.recoverAsError("receive", &err)
 	vendor, ok := r.vendorOf(in.Channel)
 	if !ok {
 		return Permanent(fmt.Errorf("no route for channel %s", in.Channel))
