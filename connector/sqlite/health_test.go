@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -69,15 +70,21 @@ func TestPingFailsWhenWritesAreRefused(t *testing.T) {
 	}
 }
 
-// setQueryOnly sets query_only on the writer's one connection, which is idle
-// between batches.
+// setQueryOnly sets query_only on the writer's one connection.
 func setQueryOnly(t *testing.T, s *Store, on bool) {
 	t.Helper()
-	v := "0"
 	if on {
-		v = "1"
+		setPragma(t, s, "query_only = 1")
+	} else {
+		setPragma(t, s, "query_only = 0")
 	}
-	if _, err := s.wdb.ExecContext(context.Background(), "PRAGMA query_only = "+v); err != nil {
+}
+
+// setPragma runs a PRAGMA on the writer's one connection, which is idle
+// between batches.
+func setPragma(t *testing.T, s *Store, pragma string) {
+	t.Helper()
+	if _, err := s.wdb.ExecContext(context.Background(), "PRAGMA "+pragma); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -146,5 +153,58 @@ func TestPingRespectsContext(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Ping returned after %v, its context ended after 50ms", d)
+	}
+}
+
+// TestWriteErrorsCountsAFullDatabase: a write that fails inside its request
+// because the disk is full (max_page_count caps the file at its current
+// size) fails the batch's transaction and counts as a write error, unlike a
+// request's own failure.
+func TestWriteErrorsCountsAFullDatabase(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openInternal(t)
+	var pages int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	setPragma(t, s, fmt.Sprintf("max_page_count = %d", pages))
+	big := connector.Inbound{Channel: "c", Customer: "u", SourceID: "1", Text: strings.Repeat("x", 64<<10)}
+	_, err := s.RecordInbound(ctx, big, "v")
+	if err == nil {
+		t.Fatal("RecordInbound succeeded on a full database")
+	}
+	t.Logf("RecordInbound: %v", err)
+	if n := writeErrors(t, s); n != 1 {
+		t.Errorf("WriteErrors = %d after a write the full disk refused, want 1", n)
+	}
+	setPragma(t, s, "max_page_count = 1073741823")
+	if _, err := s.RecordInbound(ctx, big, "v"); err != nil {
+		t.Errorf("RecordInbound once there is room: %v", err)
+	}
+}
+
+// TestStatementRefusedByDiskIsAWriteError: SQLite may keep the transaction
+// open after a statement fails for I/O reasons; such a failure is still the
+// disk refusing the write, not the request's own error, so it counts.
+// query_only, set inside the transaction, refuses just that statement.
+func TestStatementRefusedByDiskIsAWriteError(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openInternal(t)
+	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+		if _, err := tx.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO conversations (channel, customer, vendor, state,
+			created_at, updated_at, last_activity) VALUES ('c', 'u', 'v', 'pending', 1, 1, 1)`)
+		if _, e := tx.ExecContext(ctx, "PRAGMA query_only = 0"); e != nil {
+			t.Fatal(e)
+		}
+		return err
+	})
+	if err == nil {
+		t.Fatal("the refused insert reported success")
+	}
+	if n := writeErrors(t, s); n != 1 {
+		t.Errorf("WriteErrors = %d, want 1 (%v)", n, err)
 	}
 }

@@ -46,7 +46,7 @@ func open(t testing.TB, path string) *sqlite.Store {
 }
 
 // raw opens the database file directly, to look at or tamper with the schema.
-func raw(t *testing.T, path string) *sql.DB {
+func raw(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
