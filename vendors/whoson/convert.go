@@ -82,13 +82,26 @@ func lineSourceID(chatUID string, n int, content string) string {
 // returns 0, meaning no position, when there is none, or when the number is
 // negative ("-1"), zero, fractional ("2.5") or above maxQueuePosition.
 func queuePosition(s string) int {
-	if i := strings.Index(strings.ToLower(s), "position"); i >= 0 {
+	// ASCII-only lower case keeps byte offsets: strings.ToLower does not on
+	// invalid UTF-8, and the index is used on s.
+	if i := strings.Index(asciiLower(s), "position"); i >= 0 {
 		if n, ok := firstNumber(s[i:]); ok {
 			return n
 		}
 	}
 	n, _ := firstNumber(s)
 	return n
+}
+
+// asciiLower lower-cases the ASCII letters of s, leaving every other byte.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // firstNumber parses the first run of ASCII digits in s as a position: ok

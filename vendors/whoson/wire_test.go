@@ -198,6 +198,9 @@ func TestQueuePosition(t *testing.T) {
 		"In 2 minutes: position 5": 5, "no number": 0, "": 0, "Position: 12": 12,
 		"0": 0, "-1": 0, "-7 places": 0, "2.5": 0, "position -3 of 9": 0, "+4": 0,
 		"99999999999999999999999": 0, "100001": 0, "100000": 100000, "You are 3rd.": 3,
+		// Letters whose lower case is longer in UTF-8: an index into the
+		// lowered text must not be used on the original (it panicked).
+		strings.Repeat("Ⱥ", 10) + "position": 0, "ȺȺ Position 7": 7, "\xf9\xd7position 5": 5,
 	} {
 		if got := queuePosition(in); got != want {
 			t.Errorf("queuePosition(%q) = %d, want %d", in, got, want)
@@ -250,6 +253,8 @@ func TestSessionStateRoundTrip(t *testing.T) {
 	}
 }
 
+// FuzzDecodeEvent feeds frames through the event decoder: a decoded event
+// has a short lower-case name and a short ChatUid.
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"EventName":"newline","ChatUid":"u","Data":{"Classname":"lineo","Content":"x"}}`))
 	f.Add([]byte(`{"EventName":"queue","Data":2}`))
@@ -259,9 +264,84 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var l lineData
-		_ = ev.object(&l)
-		_ = classify(l)
-		_ = queuePosition(ev.text())
+		if ev.Name == "" || len(ev.Name) > maxEventName || ev.Name != strings.ToLower(ev.Name) ||
+			len(ev.ChatUID) > maxChatUID || len(ev.Data) > len(b) {
+			t.Fatalf("event out of bounds: name %q, ChatUid %d bytes, Data %d bytes", ev.Name, len(ev.ChatUID), len(ev.Data))
+		}
+		if len(ev.text()) > len(b) {
+			t.Fatalf("text of %d bytes from a %d-byte frame", len(ev.text()), len(b))
+		}
+	})
+}
+
+// FuzzEventData feeds an event's Data through every payload decoder (line,
+// operator, survey field, connected, scalar text): what they return stays
+// within the bounds the adapter relays and stores.
+func FuzzEventData(f *testing.F) {
+	f.Add([]byte(`{"Classname":"lineo final","Content":"<b>No agent</b>"}`))
+	f.Add([]byte(`"{\"Name\":\"Alice\",\"IsBot\":\"True\"}"`))
+	f.Add([]byte(`{"FieldName":"Order","Prompt":"Your order number?"}`))
+	f.Add([]byte(`{"SessionID":"s1","LeaveMessageEnabled":"True","Translation":{"Enabled":1}}`))
+	f.Add([]byte(`12.5e3`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev := event{Name: "x", Data: data}
+		if l, err := lineOf(ev); err == nil {
+			if len(l.Content) > maxLineText || len(l.Classname) > maxClassname || !utf8.ValidString(l.Content) && utf8.Valid(data) {
+				t.Fatalf("line out of bounds: content %d, class %d bytes", len(l.Content), len(l.Classname))
+			}
+			_ = classify(l)
+		}
+		if op, err := operatorOf(ev); err == nil && len(op.Name) > maxAgentName {
+			t.Fatalf("agent name of %d bytes", len(op.Name))
+		}
+		if fd, err := fieldOf(ev); err == nil && (len(fd.Prompt) > maxNoticeText || len(fd.FieldName) > maxAgentName) {
+			t.Fatalf("field out of bounds: prompt %d, name %d bytes", len(fd.Prompt), len(fd.FieldName))
+		}
+		if cd, err := connectedOf(ev); err == nil && (cd.SessionID == "" || len(cd.SessionID) > maxSessionID) {
+			t.Fatalf("SessionID of %d bytes accepted", len(cd.SessionID))
+		}
+		if txt := clipText(ev.text(), maxNoticeText); len(txt) > maxNoticeText {
+			t.Fatalf("clipped text of %d bytes", len(txt))
+		}
+		var b flexBool
+		if err := b.UnmarshalJSON(data); err != nil {
+			t.Fatalf("flexBool: %v", err)
+		}
+	})
+}
+
+// FuzzQueuePosition: a position read from any text is 0 (none) or within
+// 1..maxQueuePosition, and a text without digits never gives one.
+func FuzzQueuePosition(f *testing.F) {
+	f.Add("Thank you for waiting. You are in position 3 of 10.")
+	f.Add("-1")
+	f.Add("99999999999999999999999")
+	f.Add("position 2.5")
+	f.Fuzz(func(t *testing.T, s string) {
+		n := queuePosition(s)
+		if n < 0 || n > maxQueuePosition {
+			t.Fatalf("queuePosition(%q) = %d", s, n)
+		}
+		if n > 0 && !strings.ContainsAny(s, "123456789") {
+			t.Fatalf("queuePosition(%q) = %d from no digits", s, n)
+		}
+	})
+}
+
+// FuzzParseSession feeds stored sessions through their decoder: what
+// decodes marshals back to the same state.
+func FuzzParseSession(f *testing.F) {
+	f.Add([]byte(`{"chat_uid":"u","cookie":"connectord-x","session_id":"s","lines":3,"no_agent":true,"leave_message":true}`))
+	f.Add([]byte(`{"chat_uid":1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		st, err := parseSession(raw)
+		if err != nil {
+			return
+		}
+		again, err := parseSession(st.marshal())
+		if err != nil || again != st {
+			t.Fatalf("round trip of %+v: %+v, %v", st, again, err)
+		}
 	})
 }
