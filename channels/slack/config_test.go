@@ -41,6 +41,52 @@ api_url = "http://127.0.0.1:9/api"`)
 	}
 }
 
+// The token goes to files.slack.com and api_url's origin by default; to
+// other hosts only when file_hosts names them, scheme and port included.
+func TestTokenHosts(t *testing.T) {
+	cfg, err := decodeTOML(t, goodConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.fetchAllow) != 0 || cfg.FetchTimeout.Seconds() != 60 {
+		t.Errorf("fetch defaults: allow %v, timeout %v", cfg.fetchAllow, cfg.FetchTimeout)
+	}
+	for raw, want := range map[string]bool{
+		"https://files.slack.com/files-pri/T1-F1/a.png":     true,
+		"https://FILES.slack.com:443/files-pri/T1-F1/a.png": true,
+		"https://slack.com/files-pri/T1-F1/a.png":           true, // api_url's host
+		"http://files.slack.com/files-pri/T1-F1/a.png":      false,
+		"https://files.slack.com:8443/a.png":                false,
+		"https://evil.files.slack.com/a.png":                false,
+		"https://files.slack.com.evil.example/a.png":        false,
+		"https://user@files.slack.com/a.png":                false,
+		"https://docs.google.com/document/d/1":              false,
+		"not a url":                                         false,
+	} {
+		if got := cfg.tokenURL(raw); got != want {
+			t.Errorf("tokenURL(%q) = %v, want %v", raw, got, want)
+		}
+	}
+	cfg, err = decodeTOML(t, goodConfig+`file_hosts = ["http://127.0.0.1:8080", "files.slack-gov.com"]
+fetch_allow = ["10.20.0.0/16"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]bool{
+		"http://127.0.0.1:8080/files-pri/x":   true,
+		"http://127.0.0.1:8081/files-pri/x":   false,
+		"https://files.slack-gov.com/x":       true,
+		"https://files.slack.com/files-pri/x": false, // replaced, not added to
+	} {
+		if got := cfg.tokenURL(raw); got != want {
+			t.Errorf("tokenURL(%q) = %v, want %v", raw, got, want)
+		}
+	}
+	if len(cfg.fetchAllow) != 1 || cfg.fetchAllow[0].String() != "10.20.0.0/16" {
+		t.Errorf("fetch_allow = %v", cfg.fetchAllow)
+	}
+}
+
 func TestConfigProblems(t *testing.T) {
 	cases := []struct {
 		name, text string
@@ -65,6 +111,13 @@ agent_icon_emoji = "headphones:"
 ended = ":white_check_mark:"`, []string{"channels: entry 1 must be a channel id", "api_url: must be an absolute",
 			"request_timeout: must be a duration", "post_interval: must not be negative", "max_file_bytes: must be positive",
 			"agent_icon_emoji: must be an emoji in colons", "reactions.ended: must be an emoji name without colons"}},
+		{"bad network keys", `bot_token = "xoxb-1"
+signing_secret = "s"
+fetch_allow = ["10.20.0.0/16", "10.20.0.0/33"]
+file_hosts = ["files.slack.com", "https://files.slack.com/files-pri/x", "ftp://files.example.com"]
+fetch_timeout = "0s"`, []string{`fetch_allow: entry 2, "10.20.0.0/33", is not a CIDR prefix`,
+			`file_hosts: entry 2: "https://files.slack.com/files-pri/x" is not a host name or an http(s) origin`,
+			`file_hosts: entry 3: "ftp://files.example.com"`, "fetch_timeout: must be a duration"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

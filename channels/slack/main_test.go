@@ -160,7 +160,7 @@ func newEnv(t *testing.T, socket bool, tweak func(cfg map[string]any)) *env {
 }
 
 // build makes a channel named slack.test from a config table.
-func build(t *testing.T, cfg map[string]any, sink *fakeSink, publicURL string) *Channel {
+func build(t testing.TB, cfg map[string]any, sink *fakeSink, publicURL string) *Channel {
 	t.Helper()
 	inst := connector.NewInstance("channels.slack.test", "slack", "test", func(v any) error {
 		b, err := toml.Marshal(cfg)

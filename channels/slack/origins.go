@@ -3,6 +3,7 @@ package slack
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -28,7 +29,26 @@ func parseOrigin(s string) (origin, error) {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return origin{}, fmt.Errorf("%q is not a host name or an http(s) origin like \"https://files.slack.com\"", s)
 	}
+	if !hostName(u.Hostname()) {
+		return origin{}, fmt.Errorf("%q does not name a host (letters, digits, dots and dashes, or an IP address)", s)
+	}
 	return originOf(u), nil
+}
+
+// hostName reports whether h is an IP address or an ASCII DNS name.
+func hostName(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // originOf is u's origin in the form origins are compared in.
