@@ -180,3 +180,30 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("RedactText = %q, want %q", got, want)
 	}
 }
+
+// checkedChannel is a Channel whose Health the test sets.
+type checkedChannel struct {
+	Channel
+	h Health
+}
+
+func (c checkedChannel) Name() string   { return "slack.support" }
+func (c checkedChannel) Health() Health { return c.h }
+
+// Whatever an adapter puts in its health detail, /readyz shows no URL
+// userinfo or query string.
+func TestReadyRedactsAdapterDetails(t *testing.T) {
+	st := pingStore{ping: func(context.Context) error { return nil }}
+	d := &Daemon{probe: newWriteProbe(st, time.Hour, time.Second, nil),
+		channels: []Channel{checkedChannel{h: Health{Detail: `dial "wss://bot:xoxb-1@wss.example.com/link?ticket=T1&app=A": EOF`}}}}
+	d.started.Store(true)
+	d.probe.probe(context.Background())
+	rd := d.Ready(context.Background())
+	got := rd.Adapters["slack.support"].Detail
+	if strings.Contains(got, "xoxb") || strings.Contains(got, "ticket") || !strings.Contains(got, "wss://wss.example.com/link") {
+		t.Errorf("detail = %q", got)
+	}
+	if rd.Ready {
+		t.Errorf("ready with an adapter down")
+	}
+}
