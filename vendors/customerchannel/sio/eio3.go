@@ -303,4 +303,3 @@ func (c *eio3Client) Close() error {
 	c.discard()
 	return nil
 }
-
