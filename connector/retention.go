@@ -45,14 +45,14 @@ func (d *Daemon) PurgeEnded(ctx context.Context, cutoff time.Time) int {
 	total := 0
 	for ctx.Err() == nil {
 		n, err := d.store.Purge(ctx, cutoff, purgeBatch)
+		total += n // what committed before a failure is gone too
+		d.metrics.Purged.Add(float64(n))
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Warn("retention: purge failed; will try again later", zap.Error(err))
 			}
 			break
 		}
-		total += n
-		d.metrics.Purged.Add(float64(n))
 		if n < purgeBatch {
 			break
 		}
