@@ -152,3 +152,35 @@ func TestDeepNestingFlattened(t *testing.T) {
 		t.Errorf("MarkdownToMrkdwn(40 nested quotes) = %q", got)
 	}
 }
+
+// TestCutMrkdwn cuts at every length: the result is a prefix within the
+// limit that never splits an escape, a link or a rune.
+func TestCutMrkdwn(t *testing.T) {
+	s := "a &amp; <https://x.io/?a=1&amp;b=2|label here> *b* 日本 &lt;x&gt;\n> q"
+	for limit := 0; limit <= len(s)+1; limit++ {
+		got := cutMrkdwn(s, limit)
+		if len(got) > limit || !strings.HasPrefix(s, got) {
+			t.Fatalf("cutMrkdwn(%d) = %q", limit, got)
+		}
+		if err := checkMrkdwn(got); err != nil {
+			t.Fatalf("cutMrkdwn(%d) = %q: %v", limit, got, err)
+		}
+	}
+}
+
+// TestMarkdownOutputCut feeds MarkdownToMrkdwn a line whose rendering grows
+// past its bound (lazy lines in a deep quoted list, each marked three
+// times): the result is cut at the bound and still valid mrkdwn.
+func TestMarkdownOutputCut(t *testing.T) {
+	in := "> - - - - ***~~a\n" + strings.Repeat("a\n", 5000) + "~~***"
+	out := MarkdownToMrkdwn(in)
+	if len(out) > 6*len(in)+64 {
+		t.Errorf("%d bytes out of %d: over the bound", len(out), len(in))
+	}
+	if len(out) < 5*len(in) {
+		t.Errorf("%d bytes out of %d: the input was meant to reach the bound", len(out), len(in))
+	}
+	if err := checkMrkdwn(out); err != nil {
+		t.Error(err)
+	}
+}
