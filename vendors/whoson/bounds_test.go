@@ -1,11 +1,14 @@
 package whoson
 
 import (
+	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/vendors/whoson/whosontest"
@@ -104,4 +107,40 @@ func TestHandshakeFloodBounded(t *testing.T) {
 		t.Fatalf("Open after a short burst: %v", err)
 	}
 	sk.waitType(t, connector.EventJoined)
+}
+
+// TestServerTextsClipped: what a server's events put in the store is cut to
+// the bounds: an operator line, an agent's name, a field prompt.
+func TestServerTextsClipped(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("é", 100<<10)
+	srv := scripted(t, false, func(ctx context.Context, p *peer) {
+		p.expect(ctx, "Connect")
+		p.write(ctx, `{"EventName":"connected","ChatUid":null,"Data":{"SessionID":"s1"}}`)
+		p.expect(ctx, "Hello")
+		p.write(ctx,
+			`{"EventName":"accepted","ChatUid":"u1","Data":""}`,
+			`{"EventName":"operatorjoined","ChatUid":"u1","Data":{"Name":"`+long+`"}}`,
+			`{"EventName":"newline","ChatUid":"u1","Data":{"Classname":"lineo","Content":"`+long+`"}}`,
+			`{"EventName":"requestfield","ChatUid":"u1","Data":{"FieldName":"F","Prompt":"`+long+`"}}`,
+			`{"EventName":"quit","ChatUid":"u1","Data":""}`,
+		)
+		for {
+			if _, _, err := p.ws.Read(ctx); err != nil {
+				return
+			}
+		}
+	})
+	v, sk := rawVendor(t, wsURL(srv), nil, false)
+	if _, err := v.Open(ctx(t), conversation(connector.Profile{})); err != nil {
+		t.Fatal(err)
+	}
+	sk.waitType(t, connector.EventEnded)
+	for _, e := range sk.all() {
+		limit := map[connector.EventType]int{connector.EventJoined: maxAgentName,
+			connector.EventText: maxLineText, connector.EventNotice: maxNoticeText}[e.Type]
+		if n := len(e.Agent) + len(e.Text); limit > 0 && (n > limit || n < limit/2 || !utf8.ValidString(e.Agent+e.Text)) {
+			t.Errorf("%s event with %d bytes of text, bound %d", e.Type, n, limit)
+		}
+	}
 }

@@ -67,7 +67,8 @@
 // # Operator side
 //
 // Say, Typing, Quit, Line and SendEvent act as the operator on a live chat;
-// DropAll, Drop and Forget misbehave; Chats, VisitorLines, AllVisitorLines,
+// DropAll, Drop, Forget and SetFlood (unsolicited events before connected,
+// counted by Flooded) misbehave; Chats, VisitorLines, AllVisitorLines,
 // WaitVisitorLines, WaitChats, LeftMessages, Blacklisted and Commands
 // report. Close drops every socket and waits for every goroutine.
 package whosontest
