@@ -49,7 +49,14 @@ type Server struct {
 	waitErr  error         // valid after done
 	client   *http.Client
 	closeOne sync.Once
+	// maxAnswer bounds a control API answer read into memory; 0 means
+	// defaultMaxAnswer.
+	maxAnswer int64
 }
+
+// defaultMaxAnswer is far above any test's state (every message of every
+// conversation) and far below what would hurt a test machine.
+const defaultMaxAnswer = 64 << 20
 
 // Start runs `node server.js --eio N` from this package's folder and returns once it
 // listens. The process lives until Close (ctx bounds only the start). It exits by itself
@@ -464,9 +471,16 @@ func (s *Server) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("customerchanneltest: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	limit := s.maxAnswer
+	if limit <= 0 {
+		limit = defaultMaxAnswer
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("customerchanneltest: %s %s: %w", method, path, err)
+	}
+	if int64(len(data)) > limit {
+		return fmt.Errorf("customerchanneltest: %s %s: answer larger than %d bytes", method, path, limit)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("customerchanneltest: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
