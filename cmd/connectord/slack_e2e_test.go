@@ -34,6 +34,7 @@ admin_listen = "${E2E_ADMIN_LISTEN}"
 [conversation]
 retry_initial = "50ms"
 retry_max = "1s"
+customer_rate = "0s" # the fake Slack's own rate limits are what these tests drive
 
 [channels.slack.support]
 bot_token = "${E2E_SLACK_BOT_TOKEN}"
