@@ -31,8 +31,15 @@ type rawEIO4Server struct {
 // dropping whatever the client sends. beforeConnect runs between the open
 // packet and the CONNECT answer.
 func newRawEIO4Server(t testing.TB, beforeConnect, behave func(ctx context.Context, c *websocket.Conn)) *rawEIO4Server {
+	return newRawEIO4ServerReading(t, true, beforeConnect, behave)
+}
+
+// newRawEIO4ServerReading is newRawEIO4Server; with read false the server
+// reads nothing after the CONNECT.
+func newRawEIO4ServerReading(t testing.TB, read bool, beforeConnect, behave func(ctx context.Context, c *websocket.Conn)) *rawEIO4Server {
 	t.Helper()
 	s := &rawEIO4Server{}
+	stop := make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -62,21 +69,27 @@ func newRawEIO4Server(t testing.TB, beforeConnect, behave func(ctx context.Conte
 		if c.Write(ctx, websocket.MessageText, []byte(`40{"sid":"nsp"}`)) != nil {
 			return
 		}
-		go func() {
-			defer cancel()
-			for {
-				if _, _, err := c.Read(ctx); err != nil {
-					return
+		if read {
+			go func() {
+				defer cancel()
+				for {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
 				}
-			}
-		}()
+			}()
+		}
 		if behave != nil {
 			behave(ctx, c)
 		}
-		<-ctx.Done()
+		select { // a hijacked connection's request context outlives it
+		case <-ctx.Done():
+		case <-stop:
+		}
 	}))
 	s.url = hs.URL
 	t.Cleanup(func() {
+		close(stop)
 		hs.CloseClientConnections()
 		hs.Close()
 		s.wg.Wait()
@@ -218,4 +231,26 @@ func TestEIO4FloodBeforeConnect(t *testing.T) {
 	if !errors.Is(err, ErrOverflow) {
 		t.Fatalf("err = %v, want ErrOverflow", err)
 	}
+}
+
+// A server that stops reading: Emit fails with ErrBacklog once 64 packets
+// wait in the library, instead of reporting every later packet as sent and
+// holding it. (Before the fix all 300 emits of 64 KiB "succeeded".)
+func TestEIO4EmitBacklogBounded(t *testing.T) {
+	s := newRawEIO4ServerReading(t, false, nil, nil)
+	c := dial4(t, s.url)
+	defer c.Close()
+	pad := strings.Repeat("y", 64<<10)
+	var err error
+	sent := 0
+	for ; sent < 300; sent++ {
+		if err = c.Emit(context.Background(), "sendMessage", pad); err != nil {
+			break
+		}
+		time.Sleep(time.Millisecond) // let the library's writer take what the socket takes
+	}
+	if !errors.Is(err, ErrBacklog) {
+		t.Fatalf("after %d emits to a server that does not read: err = %v, want ErrBacklog", sent, err)
+	}
+	t.Logf("ErrBacklog after %d emits of 64 KiB: %v", sent, err)
 }

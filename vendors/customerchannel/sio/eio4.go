@@ -60,6 +60,10 @@ type eio4Client struct {
 	forceOnce  sync.Once
 }
 
+// maxPendingWrites bounds the packets waiting in the library's write buffer
+// while the server does not read (EIO3's Emit writes synchronously instead).
+const maxPendingWrites = 64
+
 // forceCloseAfter bounds how long a closing engine may wait for its write
 // buffer to drain before teardown closes the transport itself.
 const forceCloseAfter = 500 * time.Millisecond
@@ -292,6 +296,14 @@ func (c *eio4Client) Emit(ctx context.Context, event string, args ...any) error 
 	}
 	c.emitMu.Lock()
 	defer c.emitMu.Unlock()
+	// The library queues what cannot be written yet without bound (the
+	// engine's write buffer): a server that stops reading would have every
+	// later Emit reported as sent and held in memory.
+	if e := c.mgr.Engine(); e != nil {
+		if n := e.WriteBuffer().Len(); n >= maxPendingWrites {
+			return fmt.Errorf("sio: emit %q: %w: %d packets wait to be written", event, ErrBacklog, n)
+		}
+	}
 	if err := c.sock.Emit(event, vals...); err != nil {
 		return fmt.Errorf("sio: emit %q: %w", event, err)
 	}

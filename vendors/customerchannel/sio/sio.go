@@ -109,6 +109,9 @@ var (
 	// ErrOverflow: the server sent more than a bound allows where the client
 	// cannot apply back-pressure (events before the namespace connect).
 	ErrOverflow = errors.New("sio: over a buffer bound")
+	// ErrBacklog: Emit found too much waiting to be written (the server is
+	// not reading); try again later.
+	ErrBacklog = errors.New("sio: send backlog full")
 	// ErrClosed: the connection has ended; Emit is not possible.
 	ErrClosed = errors.New("sio: connection closed")
 )
