@@ -439,4 +439,9 @@ func TestDialBadOptions(t *testing.T) {
 			t.Errorf("Dial(%+v) succeeded", o)
 		}
 	}
+	// A bad URL is named without its userinfo or query.
+	_, err := Dial(context.Background(), Options{URL: "ftp://user:pw@host/?token=s3cret", EIO: 3})
+	if err == nil || strings.Contains(err.Error(), "pw") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("err = %v", err)
+	}
 }

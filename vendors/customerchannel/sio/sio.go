@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/connectord/connectord/connector"
 )
 
 // Options says where and how to connect.
@@ -54,8 +56,8 @@ type Client interface {
 	// once written (no server ack). After the connection has ended it returns an
 	// error wrapping ErrClosed.
 	Emit(ctx context.Context, event string, args ...any) error
-	// Events delivers the server's events in order. It is closed when the
-	// connection ends (events already buffered can still be read after that).
+	// Events delivers the server's events in order. It is closed once the
+	// connection has ended and the events buffered by then have been read.
 	//
 	// The consumer should keep reading: when MaxBufferedEvents or
 	// MaxBufferedBytes are reached the client stops reading from the server
@@ -134,15 +136,15 @@ func Dial(ctx context.Context, o Options) (Client, error) {
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("sio: bad URL %q: %w", o.URL, err)
+		return nil, fmt.Errorf("sio: bad URL %q: %w", connector.RedactURL(o.URL), connector.Redacted(err))
 	}
 	switch u.Scheme {
 	case "http", "https", "ws", "wss":
 	default:
-		return nil, fmt.Errorf("sio: bad URL %q: scheme must be http or https", o.URL)
+		return nil, fmt.Errorf("sio: bad URL %q: scheme must be http or https", connector.RedactURL(o.URL))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("sio: bad URL %q: no host", o.URL)
+		return nil, fmt.Errorf("sio: bad URL %q: no host", connector.RedactURL(o.URL))
 	}
 	switch o.EIO {
 	case 3:
