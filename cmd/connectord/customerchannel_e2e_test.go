@@ -48,6 +48,7 @@ app_token = %q
 channels = [%q]
 api_url = %q
 post_interval = "20ms"
+fetch_allow = ["127.0.0.0/8"] # the simulator serves transcripts on loopback
 
 [vendors.customerchannel.hub]
 url = %q
