@@ -137,7 +137,7 @@ func (r *Router) leaveMessage(ctx context.Context, v Vendor, c *Conversation, m 
 // giveUp settles a message that cannot be delivered and ends its conversation.
 func (r *Router) giveUp(ctx context.Context, c *Conversation, m *Message, cause error) {
 	r.metrics.Failures.WithLabelValues(r.adapterOf(c, m)).Inc()
-	reason := cause.Error()
+	reason := RedactError(cause) // stored as the failure and end reason
 	log := r.log.With(zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID))
 	log.Error("delivery failed permanently", zap.Error(cause))
 	if err := r.markFailed(ctx, m, reason); err != nil {
@@ -219,7 +219,7 @@ func (r *Router) resume(ctx context.Context, id int64) {
 			return
 		}
 		if IsPermanent(err) {
-			if err := r.endWith(ctx, c, "failed: "+err.Error(), "ended_failed", NoticeData{Reason: reasonLost}, false); err != nil {
+			if err := r.endWith(ctx, c, "failed: "+RedactError(err), "ended_failed", NoticeData{Reason: reasonLost}, false); err != nil {
 				r.convLog(c).Error("end unresumable conversation", zap.Error(err))
 			}
 			return
