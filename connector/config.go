@@ -18,7 +18,8 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Config is the daemon's whole configuration (DESIGN §5).
+// Config is the daemon's whole configuration; config.example.toml shows
+// every key with its default.
 type Config struct {
 	Daemon       DaemonConfig       `toml:"daemon"`
 	Log          LogConfig          `toml:"log"`

@@ -360,8 +360,8 @@ func TestRepeatedMessageSidOnce(t *testing.T) {
 // WhosOn has no message ids, no acknowledgement and no history, so a line
 // written to the socket in the instant before the kill, and not yet marked
 // sent, cannot be told apart from one that never left: it is written again
-// (at least once beats lost; DESIGN §4 promises no doubles only where the
-// destination gives a way to tell). The test allows that one line, and only
+// (at least once beats lost; the delivery promise excludes doubles only
+// where the destination gives a way to tell). The test allows that one line, and only
 // that one, to arrive twice.
 func TestKillAfterAckLosesNothing(t *testing.T) {
 	slow := whosontest.Operator{Name: "Alice", Reply: func(s string) string {

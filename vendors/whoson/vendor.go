@@ -1,6 +1,7 @@
 // Package whoson is the WhosOn Chat API vendor: each conversation is a
-// visitor chat on its own WebSocket to the WhosOn chat server
-// (specs/whoson-chat-api.txt, with the decisions of specs/WIRE-NOTES.md §2).
+// visitor chat on its own WebSocket to the WhosOn chat server, as Parker
+// Software's Chat API describes it; README.md in this folder says what the
+// wire really does and the choices made where the API is silent.
 package whoson
 
 import (
