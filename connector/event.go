@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -13,10 +14,17 @@ import (
 // customer messages in one commit.
 func (r *Router) Event(ctx context.Context, e Event) (err error) {
 	defer r.recoverAsError("event", &err)
+	return r.persist(ctx, "agent event", func(ctx context.Context) error { return r.event(ctx, e) })
+}
+
+func (r *Router) event(ctx context.Context, e Event) error {
 	mu := r.convLock(e.ConversationID)
 	mu.Lock()
 	defer mu.Unlock()
 	c, err := r.store.Conversation(ctx, e.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		return Permanent(fmt.Errorf("event for conversation %d: %w", e.ConversationID, err))
+	}
 	if err != nil {
 		return fmt.Errorf("event for conversation %d: %w", e.ConversationID, err)
 	}
@@ -25,6 +33,9 @@ func (r *Router) Event(ctx context.Context, e Event) (err error) {
 		return nil
 	}
 	res, err := r.store.Apply(ctx, ch)
+	if errors.Is(err, ErrNotFound) {
+		return Permanent(fmt.Errorf("apply %s event: %w", e.Type, err))
+	}
 	if err != nil {
 		return fmt.Errorf("apply %s event: %w", e.Type, err)
 	}

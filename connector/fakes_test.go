@@ -203,6 +203,9 @@ type harness struct {
 	notices   connector.Notices
 	dbPath    string
 	stopOnce  sync.Once
+	// wrap, when set, is the store the router gets, around the real one (to
+	// inject failures).
+	wrap func(connector.Store) connector.Store
 }
 
 func quickConversation() connector.ConversationConfig {
@@ -236,7 +239,11 @@ func (h *harness) start() {
 	if tt, ok := h.t.(*testing.T); ok && testing.Verbose() {
 		log = zaptest.NewLogger(tt)
 	}
-	r, err := connector.NewRouter(connector.RouterConfig{Store: st, Logger: log, Conversation: h.conv,
+	var rs connector.Store = st
+	if h.wrap != nil {
+		rs = h.wrap(st)
+	}
+	r, err := connector.NewRouter(connector.RouterConfig{Store: rs, Logger: log, Conversation: h.conv,
 		Notices: h.notices, VendorFor: func(string) (string, bool) { return "whoson.sales", true }})
 	if err != nil {
 		h.t.Fatal(err)
@@ -333,4 +340,10 @@ func hasPrefix(ss []string, prefix string) int {
 		}
 	}
 	return n
+}
+
+func (v *fakeVendor) openCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.opens
 }

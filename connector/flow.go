@@ -2,7 +2,10 @@ package connector
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -70,9 +73,15 @@ func (r *Router) toCustomer(ctx context.Context, c *Conversation, m *Message) er
 	return r.markSent(ctx, c, m, remote)
 }
 
+// markSent records a send the remote side accepted. The send is never
+// repeated because its record failed: the record alone is retried, until the
+// Router's context ends (a stop's drain included); only then does the
+// message stay stored for the next process, whose channel looks it up
+// (where it can) before sending again.
 func (r *Router) markSent(ctx context.Context, c *Conversation, m *Message, remote string) error {
-	if err := r.store.MarkSent(ctx, m.ID, remote); err != nil {
-		return fmt.Errorf("mark sent: %w", err)
+	err := r.persist(ctx, "sent message", func(ctx context.Context) error { return r.store.MarkSent(ctx, m.ID, remote) })
+	if err != nil {
+		return fmt.Errorf("%w: mark sent: %w", errStopping, err)
 	}
 	r.metrics.MessagesOut.WithLabelValues(r.adapterOf(c, m)).Inc()
 	return nil
@@ -86,7 +95,10 @@ func (r *Router) markFailed(ctx context.Context, m *Message, reason string) erro
 }
 
 // open starts the conversation at its vendor and records the session; it
-// returns the conversation as it stands afterwards.
+// returns the conversation as it stands afterwards. A vendor chat is opened
+// once: when the record fails, only the record is retried; when it cannot
+// be made before the Router stops, the orphan chat is ended at the vendor
+// so that no operator joins a chat nobody will read.
 func (r *Router) open(ctx context.Context, v Vendor, c *Conversation) (*Conversation, error) {
 	session, err := v.Open(ctx, c)
 	if err != nil {
@@ -95,10 +107,26 @@ func (r *Router) open(ctx context.Context, v Vendor, c *Conversation) (*Conversa
 	if len(session) == 0 {
 		return nil, Permanent(fmt.Errorf("vendor %s opened the conversation without a session", v.Name()))
 	}
+	var opened *Conversation
+	err = r.persist(ctx, "opened session", func(ctx context.Context) (err error) {
+		opened, err = r.recordOpened(ctx, c, session)
+		return err
+	})
+	if err != nil {
+		r.quitOrphan(v, c, session)
+		return nil, fmt.Errorf("%w: record opened session: %w", errStopping, err)
+	}
+	return opened, nil
+}
+
+func (r *Router) recordOpened(ctx context.Context, c *Conversation, session json.RawMessage) (*Conversation, error) {
 	mu := r.convLock(c.ID)
 	mu.Lock()
 	defer mu.Unlock()
 	now, err := r.store.Conversation(ctx, c.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Permanent(err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +137,23 @@ func (r *Router) open(ctx context.Context, v Vendor, c *Conversation) (*Conversa
 	}
 	res, err := r.store.Apply(ctx, ch)
 	if err != nil {
-		return nil, fmt.Errorf("record opened session: %w", err)
+		return nil, err
 	}
 	r.convLog(now).Info("conversation opened at vendor")
 	r.enqueueAll(res.Added)
 	return res.Conversation, nil
+}
+
+// quitOrphan ends, best effort, a vendor chat whose session could not be
+// stored: the next start opens a new one for the conversation.
+func (r *Router) quitOrphan(v Vendor, c *Conversation, session json.RawMessage) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.runCtx), 5*time.Second)
+	defer cancel()
+	orphan := *c
+	orphan.Session = session
+	if err := v.End(ctx, &orphan, "connectord could not record the chat"); err != nil {
+		r.convLog(c).Warn("could not end a vendor chat whose session was not stored", zap.Error(err))
+	}
 }
 
 // leaveMessage handles a customer message once no agent was available.

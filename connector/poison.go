@@ -82,3 +82,26 @@ func (r *Router) takeRecovered(id int64) bool {
 	delete(r.recovered, id)
 	return true
 }
+
+// persist runs write, a store write, until it succeeds, retrying with
+// back-off while the store refuses. It returns early only with a Permanent
+// error from write or once ctx is done. It is how the core records what a
+// remote side has already done (a send, an opened chat, an agent event):
+// the remote step is never repeated because its record failed.
+func (r *Router) persist(ctx context.Context, what string, write func(context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		err := write(ctx)
+		if err == nil || IsPermanent(err) || ctx.Err() != nil {
+			return err
+		}
+		delay := r.backoff(attempt, err)
+		r.log.Warn("store write failed; retrying it", zap.String("what", what), zap.Duration("in", delay), zap.Error(err))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}

@@ -38,6 +38,13 @@ type EventSink interface {
 	// durably stored (a duplicate SourceID is dropped and also returns nil). It
 	// is safe for concurrent use and must be called in the order the vendor
 	// received events for one conversation.
+	//
+	// While the store refuses writes for a moment, Event keeps trying (with
+	// back-off) and blocks its caller, so that nothing a vendor said is lost
+	// and order is kept. It returns an error only when ctx is done (the
+	// event was not stored: the vendor must not count it as received) or
+	// when the event can never be stored (a Permanent error: an unknown
+	// conversation), which the vendor logs and skips.
 	Event(ctx context.Context, e Event) error
 }
 
