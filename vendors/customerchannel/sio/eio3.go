@@ -3,9 +3,7 @@ package sio
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -24,57 +22,25 @@ import (
 const (
 	eio3DefaultPingInterval = 25 * time.Second
 	eio3DefaultPingTimeout  = 5 * time.Second
-	eio3CloseWriteTimeout   = 250 * time.Millisecond
 )
 
 type eio3Client struct {
-	*core
-	conn   *websocket.Conn
-	ctx    context.Context // lives as long as the connection
-	cancel context.CancelFunc
-
+	*session
 	pingInterval time.Duration
 	pingTimeout  time.Duration
 	pong         chan struct{}
-
-	skipped atomic.Int64 // frames ignored: malformed, binary, acks, other namespaces
 }
 
 func dialEIO3(ctx context.Context, u *url.URL, o Options) (Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
 
-	wsURL := url.URL{Scheme: wsScheme(u), Host: u.Host, Path: socketIOPath(u), RawQuery: "EIO=3&transport=websocket"}
-	// Our own transport: TLS settings, and no keep-alive so that a refused
-	// handshake leaves no idle connection (and goroutines) behind.
-	tr := &http.Transport{
-		Proxy:             http.ProxyFromEnvironment,
-		TLSClientConfig:   o.TLSConfig.Clone(),
-		DisableKeepAlives: true,
-	}
-	defer tr.CloseIdleConnections()
-	// Errors name the endpoint without the query: URLs with a query or
-	// userinfo never reach an error text or a log line.
-	shown := (&url.URL{Scheme: wsURL.Scheme, Host: wsURL.Host, Path: wsURL.Path}).String()
-	conn, resp, err := websocket.Dial(dctx, wsURL.String(), &websocket.DialOptions{
-		HTTPHeader: o.Header.Clone(),
-		HTTPClient: &http.Client{Transport: tr},
-	})
+	conn, shown, err := dialWebSocket(ctx, dctx, u, o, 3)
 	if err != nil {
-		switch {
-		case dctx.Err() != nil && ctx.Err() == nil:
-			return nil, fmt.Errorf("%w after %v: dial %s: %w", ErrConnectTimeout, o.ConnectTimeout, shown, err)
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectTimeout, shown, ctx.Err())
-		case resp != nil:
-			return nil, fmt.Errorf("%w: %s answered HTTP %d: %w", ErrHandshake, shown, resp.StatusCode, err)
-		default:
-			return nil, fmt.Errorf("%w: %s: %w", ErrDial, shown, err)
-		}
+		return nil, err
 	}
-	conn.SetReadLimit(o.MaxMessage)
 
-	c := &eio3Client{core: newCore(o), conn: conn, pong: make(chan struct{}, 1)}
+	c := &eio3Client{session: newSession(o, conn), pong: make(chan struct{}, 1)}
 	early, err := c.handshake(dctx, o)
 	if err != nil {
 		conn.CloseNow()
@@ -85,15 +51,11 @@ func dialEIO3(ctx context.Context, u *url.URL, o Options) (Client, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.onEnd = func() {
-		c.cancel()
-		c.conn.CloseNow()
-	}
+	c.start(nil)
 	for _, ev := range early {
 		c.deliver(ev)
 	}
-	go c.readLoop()
+	go c.readLoop(c.handleFrame)
 	go c.pingLoop()
 	return c, nil
 }
@@ -103,8 +65,7 @@ func dialEIO3(ctx context.Context, u *url.URL, o Options) (Client, error) {
 // are returned to be delivered first; nobody reads them yet, so more than the
 // buffer's bounds fail the handshake with ErrOverflow.
 func (c *eio3Client) handshake(ctx context.Context, o Options) ([]Event, error) {
-	var early []Event
-	var earlyBytes int64
+	early := earlyEvents{maxEvents: o.MaxBufferedEvents, maxBytes: o.MaxBufferedBytes}
 	opened := false
 	for {
 		typ, data, err := c.conn.Read(ctx)
@@ -124,7 +85,7 @@ func (c *eio3Client) handshake(ctx context.Context, o Options) ([]Event, error) 
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 			}
-			c.pingInterval, c.pingTimeout = op.interval(), op.timeout()
+			c.pingInterval, c.pingTimeout = op.interval(eio3DefaultPingInterval), op.timeout(eio3DefaultPingTimeout)
 			opened = true
 		case '1':
 			return nil, fmt.Errorf("%w: server closed the session during the handshake", ErrHandshake)
@@ -138,7 +99,7 @@ func (c *eio3Client) handshake(ctx context.Context, o Options) ([]Event, error) 
 			}
 			switch f.sio.typ {
 			case '0':
-				return early, nil
+				return early.events, nil
 			case '1':
 				return nil, fmt.Errorf("%w: server sent disconnect", ErrNamespaceRefused)
 			case '4':
@@ -148,40 +109,15 @@ func (c *eio3Client) handshake(ctx context.Context, o Options) ([]Event, error) 
 					c.skipped.Add(1)
 					continue
 				}
-				earlyBytes += eventSize(f.event)
-				if len(early) >= o.MaxBufferedEvents || earlyBytes > o.MaxBufferedBytes {
-					return nil, fmt.Errorf("%w: %w: more than %d events or %d bytes before the namespace connect",
-						ErrHandshake, ErrOverflow, o.MaxBufferedEvents, o.MaxBufferedBytes)
+				if err := early.add(f.event); err != nil {
+					return nil, err
 				}
-				early = append(early, f.event)
 			default:
 				c.skipped.Add(1)
 			}
 		default:
 			// ping, pong, upgrade, noop, malformed: nothing to do yet.
 		}
-	}
-}
-
-func (c *eio3Client) readLoop() {
-	for {
-		typ, data, err := c.conn.Read(c.ctx)
-		if err != nil {
-			if c.isEnded() {
-				return
-			}
-			if st := websocket.CloseStatus(err); st != -1 {
-				c.end(fmt.Errorf("%w: websocket closed by server (status %d)", ErrTransport, st))
-			} else {
-				c.end(fmt.Errorf("%w: %w", ErrTransport, err))
-			}
-			return
-		}
-		if typ != websocket.MessageText || len(data) == 0 {
-			c.skipped.Add(1) // binary attachments are not supported
-			continue
-		}
-		c.handleFrame(string(data))
 	}
 }
 
@@ -203,31 +139,6 @@ func (c *eio3Client) handleFrame(s string) {
 		// open again, upgrade, noop: nothing to do
 	default:
 		c.skipped.Add(1)
-	}
-}
-
-// handleMessage acts on a Socket.IO packet. Delivering an event waits while
-// the buffer is at its bounds: the reader then stops reading (back-pressure).
-func (c *eio3Client) handleMessage(f frame) {
-	if !f.sioOK || !f.sio.defaultNSP() {
-		c.skipped.Add(1)
-		return
-	}
-	switch f.sio.typ {
-	case '2':
-		if !f.eventOK {
-			c.skipped.Add(1)
-			return
-		}
-		c.deliver(f.event) // an ack id, if any, is ignored: acks are not supported
-	case '1':
-		c.end(fmt.Errorf("%w: namespace disconnect packet", ErrServerDisconnect))
-	case '4':
-		c.end(fmt.Errorf("%w: %s", ErrServerError, errorText(f.sio.data)))
-	case '0':
-		// a repeated connect: nothing to do
-	default:
-		c.skipped.Add(1) // acks and binary packets
 	}
 }
 
@@ -269,10 +180,6 @@ func (c *eio3Client) pingLoop() {
 	}
 }
 
-func (c *eio3Client) write(ctx context.Context, s string) error {
-	return c.conn.Write(ctx, websocket.MessageText, []byte(s))
-}
-
 func (c *eio3Client) Emit(ctx context.Context, event string, args ...any) error {
 	if c.isEnded() {
 		return c.closedErr()
@@ -281,25 +188,11 @@ func (c *eio3Client) Emit(ctx context.Context, event string, args ...any) error 
 	if err != nil {
 		return err
 	}
-	if err := c.conn.Write(ctx, websocket.MessageText, append([]byte("42"), b...)); err != nil {
+	if err := c.write(ctx, "42"+string(b)); err != nil {
 		if c.isEnded() {
 			return c.closedErr()
 		}
 		return fmt.Errorf("sio: emit %q: %w", event, err)
 	}
-	return nil
-}
-
-func (c *eio3Client) Close() error {
-	if c.isEnded() {
-		c.discard()
-		return nil
-	}
-	// Tell the server we leave (best effort, bounded), then drop the socket.
-	wctx, cancel := context.WithTimeout(c.ctx, eio3CloseWriteTimeout)
-	_ = c.write(wctx, "41")
-	cancel()
-	c.end(nil)
-	c.discard()
 	return nil
 }

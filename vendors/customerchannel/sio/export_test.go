@@ -1,9 +1,12 @@
 package sio
 
-// skippedFrames reports how many frames an EIO3 client ignored.
+// skippedFrames reports how many frames a client ignored.
 func skippedFrames(c Client) int64 {
-	if c3, ok := c.(*eio3Client); ok {
-		return c3.skipped.Load()
+	switch c := c.(type) {
+	case *eio3Client:
+		return c.skipped.Load()
+	case *eio4Client:
+		return c.skipped.Load()
 	}
 	return -1
 }

@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
-
-	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 )
 
 // maxClipped is the longest text clip(s, maxErrorText) can return: every
@@ -43,10 +42,10 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("error text of %d bytes", len(e))
 		}
 		if op, err := parseOpen(fr.payload); err == nil {
-			if d := op.interval(); d <= 0 || d > maxHeartbeat {
+			if d := op.interval(eio3DefaultPingInterval); d <= 0 || d > maxHeartbeat {
 				t.Fatalf("ping interval %v from %q", d, s)
 			}
-			if d := op.timeout(); d <= 0 || d > maxHeartbeat {
+			if d := op.timeout(eio3DefaultPingTimeout); d <= 0 || d > maxHeartbeat {
 				t.Fatalf("ping timeout %v from %q", d, s)
 			}
 		} else if len(err.Error()) > maxClipped+100 {
@@ -73,35 +72,47 @@ func FuzzClip(f *testing.F) {
 	})
 }
 
-// FuzzEIO4Packet decodes one text packet the way the EIO4 client does: the
-// library's Socket.IO decoder, then toEvent for an event. Nothing may
-// panic, and the event's JSON is not much larger than the packet (the
-// library decodes into Go values that toEvent re-encodes; escaping can
-// grow a string sixfold: "<" becomes "\u003c").
+// FuzzEIO4Packet decodes one received text frame the way the EIO4 client
+// does: the Engine.IO packet; the open packet with its heartbeat and
+// maxPayload; the Socket.IO packet, the namespace CONNECT answer and its sid,
+// an event, an error text. Nothing may panic, and no output is larger than
+// the frame (error texts are clipped).
 func FuzzEIO4Packet(f *testing.F) {
-	f.Add(`2["messageArrived",{"type":"ChatMessage","text":"hi"}]`)
-	f.Add(`2/admin,7["conversationInfo",{"messages":[]}]`)
-	f.Add(`51-["bin",{"_placeholder":true,"num":0}]`)
+	f.Add(`42["messageArrived",{"type":"ChatMessage","text":"hi"}]`)
+	f.Add(`0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`)
+	f.Add(`40{"sid":"Xz2"}`)
 	f.Fuzz(func(t *testing.T, s string) {
-		d := parser.NewDecoder()
-		defer d.Destroy()
-		var got []*parser.Packet
-		_ = d.On("decoded", func(args ...any) {
-			if p, ok := argAt[*parser.Packet](args, 0); ok && p != nil {
-				got = append(got, p)
+		fr := decodeFrame(s)
+		if fr.engine == '0' {
+			if op, err := parseOpen(fr.payload); err == nil {
+				for _, d := range []time.Duration{op.interval(eio4DefaultPingInterval), op.timeout(eio4DefaultPingTimeout)} {
+					if d <= 0 || d > maxHeartbeat {
+						t.Fatalf("heartbeat %v from %q", d, s)
+					}
+				}
+			} else if len(err.Error()) > maxClipped+100 {
+				t.Fatalf("open error of %d bytes", len(err.Error()))
 			}
-		})
-		if d.Add(s) != nil {
+		}
+		if !fr.sioOK {
 			return
 		}
-		for _, p := range got {
-			args, ok := p.Data.([]any)
-			if p.Type != parser.EVENT || !ok {
-				continue
+		switch fr.sio.typ {
+		case '0':
+			sid, err := parseConnectAnswer(fr.sio.data)
+			if err != nil && len(err.Error()) > maxClipped+100 || len(sid) > len(s) {
+				t.Fatalf("connect answer of %q: sid %d bytes, error %v", s, len(sid), err)
 			}
-			ev := toEvent(args)
-			if n := eventSize(ev); n > 6*int64(len(s))+64 {
-				t.Fatalf("event of %d bytes from a packet of %d: %q", n, len(s), s)
+			if err == nil && sid == "" {
+				t.Fatalf("connect answer %q accepted without a sid", s)
+			}
+		case '2':
+			if fr.eventOK && eventSize(fr.event) > int64(len(s)) {
+				t.Fatalf("event of %d bytes from a frame of %d", eventSize(fr.event), len(s))
+			}
+		case '4':
+			if e := errorText(fr.sio.data); len(e) > maxClipped {
+				t.Fatalf("error text of %d bytes", len(e))
 			}
 		}
 	})

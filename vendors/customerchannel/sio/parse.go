@@ -2,13 +2,14 @@ package sio
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// The decoders of the Engine.IO 3 client: pure functions of one received text
+// The decoders of both clients: pure functions of one received text
 // frame, so that they can be fuzzed on their own. Every output is a part of
 // the input or a bounded text: nothing a server sends is amplified.
 
@@ -41,17 +42,19 @@ func decodeFrame(s string) frame {
 	return f
 }
 
-// eio3Open is the payload of the server's open packet.
-type eio3Open struct {
+// openPacket is the payload of the server's open packet (EIO3 and EIO4;
+// maxPayload is EIO4's).
+type openPacket struct {
 	SID          string   `json:"sid"`
 	Upgrades     []string `json:"upgrades"`
 	PingInterval int64    `json:"pingInterval"` // ms
 	PingTimeout  int64    `json:"pingTimeout"`  // ms
+	MaxPayload   int64    `json:"maxPayload"`   // bytes; 0 = not announced
 }
 
 // parseOpen reads the open packet's JSON.
-func parseOpen(payload string) (eio3Open, error) {
-	var op eio3Open
+func parseOpen(payload string) (openPacket, error) {
+	var op openPacket
 	if err := json.Unmarshal([]byte(payload), &op); err != nil {
 		return op, fmt.Errorf("bad open packet %s: %v", clip("0"+payload, 80), err)
 	}
@@ -62,12 +65,14 @@ func parseOpen(payload string) (eio3Open, error) {
 // dead connection go unnoticed for as long (and overflow a Duration).
 const maxHeartbeat = 10 * time.Minute
 
-func (op eio3Open) interval() time.Duration {
-	return heartbeat(op.PingInterval, eio3DefaultPingInterval)
+// interval is the announced ping interval, def when none.
+func (op openPacket) interval(def time.Duration) time.Duration {
+	return heartbeat(op.PingInterval, def)
 }
 
-func (op eio3Open) timeout() time.Duration {
-	return heartbeat(op.PingTimeout, eio3DefaultPingTimeout)
+// timeout is the announced ping timeout, def when none.
+func (op openPacket) timeout(def time.Duration) time.Duration {
+	return heartbeat(op.PingTimeout, def)
 }
 
 // heartbeat turns an announced number of milliseconds into a duration: the
@@ -80,6 +85,22 @@ func heartbeat(ms int64, def time.Duration) time.Duration {
 		return maxHeartbeat
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// parseConnectAnswer reads the data of a Socket.IO 5 CONNECT answer,
+// `{"sid":"..."}`, and returns the sid. A Socket.IO 2 server sends the connect
+// without data: the error says so.
+func parseConnectAnswer(data string) (string, error) {
+	if data == "" {
+		return "", errors.New("namespace connect answered without a sid (is it a Socket.IO 2 server? use EIO 3)")
+	}
+	var ans struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal([]byte(data), &ans); err != nil || ans.SID == "" {
+		return "", fmt.Errorf("namespace connect answer without a sid: %s", clip(data, 80))
+	}
+	return ans.SID, nil
 }
 
 // sioPacket is a parsed Socket.IO packet (the part after the Engine.IO type).

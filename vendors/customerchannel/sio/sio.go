@@ -1,14 +1,13 @@
-// Package sio is a small Socket.IO client for the default namespace, with two
-// implementations behind one interface:
+// Package sio is a small Socket.IO client for the default namespace, for both
+// protocol generations behind one interface, over github.com/coder/websocket:
 //
-//   - EIO 3 (Socket.IO 2.x servers): our own client over github.com/coder/websocket.
-//   - EIO 4 (Socket.IO 3/4 servers): a wrapper around github.com/zishang520/socket.io
-//     (clients/socket/v3) that contains the library's known faults.
+//   - EIO 3 (Socket.IO 2.x servers): the client pings (eio3.go).
+//   - EIO 4 (Socket.IO 3/4 servers): the server pings, the client asks for the
+//     namespace (eio4.go).
 //
 // Both use the websocket transport only (no long-polling) and never reconnect by
-// themselves: when a Client ends, its owner dials a new one.
-//
-// See README.md for the library traps and how they are contained.
+// themselves: when a Client ends, its owner dials a new one. See README.md for
+// the bounds.
 package sio
 
 import (
@@ -52,9 +51,11 @@ type Event struct {
 
 // Client is one Socket.IO connection to the default namespace. It is safe for concurrent use.
 type Client interface {
-	// Emit sends an event with its arguments (each marshalled to JSON). It returns
-	// once written (no server ack). After the connection has ended it returns an
-	// error wrapping ErrClosed.
+	// Emit sends an event with its arguments (each marshalled to JSON); there is
+	// no server ack. EIO3 returns once written. EIO4 returns once the event is
+	// queued for its writer, and an error wrapping ErrBacklog when too much
+	// waits already (a failed write later ends the connection). After the
+	// connection has ended it returns an error wrapping ErrClosed.
 	Emit(ctx context.Context, event string, args ...any) error
 	// Events delivers the server's events in order. It is closed once the
 	// connection has ended and the events buffered by then have been read.
