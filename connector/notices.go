@@ -1,12 +1,8 @@
 package connector
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"reflect"
-	"text/template"
-	tparse "text/template/parse"
 )
 
 // Notices are the texts connectord itself sends to customers, as
@@ -62,27 +58,14 @@ func DefaultNotices() Notices {
 }
 
 // compile parses every template; the Router keeps the result.
-func (n Notices) compile() (map[string]*template.Template, []error) {
-	out := map[string]*template.Template{}
+func (n Notices) compile() (map[string]*Template, []error) {
+	out := map[string]*Template{}
 	var errs []error
 	v := reflect.ValueOf(n)
 	for i := 0; i < v.NumField(); i++ {
 		key := v.Type().Field(i).Tag.Get("toml")
-		text := v.Field(i).String()
-		if len(text) > maxNoticeBytes {
-			errs = append(errs, &ConfigError{Path: "notices." + key, Msg: fmt.Sprintf("is %d bytes; at most %d", len(text), maxNoticeBytes)})
-			continue
-		}
-		t, err := template.New(key).Option("missingkey=error").Parse(text)
+		t, err := ParseTemplate(key, v.Field(i).String(), NoticeData{})
 		if err != nil {
-			errs = append(errs, &ConfigError{Path: "notices." + key, Msg: err.Error()})
-			continue
-		}
-		if err := checkNoticeTree(t.Tree.Root); err != nil {
-			errs = append(errs, &ConfigError{Path: "notices." + key, Msg: err.Error()})
-			continue
-		}
-		if err := t.Execute(&capWriter{max: maxNoticeOutput}, NoticeData{}); err != nil {
 			errs = append(errs, &ConfigError{Path: "notices." + key, Msg: err.Error()})
 			continue
 		}
@@ -97,80 +80,16 @@ func (n Notices) validate() []error {
 }
 
 // noticeSet renders compiled notices.
-type noticeSet map[string]*template.Template
+type noticeSet map[string]*Template
 
 func (s noticeSet) render(key string, d NoticeData) (string, error) {
 	t, ok := s[key]
 	if !ok {
 		return "", fmt.Errorf("no notice %q", key)
 	}
-	b := capWriter{max: maxNoticeOutput}
-	if err := t.Execute(&b, d); err != nil {
+	text, err := t.Render(d)
+	if err != nil {
 		return "", fmt.Errorf("notice %s: %w", key, err)
 	}
-	return b.String(), nil
-}
-
-// Notice templates are operator input, rendered for every customer: they
-// may print NoticeData's fields and choose with if/else, nothing more. A
-// range, a template call or a function could loop or allocate without bound
-// ({{range 100000000000}}, {{printf "%099999999d" 0}}).
-const (
-	maxNoticeBytes  = 4 << 10
-	maxNoticeOutput = 8 << 10
-)
-
-// checkNoticeTree allows text, {{.Field}}, and {{if .Field}}…{{else}}…{{end}}.
-func checkNoticeTree(n tparse.Node) error {
-	switch n := n.(type) {
-	case nil, *tparse.TextNode:
-		return nil
-	case *tparse.ListNode:
-		if n == nil {
-			return nil
-		}
-		for _, c := range n.Nodes {
-			if err := checkNoticeTree(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	case *tparse.ActionNode:
-		return checkNoticePipe(n.Pipe)
-	case *tparse.IfNode:
-		if err := checkNoticePipe(n.Pipe); err != nil {
-			return err
-		}
-		if err := checkNoticeTree(n.List); err != nil {
-			return err
-		}
-		return checkNoticeTree(n.ElseList)
-	default:
-		return fmt.Errorf("only {{.Field}} and {{if .Field}}…{{else}}…{{end}} are allowed in notices, not %q", n.String())
-	}
-}
-
-func checkNoticePipe(p *tparse.PipeNode) error {
-	if p == nil || len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
-		return fmt.Errorf("only {{.Field}} and {{if .Field}}…{{else}}…{{end}} are allowed in notices, not %q", p.String())
-	}
-	if _, ok := p.Cmds[0].Args[0].(*tparse.FieldNode); !ok {
-		return fmt.Errorf("only {{.Field}} and {{if .Field}}…{{else}}…{{end}} are allowed in notices, not %q", p.String())
-	}
-	return nil
-}
-
-// capWriter is a buffer that refuses to grow past max bytes.
-type capWriter struct {
-	bytes.Buffer
-	max int
-}
-
-var errNoticeTooLong = errors.New("renders longer than 8 KiB")
-
-func (w *capWriter) Write(p []byte) (int, error) {
-	if w.Len()+len(p) > w.max {
-		return 0, errNoticeTooLong
-	}
-	return w.Buffer.Write(p)
+	return text, nil
 }

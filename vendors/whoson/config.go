@@ -1,18 +1,15 @@
 package whoson
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/connectord/connectord/connector"
@@ -82,7 +79,7 @@ func defaultConfig() Config {
 // settings is a validated Config in the form the adapter uses.
 type settings struct {
 	Config
-	nameTmpl *template.Template
+	nameTmpl *connector.Template
 	tls      *tls.Config // nil for ws://
 }
 
@@ -258,28 +255,18 @@ func isLanguage(code string) bool {
 
 // parseNameTemplate parses the visitor_name template and runs it once over
 // every field so a misspelt field fails here rather than at the first chat.
-func parseNameTemplate(text string) (*template.Template, error) {
-	t, err := template.New("visitor_name").Option("missingkey=error").Parse(text)
-	if err != nil {
-		return nil, err
-	}
-	sample := connector.Profile{Name: "n", Email: "e", Phone: "p", Language: "l"}
-	if err := t.Execute(io.Discard, sample); err != nil {
-		return nil, err
-	}
-	return t, nil
+func parseNameTemplate(text string) (*connector.Template, error) {
+	return connector.ParseTemplate("visitor_name", text, connector.Profile{Name: "n", Email: "e", Phone: "p", Language: "l"})
 }
 
 // visitorName renders the visitor name for c: the template, or the phone
 // number (or the customer's address) when the template renders empty.
 func (s *settings) visitorName(c *connector.Conversation) string {
-	var b bytes.Buffer
+	var name string
 	if s.nameTmpl != nil {
-		if err := s.nameTmpl.Execute(&b, c.Profile); err != nil {
-			b.Reset()
-		}
+		name, _ = s.nameTmpl.Render(c.Profile) // an error leaves "": the phone number below
 	}
-	if name := strings.TrimSpace(b.String()); name != "" {
+	if name := strings.TrimSpace(name); name != "" {
 		return name
 	}
 	if phone := customerPhone(c); phone != "" {

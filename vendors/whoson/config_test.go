@@ -162,6 +162,10 @@ func TestConfigErrors(t *testing.T) {
 		{"language digits", map[string]string{"language": `"e1"`}, []string{"language"}},
 		{"template syntax", map[string]string{"visitor_name": `"{{.Name"`}, []string{"visitor_name"}},
 		{"template field", map[string]string{"visitor_name": `"{{.Nickname}}"`}, []string{"visitor_name"}},
+		// Operator templates may not loop or call functions: check-config
+		// would run out of time or memory rendering them.
+		{"template range", map[string]string{"visitor_name": `"{{range 100000000000}}x{{end}}"`}, []string{"visitor_name"}},
+		{"template printf", map[string]string{"visitor_name": `'{{printf "%099999999d" 0}}'`}, []string{"visitor_name"}},
 		{"zero timeout", map[string]string{"connect_timeout": `"0s"`}, []string{"connect_timeout"}},
 		{"negative accept", map[string]string{"accept_timeout": `"-1s"`}, []string{"accept_timeout"}},
 		{"ping", map[string]string{"ping_interval": `"0s"`}, []string{"ping_interval"}},
