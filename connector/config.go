@@ -135,7 +135,7 @@ func LoadConfig(path string) (*Config, error) {
 
 // LoadConfigWith is LoadConfig with a chosen Expander.
 func LoadConfigWith(path string, x Expander) (*Config, error) {
-	data, err := readBounded(path, maxConfigBytes)
+	data, err := ReadFileBounded(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -151,9 +151,11 @@ const (
 	maxSecretBytes = 64 << 10
 )
 
-// readBounded reads a regular file of at most limit bytes. A device
-// (/dev/zero), a FIFO or a larger file is refused before it is read.
-func readBounded(path string, limit int64) ([]byte, error) {
+// ReadFileBounded reads a regular file of at most limit bytes. A device
+// (/dev/zero), a FIFO or a larger file is refused before it is read: every
+// file the configuration names (secrets, CA bundles) is read this way, so
+// that no path an operator writes can exhaust memory.
+func ReadFileBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

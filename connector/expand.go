@@ -81,7 +81,7 @@ func (x Expander) readFileKey(t map[string]any, path, base, key, file string, er
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(x.CredentialsDir, file)
 	}
-	b, err := readBounded(file, maxSecretBytes)
+	b, err := ReadFileBounded(file, maxSecretBytes)
 	if err != nil {
 		// Dropped, so that the key is not also "unknown"; and the error covers
 		// the missing value's own complaints ("is required").

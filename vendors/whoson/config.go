@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -223,7 +222,7 @@ func (s *settings) buildTLS() error {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
 	pem, from := []byte(s.CA), "the file"
 	if s.CAFile != "" {
-		b, err := os.ReadFile(s.CAFile)
+		b, err := connector.ReadFileBounded(s.CAFile, 1<<20) // a CA bundle is a few hundred KiB
 		if err != nil {
 			return fmt.Errorf("cannot read: %w", err)
 		}

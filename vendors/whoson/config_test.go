@@ -172,6 +172,7 @@ func TestConfigErrors(t *testing.T) {
 		{"queue", map[string]string{"queue_notice_interval": `"0s"`}, []string{"queue_notice_interval"}},
 		{"reconnect", map[string]string{"reconnect_max": `"0s"`}, []string{"reconnect_max"}},
 		{"ca missing", map[string]string{"ca_file": `"/nonexistent/ca.pem"`}, []string{"ca_file"}},
+		{"ca a device", map[string]string{"ca_file": `"/dev/zero"`}, []string{"ca_file"}},
 		{"ca not pem", map[string]string{"ca_file": `"` + pem + `"`}, []string{"ca_file"}},
 		{"everything", map[string]string{"url": `"http://x"`, "domain": "", "auth_string": "",
 			"language": `"english"`, "ping_interval": `"0s"`},
