@@ -38,6 +38,14 @@ func newRawEIO4Server(t testing.TB, beforeConnect, behave func(ctx context.Conte
 // reads nothing after the CONNECT.
 func newRawEIO4ServerReading(t testing.TB, read bool, beforeConnect, behave func(ctx context.Context, c *websocket.Conn)) *rawEIO4Server {
 	t.Helper()
+	return newRawEIO4ServerWith(t, `"pingInterval":25000,"pingTimeout":20000`, read, beforeConnect, behave)
+}
+
+// newRawEIO4ServerWith is newRawEIO4ServerReading announcing heartbeat
+// (`"pingInterval":N,"pingTimeout":M` in ms) in its open packet. It never
+// pings.
+func newRawEIO4ServerWith(t testing.TB, heartbeat string, read bool, beforeConnect, behave func(ctx context.Context, c *websocket.Conn)) *rawEIO4Server {
+	t.Helper()
 	s := &rawEIO4Server{}
 	stop := make(chan struct{})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +58,7 @@ func newRawEIO4ServerReading(t testing.TB, read bool, beforeConnect, behave func
 		defer c.CloseNow()
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		open := `0{"sid":"raw","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`
+		open := `0{"sid":"raw","upgrades":[],` + heartbeat + `,"maxPayload":1000000}`
 		if c.Write(ctx, websocket.MessageText, []byte(open)) != nil {
 			return
 		}

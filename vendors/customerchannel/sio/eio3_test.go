@@ -27,6 +27,7 @@ type eio3Server struct {
 	refuse                    string
 	noConnect                 bool
 	noPong                    atomic.Bool
+	anyEIO                    bool // serve EIO 4 dials too, as a Socket.IO 2 server does
 
 	mu     sync.Mutex
 	conn   *websocket.Conn // the latest connection
@@ -57,7 +58,7 @@ func newEIO3Server(t testing.TB, setup func(*eio3Server)) *eio3Server {
 }
 
 func (s *eio3Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/socket.io/" || r.URL.Query().Get("EIO") != "3" || r.URL.Query().Get("transport") != "websocket" {
+	if r.URL.Path != "/socket.io/" || r.URL.Query().Get("EIO") != "3" && !s.anyEIO || r.URL.Query().Get("transport") != "websocket" {
 		http.Error(w, `{"code":0,"message":"Transport unknown"}`, http.StatusBadRequest)
 		return
 	}

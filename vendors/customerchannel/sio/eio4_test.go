@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // dial4 dials a test server with EIO 4.
@@ -414,5 +416,115 @@ func TestEIO4GoroutinesBounded(t *testing.T) {
 	t.Logf("%d -> %d goroutines over 200 cycles", before, after)
 	if after > before+2 {
 		t.Fatalf("goroutines grew from %d to %d over 200 cycles", before, after)
+	}
+}
+
+// The server pings every fakePingInterval and drops a client whose pong is
+// late: the client answers every ping, and the connection stays up.
+func TestEIO4PongsAnswered(t *testing.T) {
+	s := startEIO4Server(t, "")
+	c := dial4(t, s.url)
+	defer c.Close()
+	time.Sleep(4 * fakePingInterval)
+	select {
+	case <-c.Done():
+		t.Fatalf("connection ended: %v", c.Err())
+	default:
+	}
+	if n := s.pongs.Load(); n < 2 {
+		t.Fatalf("the server got %d pongs in %v (pings every %v)", n, 4*fakePingInterval, fakePingInterval)
+	}
+}
+
+// A server that stops pinging is gone: the client ends the connection with
+// ErrPingTimeout after pingInterval + pingTimeout.
+func TestEIO4PingTimeout(t *testing.T) {
+	s := newRawEIO4ServerWith(t, `"pingInterval":100,"pingTimeout":100`, true, nil, nil)
+	c := dial4(t, s.url)
+	defer c.Close()
+	start := time.Now()
+	waitDone(t, c, 3*time.Second)
+	if err := c.Err(); !errors.Is(err, ErrPingTimeout) {
+		t.Fatalf("Err = %v, want ErrPingTimeout", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("ping timeout after %v, before pingInterval + pingTimeout (200ms)", d)
+	}
+}
+
+// Binary events and acks are not supported: they, and the attachment
+// frames that follow a binary event, are skipped, and the events around
+// them arrive.
+func TestEIO4BinaryAndAcksSkipped(t *testing.T) {
+	s := newRawEIO4Server(t, nil, func(ctx context.Context, c *websocket.Conn) {
+		_ = c.Write(ctx, websocket.MessageText, []byte(`42["first"]`))
+		_ = c.Write(ctx, websocket.MessageText, []byte(`451-["bin",{"_placeholder":true,"num":0}]`))
+		_ = c.Write(ctx, websocket.MessageBinary, []byte{1, 2, 3})
+		_ = c.Write(ctx, websocket.MessageText, []byte(`4312["ack"]`))
+		_ = c.Write(ctx, websocket.MessageText, []byte(`461-12[{"_placeholder":true,"num":0}]`))
+		_ = c.Write(ctx, websocket.MessageText, []byte(`42/other,["elsewhere"]`))
+		_ = c.Write(ctx, websocket.MessageText, []byte(`42["second",1]`))
+	})
+	c := dial4(t, s.url)
+	defer c.Close()
+	for _, want := range []string{"first", "second"} {
+		if ev := recvEvent(t, c, 3*time.Second); ev.Name != want {
+			t.Fatalf("got %q, want %q", ev.Name, want)
+		}
+	}
+	if n := skippedFrames(c); n != 5 {
+		t.Fatalf("skipped %d frames, want 5", n)
+	}
+}
+
+// An event larger than the server's maxPayload would make the server drop
+// the connection: Emit refuses it, and the connection stays usable.
+func TestEIO4EmitOverMaxPayload(t *testing.T) {
+	s := startEIO4Server(t, "")
+	c := dial4(t, s.url)
+	defer c.Close()
+	err := c.Emit(context.Background(), "hello", strings.Repeat("a", 1_000_000))
+	if err == nil || !strings.Contains(err.Error(), "maxPayload") {
+		t.Fatalf("Emit of 1 MB = %v, want a maxPayload error", err)
+	}
+	if err := c.Emit(context.Background(), "hello", "small"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recvEvent(t, c, 3*time.Second); ev.Name != "reply" {
+		t.Fatalf("got %+v", ev)
+	}
+}
+
+// Packets a server sends on an established connection that end it.
+func TestEIO4ServerEnds(t *testing.T) {
+	for _, tc := range []struct {
+		frame string
+		want  error
+	}{
+		{"1", ErrServerDisconnect},
+		{"41", ErrServerDisconnect},
+		{`44{"message":"session expired"}`, ErrServerError},
+	} {
+		t.Run(tc.frame, func(t *testing.T) {
+			s := newRawEIO4Server(t, nil, func(ctx context.Context, c *websocket.Conn) {
+				_ = c.Write(ctx, websocket.MessageText, []byte(tc.frame))
+			})
+			c := dial4(t, s.url)
+			defer c.Close()
+			waitDone(t, c, 3*time.Second)
+			if err := c.Err(); !errors.Is(err, tc.want) {
+				t.Fatalf("Err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// A Socket.IO 2 server answers the CONNECT without a sid: the dial fails
+// with a hint to use EIO 3.
+func TestEIO4AgainstSocketIO2(t *testing.T) {
+	s := newEIO3Server(t, func(s *eio3Server) { s.anyEIO = true })
+	_, err := Dial(context.Background(), Options{URL: s.url, EIO: 4, ConnectTimeout: 2 * time.Second})
+	if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "EIO 3") {
+		t.Fatalf("err = %v, want ErrHandshake with a hint", err)
 	}
 }
