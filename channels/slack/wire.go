@@ -87,8 +87,8 @@ func (a address) String() string {
 }
 
 func parseAddress(s string) (address, error) {
-	ch, root, _ := strings.Cut(s, "/")
-	if !(channelID(ch) || userID(ch) && root == "") || strings.Contains(root, "/") {
+	ch, root, slash := strings.Cut(s, "/")
+	if !(channelID(ch) || userID(ch) && root == "") || strings.Contains(root, "/") || slash && root == "" {
 		return address{}, fmt.Errorf("not a Slack address: %q", s)
 	}
 	return address{Channel: ch, Root: root}, nil
