@@ -6,94 +6,63 @@ import (
 )
 
 // Channel is the customer side: SMS, Slack. A channel runs its intake
-// (webhooks or a socket), hands every customer message to its InboundSink and
-// delivers outbound messages to a customer address.
+// (webhooks or a socket), hands every customer message to the core's
+// InboundSink and delivers outbound messages to a customer address. Its
+// optional abilities, found by type assertion, follow it in this file.
 type Channel interface {
 	// Name is the instance name, "sms.main".
 	Name() string
-	// Start begins intake. It must return once intake is running (or failed to
-	// start); the work goes on in goroutines until Stop.
+	// Start begins intake and returns once it runs. An error means the
+	// channel can never work as configured (credentials the remote side
+	// refused): the daemon does not start. A remote side that is only
+	// unreachable is not an error: the channel keeps trying in the
+	// background and says so through Health.
 	Start(ctx context.Context) error
 	// Send delivers one message (text or notice) to a customer address and
-	// returns the id the remote side gave it. Errors are classified with
-	// Permanent and RetryAfter; an unclassified error is retried.
+	// returns the id the remote side gave it.
+	//
+	// The core calls Send concurrently for different conversations, never for
+	// two messages of one conversation at once, in the order they were
+	// stored. A Send of a message the core already tried (the same m.ID,
+	// after an error, a timeout or a restart) must not repeat what already
+	// reached the customer: a channel that sends in parts, or whose outcome
+	// can be unknown, looks up what it did before sending again.
+	//
+	// Errors: Permanent (this message can never be delivered: the core fails
+	// it and ends the conversation), RetryAfter (try again no sooner), any
+	// other error (try again with back-off until conversation.give_up_after).
 	Send(ctx context.Context, to string, m *Message) (remoteID string, err error)
-	// Stop stops intake and releases every resource; it tolerates a channel
+	// Stop stops intake and releases every resource. It tolerates a channel
 	// that was never started or only half started.
 	Stop(ctx context.Context) error
 }
 
-// InboundSink takes customer messages from a channel.
-type InboundSink interface {
-	// Receive commits a customer message. It returns nil only once the message is
-	// durably stored (or was a duplicate of one that is): only then may the
-	// channel acknowledge it upstream.
-	Receive(ctx context.Context, in Inbound) error
-}
-
-// StatusSink takes delivery reports for messages a channel sent.
-type StatusSink interface {
-	// DeliveryStatus records what the remote side reported for the message it
-	// knows as remoteID. Unknown ids are ignored (returns nil).
-	DeliveryStatus(ctx context.Context, channel, remoteID string, state Delivery, reason string) error
-}
-
-// ChannelSink is what the core gives every channel at construction.
-type ChannelSink interface {
-	InboundSink
-	StatusSink
-}
-
 // HTTPChannel is a channel with webhooks. Routes returns patterns for
-// http.ServeMux ("POST /sms/main") and their handlers; the core mounts them on
-// http.listen.
+// http.ServeMux ("POST /sms/main") and their handlers; the core mounts them
+// on the public listener, http.listen, behind its body limit.
 type HTTPChannel interface {
 	Routes() map[string]http.Handler
 }
 
-// Splitter is a channel with a length limit. The core stores each part as its
-// own message, so every part is sent, retried and tracked on its own and a
-// retry never repeats a part that already went out.
+// Splitter is a channel with a length limit. The core stores each part of a
+// plain-text message as its own message, so every part is sent, retried and
+// tracked on its own and a retry never repeats a part that already went out.
 type Splitter interface {
 	Split(text string) []string
 }
 
-// Checker is an adapter that can tell whether it is really connected.
-// /readyz and the watchdog call it; it must not block.
-type Checker interface {
-	Health() Health
-}
-
-// Health is an adapter's real connection state.
-type Health struct {
-	Ready  bool   `json:"ready"`
-	Detail string `json:"detail,omitempty"`
-}
-
-// NoticeMarker is a channel that also shows a conversation's state its own way
-// as notices go out (Slack: a reaction on the thread's root). The core gives
-// it every notice, also one whose template renders empty; Message.Notice
-// names the template, and an empty Text means "show the state, say nothing".
+// NoticeMarker is a channel that also shows a conversation's state its own
+// way as notices go out (Slack: a reaction on the thread's root). Such a
+// channel gets every notice, also one whose template renders empty:
+// Message.Notice names the template, and an empty Text means "show the
+// state, say nothing". Other channels never get an empty notice.
 type NoticeMarker interface {
 	MarksNotices()
 }
 
-// ConversationLister lists a channel's open conversations, for a channel that
-// catches up after a restart or reconnect on what its customers wrote
-// meanwhile.
-type ConversationLister interface {
-	OpenCustomers(ctx context.Context, channel string) ([]CustomerCursor, error)
-	// NewestSourceID is the greatest source id with the prefix among the
-	// channel's customer messages, ended conversations included; "" if none.
-	NewestSourceID(ctx context.Context, channel, prefix string) (string, error)
-}
-
-// CustomerCursor is where catch-up starts for one open conversation.
-type CustomerCursor struct {
-	ConversationID int64
-	Customer       string // the conversation's customer address
-	State          State
-	// LastSourceID is the source id of the newest customer message stored for
-	// the conversation (its first one included); "" when none has one.
-	LastSourceID string
+// TypingDisplay is a channel that can show that the agent is typing. The
+// core calls ShowTyping as the vendor reports typing; it must not block, it
+// is best effort, and nothing is stored.
+type TypingDisplay interface {
+	ShowTyping(ctx context.Context, to string, on bool)
 }

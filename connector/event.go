@@ -131,12 +131,6 @@ func (r *Router) capLine(c *Conversation, text string) string {
 	return text[:cut] + truncatedMark
 }
 
-// TypingDisplay is a channel that can show that the agent is typing. It must
-// not block; it is best effort and nothing is stored.
-type TypingDisplay interface {
-	ShowTyping(ctx context.Context, to string, on bool)
-}
-
 func (r *Router) showTyping(c *Conversation, on bool) {
 	if td, ok := r.channels[c.Channel].(TypingDisplay); ok {
 		td.ShowTyping(r.runCtx, c.Customer, on)

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -33,26 +34,22 @@ type OutboundResult struct {
 	Message   *Message // the stored message; nil for a duplicate
 }
 
-// OutboundSink takes vendor-started messages; the core gives it to vendors
-// in VendorEnv.
-type OutboundSink interface {
-	// Outbound commits o and queues it for delivery on its channel. It returns
-	// nil once durable (or a duplicate): only then may the vendor treat the
-	// message as taken. Unless o.Conversation names one, the message lives in a
-	// conversation of its own that is already ended, so the customer's answer
-	// opens a conversation by the normal routes; its delivery state is tracked
-	// like any message's.
-	Outbound(ctx context.Context, o Outbound) error
-}
-
 var _ OutboundSink = (*Router)(nil)
 
 // Outbound implements OutboundSink.
-func (r *Router) Outbound(ctx context.Context, o Outbound) error {
+func (r *Router) Outbound(ctx context.Context, o Outbound) (err error) {
+	defer r.recoverAsError("outbound", &err)
 	if _, ok := r.channels[o.Channel]; !ok {
 		return Permanent(fmt.Errorf("outbound message for channel %s, which is not configured", o.Channel))
 	}
-	res, err := r.store.RecordOutbound(ctx, o)
+	var res OutboundResult
+	err = r.persist(ctx, "vendor-started message", func(ctx context.Context) (err error) {
+		res, err = r.store.RecordOutbound(ctx, o)
+		if errors.Is(err, ErrNotFound) {
+			return Permanent(err)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("record outbound: %w", err)
 	}

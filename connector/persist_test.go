@@ -14,7 +14,14 @@ import (
 // until space frees.
 type flakyStore struct {
 	connector.Store
-	markSent, apply atomic.Int32 // failures left
+	markSent, apply, outbound atomic.Int32 // failures left
+}
+
+func (s *flakyStore) RecordOutbound(ctx context.Context, o connector.Outbound) (connector.OutboundResult, error) {
+	if s.outbound.Add(-1) >= 0 {
+		return connector.OutboundResult{}, errDiskFull
+	}
+	return s.Store.RecordOutbound(ctx, o)
 }
 
 var errDiskFull = errors.New("database or disk is full")
@@ -91,5 +98,26 @@ func TestEventRetriedUntilCommitted(t *testing.T) {
 	err := h.router.Event(ctx, connector.Event{ConversationID: 999, Type: connector.EventText, Text: "x"})
 	if !connector.IsPermanent(err) || ctx.Err() != nil {
 		t.Errorf("event for an unknown conversation: %v (ctx %v), want a permanent error at once", err, ctx.Err())
+	}
+}
+
+// A vendor-started message (a campaign SMS) the store refuses for a moment
+// is retried by the core, not lost; a channel that is not configured is a
+// permanent error at once.
+func TestOutboundRetriedUntilCommitted(t *testing.T) {
+	fs := &flakyStore{}
+	h := newHarness(t, withFlaky(fs))
+	fs.outbound.Store(3)
+	ctx := context.Background()
+	o := connector.Outbound{Vendor: "whoson.sales", Channel: "sms.main", Customer: alice, Text: "campaign", SourceID: "C1"}
+	if err := h.router.Outbound(ctx, o); err != nil {
+		t.Fatalf("Outbound: %v", err)
+	}
+	if got := texts(h.toUser.wait(t, 1, 5*time.Second)); got[0] != "text:campaign" {
+		t.Errorf("to customer = %q", got)
+	}
+	o.Channel = "sms.nope"
+	if err := h.router.Outbound(ctx, o); !connector.IsPermanent(err) {
+		t.Errorf("Outbound to an unconfigured channel: %v, want permanent", err)
 	}
 }

@@ -7,12 +7,22 @@ import (
 
 // Vendor is the agent side: a contact-center product. A vendor opens a
 // conversation for a first message, sends customer messages, ends it, and
-// reports agent events to its EventSink.
+// reports agent events to the core's EventSink. Its optional abilities,
+// found by type assertion, follow it in this file.
+//
+// The core calls Open, Send and End concurrently for different
+// conversations, never two at once for one conversation, in the order the
+// messages were stored. Their errors mean what Channel.Send's do: Permanent
+// (never: the core fails the message and ends the conversation with a
+// notice), RetryAfter, or any other error (retried with back-off).
 type Vendor interface {
 	// Name is the instance name, "whoson.sales".
 	Name() string
 	// Start connects whatever the vendor keeps open for all conversations and
 	// returns; a vendor with one connection per conversation may do nothing.
+	// As for Channel.Start, an error means the vendor can never work as
+	// configured; an unreachable server is retried in the background and
+	// reported through Health.
 	Start(ctx context.Context) error
 	// Open starts the conversation at the vendor and returns its session state,
 	// which the core stores with the conversation. It returns once the vendor
@@ -22,7 +32,9 @@ type Vendor interface {
 	// that moves the state on should carry the session, or a crash before Open's
 	// result is stored costs a second Open. The session must not be empty.
 	Open(ctx context.Context, c *Conversation) (json.RawMessage, error)
-	// Send relays one customer message (KindText) to the agent.
+	// Send relays one customer message (KindText) to the agent. A Send of a
+	// message the core already tried (the same m.ID) must not show the agent
+	// the line twice where the vendor gives any way to tell.
 	Send(ctx context.Context, c *Conversation, m *Message) error
 	// End ends the conversation at the vendor because the customer or connectord
 	// ended it. It must succeed (nil) when the vendor already ended it.
@@ -30,22 +42,6 @@ type Vendor interface {
 	// Stop closes every connection; it tolerates a half start. Conversations stay
 	// open in the store and are resumed on the next start where the vendor can.
 	Stop(ctx context.Context) error
-}
-
-// EventSink takes agent events from a vendor.
-type EventSink interface {
-	// Event commits an agent event. It returns nil once the event's effects are
-	// durably stored (a duplicate SourceID is dropped and also returns nil). It
-	// is safe for concurrent use and must be called in the order the vendor
-	// received events for one conversation.
-	//
-	// While the store refuses writes for a moment, Event keeps trying (with
-	// back-off) and blocks its caller, so that nothing a vendor said is lost
-	// and order is kept. It returns an error only when ctx is done (the
-	// event was not stored: the vendor must not count it as received) or
-	// when the event can never be stored (a Permanent error: an unknown
-	// conversation), which the vendor logs and skips.
-	Event(ctx context.Context, e Event) error
 }
 
 // Resumer is a vendor that can continue a stored session after a restart or

@@ -68,8 +68,8 @@ func outboundConversation(ctx context.Context, tx *txn, o connector.Outbound, no
 			return 0, fmt.Errorf("outbound message for conversation %d: %w", o.Conversation, err)
 		}
 		if channel != o.Channel || customer != o.Customer {
-			return 0, fmt.Errorf("outbound message for %s %s names conversation %d, which is %s %s",
-				o.Channel, o.Customer, o.Conversation, channel, customer)
+			return 0, connector.Permanent(fmt.Errorf("outbound message for %s %s names conversation %d, which is %s %s",
+				o.Channel, o.Customer, o.Conversation, channel, customer))
 		}
 		return o.Conversation, nil
 	}
