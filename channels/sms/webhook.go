@@ -69,6 +69,13 @@ func (c *Channel) serveInbound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.sink.Receive(r.Context(), in); err != nil {
+		if connector.IsPermanent(err) {
+			// It can never be stored: a retry would fail the same way.
+			c.log.Error("inbound message refused for good; acknowledged so that Twilio does not retry it",
+				zap.String("message_sid", sid), zap.Error(err))
+			writeTwiML(w)
+			return
+		}
 		c.log.Error("inbound message not stored; Twilio will retry",
 			zap.String("message_sid", sid), zap.Error(err))
 		http.Error(w, "not stored", http.StatusInternalServerError)

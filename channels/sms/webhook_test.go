@@ -83,6 +83,14 @@ func TestInboundSinkFailure(t *testing.T) {
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %d, want 500 so that Twilio retries", resp.StatusCode)
 	}
+	// A message the core can never store is acknowledged, not retried
+	// forever (the contract's Permanent).
+	w.sink.setErr(connector.Permanent(errors.New("no route for channel sms.main")))
+	resp = w.signedPost("/sms/main", inboundForm(w, "SM0123456789abcdef0123456789abcdee", "hi"))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("permanent refusal: status %d, want 200", resp.StatusCode)
+	}
 }
 
 func TestInboundDuplicateIsPassedOn(t *testing.T) {
