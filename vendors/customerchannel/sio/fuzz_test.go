@@ -12,10 +12,16 @@ import (
 // byte quoted as \xNN, plus the quotes and "...".
 const maxClipped = 4*maxErrorText + 5
 
+// maxDecoded bounds an event decoded from frame s: the arguments are parts
+// of s, and the name is a decoded JSON string, where each invalid UTF-8 byte
+// becomes U+FFFD (3 bytes).
+func maxDecoded(s string) int64 { return 3 * int64(len(s)) }
+
 // FuzzDecodeFrame feeds the Engine.IO 3 decoders (engine packet, Socket.IO
 // packet with namespace, ack id and binary count, event JSON, error text,
 // open packet) one frame. Nothing may panic, and no output is larger than the
-// input (errors are clipped).
+// input (errors are clipped), but for an event name's replaced invalid UTF-8
+// (maxDecoded).
 func FuzzDecodeFrame(f *testing.F) {
 	f.Add(`42["messageArrived",{"type":"ChatMessage","text":"hi"}]`)
 	f.Add(`0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":5000}`)
@@ -29,7 +35,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			if !fr.sioOK || fr.sio.typ != '2' {
 				t.Fatalf("an event from a packet that is not an event: %+v", fr.sio)
 			}
-			if eventSize(fr.event) > int64(len(s)) {
+			if eventSize(fr.event) > maxDecoded(s) {
 				t.Fatalf("event of %d bytes from a frame of %d", eventSize(fr.event), len(s))
 			}
 			for _, a := range fr.event.Args {
@@ -76,7 +82,8 @@ func FuzzClip(f *testing.F) {
 // does: the Engine.IO packet; the open packet with its heartbeat and
 // maxPayload; the Socket.IO packet, the namespace CONNECT answer and its sid,
 // an event, an error text. Nothing may panic, and no output is larger than
-// the frame (error texts are clipped).
+// the frame (error texts are clipped), but for an event name's replaced
+// invalid UTF-8 (maxDecoded).
 func FuzzEIO4Packet(f *testing.F) {
 	f.Add(`42["messageArrived",{"type":"ChatMessage","text":"hi"}]`)
 	f.Add(`0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`)
@@ -107,7 +114,7 @@ func FuzzEIO4Packet(f *testing.F) {
 				t.Fatalf("connect answer %q accepted without a sid", s)
 			}
 		case '2':
-			if fr.eventOK && eventSize(fr.event) > int64(len(s)) {
+			if fr.eventOK && eventSize(fr.event) > maxDecoded(s) {
 				t.Fatalf("event of %d bytes from a frame of %d", eventSize(fr.event), len(s))
 			}
 		case '4':
