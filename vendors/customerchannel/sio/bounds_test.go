@@ -17,10 +17,10 @@ import (
 	"github.com/coder/websocket"
 )
 
-// rawEIO4Server is an Engine.IO 4 / Socket.IO 5 server written over
-// coder/websocket, for hostile behaviour the zishang520 server cannot be
-// made to show: its writes block when the client stops reading, so a flood
-// sits in the network and not in this process's memory.
+// rawEIO4Server is a bare Engine.IO 4 / Socket.IO 5 server over
+// coder/websocket, for hostile behaviour: it never pings, and its writes
+// block when the client stops reading, so a flood sits in the network and not
+// in this process's memory.
 type rawEIO4Server struct {
 	url string
 	wg  sync.WaitGroup
@@ -241,9 +241,10 @@ func TestEIO4FloodBeforeConnect(t *testing.T) {
 	}
 }
 
-// A server that stops reading: Emit fails with ErrBacklog once 64 packets
-// wait in the library, instead of reporting every later packet as sent and
-// holding it. (Before the fix all 300 emits of 64 KiB "succeeded".)
+// A server that stops reading: Emit fails with ErrBacklog once
+// maxPendingWrites packets or maxPendingBytes wait for the writer, instead of
+// queueing every later packet (without the bound the queue fills and Emit
+// blocks for ever).
 func TestEIO4EmitBacklogBounded(t *testing.T) {
 	s := newRawEIO4ServerReading(t, false, nil, nil)
 	c := dial4(t, s.url)
@@ -255,7 +256,7 @@ func TestEIO4EmitBacklogBounded(t *testing.T) {
 		if err = c.Emit(context.Background(), "sendMessage", pad); err != nil {
 			break
 		}
-		time.Sleep(time.Millisecond) // let the library's writer take what the socket takes
+		time.Sleep(time.Millisecond) // let the writer take what the socket takes
 	}
 	if !errors.Is(err, ErrBacklog) {
 		t.Fatalf("after %d emits to a server that does not read: err = %v, want ErrBacklog", sent, err)
