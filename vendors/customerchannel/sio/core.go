@@ -88,13 +88,6 @@ func (c *core) deliver(ev Event) bool {
 	return true
 }
 
-// hasRoom reports whether deliver would take a small event without waiting.
-func (c *core) hasRoom() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return !c.ended && len(c.buf) < c.maxEvents && c.bufBytes < c.maxBytes
-}
-
 // pump hands buffered events to the consumer in order. After the end it
 // drains what is buffered, then closes Events; after discard it stops at once.
 func (c *core) pump() {

@@ -43,13 +43,7 @@ func dialEIO3(ctx context.Context, u *url.URL, o Options) (Client, error) {
 	c := &eio3Client{session: newSession(o, conn), pong: make(chan struct{}, 1)}
 	early, err := c.handshake(dctx, o)
 	if err != nil {
-		conn.CloseNow()
-		c.end(err)
-		c.discard()
-		if dctx.Err() != nil {
-			return nil, fmt.Errorf("%w after %v: %s: %w", ErrConnectTimeout, o.ConnectTimeout, shown, err)
-		}
-		return nil, fmt.Errorf("%s: %w", shown, err)
+		return nil, c.handshakeFailed(dctx, o, shown, err)
 	}
 	c.start(nil)
 	for _, ev := range early {

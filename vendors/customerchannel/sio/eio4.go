@@ -60,13 +60,7 @@ func dialEIO4(ctx context.Context, u *url.URL, o Options) (Client, error) {
 		sendq: make(chan []byte, maxPendingWrites)}
 	early, err := c.handshake(dctx, o)
 	if err != nil {
-		conn.CloseNow()
-		c.end(err)
-		c.discard()
-		if dctx.Err() != nil {
-			return nil, fmt.Errorf("%w after %v: %s: %w", ErrConnectTimeout, o.ConnectTimeout, shown, err)
-		}
-		return nil, fmt.Errorf("%s: %w", shown, err)
+		return nil, c.handshakeFailed(dctx, o, shown, err)
 	}
 	c.start(func() {
 		if w := c.watchdog.Load(); w != nil { // nil only if it fired before being stored

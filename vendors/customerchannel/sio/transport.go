@@ -98,6 +98,19 @@ func newSession(o Options, conn *websocket.Conn) *session {
 	return &session{core: newCore(o), conn: conn}
 }
 
+// handshakeFailed drops a session whose handshake failed with err and
+// returns the error Dial reports: ErrConnectTimeout when dctx (ConnectTimeout
+// or the caller's context) ran out, err otherwise, naming the endpoint.
+func (s *session) handshakeFailed(dctx context.Context, o Options, shown string, err error) error {
+	s.conn.CloseNow()
+	s.end(err)
+	s.discard()
+	if dctx.Err() != nil {
+		return fmt.Errorf("%w after %v: %s: %w", ErrConnectTimeout, o.ConnectTimeout, shown, err)
+	}
+	return fmt.Errorf("%s: %w", shown, err)
+}
+
 // start makes the session live after its handshake: from now on the end
 // (whatever causes it) runs stop, cancels the session's context and drops
 // the socket, which ends the reader and every write.
