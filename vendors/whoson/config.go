@@ -53,8 +53,15 @@ type Config struct {
 	CA string `toml:"ca"`
 	// InsecureSkipVerify turns certificate checks off; never in production.
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
-	// ReconnectMax is the longest back-off between reconnect attempts.
-	ReconnectMax time.Duration `toml:"reconnect_max"`
+	// ReconnectInitial, ReconnectMax and ReconnectStable are the reconnect
+	// policy of a chat's socket (connector.Reconnect): the first wait after a
+	// drop, the longest, and how long a socket must stay up before the next
+	// drop starts from ReconnectInitial again. They are three plain fields,
+	// not an embedded connector.Reconnect, so that the loader checks each one
+	// as it checks every other duration key of the block.
+	ReconnectInitial time.Duration `toml:"reconnect_initial"`
+	ReconnectMax     time.Duration `toml:"reconnect_max"`
+	ReconnectStable  time.Duration `toml:"reconnect_stable"`
 	// AllowInsecureTransport permits a ws:// url to a host other than the
 	// loopback interface, over which Connect carries auth_string and api_key
 	// in clear. Default false: such a url is a configuration error.
@@ -71,8 +78,15 @@ func defaultConfig() Config {
 		AcceptTimeout:       30 * time.Second,
 		PingInterval:        30 * time.Second,
 		QueueNoticeInterval: time.Minute,
+		ReconnectInitial:    100 * time.Millisecond,
 		ReconnectMax:        time.Minute,
+		ReconnectStable:     10 * time.Second,
 	}
+}
+
+// reconnect is the chat sockets' reconnect policy.
+func (c *Config) reconnect() connector.Reconnect {
+	return connector.Reconnect{Initial: c.ReconnectInitial, Max: c.ReconnectMax, Stable: c.ReconnectStable}
 }
 
 // settings is a validated Config in the form the adapter uses.
@@ -116,6 +130,12 @@ func parseConfig(inst connector.Instance) (*settings, error) {
 		s.nameTmpl = t
 	}
 	s.checkDurations(bad)
+	for _, err := range s.reconnect().Check(inst) {
+		var ce *connector.ConfigError
+		if !errors.As(err, &ce) || !reported[ce.Path] {
+			errs = append(errs, err)
+		}
+	}
 	if err := s.buildTLS(); err != nil {
 		bad("ca_file", "%v", err)
 	}
@@ -209,7 +229,6 @@ func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
 		{"accept_timeout", s.AcceptTimeout},
 		{"ping_interval", s.PingInterval},
 		{"queue_notice_interval", s.QueueNoticeInterval},
-		{"reconnect_max", s.ReconnectMax},
 	} {
 		if d.val < time.Millisecond {
 			bad(d.key, "must be a duration of at least 1ms, written like \"30s\", not %s", d.val)

@@ -109,6 +109,9 @@ func TestConfigDefaults(t *testing.T) {
 	if s.ConnectTimeout != 10*time.Second || s.QueueNoticeInterval != time.Minute || s.VisitorName != "{{.Name}}" {
 		t.Errorf("defaults differ from config.example.toml: %+v", s.Config)
 	}
+	if p := s.reconnect(); p != (connector.Reconnect{Initial: 100 * time.Millisecond, Max: time.Minute, Stable: 10 * time.Second}) {
+		t.Errorf("reconnect policy %+v, want 100ms, 1m, 10s", p)
+	}
 }
 
 // The shipped example blocks must be valid as they are, with no key the
@@ -171,6 +174,11 @@ func TestConfigErrors(t *testing.T) {
 		{"ping", map[string]string{"ping_interval": `"0s"`}, []string{"ping_interval"}},
 		{"queue", map[string]string{"queue_notice_interval": `"0s"`}, []string{"queue_notice_interval"}},
 		{"reconnect", map[string]string{"reconnect_max": `"0s"`}, []string{"reconnect_max"}},
+		{"reconnect initial", map[string]string{"reconnect_initial": `"0s"`}, []string{"reconnect_initial"}},
+		{"reconnect stable", map[string]string{"reconnect_stable": `"-1s"`}, []string{"reconnect_stable"}},
+		{"reconnect max below initial", map[string]string{"reconnect_initial": `"2m"`}, []string{"reconnect_max"}},
+		{"reconnect bare number", map[string]string{"reconnect_stable": "30"}, []string{"reconnect_stable"}},
+		{"reconnect wrong type", map[string]string{"reconnect_initial": `"soon"`}, []string{"reconnect_initial"}},
 		{"ca missing", map[string]string{"ca_file": `"/nonexistent/ca.pem"`}, []string{"ca_file"}},
 		{"ca a device", map[string]string{"ca_file": `"/dev/zero"`}, []string{"ca_file"}},
 		{"ca not pem", map[string]string{"ca_file": `"` + pem + `"`}, []string{"ca_file"}},
@@ -201,6 +209,19 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The three reconnect keys make the chat sockets' policy.
+func TestConfigReconnectKeys(t *testing.T) {
+	keys := validKeys()
+	keys["reconnect_initial"], keys["reconnect_max"], keys["reconnect_stable"] = `"2s"`, `"3m"`, `"45s"`
+	s, err := parseConfig(instance(keys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.reconnect(); p != (connector.Reconnect{Initial: 2 * time.Second, Max: 3 * time.Minute, Stable: 45 * time.Second}) {
+		t.Errorf("reconnect policy %+v, want 2s, 3m, 45s", p)
 	}
 }
 

@@ -1,6 +1,7 @@
 package whoson
 
 import (
+	"context"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -183,30 +184,30 @@ func visitorText(m *connector.Message) string {
 }
 
 // handle dispatches one event; false means the chat is over.
-func (s *session) handle(ev event) bool {
-	if ev.Name != evNewLine && !s.flushHeld() {
+func (s *session) handle(ctx context.Context, ev event) bool {
+	if ev.Name != evNewLine && !s.flushHeld(ctx) {
 		return false
 	}
 	switch ev.Name {
 	case evNewLine:
-		return s.line(ev)
+		return s.line(ctx, ev)
 	case evOperatorJoined:
-		return s.joined(ev)
+		return s.joined(ctx, ev)
 	case evTyping, evTypingStop:
-		return s.emit(connector.Event{Type: connector.EventTyping, Typing: ev.Name == evTyping}) == nil
+		return s.emit(ctx, connector.Event{Type: connector.EventTyping, Typing: ev.Name == evTyping})
 	case evQueue:
-		return s.queue(queuePosition(ev.text()), "")
+		return s.queue(ctx, queuePosition(ev.text()), "")
 	case evQuit:
-		return s.quit()
+		return s.quit(ctx)
 	case evNotAccepted:
-		return s.noAgent(clipText(ev.text(), maxNoticeText), true)
+		return s.noAgent(ctx, clipText(ev.text(), maxNoticeText), true)
 	case evError:
-		return s.serverError(clipText(ev.text(), maxErrorText))
+		return s.serverError(ctx, clipText(ev.text(), maxErrorText))
 	case evRequestFile:
 		s.log.Info("operator asked for a file; the customer's channel cannot upload one",
 			zap.String("types", clipText(ev.text(), maxClassname)))
 	case evRequestField:
-		return s.requestField(ev)
+		return s.requestField(ctx, ev)
 	default:
 		s.log.Debug("whoson event skipped", zap.String("event", ev.Name))
 	}
@@ -214,7 +215,7 @@ func (s *session) handle(ev event) bool {
 }
 
 // line dispatches a newline event by its class.
-func (s *session) line(ev event) bool {
+func (s *session) line(ctx context.Context, ev event) bool {
 	s.mu.Lock()
 	s.state.Lines++
 	n := s.state.Lines
@@ -225,7 +226,7 @@ func (s *session) line(ev event) bool {
 		return true
 	}
 	kind := classify(l)
-	if kind != lineTranslation && !s.flushHeld() {
+	if kind != lineTranslation && !s.flushHeld(ctx) {
 		return false
 	}
 	switch kind {
@@ -234,22 +235,22 @@ func (s *session) line(ev event) bool {
 			s.held = &heldLine{n: n, content: l.Content, timer: time.NewTimer(translationWait)}
 			return true
 		}
-		return s.text(connector.EventText, n, l.Content)
+		return s.text(ctx, connector.EventText, n, l.Content)
 	case lineTranslation:
 		if !s.v.cfg.Translation {
 			return true
 		}
 		s.stopHeld()
-		return s.text(connector.EventText, n, l.Content)
+		return s.text(ctx, connector.EventText, n, l.Content)
 	case lineEcho:
 		s.echoed()
 		return true
 	case lineWaiting:
-		return s.text(connector.EventNotice, n, l.Content)
+		return s.text(ctx, connector.EventNotice, n, l.Content)
 	case lineFinal:
-		return s.noAgent(l.Content, true)
+		return s.noAgent(ctx, l.Content, true)
 	case lineQueue:
-		return s.queue(queuePosition(l.Content), l.Content)
+		return s.queue(ctx, queuePosition(l.Content), l.Content)
 	default:
 		s.log.Debug("whoson line skipped", zap.String("class", l.Classname))
 		return true
@@ -258,22 +259,22 @@ func (s *session) line(ev event) bool {
 
 // text relays line n as agent text or a notice, with the session (and its
 // line count) in the same commit.
-func (s *session) text(typ connector.EventType, n int, content string) bool {
+func (s *session) text(ctx context.Context, typ connector.EventType, n int, content string) bool {
 	s.mu.Lock()
 	uid := s.state.ChatUID
 	s.mu.Unlock()
-	return s.emit(connector.Event{Type: typ, Text: content, Format: connector.FormatHTML,
-		SourceID: lineSourceID(uid, n, content), Session: s.snapshot()}) == nil
+	return s.emit(ctx, connector.Event{Type: typ, Text: content, Format: connector.FormatHTML,
+		SourceID: lineSourceID(uid, n, content), Session: s.snapshot()})
 }
 
 // flushHeld relays a held operator line whose translation did not come.
-func (s *session) flushHeld() bool {
+func (s *session) flushHeld(ctx context.Context) bool {
 	h := s.held
 	if h == nil {
 		return true
 	}
 	s.stopHeld()
-	return s.text(connector.EventText, h.n, h.content)
+	return s.text(ctx, connector.EventText, h.n, h.content)
 }
 
 func (s *session) stopHeld() {
@@ -285,7 +286,7 @@ func (s *session) stopHeld() {
 
 // joined reports the first operator as joined and a different later one as
 // a transfer (the Chat API has no transfer event of its own).
-func (s *session) joined(ev event) bool {
+func (s *session) joined(ctx context.Context, ev event) bool {
 	op, err := operatorOf(ev)
 	if err != nil {
 		s.log.Warn("skipping malformed operatorjoined", zap.Error(err))
@@ -304,14 +305,14 @@ func (s *session) joined(ev event) bool {
 	// carrying the session here commits it with the state it moves the
 	// conversation to, so a crash in between cannot leave an active chat the
 	// next process knows nothing about.
-	return s.emit(connector.Event{Type: typ, Agent: op.Name, Session: s.snapshot()}) == nil
+	return s.emit(ctx, connector.Event{Type: typ, Agent: op.Name, Session: s.snapshot()})
 }
 
 // queue relays a queue position (or the server's queue text) at most once
 // per queue_notice_interval. With neither a position (pos 0) nor a text
 // there is nothing new to tell: the customer already had the queued notice,
 // and a notice template reading .Position would say "number 0".
-func (s *session) queue(pos int, text string) bool {
+func (s *session) queue(ctx context.Context, pos int, text string) bool {
 	if pos <= 0 && strings.TrimSpace(text) == "" {
 		s.log.Debug("whoson queue event without a position skipped")
 		return true
@@ -321,13 +322,13 @@ func (s *session) queue(pos int, text string) bool {
 		return true
 	}
 	s.lastQueue = now
-	return s.emit(connector.Event{Type: connector.EventQueue, Position: pos, Text: text}) == nil
+	return s.emit(ctx, connector.Event{Type: connector.EventQueue, Position: pos, Text: text})
 }
 
 // noAgent reports that no agent will take the chat. quit ends the chat at
 // the server first, as the spec asks after a final waiting line or a queue
 // time-out. The socket stays only when a message can be left over it.
-func (s *session) noAgent(text string, quit bool) bool {
+func (s *session) noAgent(ctx context.Context, text string, quit bool) bool {
 	s.mu.Lock()
 	if s.state.NoAgent { // a final waiting line and a notaccepted: tell once
 		s.mu.Unlock()
@@ -338,43 +339,43 @@ func (s *session) noAgent(text string, quit bool) bool {
 	s.mu.Unlock()
 	s.wantsConn.Store(false)
 	if quit && c != nil {
-		if err := c.send(s.ctx, quitCmd(s.v.cfg, sid)); err != nil {
+		if err := c.send(ctx, quitCmd(s.v.cfg, sid)); err != nil {
 			s.log.Warn("whoson Quit after no agent not sent", zap.Error(err))
 		}
 	}
-	err := s.emit(connector.Event{Type: connector.EventNoAgent, LeaveMessage: leave, Text: text,
+	stored := s.emit(ctx, connector.Event{Type: connector.EventNoAgent, LeaveMessage: leave, Text: text,
 		Session: s.snapshot()})
-	return err == nil && leave
+	return stored && leave
 }
 
 // requestField tells the customer what the operator asked for; the answer
 // comes back as an ordinary line.
-func (s *session) requestField(ev event) bool {
+func (s *session) requestField(ctx context.Context, ev event) bool {
 	f, err := fieldOf(ev)
 	if err != nil || f.Prompt == "" {
 		s.log.Info("operator asked for a field", zap.String("field", f.FieldName))
 		return true
 	}
-	return s.emit(connector.Event{Type: connector.EventNotice, Text: f.Prompt}) == nil
+	return s.emit(ctx, connector.Event{Type: connector.EventNotice, Text: f.Prompt})
 }
 
 // quit is the operator (or the server) ending the chat. After no agent took
 // it, the conversation waits for a left message instead, which goes over a
 // new socket.
-func (s *session) quit() bool {
+func (s *session) quit(ctx context.Context) bool {
 	s.wantsConn.Store(false)
 	s.mu.Lock()
 	noAgent := s.state.NoAgent
 	s.mu.Unlock()
 	if !noAgent {
-		s.emit(connector.Event{Type: connector.EventEnded, Reason: "agent"})
+		s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: "agent"})
 	}
 	return false
 }
 
 // serverError handles an error event during the chat. One saying the chat
 // is gone ends the conversation; any other is logged.
-func (s *session) serverError(text string) bool {
+func (s *session) serverError(ctx context.Context, text string) bool {
 	lower := strings.ToLower(text)
 	s.mu.Lock()
 	noAgent := s.state.NoAgent
@@ -385,6 +386,6 @@ func (s *session) serverError(text string) bool {
 	}
 	s.log.Warn("whoson says the chat is over", zap.String("error", text))
 	s.wantsConn.Store(false)
-	s.emit(connector.Event{Type: connector.EventEnded, Reason: "whoson ended the chat: " + text})
+	s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: "whoson ended the chat: " + text})
 	return false
 }

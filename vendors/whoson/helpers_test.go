@@ -23,11 +23,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// sink records agent events; it can be told to fail its first calls.
+// sink records agent events; it can be told to fail its first calls (with
+// failErr, else a plain "store busy"), and counts every call.
 type sink struct {
 	mu      sync.Mutex
 	events  []connector.Event
+	calls   int
 	failN   int
+	failErr error
 	changed chan struct{}
 }
 
@@ -36,8 +39,12 @@ func newSink() *sink { return &sink{changed: make(chan struct{})} }
 func (s *sink) Event(ctx context.Context, e connector.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.calls++
 	if s.failN > 0 {
 		s.failN--
+		if s.failErr != nil {
+			return s.failErr
+		}
 		return errors.New("store busy")
 	}
 	s.events = append(s.events, e)

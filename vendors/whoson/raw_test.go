@@ -362,6 +362,66 @@ func TestRawReconnectBacksOff(t *testing.T) {
 	}
 }
 
+// A server that refuses the resuming Connect with an error event ends the
+// conversation, naming its error, and is not dialled again: repeating a
+// refused Connect risks the IP blacklist.
+func TestRawReconnectRefused(t *testing.T) {
+	t.Parallel()
+	srv := scripted(t, false,
+		func(ctx context.Context, p *peer) {
+			p.expect(ctx, "Connect")
+			p.write(ctx, `{"EventName":"connected","ChatUid":null,"Data":{"SessionID":"s1"}}`)
+			p.expect(ctx, "Hello")
+			p.write(ctx, `{"EventName":"accepted","ChatUid":"u1","Data":""}`)
+			p.ws.CloseNow()
+		},
+		func(ctx context.Context, p *peer) {
+			p.expect(ctx, "Connect")
+			p.write(ctx, `{"EventName":"error","ChatUid":null,"Data":"Access Denied"}`)
+		},
+	)
+	v, sk := rawVendor(t, wsURL(srv), nil, false)
+	c := conversation(connector.Profile{})
+	if _, err := v.Open(ctx(t), c); err != nil {
+		t.Fatal(err)
+	}
+	ended := sk.waitType(t, connector.EventEnded)
+	if ended.Reason != "whoson refused to reconnect: whoson error: Access Denied" {
+		t.Errorf("end reason %q", ended.Reason)
+	}
+	waitFor(t, "the session to stop", func() bool { return v.session(c.ID) == nil })
+	if n := len(sk.of(connector.EventEnded)); n != 1 {
+		t.Errorf("%d ended events", n)
+	}
+}
+
+// reconnect_initial and reconnect_max pace the redials: with both at 1s
+// the first redial comes at least 0.5s after the drop and later ones at
+// most two a second, where the test defaults (100ms, 200ms) make a dozen.
+func TestRawReconnectPolicyKeys(t *testing.T) {
+	t.Parallel()
+	srv, redials := flappingServer(t, true)
+	v, _ := rawVendor(t, wsURL(srv), map[string]string{
+		"reconnect_initial": `"1s"`, "reconnect_max": `"1s"`, "reconnect_stable": `"1m"`}, false)
+	if _, err := v.Open(ctx(t), conversation(connector.Profile{})); err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Now()
+	waitFor(t, "a redial", func() bool { return redials.Load() > 0 })
+	// The server drops the chat's socket 100ms after accepting it.
+	if first := time.Since(opened); first < 550*time.Millisecond {
+		t.Errorf("first redial %s after Open, want at least 0.55s (drop at 0.1s, then at least reconnect_initial/2)", first)
+	}
+	const window = 2 * time.Second
+	before := redials.Load()
+	time.Sleep(window)
+	n := redials.Load() - before
+	t.Logf("%d redials in %s", n, window)
+	if n < 1 || n > 4 {
+		t.Errorf("%d redials in %s, want 1 to 4 (waits of 0.5s to 1s)", n, window)
+	}
+}
+
 // The reachability probe's dial error reaches Health and the log without
 // the url's query or userinfo.
 func TestHealthDetailRedacted(t *testing.T) {

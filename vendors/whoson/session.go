@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -19,13 +18,6 @@ import (
 // translation is on, for the translation (linet) that replaces it. The
 // server sends no linet when the operator speaks the visitor's language.
 const translationWait = 2 * time.Second
-
-// stableAfter is how long a socket must live to count as healthy. One that
-// drops sooner (a server that takes the chat back and hangs up at once)
-// makes the next reconnect wait, with a back-off that grows from one such
-// drop to the next: reconnecting succeeds every time there, so the
-// reconnect's own back-off never grows.
-const stableAfter = 10 * time.Second
 
 // reasonLost is the end reason when WhosOn no longer knows the chat.
 const reasonLost = "whoson could not resume the chat"
@@ -70,20 +62,26 @@ func parseSession(raw json.RawMessage) (sessionState, error) {
 // errChatLost means the server answered a resuming Connect without the chat.
 var errChatLost = errors.New(reasonLost)
 
-// session is one conversation's chat: its socket and the goroutine that
-// reads it. Events reach the sink from that one goroutine, in arrival order.
-type session struct {
-	v      *Vendor
-	id     int64
-	log    *zap.Logger
-	ctx    context.Context // ends with Stop or when the session is replaced
-	cancel context.CancelFunc
-	done   chan struct{} // closed when run has returned (or never ran)
+// errDone ends a chat's supervision for a reason already dealt with: the
+// chat is over, or an event could not be stored (logged by emit). It is
+// returned as a connector.Permanent error so that Supervise stops.
+var errDone = errors.New("whoson chat socket no longer needed")
 
-	up        atomic.Bool // the socket is usable
+// session is one conversation's chat: its socket and the goroutine that
+// reads it, reconnecting under connector.Supervise. Events reach the sink
+// from that one goroutine, in arrival order.
+type session struct {
+	v       *Vendor
+	id      int64
+	log     *zap.Logger
+	done    chan struct{}    // closed when run has returned (or never ran)
+	firstUp chan struct{}    // closed once run serves the first socket
+	status  connector.Status // the chat socket's health, kept by Supervise
+
 	wantsConn atomic.Bool // the chat needs a socket (Health counts it)
 
 	mu       sync.Mutex
+	cancel   context.CancelFunc // ends run; set by start
 	state    sessionState
 	conn     *conn
 	ready    chan struct{} // closed while conn is set
@@ -97,7 +95,6 @@ type session struct {
 	agent     string
 	lastQueue time.Time
 	held      *heldLine
-	flaps     *backoff.ExponentialBackOff // waits after sockets that died young
 }
 
 // sendProgress remembers how many parts of a split message went out, so a
@@ -116,14 +113,10 @@ type heldLine struct {
 
 // newSession makes a session; it runs once start is called.
 func (v *Vendor) newSession(id int64, st sessionState, leave bool) *session {
-	ctx, cancel := context.WithCancel(v.ctx)
-	s := &session{v: v, id: id, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+	s := &session{v: v, id: id, done: make(chan struct{}), firstUp: make(chan struct{}),
 		log: v.log.With(zap.Int64("conversation", id)), state: st, leave: leave,
 		ready: make(chan struct{})}
 	s.wantsConn.Store(!st.NoAgent)
-	s.flaps = backoff.NewExponentialBackOff()
-	s.flaps.InitialInterval = 100 * time.Millisecond
-	s.flaps.MaxInterval = v.cfg.ReconnectMax
 	return s
 }
 
@@ -153,7 +146,6 @@ func (s *session) setConn(c *conn) {
 		close(s.ready)
 	}
 	s.conn = c
-	s.up.Store(c != nil)
 }
 
 // waitReady waits for a usable socket, within ctx.
@@ -178,67 +170,100 @@ func (s *session) waitReady(ctx context.Context) (*conn, string, error) {
 	}
 }
 
-// start runs the session on c; backlog holds events read during the
-// handshake, dispatched first.
+// start runs the session on c, the socket Open or Resume made; backlog
+// holds events read during the handshake, dispatched first. It returns once
+// the socket counts as up (Health says so from then on); false when the
+// vendor is stopping.
 func (s *session) start(c *conn, backlog []event) bool {
+	ctx, cancel := context.WithCancel(s.v.ctx)
+	s.mu.Lock()
+	s.cancel = cancel
+	s.mu.Unlock()
 	s.setConn(c)
-	if !s.v.spawn(func() { s.run(c, backlog) }) {
+	if !s.v.spawn(func() { s.run(ctx, c, backlog) }) {
+		cancel()
 		s.setConn(nil)
 		c.close()
 		close(s.done)
 		return false
+	}
+	select {
+	case <-s.firstUp:
+	case <-s.done:
 	}
 	return true
 }
 
 // stop ends the run goroutine and waits for it.
 func (s *session) stop() {
-	s.cancel()
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 	<-s.done
 }
 
-// run reads the socket until the chat is over, reconnecting when the socket
-// drops while the chat still needs it.
-func (s *session) run(c *conn, backlog []event) {
+// run serves the chat until it is over or ctx ends: on first, then, each
+// time a socket drops while the chat still needs one, on a new socket, at
+// the pace of the reconnect policy. When WhosOn no longer has the chat or
+// refuses to take it back, the conversation is ended.
+func (s *session) run(ctx context.Context, first *conn, backlog []event) {
 	defer close(s.done)
 	defer s.v.forget(s)
 	defer s.stopHeld()
-	for {
-		up := time.Now()
-		lost := s.pump(c, backlog)
-		s.setConn(nil)
-		c.close()
-		if !lost || !s.wantsConn.Load() || s.isEnding() {
-			return
+	// The first attempt serves the socket the handshake already made; every
+	// later one resumes the chat by its ChatUid on a new socket.
+	err := connector.Supervise(ctx, s.v.cfg.reconnect(), &s.status, s.log, func(ctx context.Context, up func()) error {
+		if first != nil {
+			c, events := first, backlog
+			first, backlog = nil, nil
+			up()
+			close(s.firstUp)
+			return s.serve(ctx, c, events)
 		}
-		s.log.Warn("whoson socket dropped, reconnecting", zap.Error(c.err))
-		var err error
-		if !s.settle(time.Since(up)) {
-			return
+		c, events, err := s.resume(ctx)
+		if err != nil {
+			return err
 		}
-		if c, backlog, err = s.resume(); err != nil {
-			return
-		}
-		s.setConn(c)
-	}
+		up()
+		return s.serve(ctx, c, events)
+	})
+	s.over(ctx, err)
 }
 
-// settle waits before a reconnect when the socket lived less than
-// stableAfter, longer (with jitter) after each such short life in a row.
-// It reports false when the session stopped meanwhile.
-func (s *session) settle(lived time.Duration) bool {
-	if lived >= stableAfter {
-		s.flaps.Reset()
-		return true
+// serve reads c until it drops while the chat still needs a socket (an
+// error: Supervise reconnects) or the chat is over (errDone).
+func (s *session) serve(ctx context.Context, c *conn, backlog []event) error {
+	s.setConn(c)
+	lost := s.pump(ctx, c, backlog)
+	s.setConn(nil)
+	c.close()
+	if !lost || !s.wantsConn.Load() || s.isEnding() {
+		return connector.Permanent(errDone)
 	}
-	t := time.NewTimer(s.flaps.NextBackOff())
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.ctx.Done():
-		return false
+	return fmt.Errorf("whoson socket dropped: %w", c.err)
+}
+
+// over ends the conversation when supervision stopped because WhosOn no
+// longer has the chat (errChatLost) or refused the new socket outright
+// (an error event, which repeating would risk the IP blacklist).
+func (s *session) over(ctx context.Context, err error) {
+	if err == nil || errors.Is(err, errDone) {
+		return
 	}
+	s.wantsConn.Store(false)
+	reason := reasonLost
+	if !errors.Is(err, errChatLost) {
+		var p *connector.PermanentError
+		if errors.As(err, &p) {
+			err = p.Err
+		}
+		reason = "whoson refused to reconnect: " + connector.RedactError(err)
+	}
+	s.log.Warn("whoson chat cannot continue", zap.String("reason", reason))
+	s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: reason})
 }
 
 func (s *session) isEnding() bool {
@@ -248,10 +273,10 @@ func (s *session) isEnding() bool {
 }
 
 // pump dispatches backlog, then frames from c, until the socket drops (true)
-// or the chat is over or the session stops (false).
-func (s *session) pump(c *conn, backlog []event) bool {
+// or the chat is over or ctx ends (false).
+func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 	for _, ev := range backlog {
-		if !s.handle(ev) {
+		if !s.handle(ctx, ev) {
 			return false
 		}
 	}
@@ -261,15 +286,15 @@ func (s *session) pump(c *conn, backlog []event) bool {
 			flush = s.held.timer.C
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return false
 		case <-flush:
-			if !s.flushHeld() {
+			if !s.flushHeld(ctx) {
 				return false
 			}
 		case b, ok := <-c.frames:
 			if !ok {
-				s.flushHeld()
+				s.flushHeld(ctx)
 				return true
 			}
 			ev, err := decodeEvent(b)
@@ -280,73 +305,35 @@ func (s *session) pump(c *conn, backlog []event) bool {
 			if s.isEnding() {
 				continue
 			}
-			if !s.handle(ev) {
+			if !s.handle(ctx, ev) {
 				return false
 			}
 		}
 	}
 }
 
-// resume reconnects and writes again what the old socket may have lost.
-func (s *session) resume() (*conn, []event, error) {
-	for {
-		c, backlog, err := s.reconnect()
-		if err != nil {
-			return nil, nil, err
-		}
-		if err = s.resend(s.ctx, c); err == nil {
-			return c, backlog, nil
-		}
-		s.log.Warn("whoson socket failed while writing lines again", zap.Error(err))
+// resume attaches the chat to a new socket, stores its SessionID, and
+// writes again, before anything else, the lines the old socket may have
+// lost. A server that no longer has the chat is Permanent (errChatLost), as
+// is one that refuses the Connect with an error event.
+func (s *session) resume(ctx context.Context) (*conn, []event, error) {
+	c, backlog, err := s.reattach(ctx)
+	if errors.Is(err, errChatLost) {
+		err = connector.Permanent(err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.emit(ctx, connector.Event{Type: connector.EventSession, Session: s.snapshot()}) {
 		c.close()
-		if !s.settle(0) {
-			return nil, nil, s.ctx.Err()
-		}
+		return nil, nil, connector.Permanent(errDone)
 	}
-}
-
-// reconnect dials again with exponential back-off until the chat is back,
-// the server says it is gone (EventEnded), or the session stops.
-func (s *session) reconnect() (*conn, []event, error) {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 100 * time.Millisecond
-	b.MaxInterval = s.v.cfg.ReconnectMax
-	type result struct {
-		c       *conn
-		backlog []event
+	if err := s.resend(ctx, c); err != nil {
+		c.close()
+		return nil, nil, fmt.Errorf("whoson socket failed while writing lines again: %w", err)
 	}
-	r, err := backoff.Retry(s.ctx, func() (result, error) {
-		c, backlog, err := s.reattach(s.ctx)
-		if errors.Is(err, errChatLost) || connector.IsPermanent(err) {
-			return result{}, backoff.Permanent(err)
-		}
-		return result{c, backlog}, err
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0),
-		backoff.WithNotify(func(err error, d time.Duration) {
-			s.log.Warn("whoson reconnect failed, retrying", zap.Duration("in", d), zap.Error(err))
-		}))
-	switch {
-	case err == nil:
-		s.log.Info("whoson chat resumed on a new socket")
-		if err := s.emit(connector.Event{Type: connector.EventSession, Session: s.snapshot()}); err != nil {
-			r.c.close()
-			return nil, nil, err
-		}
-		return r.c, r.backlog, nil
-	case s.ctx.Err() != nil:
-		return nil, nil, err
-	default:
-		s.log.Warn("whoson chat cannot continue", zap.Error(err))
-		reason := reasonLost
-		if !errors.Is(err, errChatLost) {
-			reason = "whoson refused to reconnect: " + err.Error()
-		}
-		s.wantsConn.Store(false)
-		if err := s.emit(connector.Event{Type: connector.EventEnded, Reason: reason}); err != nil {
-			s.log.Error("whoson chat end not recorded", zap.Error(err))
-		}
-		return nil, nil, err
-	}
+	s.log.Info("whoson chat resumed on a new socket")
+	return c, backlog, nil
 }
 
 // reattach dials and sends Connect with the stored cookie and ChatUid. It
@@ -373,11 +360,17 @@ func (s *session) reattach(ctx context.Context) (*conn, []event, error) {
 	return c, backlog, nil
 }
 
-// emit hands e to the sink, retrying until it is committed or the session
-// stops.
-func (s *session) emit(e connector.Event) error {
+// emit commits e through the sink, which retries a store that refuses for
+// a moment. False means e was not stored and the chat's reader must stop:
+// ctx ended, or the sink refused e for good (logged here; the chat's socket
+// is then dropped, as the conversation cannot take its events).
+func (s *session) emit(ctx context.Context, e connector.Event) bool {
 	e.ConversationID = s.id
-	return s.v.deliver(s.ctx, s.log, e)
+	err := s.v.deliver(ctx, e)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("whoson event not stored; the chat's socket is dropped", zap.Error(err))
+	}
+	return err == nil
 }
 
 // outLine is a visitor line written to a socket and not yet known to have

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -37,7 +36,9 @@ type Vendor struct {
 	sink   connector.EventSink
 	client *http.Client
 
-	// ctx ends with Stop; every session and socket lives under it.
+	// ctx ends with Stop; every session and socket lives under it. It is
+	// kept here because chats start in Open and Resume, whose own contexts
+	// end when they return, and must run until End or Stop.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -129,17 +130,26 @@ func (v *Vendor) Stop(ctx context.Context) error {
 	}
 }
 
-// Health reports whether every open chat has its socket and, with none
-// open, whether the last probe reached the server. It does not block.
+// Health is an aggregate over the open chats, each with its own socket
+// under connector.Supervise: ready while every chat that needs a socket has
+// one, else how many are down and why the first is (by conversation id).
+// With no chat open, the last probe says whether the server is reachable.
+// It does not block.
 func (v *Vendor) Health() connector.Health {
 	v.mu.Lock()
 	started, stopped, probed, probeErr := v.started, v.stopped, v.probed, v.probeErr
 	total, down := 0, 0
+	var first *session
+	var why connector.Health
 	for _, s := range v.sessions {
-		if s.wantsConn.Load() {
-			total++
-			if !s.up.Load() {
-				down++
+		if !s.wantsConn.Load() {
+			continue
+		}
+		total++
+		if h := s.status.Health(); !h.Ready {
+			down++
+			if first == nil || s.id < first.id {
+				first, why = s, h
 			}
 		}
 	}
@@ -148,7 +158,8 @@ func (v *Vendor) Health() connector.Health {
 	case stopped:
 		return connector.Health{Detail: "stopped"}
 	case down > 0:
-		return connector.Health{Detail: fmt.Sprintf("%d of %d chat sockets down, reconnecting", down, total)}
+		return connector.Health{Detail: fmt.Sprintf("%d of %d chat sockets down, reconnecting (conversation %d: %s)",
+			down, total, first.id, why.Detail)}
 	case total > 0:
 		return connector.Health{Ready: true, Detail: fmt.Sprintf("%d chats connected", total)}
 	case !started:
@@ -262,27 +273,15 @@ func (v *Vendor) forget(s *session) {
 	}
 }
 
-// deliver commits e through the sink, retrying with back-off until it is
-// stored, ctx ends, or the conversation is unknown.
-func (v *Vendor) deliver(ctx context.Context, log *zap.Logger, e connector.Event) error {
+// deliver commits e through the sink. The sink itself retries a store that
+// refuses for a moment, blocking until e is stored; it returns an error only
+// once ctx is done or when e can never be stored (Permanent: the
+// conversation is unknown).
+func (v *Vendor) deliver(ctx context.Context, e connector.Event) error {
 	if v.sink == nil {
-		return errors.New("whoson vendor has no event sink")
+		return connector.Permanent(errors.New("whoson vendor has no event sink"))
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 50 * time.Millisecond
-	b.MaxInterval = 5 * time.Second
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		err := v.sink.Event(ctx, e)
-		if errors.Is(err, connector.ErrNotFound) || connector.IsPermanent(err) {
-			return struct{}{}, backoff.Permanent(err)
-		}
-		return struct{}{}, err
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0),
-		backoff.WithNotify(func(err error, d time.Duration) {
-			log.Warn("agent event not committed, retrying", zap.String("event", string(e.Type)),
-				zap.Duration("in", d), zap.Error(err))
-		}))
-	if err != nil {
+	if err := v.sink.Event(ctx, e); err != nil {
 		return fmt.Errorf("commit %s event: %w", e.Type, err)
 	}
 	return nil

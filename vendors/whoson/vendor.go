@@ -125,7 +125,7 @@ func (v *Vendor) refused(ctx context.Context, s *session, cn *conn, ev event) (j
 	s.mu.Unlock()
 	s.wantsConn.Store(false)
 	sess := s.snapshot()
-	err := v.deliver(ctx, s.log, connector.Event{ConversationID: s.id, Type: connector.EventNoAgent,
+	err := v.deliver(ctx, connector.Event{ConversationID: s.id, Type: connector.EventNoAgent,
 		LeaveMessage: s.leave, Text: clipText(ev.text(), maxNoticeText), Session: sess})
 	if err != nil {
 		cn.close()
@@ -275,13 +275,13 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	cn, backlog, err := s.reattach(ctx)
 	if errors.Is(err, errChatLost) {
 		s.log.Info("whoson lost the chat while we were away", zap.String("chat", st.ChatUID))
-		return v.deliver(ctx, s.log, connector.Event{ConversationID: c.ID, Type: connector.EventEnded,
+		return v.deliver(ctx, connector.Event{ConversationID: c.ID, Type: connector.EventEnded,
 			Reason: reasonLost})
 	}
 	if err != nil {
 		return err
 	}
-	if err := v.deliver(ctx, s.log, connector.Event{ConversationID: c.ID, Type: connector.EventSession,
+	if err := v.deliver(ctx, connector.Event{ConversationID: c.ID, Type: connector.EventSession,
 		Session: s.snapshot()}); err != nil {
 		cn.close()
 		return err

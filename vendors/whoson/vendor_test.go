@@ -2,6 +2,8 @@ package whoson
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -470,15 +472,52 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// A sink that fails for a while still gets every event, in order.
-func TestSinkRetried(t *testing.T) {
+// The core's EventSink retries a refusing store itself and fails only for
+// good (Permanent) or once ctx is done: the adapter calls it once per event,
+// never retries it, and a refused event stops the chat's reader (the socket
+// is dropped, logged) so that nothing after it is taken out of order.
+func TestSinkRefusalStopsChat(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"permanent", connector.Permanent(fmt.Errorf("event for conversation 1: %w", connector.ErrNotFound))},
+		{"transient", errors.New("store busy")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, whosontest.Operator{Name: "Alice", Greeting: "first", Reply: echo}, nil)
+			h.sink.mu.Lock()
+			h.sink.failN, h.sink.failErr = 1, tc.err
+			h.sink.mu.Unlock()
+			c := conversation(connector.Profile{})
+			h.open(c)
+			waitFor(t, "the session to stop", func() bool { return h.v.session(c.ID) == nil })
+			if n := h.logs.FilterMessageSnippet("event not stored").Len(); n != 1 {
+				t.Errorf("%d log lines about the refused event, want 1", n)
+			}
+			time.Sleep(100 * time.Millisecond) // a retry would come now
+			h.sink.mu.Lock()
+			calls := h.sink.calls
+			h.sink.mu.Unlock()
+			if calls != 1 || len(h.sink.all()) != 0 {
+				t.Errorf("sink called %d times, events %s; want the one refused call", calls, describe(h.sink.all()))
+			}
+		})
+	}
+}
+
+// A sink that blocks while the core retries its store still gets every
+// event, in order, from the chat's one reader.
+func TestSinkBlockingKeepsOrder(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, whosontest.Operator{Name: "Alice", Greeting: "first"}, nil)
-	h.sink.mu.Lock()
-	h.sink.failN = 3
-	h.sink.mu.Unlock()
+	h.sink.mu.Lock() // the first event waits until the lock is released
 	c := conversation(connector.Profile{})
 	h.open(c)
+	time.Sleep(200 * time.Millisecond)
+	h.sink.mu.Unlock()
 	h.sink.waitText(t, "first")
 	if got := h.sink.all(); got[0].Type != connector.EventJoined {
 		t.Errorf("events out of order: %s", describe(got))
@@ -496,8 +535,9 @@ func TestHealth(t *testing.T) {
 	}
 	h.srv.Close()
 	waitFor(t, "not ready", func() bool { return !h.v.Health().Ready })
-	if health := h.v.Health(); !strings.Contains(health.Detail, "down") {
-		t.Errorf("health with the socket down = %+v", health)
+	if health := h.v.Health(); !strings.Contains(health.Detail, "1 of 1 chat sockets down") ||
+		!strings.Contains(health.Detail, fmt.Sprintf("conversation %d:", c.ID)) {
+		t.Errorf("health with the socket down = %+v, want the count and the conversation", health)
 	}
 	if err := h.v.End(ctx(t), c, "customer"); err != nil {
 		t.Fatal(err)
