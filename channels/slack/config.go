@@ -67,6 +67,9 @@ type Config struct {
 	// FetchTimeout bounds one file download, either way (an agent's
 	// attachment, a customer's file streamed through a link).
 	FetchTimeout time.Duration `toml:"fetch_timeout"`
+	// Reconnect paces Socket Mode reconnects (reconnect_initial,
+	// reconnect_max, reconnect_stable); the Events API has no connection.
+	connector.Reconnect
 
 	fetchAllow   []netip.Prefix // FetchAllow, parsed
 	tokenOrigins []origin       // FileHosts and api_url's origin, parsed
@@ -90,6 +93,7 @@ func defaultConfig() Config {
 		Reactions:   Reactions{Queued: "hourglass_flowing_sand", Active: "speech_balloon", Ended: "white_check_mark"},
 		FileLinkTTL: 7 * 24 * time.Hour, MaxFileBytes: 50 << 20,
 		FileHosts: DefaultFileHosts(), FetchTimeout: time.Minute,
+		Reconnect: connector.DefaultReconnect(),
 	}
 }
 
@@ -156,6 +160,7 @@ func (c Config) validate(inst connector.Instance) []error {
 			bad(d.key, "must be a duration like \"10s\"")
 		}
 	}
+	errs = append(errs, c.Reconnect.Check(inst)...)
 	if c.MaxFileBytes <= 0 {
 		bad("max_file_bytes", "must be positive")
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -34,10 +35,19 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.Reactions.Ended != "white_check_mark" || cfg.PostInterval.Seconds() != 1 {
 		t.Errorf("defaults = %+v", cfg)
 	}
+	if cfg.Reconnect != connector.DefaultReconnect() {
+		t.Errorf("reconnect defaults = %+v, want the core's %+v", cfg.Reconnect, connector.DefaultReconnect())
+	}
 	cfg, err = decodeTOML(t, goodConfig+`app_token = "xapp-1-A1-2-abc"
-api_url = "http://127.0.0.1:9/api"`)
+api_url = "http://127.0.0.1:9/api"
+reconnect_initial = "2s"
+reconnect_max = "5m"
+reconnect_stable = "1m"`)
 	if err != nil || !cfg.SocketMode() || cfg.APIURL != "http://127.0.0.1:9/api/" {
 		t.Errorf("socket mode config = %+v, %v", cfg, err)
+	}
+	if want := (connector.Reconnect{Initial: 2 * time.Second, Max: 5 * time.Minute, Stable: time.Minute}); cfg.Reconnect != want {
+		t.Errorf("reconnect = %+v, want %+v", cfg.Reconnect, want)
 	}
 }
 
@@ -118,6 +128,12 @@ file_hosts = ["files.slack.com", "https://files.slack.com/files-pri/x", "ftp://f
 fetch_timeout = "0s"`, []string{`fetch_allow: entry 2, "10.20.0.0/33", is not a CIDR prefix`,
 			`file_hosts: entry 2: "https://files.slack.com/files-pri/x" is not a host name or an http(s) origin`,
 			`file_hosts: entry 3: "ftp://files.example.com"`, "fetch_timeout: must be a duration"}},
+		{"bad reconnect policy", `bot_token = "xoxb-1"
+app_token = "xapp-1"
+reconnect_initial = "2s"
+reconnect_max = "1s"
+reconnect_stable = "0s"`, []string{"reconnect_max: must not be less than reconnect_initial",
+			"reconnect_stable: must be a positive duration"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

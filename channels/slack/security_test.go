@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -309,13 +308,45 @@ func TestHealthRedactsURLs(t *testing.T) {
 	if d := e.ch.Health().Detail; strings.Contains(d, "hunter2") || !strings.Contains(d, addr) {
 		t.Errorf("Health = %q, want the host without the password", d)
 	}
-	var s socketState
-	s.failed(&urlError{"wss://wss-primary.slack.com/link/?ticket=abc123&app_id=A1"})
-	if d := s.health().Detail; strings.Contains(d, "abc123") || !strings.Contains(d, "wss-primary.slack.com/link/") {
-		t.Errorf("socket Health = %q, want the URL without its ticket", d)
-	}
 }
 
-type urlError struct{ url string }
-
-func (u *urlError) Error() string { return "GET " + strconv.Quote(u.url) + ": connection reset" }
+// A Socket Mode URL carries a one-time ticket in its query: a failed dial
+// shows the host in Health and the log, never the ticket.
+func TestSocketHealthHidesTicket(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := dead.Addr().String()
+	dead.Close()
+	slackAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/api/auth.test":
+			fmt.Fprint(w, `{"ok":true,"user_id":"U0BOT","bot_id":"B0BOT","team_id":"T0TEAM"}`)
+		case "/api/apps.connections.open":
+			fmt.Fprintf(w, `{"ok":true,"url":"ws://%s/link/?ticket=abc123&app_id=A1"}`, addr)
+		default:
+			fmt.Fprint(w, `{"ok":false,"error":"unknown_method"}`)
+		}
+	}))
+	t.Cleanup(slackAPI.Close)
+	e := newEnv(t, true, func(cfg map[string]any) { cfg["api_url"] = slackAPI.URL + "/api/" })
+	logs := e.observe()
+	if err := e.ch.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.ch.Stop(t.Context()) })
+	e.waitFor("the dial failure in Health", func() bool { return strings.Contains(e.ch.Health().Detail, "dial socket") })
+	if d := e.ch.Health().Detail; strings.Contains(d, "abc123") || !strings.Contains(d, addr+"/link/") {
+		t.Errorf("socket Health = %q, want the URL without its ticket", d)
+	}
+	e.waitFor("the failure logged", func() bool { return logs.FilterMessageSnippet("reconnecting").Len() > 0 })
+	for _, entry := range logs.All() {
+		for k, v := range entry.ContextMap() {
+			if s := fmt.Sprint(v); strings.Contains(s, "abc123") {
+				t.Errorf("log %q: %s = %q, want no ticket", entry.Message, k, s)
+			}
+		}
+	}
+}

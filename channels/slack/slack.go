@@ -51,7 +51,7 @@ type Channel struct {
 	known chan struct{}            // closed once self is set
 
 	apiFailure atomic.Pointer[string] // the last Web API call's auth or network failure; "" after a success
-	socket     socketState
+	socket     connector.Status       // the Socket Mode session, kept by connector.Supervise
 
 	mu sync.Mutex
 	// Each bounded to maxRemembered entries, least recently used forgotten:
@@ -132,8 +132,9 @@ func (c *Channel) MarksNotices() {}
 
 // Start asks Slack who the app is, then starts intake: the Socket Mode
 // connection, or (Events API) nothing, since the core serves the webhook.
-// A token Slack rejects fails Start; an unreachable Slack does not: Start
-// keeps trying in the background and Health says so.
+// A bot token Slack rejects fails Start; an unreachable Slack does not: Start
+// keeps trying in the background and Health says so. The app token is first
+// used by the socket: refused there, Socket Mode stops and Health says why.
 func (c *Channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.cancel != nil || c.stopped {
@@ -205,9 +206,10 @@ func (c *Channel) Health() connector.Health {
 	}
 	h := connector.Health{Ready: true, Detail: "events over HTTP"}
 	if c.cfg.SocketMode() {
-		if h = c.socket.health(); !h.Ready {
-			return h
+		if s := c.socket.Health(); !s.Ready {
+			return connector.Health{Detail: "socket mode: " + s.Detail}
 		}
+		h.Detail = "socket mode connected"
 	}
 	if f := c.lastAPIFailure(); f != "" {
 		return connector.Health{Detail: "Web API: " + f}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -33,132 +34,110 @@ const (
 	maxQueuedBytes = 16 << 20
 )
 
-// socketState is what Health reports about Socket Mode.
-type socketState struct {
-	mu      sync.Mutex
-	open    int // sockets that said hello and are still open
-	lastErr string
-}
-
-func (s *socketState) opened() {
-	s.mu.Lock()
-	s.open++
-	s.lastErr = ""
-	s.mu.Unlock()
-}
-
-// closed and failed keep the error's text for Health, with no URL query or
-// userinfo: a Socket Mode URL carries its ticket in the query.
-func (s *socketState) closed(err error) {
-	s.mu.Lock()
-	s.open--
-	if err != nil {
-		s.lastErr = connector.RedactError(err)
-	}
-	s.mu.Unlock()
-}
-
-func (s *socketState) failed(err error) {
-	s.mu.Lock()
-	s.lastErr = connector.RedactError(err)
-	s.mu.Unlock()
-}
-
-func (s *socketState) health() connector.Health {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.open > 0 {
-		return connector.Health{Ready: true, Detail: "socket mode connected"}
-	}
-	d := "socket mode: not connected"
-	if s.lastErr != "" {
-		d += ": " + s.lastErr
-	}
-	return connector.Health{Detail: d}
-}
-
-// runSocket keeps a Socket Mode connection open until ctx is done. When
-// Slack announces a refresh it opens the next connection at once and lets
-// the old one deliver what it still has until Slack closes it, so nothing
-// waits for a reconnect.
+// runSocket keeps Socket Mode connected until ctx is done, under the
+// core's reconnect policy; c.socket follows it for Health. It returns early
+// only when Slack refuses the app token: no later attempt can work, and
+// Health keeps saying why.
 func (c *Channel) runSocket(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for attempt := 0; ctx.Err() == nil; {
+	err := connector.Supervise(ctx, c.cfg.Reconnect, &c.socket, c.log.With(zap.String("intake", "socket mode")), c.serveSockets)
+	if err != nil {
+		c.log.Error("socket mode stopped until a restart; fix app_token", zap.Error(err))
+	}
+}
+
+// serveSockets is one supervised Socket Mode session: a socket, and each
+// socket that replaces it when Slack announces a refresh. The next socket is
+// opened at once while the old one delivers what it still has until Slack
+// closes it, so a refresh is neither a failure nor a wait, and the session
+// stays up through it. up runs at the session's first hello.
+//
+// The session ends when its newest socket does, or when the socket that
+// should replace it cannot be opened; it returns why once every socket of
+// the session has closed (an older one still draining keeps delivering and
+// acking until then).
+func (c *Channel) serveSockets(ctx context.Context, up func()) error {
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	var once sync.Once
+	hello := func() {
+		once.Do(up)
+		c.log.Info("socket mode connected")
+		c.goCatchUp(ctx) // after every hello: what arrived while no socket was open
+	}
+	for {
 		conn, err := c.dialSocket(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.socket.failed(err)
-			d := backoff(attempt)
-			c.log.Warn("socket mode connect failed, will retry", zap.Duration("in", d), zap.Error(err))
-			attempt++
-			sleep(ctx, d)
-			continue
+			return err
 		}
-		attempt = 0
 		refresh := make(chan struct{}, 1)
-		done := make(chan struct{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done)
-			c.readSocket(ctx, conn, refresh)
-		}()
+		ended := make(chan error, 1) // buffered: a replaced socket's end is not awaited
+		readers.Go(func() { ended <- c.readSocket(ctx, conn, refresh, hello) })
 		select {
 		case <-refresh:
 			c.log.Info("socket mode refresh: opening the next connection")
-		case <-done:
+		case err := <-ended:
+			return err
 		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
 
-// dialSocket asks apps.connections.open for a URL and connects to it.
+// dialSocket asks apps.connections.open for a URL and connects to it. A
+// refused app token is Permanent; a 429 carries its Retry-After.
 func (c *Channel) dialSocket(ctx context.Context) (*websocket.Conn, error) {
 	octx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	_, url, err := c.api.StartSocketModeContext(octx)
 	c.noteAPI(err)
 	if err != nil {
-		return nil, connector.Redacted(fmt.Errorf("apps.connections.open: %w", err))
+		return nil, connector.Redacted(openError(err))
 	}
 	conn, _, err := websocket.Dial(octx, url, &websocket.DialOptions{HTTPClient: c.http})
 	if err != nil {
+		// The URL carries a one-time ticket: never in an error text.
 		return nil, connector.Redacted(fmt.Errorf("dial socket: %w", err))
 	}
 	conn.SetReadLimit(maxFrame)
 	return conn, nil
 }
 
-// readSocket reads one connection until it closes. Events are committed on
-// their conversation's lane and acked on this connection only after the
-// commit; an ack lost with the connection makes Slack redeliver, and the
-// repeat is de-duplicated.
-func (c *Channel) readSocket(ctx context.Context, conn *websocket.Conn, refresh chan<- struct{}) {
-	runCtx := ctx // catch-up outlives this connection (a refresh must not cut it short)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// openError says why apps.connections.open failed, in the terms Supervise
+// acts on.
+func openError(err error) error {
+	var rl *slack.RateLimitedError
+	switch {
+	case authError(err):
+		return connector.Permanent(fmt.Errorf("apps.connections.open refused app_token, not retrying: %w", err))
+	case errors.As(err, &rl):
+		return connector.RetryAfter(fmt.Errorf("apps.connections.open: %w", err), rl.RetryAfter)
+	}
+	return fmt.Errorf("apps.connections.open: %w", err)
+}
+
+// readSocket reads one connection until it closes and returns why. Events
+// are committed on their conversation's lane and acked on this connection
+// only after the commit; an ack lost with the connection makes Slack
+// redeliver, and the repeat is de-duplicated. hello runs at the socket's
+// hello; refresh is signalled when Slack announces the socket's end.
+func (c *Channel) readSocket(ctx context.Context, conn *websocket.Conn, refresh chan<- struct{}, hello func()) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var pinger sync.WaitGroup
+	defer pinger.Wait()
+	defer cancel(nil)
 	defer conn.CloseNow()
-	go c.pingSocket(ctx, conn, cancel)
+	pinger.Go(func() { c.pingSocket(ctx, conn, cancel) })
 	helloed := false
-	var err error
-	defer func() {
-		if helloed {
-			c.socket.closed(err)
-		}
-	}()
 	for {
-		var data []byte
-		if _, data, err = conn.Read(ctx); err != nil {
-			if ctx.Err() == nil {
-				c.log.Info("socket mode connection closed", zap.Error(connector.Redacted(err)))
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return cause // stopping, or a ping unanswered
 			}
-			return
+			return connector.Redacted(fmt.Errorf("socket mode connection closed: %w", err))
 		}
-		if c.onFrame(ctx, runCtx, conn, data, refresh, &helloed) != nil {
-			return
+		if c.onFrame(ctx, conn, data, refresh, hello, &helloed) != nil {
+			return context.Cause(ctx)
 		}
 	}
 }
@@ -168,8 +147,8 @@ func (c *Channel) readSocket(ctx context.Context, conn *websocket.Conn, refresh 
 // nothing more is acked, and Slack keeps the rest. A panic is recovered and
 // logged with its stack; the envelope stays unacked and Slack redelivers it.
 // The error is ctx's, when it ended while waiting.
-func (c *Channel) onFrame(ctx, runCtx context.Context, conn *websocket.Conn, data []byte,
-	refresh chan<- struct{}, helloed *bool) error {
+func (c *Channel) onFrame(ctx context.Context, conn *websocket.Conn, data []byte,
+	refresh chan<- struct{}, hello func(), helloed *bool) error {
 	defer c.recoverPanic("socket mode frame")
 	env, err := decodeFrame(data)
 	if err != nil {
@@ -180,9 +159,7 @@ func (c *Channel) onFrame(ctx, runCtx context.Context, conn *websocket.Conn, dat
 	case "hello":
 		if !*helloed {
 			*helloed = true
-			c.socket.opened()
-			c.log.Info("socket mode connected")
-			c.goCatchUp(runCtx)
+			hello()
 		}
 	case "disconnect":
 		c.log.Info("socket mode disconnect announced", zap.String("reason", env.Reason))
@@ -258,8 +235,9 @@ func (c *Channel) ack(ctx context.Context, conn *websocket.Conn, id string) {
 }
 
 // pingSocket pings every pingEvery; a socket that does not answer is closed
-// (a half-open TCP connection would otherwise look connected for hours).
-func (c *Channel) pingSocket(ctx context.Context, conn *websocket.Conn, cancel context.CancelFunc) {
+// (a half-open TCP connection would otherwise look connected for hours), with
+// the reason as ctx's cause.
+func (c *Channel) pingSocket(ctx context.Context, conn *websocket.Conn, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(pingEvery)
 	defer t.Stop()
 	for {
@@ -274,8 +252,7 @@ func (c *Channel) pingSocket(ctx context.Context, conn *websocket.Conn, cancel c
 			err := conn.Ping(pctx)
 			pcancel()
 			if err != nil && ctx.Err() == nil {
-				c.log.Warn("socket mode ping unanswered; reconnecting", zap.Error(err))
-				cancel()
+				cancel(fmt.Errorf("socket mode ping unanswered in %s: %w", pingTimeout, err))
 				return
 			}
 		}
