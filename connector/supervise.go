@@ -21,12 +21,14 @@ import (
 // redial loop.
 //
 // An adapter's block carries it as three keys, reconnect_initial,
-// reconnect_max and reconnect_stable (embed Reconnect in the config struct;
-// Check validates it).
+// reconnect_max and reconnect_stable: three duration fields of the
+// adapter's config struct (not an embedded Reconnect: the configuration
+// loader reports bad values key by key only for a struct's own fields),
+// made into a Reconnect and validated with Check.
 type Reconnect struct {
-	Initial time.Duration `toml:"reconnect_initial"`
-	Max     time.Duration `toml:"reconnect_max"`
-	Stable  time.Duration `toml:"reconnect_stable"`
+	Initial time.Duration
+	Max     time.Duration
+	Stable  time.Duration
 }
 
 // Check reports what is wrong with the policy as inst's keys.
@@ -97,7 +99,8 @@ func Supervise(ctx context.Context, p Reconnect, st *Status, log *zap.Logger, co
 			attempt = 0 // it worked for a while: this is a new trouble
 		}
 		d := p.wait(attempt, err)
-		log.Warn("connection lost; reconnecting", zap.Duration("in", d), zap.Int("attempt", attempt+1), zap.Error(err))
+		log.Warn("connection lost; reconnecting", zap.Duration("in", d), zap.Int("attempt", attempt+1),
+			zap.String("error", RedactError(err)))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

@@ -26,7 +26,7 @@ func TestSuperviseBacksOffFlappingConnections(t *testing.T) {
 		st := &connector.Status{}
 		connector.Supervise(ctx, policy, st, zap.NewNop(), func(ctx context.Context, up func()) error {
 			dials.Add(1)
-			up() // accepted...
+			up()                     // accepted...
 			return errors.New("EOF") // ...and dropped at once
 		})
 		// 100ms doubling to 2s, jitter over the upper half: at most about

@@ -65,8 +65,3 @@ type Deliverer interface {
 	// configuration key that names it.
 	DeliverVia() (channel, key string)
 }
-
-// Typer is a vendor that can show the agent that the customer is typing.
-type Typer interface {
-	Typing(ctx context.Context, c *Conversation, on bool) error
-}

@@ -64,7 +64,6 @@ type session struct {
 var (
 	_ connector.Vendor    = (*Vendor)(nil)
 	_ connector.Resumer   = (*Vendor)(nil)
-	_ connector.Typer     = (*Vendor)(nil)
 	_ connector.Checker   = (*Vendor)(nil)
 	_ connector.Deliverer = (*Vendor)(nil)
 )
@@ -192,17 +191,6 @@ func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connect
 		msg.Attachments = append(msg.Attachments, attachment{Type: a.ContentType, Name: a.Name, ContentURL: a.URL})
 	}
 	return v.emit(ctx, evSend, msg)
-}
-
-// Typing shows the customer typing to the agent.
-func (v *Vendor) Typing(ctx context.Context, c *connector.Conversation, on bool) error {
-	s, err := v.sessionOf(c)
-	if err != nil {
-		return err
-	}
-	info, _ := json.Marshal(map[string]bool{"typing": on})
-	return v.emit(ctx, evSend, message{Type: typeActivity, ConversationID: s.ConversationID,
-		From: participant{ID: s.ParticipantID, Name: s.ParticipantName}, ActivityType: actTyping, Info: info})
 }
 
 // End ends the chat at the server; a chat the server already ended is fine.

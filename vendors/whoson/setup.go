@@ -21,7 +21,6 @@ var (
 	_ connector.Vendor        = (*Vendor)(nil)
 	_ connector.Resumer       = (*Vendor)(nil)
 	_ connector.MessageLeaver = (*Vendor)(nil)
-	_ connector.Typer         = (*Vendor)(nil)
 	_ connector.Checker       = (*Vendor)(nil)
 )
 

@@ -189,20 +189,6 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 	return nil
 }
 
-// Typing tells the operator the customer started or stopped typing. It is
-// best effort: a chat without a live socket is skipped.
-func (v *Vendor) Typing(ctx context.Context, c *connector.Conversation, on bool) error {
-	s := v.session(c.ID)
-	if s == nil {
-		return nil
-	}
-	cn, sid := s.current()
-	if cn == nil {
-		return nil
-	}
-	return cn.send(ctx, typingCmd(sid, on))
-}
-
 // LeaveMessage leaves the customer's message for operators after no agent
 // took the chat: over the chat's socket when it is still open, else over a
 // new one (Connect first, as every command needs a session).

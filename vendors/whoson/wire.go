@@ -284,15 +284,6 @@ func messageCmd(s *settings, sessionID, text string) command {
 	return command{Command: "Message", Parameters: []string{sessionID, s.Domain, text}}
 }
 
-// typingCmd tells the operator the visitor started or stopped typing.
-func typingCmd(sessionID string, on bool) command {
-	name := "StopTyping"
-	if on {
-		name = "StartTyping"
-	}
-	return command{Command: name, Parameters: []string{sessionID}}
-}
-
 // quitCmd ends the chat from the visitor side.
 func quitCmd(s *settings, sessionID string) command {
 	return command{Command: "Quit", Parameters: []string{sessionID, s.Domain}}

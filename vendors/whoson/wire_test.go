@@ -130,8 +130,6 @@ func TestCommands(t *testing.T) {
 			`{"Command":"Hello","Parameters":["Ann","www.example.com","","","sid","","ck","fr","true",` +
 				`"\u003cFields\u003e\u003cField\u003e\u003cName\u003ePhone\u003c/Name\u003e\u003cValue\u003e+1\u003c/Value\u003e\u003c/Field\u003e\u003c/Fields\u003e"]}`},
 		{messageCmd(s, "sid", "hi"), `{"Command":"Message","Parameters":["sid","www.example.com","hi"]}`},
-		{typingCmd("sid", true), `{"Command":"StartTyping","Parameters":["sid"]}`},
-		{typingCmd("sid", false), `{"Command":"StopTyping","Parameters":["sid"]}`},
 		{quitCmd(s, "sid"), `{"Command":"Quit","Parameters":["sid","www.example.com"]}`},
 		{leaveMessageCmd(s, leftMessage{ChatUID: "u", SessionID: "sid", Name: "Ann", Email: "a@x", Phone: "+1", Text: "call me"}),
 			`{"Command":"LeaveMessage","Parameters":["u","sid","www.example.com","","Ann","","a@x","+1","call me"]}`},
