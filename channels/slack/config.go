@@ -67,12 +67,19 @@ type Config struct {
 	// FetchTimeout bounds one file download, either way (an agent's
 	// attachment, a customer's file streamed through a link).
 	FetchTimeout time.Duration `toml:"fetch_timeout"`
-	// Reconnect paces Socket Mode reconnects (reconnect_initial,
-	// reconnect_max, reconnect_stable); the Events API has no connection.
-	connector.Reconnect
+	// ReconnectInitial, ReconnectMax and ReconnectStable pace Socket Mode
+	// reconnects (connector.Reconnect); the Events API has no connection.
+	ReconnectInitial time.Duration `toml:"reconnect_initial"`
+	ReconnectMax     time.Duration `toml:"reconnect_max"`
+	ReconnectStable  time.Duration `toml:"reconnect_stable"`
 
 	fetchAllow   []netip.Prefix // FetchAllow, parsed
 	tokenOrigins []origin       // FileHosts and api_url's origin, parsed
+}
+
+// Reconnect is the Socket Mode reconnect policy the keys give.
+func (c Config) Reconnect() connector.Reconnect {
+	return connector.Reconnect{Initial: c.ReconnectInitial, Max: c.ReconnectMax, Stable: c.ReconnectStable}
 }
 
 // DefaultFileHosts are the hosts Slack serves url_private files from. Older
@@ -93,7 +100,9 @@ func defaultConfig() Config {
 		Reactions:   Reactions{Queued: "hourglass_flowing_sand", Active: "speech_balloon", Ended: "white_check_mark"},
 		FileLinkTTL: 7 * 24 * time.Hour, MaxFileBytes: 50 << 20,
 		FileHosts: DefaultFileHosts(), FetchTimeout: time.Minute,
-		Reconnect: connector.DefaultReconnect(),
+		ReconnectInitial: connector.DefaultReconnect().Initial,
+		ReconnectMax:     connector.DefaultReconnect().Max,
+		ReconnectStable:  connector.DefaultReconnect().Stable,
 	}
 }
 
@@ -160,7 +169,7 @@ func (c Config) validate(inst connector.Instance) []error {
 			bad(d.key, "must be a duration like \"10s\"")
 		}
 	}
-	errs = append(errs, c.Reconnect.Check(inst)...)
+	errs = append(errs, c.Reconnect().Check(inst)...)
 	if c.MaxFileBytes <= 0 {
 		bad("max_file_bytes", "must be positive")
 	}

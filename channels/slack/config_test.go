@@ -35,8 +35,8 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.Reactions.Ended != "white_check_mark" || cfg.PostInterval.Seconds() != 1 {
 		t.Errorf("defaults = %+v", cfg)
 	}
-	if cfg.Reconnect != connector.DefaultReconnect() {
-		t.Errorf("reconnect defaults = %+v, want the core's %+v", cfg.Reconnect, connector.DefaultReconnect())
+	if cfg.Reconnect() != connector.DefaultReconnect() {
+		t.Errorf("reconnect defaults = %+v, want the core's %+v", cfg.Reconnect(), connector.DefaultReconnect())
 	}
 	cfg, err = decodeTOML(t, goodConfig+`app_token = "xapp-1-A1-2-abc"
 api_url = "http://127.0.0.1:9/api"
@@ -46,8 +46,8 @@ reconnect_stable = "1m"`)
 	if err != nil || !cfg.SocketMode() || cfg.APIURL != "http://127.0.0.1:9/api/" {
 		t.Errorf("socket mode config = %+v, %v", cfg, err)
 	}
-	if want := (connector.Reconnect{Initial: 2 * time.Second, Max: 5 * time.Minute, Stable: time.Minute}); cfg.Reconnect != want {
-		t.Errorf("reconnect = %+v, want %+v", cfg.Reconnect, want)
+	if want := (connector.Reconnect{Initial: 2 * time.Second, Max: 5 * time.Minute, Stable: time.Minute}); cfg.Reconnect() != want {
+		t.Errorf("reconnect = %+v, want %+v", cfg.Reconnect(), want)
 	}
 }
 

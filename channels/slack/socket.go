@@ -39,7 +39,7 @@ const (
 // only when Slack refuses the app token: no later attempt can work, and
 // Health keeps saying why.
 func (c *Channel) runSocket(ctx context.Context) {
-	err := connector.Supervise(ctx, c.cfg.Reconnect, &c.socket, c.log.With(zap.String("intake", "socket mode")), c.serveSockets)
+	err := connector.Supervise(ctx, c.cfg.Reconnect(), &c.socket, c.log.With(zap.String("intake", "socket mode")), c.serveSockets)
 	if err != nil {
 		c.log.Error("socket mode stopped until a restart; fix app_token", zap.Error(err))
 	}
