@@ -67,6 +67,8 @@ type ChannelEnv struct {
 	Sink     ChannelSink
 	// Conversations lists the channel's open conversations, for catch-up.
 	Conversations ConversationLister
+	// Progress keeps what earlier attempts at a message achieved.
+	Progress SendProgress
 	// PublicURL is http.public_url without a trailing slash: the base of the URLs
 	// that remote services call and sign.
 	PublicURL string
@@ -79,6 +81,8 @@ type VendorEnv struct {
 	Sink     EventSink
 	// Outbound takes messages the vendor starts itself (registerConnector).
 	Outbound OutboundSink
+	// Progress keeps what earlier attempts at a message achieved.
+	Progress SendProgress
 	// HTTPClient is a shared client for REST calls (timeouts set).
 	HTTPClient *http.Client
 }

@@ -36,8 +36,9 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 			continue
 		}
 		lister, _ := cs.(ConversationLister)
+		progress, _ := cs.(SendProgress)
 		ch, err := k.Build(ChannelEnv{Instance: inst, Logger: log.With(zap.String("channel", inst.FullName())),
-			Sink: cs, Conversations: lister, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
+			Sink: cs, Conversations: lister, Progress: progress, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -53,8 +54,9 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 			continue
 		}
 		outbound, _ := es.(OutboundSink)
+		progress, _ := es.(SendProgress)
 		v, err := k.Build(VendorEnv{Instance: inst, Logger: log.With(zap.String("vendor", inst.FullName())),
-			Sink: es, Outbound: outbound, HTTPClient: client})
+			Sink: es, Outbound: outbound, Progress: progress, HTTPClient: client})
 		if err != nil {
 			errs = append(errs, err)
 			continue

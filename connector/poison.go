@@ -105,3 +105,21 @@ func (r *Router) persist(ctx context.Context, what string, write func(context.Co
 		}
 	}
 }
+
+var _ SendProgress = (*Router)(nil)
+
+// LoadProgress implements SendProgress.
+func (r *Router) LoadProgress(ctx context.Context, messageID int64) ([]byte, error) {
+	return r.store.SendProgress(ctx, messageID)
+}
+
+// SaveProgress implements SendProgress.
+func (r *Router) SaveProgress(ctx context.Context, messageID int64, p []byte) error {
+	return r.persist(ctx, "send progress", func(ctx context.Context) error {
+		err := r.store.SaveSendProgress(ctx, messageID, p)
+		if errors.Is(err, ErrNotFound) {
+			return Permanent(err)
+		}
+		return err
+	})
+}

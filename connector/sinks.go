@@ -88,3 +88,18 @@ type OutboundSink interface {
 	// routes; its delivery state is tracked like any message's.
 	Outbound(ctx context.Context, o Outbound) error
 }
+
+// SendProgress keeps, durably, an adapter's record of what earlier attempts
+// at sending one message achieved (SMS parts sent, Slack files uploaded, an
+// outcome left unknown), so that a retry of the message, in this process or
+// after a crash, resumes instead of repeating. The record is the adapter's
+// own bytes (JSON, say); the core drops it once the message is sent or
+// failed.
+type SendProgress interface {
+	// LoadProgress returns the record for a message; nil when there is none.
+	LoadProgress(ctx context.Context, messageID int64) ([]byte, error)
+	// SaveProgress stores the record (nil clears it). It retries a store
+	// that refuses for a moment, as Event does: call it right after the
+	// remote side confirmed a step, before the next one.
+	SaveProgress(ctx context.Context, messageID int64, p []byte) error
+}

@@ -64,6 +64,15 @@ type Store interface {
 	// message backwards (delivered stays delivered after a late "sent").
 	UpdateDelivery(ctx context.Context, channel, remoteID string, state Delivery, reason string) (bool, error)
 
+	// SendProgress returns what SaveSendProgress last stored for a message,
+	// nil when nothing is.
+	SendProgress(ctx context.Context, id int64) ([]byte, error)
+	// SaveSendProgress durably stores an adapter's record of what earlier
+	// attempts at sending a still-stored message achieved (nil clears it); a
+	// message already sent or failed is left as it is. MarkSent and
+	// MarkFailed clear it.
+	SaveSendProgress(ctx context.Context, id int64, p []byte) error
+
 	// CountAttempt records that a send of message id is starting and returns
 	// how many sends of it have started since its last ClearAttempts, this one
 	// included. The count is durable: a message whose send crashes the process

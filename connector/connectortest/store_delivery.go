@@ -15,6 +15,57 @@ var deliveryTests = []storeTest{
 	{"UpdateDeliveryMonotonic", testUpdateDeliveryMonotonic},
 	{"UpdateDeliveryUnknownRemoteID", testUpdateDeliveryUnknown},
 	{"UpdateDeliveryScopedByChannel", testUpdateDeliveryChannel},
+	{"SendProgress", testSendProgress},
+}
+
+// testSendProgress: an adapter's record of a message's partial send is kept
+// while the message is stored, replaced by each save, cleared by nil and by
+// MarkSent or MarkFailed, and refused for an unknown message.
+func testSendProgress(f *fixture) {
+	conv := f.inbound(chSMS, alice, "SM1", "hi").Conversation.ID
+	a := f.toCustomer(conv, "", "a")
+	b := f.toCustomer(conv, "", "b")
+	load := func(id int64) string {
+		p, err := f.s.SendProgress(f.ctx, id)
+		if err != nil {
+			f.t.Fatalf("SendProgress(%d): %v", id, err)
+		}
+		return string(p)
+	}
+	save := func(id int64, p []byte) {
+		if err := f.s.SaveSendProgress(f.ctx, id, p); err != nil {
+			f.t.Fatalf("SaveSendProgress(%d): %v", id, err)
+		}
+	}
+	if got := load(a.ID); got != "" {
+		f.t.Errorf("new message has progress %q", got)
+	}
+	save(a.ID, []byte(`{"sent":1}`))
+	save(a.ID, []byte(`{"sent":2}`))
+	save(b.ID, []byte(`{"files":1}`))
+	if got := load(a.ID); got != `{"sent":2}` {
+		f.t.Errorf("progress = %q, want the last saved", got)
+	}
+	save(b.ID, nil)
+	if got := load(b.ID); got != "" {
+		f.t.Errorf("progress after saving nil = %q", got)
+	}
+	save(b.ID, []byte(`{"files":2}`))
+	f.markSent(a.ID, "R1")
+	f.markFailed(b.ID, "gone")
+	if got := load(a.ID) + load(b.ID); got != "" {
+		f.t.Errorf("progress after MarkSent and MarkFailed = %q, want none", got)
+	}
+	save(a.ID, []byte(`{"late":true}`)) // a message no longer stored keeps none
+	if got := load(a.ID); got != "" {
+		f.t.Errorf("progress saved for a sent message: %q", got)
+	}
+	if err := f.s.SaveSendProgress(f.ctx, 9999, []byte("x")); !errors.Is(err, connector.ErrNotFound) {
+		f.t.Errorf("SaveSendProgress of an unknown message: %v, want ErrNotFound", err)
+	}
+	if _, err := f.s.SendProgress(f.ctx, 9999); !errors.Is(err, connector.ErrNotFound) {
+		f.t.Errorf("SendProgress of an unknown message: %v, want ErrNotFound", err)
+	}
 }
 
 func testOutbox(f *fixture) {

@@ -14,7 +14,7 @@ import (
 // it is; an unknown id is connector.ErrNotFound.
 func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 	return s.write(ctx, func(ctx context.Context, tx *txn) error {
-		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sent', remote_id = ?, updated_at = ?
+		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sent', remote_id = ?, updated_at = ?, progress = NULL
 			WHERE id = ? AND state = 'stored'`, remoteID, nowNanos(), id)
 		return changedOrExists(ctx, tx, r, err, id)
 	})
@@ -25,7 +25,7 @@ func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 // left as it is. An unknown id is connector.ErrNotFound.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 	return s.write(ctx, func(ctx context.Context, tx *txn) error {
-		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?
+		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?, progress = NULL
 			WHERE id = ? AND state IN ('stored', 'sent')`, reason, nowNanos(), id)
 		return changedOrExists(ctx, tx, r, err, id)
 	})
