@@ -158,3 +158,29 @@ func flatten(err error) []error {
 	}
 	return []error{err}
 }
+
+// DecodeBlock decodes inst's block into cfg, a pointer to a struct holding
+// the defaults, and then runs check over the result: every adapter's config
+// goes this way. It returns every problem joined, each a ConfigError at its
+// key: the values that could not be decoded, and check's complaints about
+// the others (a key whose value could not be decoded is not judged again,
+// and a block that could not be decoded at all is not judged). check calls
+// bad once per problem, naming the key inside the block.
+func DecodeBlock(inst Instance, cfg any, check func(bad func(key, format string, args ...any))) error {
+	decodeErr := inst.Decode(cfg)
+	reported := map[string]bool{}
+	for _, e := range Problems(decodeErr) {
+		var ce *ConfigError
+		if !errors.As(e, &ce) || ce.Path == inst.Path {
+			return decodeErr // not about one key: judging the rest adds noise
+		}
+		reported[ce.Path] = true
+	}
+	errs := []error{decodeErr}
+	check(func(key, format string, args ...any) {
+		if !reported[inst.Path+"."+key] {
+			errs = append(errs, inst.Errorf(key, format, args...))
+		}
+	})
+	return errors.Join(errs...)
+}

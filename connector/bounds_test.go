@@ -83,3 +83,27 @@ func TestAdminListenChecks(t *testing.T) {
 		t.Errorf("admin_listen = \"\": %v %q", errs, cfg.HTTP.AdminListen)
 	}
 }
+
+// DecodeBlock reports a bad value at its key and judges the other keys, but
+// not the bad one again.
+func TestDecodeBlock(t *testing.T) {
+	type block struct {
+		From string        `toml:"from"`
+		Wait time.Duration `toml:"wait"`
+	}
+	text := strings.Replace(baseConfig, "from = \"+15551230000\"\n", "from = 5\nwait = \"2s\"\n", 1)
+	cfg, _ := parse(t, text, nil)
+	inst := cfg.Channels[0]
+	var b block
+	err := DecodeBlock(inst, &b, func(bad func(key, format string, args ...any)) {
+		bad("from", "is required")          // already reported as a wrong type
+		bad("wait", "too long: %s", b.Wait) // judged on its decoded value
+	})
+	got := errorPaths(err)
+	if strings.Join(got, " ") != "channels.sms.main.from channels.sms.main.wait" {
+		t.Errorf("problems at %v", got)
+	}
+	if !strings.Contains(err.Error(), "too long: 2s") {
+		t.Errorf("the good key was not judged on its value: %v", err)
+	}
+}

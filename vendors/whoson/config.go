@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"reflect"
 	"strings"
 	"time"
 
@@ -100,31 +99,32 @@ type settings struct {
 // joined, each as a connector.ConfigError naming its key. Secret values never
 // appear in the errors.
 func parseConfig(inst connector.Instance) (*settings, error) {
-	cfg := defaultConfig()
-	decodeErr := decodeLeniently(inst, &cfg)
-	reported, whole := decodedPaths(decodeErr, inst.Path)
-	if whole {
-		return nil, decodeErr
+	s := &settings{Config: defaultConfig()}
+	checked := false
+	err := connector.DecodeBlock(inst, &s.Config, func(bad func(key, format string, args ...any)) {
+		checked = true
+		s.check(inst, bad)
+	})
+	if !checked { // the block could not be decoded at all
+		return nil, err
 	}
-	s := &settings{Config: cfg}
-	errs := []error{decodeErr}
-	bad := func(key, format string, args ...any) {
-		if !reported[inst.Path+"."+key] { // a wrong type was already reported
-			errs = append(errs, inst.Errorf(key, format, args...))
-		}
-	}
+	return s, err
+}
+
+// check validates the decoded Config and prepares what the adapter uses.
+func (s *settings) check(inst connector.Instance, bad func(key, format string, args ...any)) {
 	s.checkURL(bad)
-	if strings.TrimSpace(cfg.Domain) == "" {
+	if strings.TrimSpace(s.Domain) == "" {
 		bad("domain", "is required")
 	}
-	if cfg.AuthString.Empty() {
+	if s.AuthString.Empty() {
 		bad("auth_string", "is required")
 	}
-	if !isLanguage(cfg.Language) {
-		bad("language", "must be a two-letter language code, not %q", cfg.Language)
+	if !isLanguage(s.Language) {
+		bad("language", "must be a two-letter language code, not %q", s.Language)
 	}
-	s.Language = strings.ToLower(cfg.Language)
-	if t, err := parseNameTemplate(cfg.VisitorName); err != nil {
+	s.Language = strings.ToLower(s.Language)
+	if t, err := parseNameTemplate(s.VisitorName); err != nil {
 		bad("visitor_name", "%v", err)
 	} else {
 		s.nameTmpl = t
@@ -132,51 +132,13 @@ func parseConfig(inst connector.Instance) (*settings, error) {
 	s.checkDurations(bad)
 	for _, err := range s.reconnect().Check(inst) {
 		var ce *connector.ConfigError
-		if !errors.As(err, &ce) || !reported[ce.Path] {
-			errs = append(errs, err)
+		if errors.As(err, &ce) {
+			bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
 		}
 	}
 	if err := s.buildTLS(); err != nil {
 		bad("ca_file", "%v", err)
 	}
-	return s, errors.Join(errs...)
-}
-
-// decodeLeniently decodes the block into cfg. When a value is bad the whole
-// decode fails, so the keys are then decoded one at a time: the good ones
-// can still be validated, and every problem is reported at once.
-func decodeLeniently(inst connector.Instance, cfg *Config) error {
-	defaults := *cfg
-	err := inst.Decode(cfg)
-	if err == nil {
-		return nil
-	}
-	*cfg = defaults
-	rv := reflect.ValueOf(cfg).Elem()
-	for _, f := range reflect.VisibleFields(rv.Type()) {
-		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
-		one.Elem().Field(0).Set(rv.FieldByIndex(f.Index))
-		if inst.Decode(one.Interface()) == nil {
-			rv.FieldByIndex(f.Index).Set(one.Elem().Field(0))
-		}
-	}
-	return err
-}
-
-// decodedPaths lists the key paths of the decoding errors in err; whole is
-// true when an error is not about one key, and validating the rest would
-// only add noise.
-func decodedPaths(err error, block string) (paths map[string]bool, whole bool) {
-	paths = map[string]bool{}
-	for _, e := range connector.Problems(err) {
-		var ce *connector.ConfigError
-		if !errors.As(e, &ce) || ce.Path == block {
-			whole = true
-			continue
-		}
-		paths[ce.Path] = true
-	}
-	return paths, whole
 }
 
 func (s *settings) checkURL(bad func(key, format string, args ...any)) {
