@@ -38,8 +38,14 @@ type Config struct {
 	RequestTimeout time.Duration `toml:"request_timeout"`
 	// ConnectTimeout bounds the Socket.IO dial and handshake.
 	ConnectTimeout time.Duration `toml:"connect_timeout"`
-	// ReconnectMax is the longest back-off between reconnects.
-	ReconnectMax time.Duration `toml:"reconnect_max"`
+	// ReconnectInitial, ReconnectMax and ReconnectStable are the socket's
+	// reconnect policy (connector.Reconnect): the first wait after a drop,
+	// the longest, and how long a connection must stay up before the next
+	// drop starts from ReconnectInitial again. Three plain fields, not an
+	// embedded connector.Reconnect, so that the loader checks each key.
+	ReconnectInitial time.Duration `toml:"reconnect_initial"`
+	ReconnectMax     time.Duration `toml:"reconnect_max"`
+	ReconnectStable  time.Duration `toml:"reconnect_stable"`
 	// Transcript, when a conversation ends: "" nothing, "pdf" fetches the PDF
 	// and sends it to the customer where they wrote (a file in the Slack
 	// thread, an MMS), "email" asks the server to email it when the
@@ -63,7 +69,8 @@ const defaultTranscriptMaxBytes = 10 << 20
 
 func defaultConfig() Config {
 	return Config{EIO: 4, Language: "en", RequestTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
-		ReconnectMax: 30 * time.Second, LeaveGrace: 3 * time.Second, TranscriptWait: time.Minute,
+		ReconnectInitial: 250 * time.Millisecond, ReconnectMax: 30 * time.Second, ReconnectStable: 30 * time.Second,
+		LeaveGrace: 3 * time.Second, TranscriptWait: time.Minute,
 		TranscriptMaxBytes: defaultTranscriptMaxBytes}
 }
 
@@ -77,6 +84,11 @@ func decodeConfig(inst connector.Instance) (Config, error) {
 		cfg.ConnectorChannel = cfg.ConnectorID
 	}
 	return cfg, errors.Join(cfg.validate(inst)...)
+}
+
+// reconnect is the socket's reconnect policy.
+func (c Config) reconnect() connector.Reconnect {
+	return connector.Reconnect{Initial: c.ReconnectInitial, Max: c.ReconnectMax, Stable: c.ReconnectStable}
 }
 
 func (c Config) validate(inst connector.Instance) []error {
@@ -99,12 +111,12 @@ func (c Config) validate(inst connector.Instance) []error {
 	if c.DeliverVia != "" && !strings.Contains(c.DeliverVia, ".") {
 		bad("deliver_via", "must name a channel instance like \"sms.main\", not %q", c.DeliverVia)
 	}
-	for key, d := range map[string]time.Duration{"request_timeout": c.RequestTimeout,
-		"connect_timeout": c.ConnectTimeout, "reconnect_max": c.ReconnectMax} {
+	for key, d := range map[string]time.Duration{"request_timeout": c.RequestTimeout, "connect_timeout": c.ConnectTimeout} {
 		if d < time.Millisecond {
 			bad(key, "must be a duration like \"5s\"")
 		}
 	}
+	errs = append(errs, c.reconnect().Check(inst)...)
 	if c.Transcript != "" && c.Transcript != "pdf" && c.Transcript != "email" {
 		bad("transcript", "must be \"\", \"pdf\" or \"email\", not %q", c.Transcript)
 	}

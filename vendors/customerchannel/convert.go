@@ -161,14 +161,29 @@ func (v *Vendor) unsolicited(ctx context.Context, m *message) {
 	}
 	err := v.outbound.Outbound(ctx, connector.Outbound{Vendor: v.name, Channel: v.cfg.DeliverVia, Customer: m.RefID,
 		Text: m.Text, Attachments: attachmentsOf(m.Attachments), SourceID: id})
-	if err != nil {
-		v.log.Error("server-started message not stored", zap.String("ref_id", m.RefID), zap.Error(err))
+	switch {
+	case err == nil:
+	case connector.IsPermanent(err):
+		v.log.Error("server-started message can never be stored; skipped", zap.String("ref_id", m.RefID), zap.Error(err))
+	default: // the core retries a refusing store until ctx is done: we are stopping
+		v.log.Warn("server-started message not stored: stopping", zap.String("ref_id", m.RefID), zap.Error(err))
 	}
 }
 
+// event commits e. The core retries a store that refuses for a moment and
+// blocks until e is committed, so an error means either that ctx is done
+// (we are stopping: e is not stored, and an agent line comes again in the
+// next connection's history replay, de-duplicated by its id) or that e can
+// never be stored (Permanent: skipped).
 func (v *Vendor) event(ctx context.Context, e connector.Event) {
-	if err := v.sink.Event(ctx, e); err != nil {
-		v.log.Error("agent event not stored", zap.String("event", string(e.Type)), zap.Error(err))
+	err := v.sink.Event(ctx, e)
+	switch {
+	case err == nil:
+	case connector.IsPermanent(err):
+		v.log.Error("agent event can never be stored; skipped", zap.String("event", string(e.Type)), zap.Error(err))
+	default:
+		v.log.Info("agent event not stored: stopping; an agent line is offered again by the next connection's history replay",
+			zap.String("event", string(e.Type)), zap.Error(err))
 	}
 }
 

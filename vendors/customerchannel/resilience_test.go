@@ -110,8 +110,11 @@ func TestHealthAndErrorsRedacted(t *testing.T) {
 	}
 	defer v.Stop(context.Background())
 	<-dialed
-	waitFor(t, "a health detail", func() bool { return v.Health().Detail != "not connected" })
-	detail := v.Health().Detail
+	var detail string
+	waitFor(t, "a health detail naming the failure", func() bool {
+		detail = v.Health().Detail
+		return strings.Contains(detail, "sio:")
+	})
 	_, err := v.Open(context.Background(), conversation())
 	if err == nil {
 		t.Fatal("init against a closed port succeeded")

@@ -33,8 +33,24 @@ func (v *Vendor) ended(id string) {
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
-		v.transcript(v.runCtx(), l)
+		ctx, cancel := v.untilStop()
+		defer cancel()
+		v.transcript(ctx, l)
 	}()
+}
+
+// untilStop is a context that ends at Stop (or at cancel), for work that
+// outlives the call that started it: a transcript fetch after End.
+func (v *Vendor) untilStop() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-v.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 func (v *Vendor) transcript(ctx context.Context, l *live) {
@@ -109,5 +125,14 @@ func (v *Vendor) deliverTranscript(ctx context.Context, l *live, url string) {
 		Attachments: []connector.Attachment{{URL: url, Name: "transcript.pdf", ContentType: "application/pdf"}}})
 	if err != nil {
 		v.log.Error("transcript not stored", zap.Int64("conversation", l.conv), zap.Error(err))
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }

@@ -33,16 +33,16 @@ type Vendor struct {
 	http     *http.Client
 	dial     func(context.Context, sio.Options) (sio.Client, error)
 
-	mu       sync.Mutex
-	client   sio.Client       // nil while disconnected
-	live     map[string]*live // by the server's conversationId
-	lastErr  string
-	started  bool
-	stopped  bool
-	cancel   context.CancelFunc
-	ctx      context.Context // the run context, for background work
-	wg       sync.WaitGroup
-	connects int // successful connections, for tests and logs
+	status connector.Status // the connection's health, kept by Supervise
+	quit   chan struct{}    // closed by Stop: ends background work
+	wg     sync.WaitGroup   // the connection's goroutine and transcript fetches
+
+	mu      sync.Mutex
+	client  sio.Client       // nil while disconnected
+	live    map[string]*live // by the server's conversationId
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
 }
 
 // live is a conversation the adapter carries.
@@ -83,7 +83,7 @@ func New(env connector.VendorEnv) (*Vendor, error) {
 		hc = &http.Client{}
 	}
 	return &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
-		http: hc, dial: sio.Dial, live: map[string]*live{}}, nil
+		http: hc, dial: sio.Dial, live: map[string]*live{}, quit: make(chan struct{})}, nil
 }
 
 // DeliverVia names the channel server-started messages go out on, for the
@@ -102,7 +102,7 @@ func (v *Vendor) Start(ctx context.Context) error {
 		return errors.New("customerchannel: started twice or after Stop")
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	v.started, v.cancel, v.ctx = true, cancel, runCtx
+	v.started, v.cancel = true, cancel
 	v.wg.Add(1)
 	go v.run(runCtx)
 	return nil
@@ -112,6 +112,9 @@ func (v *Vendor) Start(ctx context.Context) error {
 // live at the server and are rejoined by the next start (Resume).
 func (v *Vendor) Stop(ctx context.Context) error {
 	v.mu.Lock()
+	if !v.stopped {
+		close(v.quit)
+	}
 	v.stopped = true
 	cancel, client := v.cancel, v.client
 	v.mu.Unlock()
@@ -131,17 +134,14 @@ func (v *Vendor) Stop(ctx context.Context) error {
 	}
 }
 
-// Health is ready while the Socket.IO connection is up (and registered).
+// Health is ready while the Socket.IO connection is up and registered;
+// otherwise its detail says why not (connector.Status, kept by Supervise).
 func (v *Vendor) Health() connector.Health {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	switch {
-	case v.client != nil:
-		return connector.Health{Ready: true, Detail: fmt.Sprintf("connected (eio %d)", v.cfg.EIO)}
-	case v.lastErr != "":
-		return connector.Health{Detail: "not connected: " + v.lastErr}
+	h := v.status.Health()
+	if h.Ready {
+		h.Detail = fmt.Sprintf("connected (eio %d)", v.cfg.EIO)
 	}
-	return connector.Health{Detail: "not connected"}
+	return h
 }
 
 // Open starts the chat over REST, then joins it on the socket (or, while
@@ -257,14 +257,4 @@ func (v *Vendor) emit(ctx context.Context, event string, payload any) error {
 		return fmt.Errorf("emit %s: %w", event, connector.Redacted(err))
 	}
 	return nil
-}
-
-// runCtx is the context background work runs in until Stop.
-func (v *Vendor) runCtx() context.Context {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.ctx == nil {
-		return context.Background()
-	}
-	return v.ctx
 }
