@@ -81,6 +81,7 @@ type Server struct {
 	badConnects map[string]int
 	changed     chan struct{} // closed and replaced whenever something is recorded
 	flood       Flood         // the fault SetFlood set
+	down        bool          // the fault SetDown set: upgrades refused
 
 	flooded atomic.Int64 // flood events written
 }
@@ -136,6 +137,22 @@ func (s *Server) Close() {
 func (s *Server) DropAll() {
 	s.mu.Lock()
 	conns := s.detachAllLocked()
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.ws.CloseNow()
+	}
+}
+
+// SetDown is a fault: while down, the server drops every socket and
+// answers every new upgrade 503, as a server that is restarting does. Chats
+// stay resumable for ResumeGrace.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	var conns []*conn
+	if down {
+		conns = s.detachAllLocked()
+	}
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.ws.CloseNow()
@@ -216,13 +233,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	s.mu.Lock()
 	refuse := s.closed || (s.cfg.EnforceBlacklist && slices.Contains(s.blacklist, ip))
-	if !refuse {
+	down := s.down
+	if !refuse && !down {
 		s.wg.Add(1)
 	}
 	s.mu.Unlock()
-	if refuse {
+	if refuse || down {
 		w.Header().Set("Connection", "close")
-		http.Error(w, "Forbidden", http.StatusForbidden)
+		code := http.StatusForbidden
+		if down {
+			code = http.StatusServiceUnavailable
+		}
+		http.Error(w, http.StatusText(code), code)
 		return
 	}
 	defer s.wg.Done()
