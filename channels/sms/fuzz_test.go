@@ -1,6 +1,8 @@
 package sms
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -100,6 +102,32 @@ func FuzzAPIError(f *testing.F) {
 		}
 		if len(e.Error()) > maxErrorMessage+64 {
 			t.Fatalf("error text of %d bytes", len(e.Error()))
+		}
+	})
+}
+
+// FuzzProgressRecord feeds stored send-progress records to the decoder:
+// never a panic, and a record it accepts fits the message and re-encodes
+// within the record bound.
+func FuzzProgressRecord(f *testing.F) {
+	f.Add([]byte(`{"parts":2,"sent":1,"sid":"SM0123456789abcdef0123456789abcdef"}`), 2)
+	f.Add([]byte(`{"parts":1,"sent":0,"pending":"2026-12-04T18:16:35.123456789Z"}`), 1)
+	f.Add([]byte(`{"parts":2,"sent":-1}`), 2)
+	f.Add([]byte(`{"parts":2,"sent":1,"sid":"SM1"} {}`), 2)
+	f.Fuzz(func(t *testing.T, b []byte, parts int) {
+		p, err := decodeProgress(b, parts)
+		if err != nil {
+			if !errors.Is(err, errBadProgress) {
+				t.Fatalf("error %v is not errBadProgress", err)
+			}
+			return
+		}
+		if p.Parts != parts || p.Sent < 0 || p.Sent > p.Parts || len(p.SID) > maxSIDLen {
+			t.Fatalf("accepted %+v for %d parts", p, parts)
+		}
+		out, err := json.Marshal(p)
+		if err != nil || len(out) > maxProgressRecord {
+			t.Fatalf("re-encoded to %d bytes, %v", len(out), err)
 		}
 	})
 }

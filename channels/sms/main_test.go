@@ -41,6 +41,7 @@ type world struct {
 	public string // what the channel believes http.public_url is
 	client *http.Client
 	logs   *observer.ObservedLogs
+	env    connector.ChannelEnv // what ch was built with
 }
 
 type setup struct {
@@ -48,6 +49,9 @@ type setup struct {
 	public string // default: the httptest server's URL
 	token  string // default: the fake's token
 	twilio smstest.Config
+	// progress is the channel's SendProgress; nil builds it without one, as
+	// without the core.
+	progress connector.SendProgress
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -81,7 +85,9 @@ request_timeout = "2s"
 	core, logs := observer.New(zap.DebugLevel)
 	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 	w.logs = logs
-	w.ch, err = New(connector.ChannelEnv{Instance: instance(block), Logger: log, Sink: w.sink, PublicURL: w.public})
+	w.env = connector.ChannelEnv{Instance: instance(block), Logger: log, Sink: w.sink, PublicURL: w.public,
+		Progress: s.progress}
+	w.ch, err = New(w.env)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,8 +44,14 @@ const (
 // again: Send lists the recent messages to the same number and takes one with
 // the same body created since the attempt began as the sent message. If the
 // list does not show it (yet), Send returns a retryable error and the next
-// attempt for the same message id looks again before resending. This memory
-// is per process: after a restart an unknown outcome may be sent twice.
+// attempt for the same message id looks again before resending.
+//
+// What attempts achieved is kept in the core's SendProgress store: each part
+// Twilio confirmed, and before every create call the time the call began, so
+// that neither a failed part nor a crash or restart in the middle of a call
+// makes a later attempt repeat a part; a restarted process reconciles first.
+// A record that cannot be resumed from fails the message (Permanent) rather
+// than risk repeating parts.
 func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -58,24 +64,27 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if len(parts) == 0 {
 		parts = []string{""} // media only
 	}
-	p := c.loadProgress(m.ID)
-	for p.sent < len(parts) {
+	p, err := c.loadProgress(ctx, m.ID, len(parts))
+	if err != nil {
+		return "", err
+	}
+	for p.Sent < len(parts) {
 		var partMedia []string
-		if p.sent == len(parts)-1 { // media go with the last part
+		if p.Sent == len(parts)-1 { // media go with the last part
 			partMedia = media
 		}
-		sid, err := c.sendPart(ctx, to, parts[p.sent], partMedia, &p)
+		sid, err := c.sendPart(ctx, m.ID, to, parts[p.Sent], partMedia, &p)
 		if err != nil {
-			c.saveProgress(m.ID, p, connector.IsPermanent(err))
+			if connector.IsPermanent(err) {
+				c.finished(m.ID)
+			}
 			return "", err
 		}
 		c.log.Debug("sms sent", zap.Int64("message", m.ID), zap.String("message_sid", sid),
-			zap.Int("part", p.sent+1), zap.Int("parts", len(parts)))
-		p.sent++
-		p.sid = sid
+			zap.Int("part", p.Sent), zap.Int("parts", len(parts)))
 	}
-	c.saveProgress(m.ID, p, true)
-	return p.sid, nil
+	c.finished(m.ID)
+	return p.SID, nil
 }
 
 // render returns m's text as SMS bodies and its media URLs.
@@ -92,47 +101,72 @@ func render(m *connector.Message) (parts, media []string) {
 	return split(text, MaxBody), media
 }
 
-// sendPart sends one body, reconciling an earlier unknown outcome first.
-func (c *Channel) sendPart(ctx context.Context, to, body string, media []string, p *progress) (string, error) {
-	if !p.unknown.IsZero() {
-		sid, err := c.reconcile(ctx, to, body, p.unknown, p.sid)
+// sendPart sends one body, reconciling an earlier unknown outcome first, and
+// records in p (and the store) the part as sent once Twilio confirmed it.
+func (c *Channel) sendPart(ctx context.Context, id int64, to, body string, media []string, p *progress) (string, error) {
+	if !p.Pending.IsZero() {
+		sid, err := c.reconcile(ctx, to, body, p.Pending, p.SID)
 		if err != nil {
 			return "", fmt.Errorf("an earlier attempt may have sent it, and checking failed (not resending): %w", err)
 		}
-		p.unknown = time.Time{}
 		if sid != "" {
 			c.log.Info("earlier attempt with unknown outcome had sent it", zap.String("message_sid", sid))
-			return sid, nil
+			return sid, c.confirmPart(ctx, id, p, sid)
 		}
 	}
 	if err := c.pace(ctx, to); err != nil {
 		return "", err
 	}
 	start := time.Now()
+	p.Pending = start
+	if err := c.saveProgress(ctx, id, *p); err != nil { // a crash during the call must reconcile
+		return "", fmt.Errorf("not sent: %w", err)
+	}
 	sid, status, err := c.create(ctx, to, body, media)
 	if err == nil {
 		c.noteAPI("")
-		return sid, nil
+		return sid, c.confirmPart(ctx, id, p, sid)
 	}
 	if !outcomeUnknown(err, status) {
+		c.clearPending(ctx, id, p)
 		return "", c.classify(err, status)
 	}
 	c.noteAPI(connector.RedactError(err))
-	p.unknown = start
 	if ctx.Err() != nil {
 		return "", fmt.Errorf("outcome unknown, checked on the next attempt: %w", err)
 	}
-	sid, rerr := c.reconcile(ctx, to, body, start, p.sid)
+	sid, rerr := c.reconcile(ctx, to, body, start, p.SID)
 	switch {
 	case rerr != nil:
 		return "", fmt.Errorf("outcome unknown (%w), and checking failed: %v", err, rerr)
 	case sid == "":
 		return "", fmt.Errorf("outcome unknown and not listed at Twilio yet, checked again before resending: %w", err)
 	}
-	p.unknown = time.Time{}
 	c.noteAPI("")
 	c.log.Info("send outcome was unknown; Twilio has the message", zap.String("message_sid", sid), zap.Error(err))
-	return sid, nil
+	return sid, c.confirmPart(ctx, id, p, sid)
+}
+
+// confirmPart records that Twilio has the next part, as sid, before the
+// part after it is attempted. If the record cannot be saved, the attempt
+// stops: the stored record still holds the call's start, so the next
+// attempt finds the part by listing instead of sending it again.
+func (c *Channel) confirmPart(ctx context.Context, id int64, p *progress, sid string) error {
+	p.Sent++
+	p.SID = sid
+	p.Pending = time.Time{}
+	return c.saveProgress(ctx, id, *p)
+}
+
+// clearPending records that a call Twilio refused sent nothing, so that the
+// next attempt (a rate limit's, say) does not list messages first. Failing
+// to record it costs only that listing.
+func (c *Channel) clearPending(ctx context.Context, id int64, p *progress) {
+	p.Pending = time.Time{}
+	if err := c.saveProgress(ctx, id, *p); err != nil {
+		c.log.Warn("send refused; its record not updated, the next attempt checks Twilio first",
+			zap.Int64("message", id), zap.Error(err))
+	}
 }
 
 // pace is the seam for sending limits: a long code sends about one segment

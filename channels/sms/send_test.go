@@ -237,7 +237,7 @@ func TestSendNetworkDown(t *testing.T) {
 		t.Errorf("Health = %+v", h)
 	}
 	// Refused before anything went out: nothing to reconcile next time.
-	if p := w.ch.loadProgress(1); !p.unknown.IsZero() {
+	if p := w.record(1); !p.Pending.IsZero() || p.Sent != 0 {
 		t.Errorf("progress = %+v", p)
 	}
 }
@@ -339,8 +339,8 @@ func TestSendUnknownOutcomeReconciledOnRetry(t *testing.T) {
 	if len(sent) != 1 || sent[0].SID != sid {
 		t.Errorf("Send = %s; sent %+v; want exactly one SMS", sid, sent)
 	}
-	if p := w.ch.loadProgress(3); p != (progress{}) {
-		t.Errorf("progress kept after success: %+v", p)
+	if b, err := w.ch.progress.LoadProgress(context.Background(), 3); b != nil || err != nil {
+		t.Errorf("progress kept after success: %q, %v", b, err)
 	}
 	// A different message with the same words is sent, not reconciled.
 	if _, err := w.ch.Send(context.Background(), customerNumber, text(4, "are you there?")); err != nil {

@@ -7,7 +7,6 @@ package sms
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -34,8 +33,9 @@ type Channel struct {
 	// call that reached Twilio.
 	lastFailure atomic.Pointer[string]
 
-	mu       sync.Mutex
-	progress map[int64]progress // by message id: what earlier attempts left behind
+	// progress keeps what earlier attempts at a message achieved: the core's
+	// store, or memProgress when the channel is built without the core.
+	progress connector.SendProgress
 }
 
 var (
@@ -56,6 +56,10 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	var progress connector.SendProgress = newMemProgress()
+	if env.Progress != nil {
+		progress = env.Progress
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	return &Channel{
 		name:      env.Instance.FullName(),
@@ -69,7 +73,7 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		transport: t,
-		progress:  map[int64]progress{},
+		progress:  progress,
 	}, nil
 }
 
