@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/connectord/connectord/channels/slack/slacktest"
-	"github.com/connectord/connectord/connector"
 )
 
 func TestLRUBoundAndOrder(t *testing.T) {
@@ -46,8 +45,6 @@ func TestChannelCachesStayBounded(t *testing.T) {
 	e := newEnv(t, true, nil)
 	const bound = 3
 	e.ch.names = newNameCache(e.ch.api, time.Hour, bound)
-	e.ch.unknown = newLRU[int64, time.Time](bound, 0)
-	e.ch.progress = newLRU[int64, progress](bound, progressTTL)
 	e.ch.dms = newLRU[string, string](bound, 0)
 	e.ch.typing = newLRU[address, string](bound, 0)
 	e.start()
@@ -61,8 +58,6 @@ func TestChannelCachesStayBounded(t *testing.T) {
 		if _, err := e.ch.dmOf(ctx, address{Channel: id}); err != nil {
 			t.Fatalf("DM with %s: %v", id, err)
 		}
-		e.ch.markUnknown(int64(i), time.Now())
-		e.ch.saveProgress(int64(i), progress{ts: "1.1"})
 		e.ch.mu.Lock()
 		e.ch.typing.put(address{Channel: chSupport, Root: fmt.Sprint(i)}, "1.2", time.Now())
 		e.ch.mu.Unlock()
@@ -71,16 +66,12 @@ func TestChannelCachesStayBounded(t *testing.T) {
 	users := e.ch.names.users.len()
 	e.ch.names.mu.Unlock()
 	e.ch.mu.Lock()
-	sizes := map[string]int{"users": users, "unknown": e.ch.unknown.len(), "progress": e.ch.progress.len(),
-		"dms": e.ch.dms.len(), "typing": e.ch.typing.len()}
+	sizes := map[string]int{"users": users, "dms": e.ch.dms.len(), "typing": e.ch.typing.len()}
 	e.ch.mu.Unlock()
 	for name, n := range sizes {
 		if n > bound {
 			t.Errorf("%s cache has %d entries, bound %d", name, n, bound)
 		}
-	}
-	if !e.ch.mayHavePosted(&connector.Message{ID: 7, CreatedAt: time.Now()}) {
-		t.Error("the newest unknown outcome was evicted")
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // that meets many users or conversations does not grow without end.
 const (
 	maxCachedNames = 5000  // users, and channels, whose names are known
-	maxRemembered  = 10000 // unknown outcomes, send progress, DMs, typing indicators
+	maxRemembered  = 10000 // DMs, typing indicators; send progress without the core
 )
 
 // lru is a size-bounded map that evicts the least recently used entry, with

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -217,6 +218,36 @@ func FuzzFileHosts(f *testing.F) {
 		cfg := Config{tokenOrigins: []origin{o}}
 		if u := o.scheme + "://" + o.host + "/files-pri/x"; !cfg.tokenURL(u) {
 			t.Fatalf("%q is not a token URL for its own origin %+v", u, o)
+		}
+	})
+}
+
+// FuzzProgressRecord: a stored send progress record that decodes has a
+// Slack ts (or none) and a file count in range, and writes back as a record
+// of bounded size that decodes to the same progress.
+func FuzzProgressRecord(f *testing.F) {
+	for _, s := range []string{`{"ts":"1763900000.000100","files":2}`, `{"unknown":"2026-01-02T03:04:05.123456789Z"}`,
+		`{"files":-1}`, `{"ts":"x.1"}`, `null`, `{"ts":"1.2","files":1,"later":true}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := decodeProgress(b)
+		if err != nil {
+			return
+		}
+		if (p.TS != "" && !validTS(p.TS)) || p.Files < 0 || p.Files > maxProgressFiles {
+			t.Fatalf("decodeProgress(%q) = %+v", b, p)
+		}
+		out, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", p, err)
+		}
+		if len(out) > 128 {
+			t.Fatalf("%+v encodes as %d bytes", p, len(out))
+		}
+		back, err := decodeProgress(out)
+		if err != nil || back.TS != p.TS || back.Files != p.Files || !back.Unknown.Equal(p.Unknown) {
+			t.Fatalf("%q reads back as %+v, %v; want %+v", out, back, err, p)
 		}
 	})
 }

@@ -47,6 +47,56 @@ type fakeSink struct {
 	// trackOpen: a message that starts a conversation adds it to open, as
 	// the store would list it.
 	trackOpen bool
+	// progress is the send progress store channels built on this sink get;
+	// nil builds them without one (in memory).
+	progress *fakeProgress
+}
+
+// fakeProgress is the core's send progress store as a map. It outlives the
+// channels built on it, as the database outlives a crashed process.
+type fakeProgress struct {
+	mu    sync.Mutex
+	m     map[int64][]byte
+	saves int
+}
+
+func newFakeProgress() *fakeProgress { return &fakeProgress{m: map[int64][]byte{}} }
+
+func (f *fakeProgress) LoadProgress(_ context.Context, id int64) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[id], nil
+}
+
+func (f *fakeProgress) SaveProgress(_ context.Context, id int64, p []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.saves++
+	if p == nil {
+		delete(f.m, id)
+	} else {
+		f.m[id] = append([]byte(nil), p...)
+	}
+	return nil
+}
+
+func (f *fakeProgress) saveCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.saves
+}
+
+// record returns the stored record of message id, decoded.
+func (f *fakeProgress) record(t testing.TB, id int64) progress {
+	t.Helper()
+	f.mu.Lock()
+	b := f.m[id]
+	f.mu.Unlock()
+	p, err := decodeProgress(b)
+	if err != nil {
+		t.Fatalf("record of message %d: %v", id, err)
+	}
+	return p
 }
 
 func (s *fakeSink) Receive(ctx context.Context, in connector.Inbound) error {
@@ -135,7 +185,7 @@ func newEnv(t *testing.T, socket bool, tweak func(cfg map[string]any)) *env {
 	fake.AddChannel(slacktest.Channel{ID: chSupport, Name: "support"})
 	fake.AddChannel(slacktest.Channel{ID: chOther, Name: "random"})
 	fake.AddChannel(slacktest.Channel{ID: dmAnn, IM: true, User: ann})
-	e := &env{t: t, fake: fake, sink: &fakeSink{}}
+	e := &env{t: t, fake: fake, sink: &fakeSink{progress: newFakeProgress()}}
 	mux := http.NewServeMux()
 	e.web = httptest.NewServer(mux)
 	t.Cleanup(e.web.Close)
@@ -170,8 +220,12 @@ func build(t testing.TB, cfg map[string]any, sink *fakeSink, publicURL string) *
 		_, err = toml.Decode(string(b), v)
 		return err
 	})
-	ch, err := New(connector.ChannelEnv{Instance: inst, Logger: zaptest.NewLogger(t), Sink: sink,
-		Conversations: sink, PublicURL: publicURL})
+	env := connector.ChannelEnv{Instance: inst, Logger: zaptest.NewLogger(t), Sink: sink,
+		Conversations: sink, PublicURL: publicURL}
+	if sink.progress != nil {
+		env.Progress = sink.progress
+	}
+	ch, err := New(env)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -25,6 +25,11 @@ const metadataType = "connectord_message"
 // posted under the agent's name. Attachments are uploaded into the thread
 // after the text; one that cannot be fetched is posted as a link.
 //
+// Each step Slack confirmed (the text posted, a file uploaded) is recorded
+// in the core's send progress before the next one, and so is a post whose
+// outcome is unknown: a retry, here or after a crash, resumes after the
+// last recorded step.
+//
 // Posts are paced per Slack channel; a 429 holds the channel back for its
 // Retry-After and is returned as connector.RetryAfter. A post whose outcome
 // is unknown (5xx, timeout) is looked for in the thread (our messages carry
@@ -44,24 +49,54 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 			return "", err
 		}
 	}
-	p := c.loadProgress(m.ID)
+	p, err := c.loadProgress(ctx, m)
+	if err != nil {
+		return "", err
+	}
 	if m.Kind == connector.KindText {
 		c.clearTyping(ctx, a) // the line replaces the indicator
 	}
-	if text := render(m); text != "" && p.ts == "" {
-		if p.ts, err = c.post(ctx, a, m, text); err != nil {
-			return "", err
-		}
-		c.saveProgress(m.ID, p)
+	if err := c.sendText(ctx, a, m, &p); err != nil {
+		return "", err
 	}
-	for ; p.files < len(m.Attachments); p.files++ {
-		if err := c.upload(ctx, a, m.Attachments[p.files]); err != nil {
-			c.saveProgress(m.ID, p)
-			return "", err
+	if err := c.sendFiles(ctx, a, m, &p); err != nil {
+		return "", err
+	}
+	c.doneProgress(ctx, m.ID)
+	return p.TS, nil
+}
+
+// sendText posts m's text unless p says it is posted, and records the ts
+// when attachments follow. With no step after it, the record would only
+// repeat what the post's metadata already tells a retry.
+func (c *Channel) sendText(ctx context.Context, a address, m *connector.Message, p *progress) error {
+	text := render(m)
+	if text == "" || p.TS != "" {
+		return nil
+	}
+	if err := c.post(ctx, a, m, text, p); err != nil {
+		return err
+	}
+	if p.Files < len(m.Attachments) {
+		if err := c.saveProgress(ctx, m.ID, *p); err != nil {
+			return fmt.Errorf("posted as %s, but not recorded (not uploading its files): %w", p.TS, err)
 		}
 	}
-	c.forgetProgress(m.ID)
-	return p.ts, nil
+	return nil
+}
+
+// sendFiles uploads the attachments p does not count yet, recording each.
+func (c *Channel) sendFiles(ctx context.Context, a address, m *connector.Message, p *progress) error {
+	for p.Files < len(m.Attachments) {
+		if err := c.upload(ctx, a, m.Attachments[p.Files]); err != nil {
+			return err
+		}
+		p.Files++
+		if err := c.saveProgress(ctx, m.ID, *p); err != nil {
+			return fmt.Errorf("attachment %d uploaded, but not recorded: %w", p.Files, err)
+		}
+	}
+	return nil
 }
 
 // render returns m's text as Slack mrkdwn.
@@ -75,22 +110,22 @@ func render(m *connector.Message) string {
 	return richtext.EscapeMrkdwn(m.Text)
 }
 
-// post posts text once: it reconciles first when an earlier attempt may
-// have posted it.
-func (c *Channel) post(ctx context.Context, a address, m *connector.Message, text string) (string, error) {
-	if c.mayHavePosted(m) {
+// post posts text once and sets p.TS: it reconciles first when an earlier
+// attempt may have posted it, and records an attempt whose outcome is unknown.
+func (c *Channel) post(ctx context.Context, a address, m *connector.Message, text string, p *progress) error {
+	if c.mayHavePosted(m, *p) {
 		ts, err := c.findPosted(ctx, a, m)
 		if err != nil {
-			return "", fmt.Errorf("an earlier attempt may have posted it, and checking failed (not posting again): %w", classify(err))
+			return fmt.Errorf("an earlier attempt may have posted it, and checking failed (not posting again): %w", classify(err))
 		}
 		if ts != "" {
 			c.log.Info("an earlier attempt had posted it", zap.Int64("message", m.ID), zap.String("ts", ts))
-			c.clearUnknown(m.ID)
-			return ts, nil
+			p.TS, p.Unknown = ts, time.Time{}
+			return nil
 		}
 	}
 	if err := c.pace.wait(ctx, a.Channel); err != nil {
-		return "", err
+		return err
 	}
 	begin := time.Now()
 	_, ts, err := c.api.PostMessageContext(ctx, a.Channel, c.postOptions(a, m, text)...)
@@ -100,13 +135,18 @@ func (c *Channel) post(ctx context.Context, a address, m *connector.Message, tex
 		if errors.As(err, &rl) {
 			c.pace.hold(a.Channel, rl.RetryAfter)
 		}
-		if unknownOutcome(err) {
-			c.markUnknown(m.ID, begin)
+		if unknownOutcome(err) && p.Unknown.IsZero() {
+			p.Unknown = begin
+			if serr := c.saveProgress(ctx, m.ID, *p); serr != nil {
+				// The post's own error is what the router acts on; a retry
+				// by this process may then post again.
+				c.log.Warn("an unknown post outcome was not recorded", zap.Int64("message", m.ID), zap.Error(serr))
+			}
 		}
-		return "", classify(err)
+		return classify(err)
 	}
-	c.clearUnknown(m.ID)
-	return ts, nil
+	p.TS, p.Unknown = ts, time.Time{}
+	return nil
 }
 
 func (c *Channel) postOptions(a address, m *connector.Message, text string) []slack.MsgOption {
@@ -127,27 +167,14 @@ func (c *Channel) postOptions(a address, m *connector.Message, text string) []sl
 	return opts
 }
 
-// mayHavePosted reports whether m could already be in Slack: an attempt of
-// this process ended without knowing, or m is older than this process.
-func (c *Channel) mayHavePosted(m *connector.Message) bool {
+// mayHavePosted reports whether m could already be in Slack: an earlier
+// attempt ended without knowing, or m is older than this process (its last
+// attempt may have died before recording anything).
+func (c *Channel) mayHavePosted(m *connector.Message, p progress) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, unknown := c.unknown.get(m.ID, time.Now())
-	return unknown || m.CreatedAt.Before(c.started)
-}
-
-func (c *Channel) markUnknown(id int64, at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.unknown.get(id, at); !ok {
-		c.unknown.put(id, at, at)
-	}
-}
-
-func (c *Channel) clearUnknown(id int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.unknown.remove(id)
+	started := c.started
+	c.mu.Unlock()
+	return !p.Unknown.IsZero() || m.CreatedAt.Before(started)
 }
 
 // findPosted looks for m among our recent messages in the conversation and

@@ -53,15 +53,16 @@ type Channel struct {
 	apiFailure atomic.Pointer[string] // the last Web API call's auth or network failure; "" after a success
 	socket     connector.Status       // the Socket Mode session, kept by connector.Supervise
 
+	// progress keeps what earlier attempts at each message achieved: the
+	// core's store, or memProgress when built without the core.
+	progress connector.SendProgress
+
 	mu sync.Mutex
 	// Each bounded to maxRemembered entries, least recently used forgotten:
-	// a forgotten unknown outcome or progress can mean a repeated post or
-	// upload, a forgotten DM one more conversations.open, a forgotten typing
+	// a forgotten DM costs one more conversations.open, a forgotten typing
 	// indicator one left for catch-up to delete.
-	unknown  *lru[int64, time.Time] // message id -> when an attempt with an unknown outcome began
-	progress *lru[int64, progress]  // message id -> what earlier attempts achieved
-	typing   *lru[address, string]  // conversations showing "typing…": the indicator's ts
-	dms      *lru[string, string]   // user id -> the app's DM channel with them
+	typing   *lru[address, string] // conversations showing "typing…": the indicator's ts
+	dms      *lru[string, string]  // user id -> the app's DM channel with them
 	started  time.Time
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -107,11 +108,13 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		lanes:       newLanes(maxQueued, maxQueuedBytes, nil),
 		links:       newLinkSigner(cfg.BotToken.Reveal(), cfg.FileLinkTTL),
 		known:       make(chan struct{}),
-		unknown:     newLRU[int64, time.Time](maxRemembered, 0),
-		progress:    newLRU[int64, progress](maxRemembered, progressTTL),
+		progress:    env.Progress,
 		typing:      newLRU[address, string](maxRemembered, 0),
 		dms:         newLRU[string, string](maxRemembered, 0),
 		typingLanes: newLanes(maxTypingQueued, 1<<62, nil),
+	}
+	if c.progress == nil {
+		c.progress = newMemProgress(maxRemembered)
 	}
 	c.lanes.onPanic = c.lanePanic
 	c.typingLanes.onPanic = c.lanePanic
