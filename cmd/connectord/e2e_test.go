@@ -114,7 +114,8 @@ func newWorld(t *testing.T, op whosontest.Operator, grace time.Duration) *world 
 		t.Fatal(err)
 	}
 	t.Cleanup(whoson.Close)
-	w := &world{t: t, twilio: twilio, whoson: whoson, dir: t.TempDir(), addr: freeAddr(t), admin: freeAddr(t)}
+	addrs := freeAddrs(t, 2)
+	w := &world{t: t, twilio: twilio, whoson: whoson, dir: t.TempDir(), addr: addrs[0], admin: addrs[1]}
 	w.cfgPath = filepath.Join(w.dir, "config.toml")
 	text := fmt.Sprintf(e2eConfig, filepath.Join(w.dir, "state"), w.addr, "http://"+w.addr,
 		twilio.AccountSID(), companyNumber, twilio.URL(), whoson.URL())
@@ -128,14 +129,21 @@ func echoOperator() whosontest.Operator {
 	return whosontest.Operator{Name: "Alice", Reply: func(s string) string { return "echo: " + s }}
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct loopback addresses free right now. Every
+// listener stays open until all are picked: one closed at once could be
+// handed out again (the public and admin listeners got the same port).
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // process is a running daemon and what it logged.
