@@ -94,16 +94,18 @@ func (c *Channel) loadProgress(ctx context.Context, m *connector.Message) (progr
 }
 
 // saveProgress records p once Slack confirmed a step, before the next one.
-// The attempt's context may have ended just after the step: saving gets a
-// short grace beyond it.
+// The attempt's context may end just after the step: saving goes on until
+// saveGrace after it ends.
 func (c *Channel) saveProgress(ctx context.Context, id int64, p progress) error {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode send progress: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveGrace)
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	if err := c.progress.SaveProgress(ctx, id, b); err != nil {
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(saveGrace, cancel) })
+	defer stop()
+	if err := c.progress.SaveProgress(sctx, id, b); err != nil {
 		return fmt.Errorf("record send progress of message %d: %w", id, err)
 	}
 	return nil

@@ -234,3 +234,35 @@ func TestSendRecordsOnlyStepsBeforeAnother(t *testing.T) {
 		t.Errorf("a line with two files wrote %d records, want 3", n)
 	}
 }
+
+// A step is recorded even when the attempt's context ends as it completes:
+// the store gets saveGrace more.
+func TestSaveProgressOutlivesAttemptContext(t *testing.T) {
+	slow := &slowProgress{delay: 200 * time.Millisecond, got: map[int64][]byte{}}
+	c := &Channel{progress: slow}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.saveProgress(ctx, 7, progress{TS: "1.2", Files: 1}); err != nil {
+		t.Fatalf("saveProgress after the attempt ended: %v", err)
+	}
+	if string(slow.got[7]) != `{"ts":"1.2","files":1}` {
+		t.Errorf("stored %q", slow.got[7])
+	}
+}
+
+// slowProgress takes delay to store, and gives up when ctx ends first.
+type slowProgress struct {
+	delay time.Duration
+	got   map[int64][]byte
+}
+
+func (s *slowProgress) LoadProgress(context.Context, int64) ([]byte, error) { return nil, nil }
+func (s *slowProgress) SaveProgress(ctx context.Context, id int64, p []byte) error {
+	select {
+	case <-time.After(s.delay):
+		s.got[id] = p
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
