@@ -52,6 +52,10 @@ type live struct {
 	s     session
 	agent string      // the agent who joined last
 	leave *time.Timer // pending end after the agent left (a transfer cancels it)
+	// sent is the id of the last customer message emitted: the core
+	// retries a Send whose success it did not see, and the server keeps a
+	// message it gets twice twice.
+	sent int64
 }
 
 // session is what the core stores for a conversation.
@@ -190,7 +194,31 @@ func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connect
 	for _, a := range m.Attachments {
 		msg.Attachments = append(msg.Attachments, attachment{Type: a.ContentType, Name: a.Name, ContentURL: a.URL})
 	}
-	return v.emit(ctx, evSend, msg)
+	if v.alreadySent(s.ConversationID, m.ID) {
+		return nil
+	}
+	if err := v.emit(ctx, evSend, msg); err != nil {
+		return err
+	}
+	v.markSent(s.ConversationID, m.ID)
+	return nil
+}
+
+// alreadySent reports whether message id went out on conversation conv
+// already. The record is in memory: it does not survive a restart.
+func (v *Vendor) alreadySent(conv string, id int64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l, ok := v.live[conv]
+	return ok && id != 0 && l.sent == id
+}
+
+func (v *Vendor) markSent(conv string, id int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l, ok := v.live[conv]; ok {
+		l.sent = id
+	}
 }
 
 // End ends the chat at the server; a chat the server already ended is fine.

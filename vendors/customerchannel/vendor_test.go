@@ -335,3 +335,24 @@ func TestSendAndEnd(t *testing.T) {
 		t.Errorf("sendMessage = %+v", sent)
 	}
 }
+
+// TestRetriedSendNotRepeated: the core sends a message again when it did
+// not see the first attempt succeed; the server keeps every sendMessage it
+// gets, so the adapter must not emit it twice.
+func TestRetriedSendNotRepeated(t *testing.T) {
+	h := newHarness(t)
+	conv, c := h.open()
+	for _, m := range []*connector.Message{{ID: 3, Text: "once"}, {ID: 3, Text: "once"}, {ID: 4, Text: "after"}} {
+		if err := h.v.Send(context.Background(), conv, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]string{evRegister, evJoin, evSend, evSend}, c.names()); diff != "" {
+		t.Errorf("emitted (-want +got):\n%s", diff)
+	}
+	var last message
+	json.Unmarshal(c.emitted[3].Args[0], &last)
+	if last.ID != "connectord-4" {
+		t.Errorf("second sendMessage = %+v, want message 4", last)
+	}
+}

@@ -147,12 +147,14 @@ func start(ctx context.Context, eio int, extra []string) (*Server, error) {
 		return nil, fmt.Errorf("start node %s: %w", dir, err)
 	}
 	s := &Server{
-		EIO:    eio,
-		cmd:    cmd,
-		stdin:  stdin,
-		logs:   logs,
-		done:   make(chan struct{}),
-		client: &http.Client{Timeout: 10 * time.Second},
+		EIO:   eio,
+		cmd:   cmd,
+		stdin: stdin,
+		logs:  logs,
+		done:  make(chan struct{}),
+		// No idle connections left behind: a test's goroutine-leak check
+		// must not see the control client's.
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 
 	go func() {
@@ -300,6 +302,13 @@ func (s *Server) Drop(ctx context.Context, mode string) error {
 	return s.post(ctx, "/_sim/drop", map[string]any{"mode": mode}, nil)
 }
 
+// SetDown starts (true) or ends (false) an outage (POST /_sim/down): going down cuts every
+// client connection, and until SetDown(false) Engine.IO handshakes and REST requests are
+// refused (403/400 and 503). The control API keeps answering.
+func (s *Server) SetDown(ctx context.Context, down bool) error {
+	return s.post(ctx, "/_sim/down", map[string]any{"down": down}, nil)
+}
+
 // Fail makes the next times requests to the REST path answer status. A path ending in
 // "/*" matches every path below it.
 func (s *Server) Fail(ctx context.Context, path string, status, times int) error {
@@ -325,6 +334,7 @@ type State struct {
 	Campaigns     []CampaignSent   `json:"campaigns"`
 	Connected     []string         `json:"connected"`   // socket ids connected now
 	Connections   int              `json:"connections"` // socket connections ever
+	Down          bool             `json:"down"`        // an outage is on (SetDown)
 }
 
 // Connector is one registerConnector call (a socket that registers again after a

@@ -96,6 +96,9 @@ state = freshState();
 const sockets = new Map();
 // Raw TCP connections of the HTTP server, for POST /_sim/drop {"mode":"kill"}.
 const tcpSockets = new Set();
+// While down (POST /_sim/down), the server plays an outage: Engine.IO handshakes and the
+// REST API are refused; only the control API answers. Independent of reset.
+let down = false;
 
 function newConversation(body, participant) {
   return {
@@ -211,7 +214,12 @@ server.on('clientError', (err, s) => {
   s.destroy();
 });
 
-const ioOpts = { serveClient: false };
+// A handshake refused while down is answered by engine.io itself (403 on polling, 400 on a
+// WebSocket upgrade), never with an open packet.
+const ioOpts = {
+  serveClient: false,
+  allowRequest: (req, cb) => (down ? cb('simulated outage', false) : cb(null, true)),
+};
 if (opts.pingInterval > 0) ioOpts.pingInterval = opts.pingInterval;
 if (opts.pingTimeout > 0) ioOpts.pingTimeout = opts.pingTimeout;
 
@@ -448,7 +456,7 @@ async function handleHTTP(req, res) {
   const path = url.pathname;
   if (path.startsWith('/_sim/')) return handleControl(req, res, path);
   if (path.startsWith('/api/')) {
-    const status = await handleAPI(req, res, path);
+    const status = down ? reply(res, 503, { error: 'simulated outage' }) : await handleAPI(req, res, path);
     state.requests.push({ method: req.method, path, status });
     return undefined;
   }
@@ -588,6 +596,9 @@ function control(method, path, b, req) {
       return campaign(b);
     case 'POST /_sim/drop':
       return drop(b, req.socket);
+    case 'POST /_sim/down':
+      need(typeof b.down === 'boolean', 'down must be true or false');
+      return setDown(b.down, req.socket);
     case 'POST /_sim/fail':
       need(typeof b.path === 'string' && b.path.startsWith('/'), 'path must start with /');
       need(Number.isInteger(b.status) && b.status >= 100 && b.status <= 599, 'status must be an HTTP status');
@@ -626,6 +637,7 @@ function snapshot() {
     campaigns: state.campaigns,
     connected: Array.from(sockets.keys()),
     connections: state.connections,
+    down,
   };
 }
 
@@ -757,6 +769,24 @@ function drop(b, spare) {
   }
   log(`drop ${mode}: ${list.length} socket(s)`);
   return { ok: true, dropped: list.length };
+}
+
+// setDown starts or ends an outage. Going down ends every Engine.IO session (a polling
+// client's next request meets an unknown sid) and cuts every TCP connection but this control
+// request's (a WebSocket client sees its connection die at once); until the outage ends,
+// handshakes and REST requests are refused.
+function setDown(on, spare) {
+  down = on;
+  let dropped = 0;
+  if (on) {
+    for (const e of Array.from(sockets.values())) {
+      e.socket.conn.close();
+      dropped += 1;
+    }
+    for (const s of tcpSockets) if (s !== spare) s.destroy();
+  }
+  log(`outage ${on ? 'begins' : 'ends'}: ${dropped} socket(s) dropped`);
+  return { ok: true, down, dropped };
 }
 
 // ---------------------------------------------------------------------------------------
