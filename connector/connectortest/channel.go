@@ -54,13 +54,17 @@ func TestChannel(t *testing.T, fx ChannelFixture) {
 			opts := append([]goleak.Option{goleak.IgnoreCurrent()}, fx.Ignore...)
 			r := &channelRun{t: t, fx: fx, sink: &InboundRecorder{}, progress: &MemProgress{}}
 			r.ch = fx.Start(t, r.sink, r.progress)
+			defer func() { // also when the clause failed: stop what it started
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := r.ch.Stop(ctx); err != nil {
+					t.Errorf("Stop: %v", err)
+				}
+				if !t.Failed() {
+					goleak.VerifyNone(t, opts...)
+				}
+			}()
 			tc.fn(r)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := r.ch.Stop(ctx); err != nil {
-				t.Errorf("Stop: %v", err)
-			}
-			goleak.VerifyNone(t, opts...)
 		})
 	}
 }

@@ -59,10 +59,16 @@ func TestVendor(t *testing.T, fx VendorFixture) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]goleak.Option{goleak.IgnoreCurrent()}, fx.Ignore...)
 			r := &vendorRun{t: t, fx: fx, sink: &RecordingSink{}}
+			// Deferred, so that a clause that fails still stops what it
+			// started, and its failure is not reported again as a leak.
+			defer func() {
+				r.stopAll()
+				if !t.Failed() {
+					goleak.VerifyNone(t, opts...)
+				}
+			}()
 			r.v = r.start()
 			tc.fn(r)
-			r.stopAll()
-			goleak.VerifyNone(t, opts...)
 		})
 	}
 }
