@@ -181,8 +181,13 @@ func (c *Channel) mayHavePosted(m *connector.Message, p progress) bool {
 // returns its ts, or "" when it is not there.
 func (c *Channel) findPosted(ctx context.Context, a address, m *connector.Message) (string, error) {
 	// Slack's clock and ours differ a little; a few minutes before the
-	// message was created covers any post of it.
-	oldest := tsOf(m.CreatedAt.Add(-5 * time.Minute))
+	// message was created covers any post of it. A message without a
+	// creation time is looked for in the whole conversation: a bound before
+	// 1970 is a negative ts, which Slack refuses (invalid_ts_oldest).
+	oldest := ""
+	if since := m.CreatedAt.Add(-5 * time.Minute); since.After(time.Unix(0, 0)) {
+		oldest = tsOf(since)
+	}
 	var found string
 	err := c.history(ctx, a, oldest, func(msg slack.Message) bool {
 		if isOurs(msg.Metadata, c.name, m.ID) {

@@ -306,3 +306,28 @@ func TestSendToUserIDIsADM(t *testing.T) {
 		t.Errorf("DM history = %+v, want the message once", h)
 	}
 }
+
+// A message without a creation time (the Channel contract does not promise
+// one) is older than the process, so it is looked for before posting; the
+// look-up must span the whole thread, not ask Slack for a negative oldest
+// ts, which it refuses as invalid_ts_oldest (and the message would fail for
+// good).
+func TestSendWithoutCreationTime(t *testing.T) {
+	e := newEnv(t, true, nil)
+	e.start()
+	to, root := e.thread("help")
+	m := &connector.Message{ID: 3, Kind: connector.KindText, Text: "no timestamp"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := e.ch.Send(ctx, to, m)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	again, err := e.ch.Send(ctx, to, m)
+	if err != nil {
+		t.Fatalf("Send again: %v", err)
+	}
+	if replies := e.fake.Replies(chSupport, root.TS); len(replies) != 1 || first != again || replies[0].TS != first {
+		t.Errorf("replies %+v, ts %s then %s; want one post found again", replies, first, again)
+	}
+}

@@ -2,6 +2,7 @@ package slacktest
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -14,6 +15,13 @@ type event struct {
 	channel    string
 	body       []byte // the event_callback JSON
 	deliveries int    // deliveries on purpose, at least 1
+
+	// Set under s.mu. target is the events URL of the first delivery ("" for
+	// Socket Mode), once delivered; last is the highest attempt made or
+	// reserved so far.
+	delivered bool
+	target    string
+	last      int
 }
 
 // messageEvent is the inner "message" event announcing m. s.mu must be held.
@@ -83,6 +91,7 @@ func (s *Server) emitLocked(ch *channel, inner map[string]any, deliveries int) s
 		panic("slacktest: encoding an event: " + err.Error())
 	}
 	ev := &event{id: id, channel: ch.info.ID, body: body, deliveries: max(deliveries, 1)}
+	s.events[id] = ev
 	s.enqueueLocked(ch.info.ID, func() { s.deliver(ev) })
 	return id
 }
@@ -94,12 +103,50 @@ func (s *Server) emitLocked(ch *channel, inner map[string]any, deliveries int) s
 func (s *Server) deliver(ev *event) {
 	s.mu.Lock()
 	target := s.eventsURL
+	ev.delivered, ev.target = true, target
 	s.mu.Unlock()
 	if target != "" {
 		s.deliverHTTP(target, ev)
 		return
 	}
 	s.deliverSocket(ev)
+}
+
+// Redeliver delivers the event eventID once more, as Slack's next retry of
+// it when the app's ack or answer did not reach Slack, over the transport its
+// first delivery used. Socket Mode: a new envelope with the next
+// retry_attempt and retry_reason "timeout", itself redelivered after an ack
+// timeout like any envelope. Events API: a POST with the next
+// X-Slack-Retry-Num and X-Slack-Retry-Reason "http_timeout", itself retried
+// on a failure. It returns at once; the delivery is recorded in Acks or
+// Deliveries as usual. Use it once the event's own deliveries are over, so
+// that attempt numbers do not collide. It fails for an unknown event, one not
+// delivered yet, and one already retried three times (Slack stops there).
+func (s *Server) Redeliver(eventID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := s.events[eventID]
+	switch {
+	case ev == nil:
+		return fmt.Errorf("slacktest: Redeliver: unknown event %q", eventID)
+	case !ev.delivered:
+		return fmt.Errorf("slacktest: Redeliver: event %s is not delivered yet", eventID)
+	case ev.last >= maxRetries:
+		return fmt.Errorf("slacktest: Redeliver: event %s was retried %d times already", eventID, ev.last)
+	}
+	attempt := ev.last + 1
+	if ev.target == "" {
+		env := s.newEnvelopeLocked(ev, attempt, "timeout")
+		s.goLocked(func() { s.followEnvelopes(env) })
+		return nil
+	}
+	ev.last = attempt // reserved now: the POST happens later
+	target := ev.target
+	s.goLocked(func() {
+		good, reason, noRetry := s.postEvent(target, ev, attempt, "http_timeout")
+		s.retryHTTP(target, ev, attempt+1, good, reason, noRetry)
+	})
+	return nil
 }
 
 // SetRetryDelay sets the wait before each redelivery: an Events API retry, or a

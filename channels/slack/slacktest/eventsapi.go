@@ -132,19 +132,24 @@ func (s *Server) deliverHTTP(target string, ev *event) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.goLocked(func() {
-		for attempt := 1; attempt <= maxRetries; attempt++ {
-			wanted := attempt < ev.deliveries || !good && !noRetry
-			if !wanted || !s.sleep(s.currentRetryDelay()) {
-				return
-			}
-			if good {
-				// A copy on purpose: to the app it looks like Slack missed the answer.
-				reason = "http_timeout"
-			}
-			good, reason, noRetry = s.postEvent(target, ev, attempt, reason)
+	s.goLocked(func() { s.retryHTTP(target, ev, 1, good, reason, noRetry) })
+}
+
+// retryHTTP makes the retries of ev from attempt from on, after an attempt
+// that ended as good, reason and noRetry say: while one fails (unless the
+// app asked for no retries), or copies on purpose are left, up to maxRetries.
+func (s *Server) retryHTTP(target string, ev *event, from int, good bool, reason string, noRetry bool) {
+	for attempt := from; attempt <= maxRetries; attempt++ {
+		wanted := attempt < ev.deliveries || !good && !noRetry
+		if !wanted || !s.sleep(s.currentRetryDelay()) {
+			return
 		}
-	})
+		if good {
+			// A copy on purpose: to the app it looks like Slack missed the answer.
+			reason = "http_timeout"
+		}
+		good, reason, noRetry = s.postEvent(target, ev, attempt, reason)
+	}
 }
 
 // postEvent POSTs ev once and records the attempt. It reports whether the app
@@ -183,6 +188,7 @@ func (s *Server) postEvent(target string, ev *event, attempt int, retryReason st
 		return false, reason, true // closing: no record, no retry
 	}
 	s.mu.Lock()
+	ev.last = max(ev.last, attempt)
 	s.deliveries = append(s.deliveries, d)
 	s.changedLocked()
 	s.mu.Unlock()

@@ -92,6 +92,7 @@ type Server struct {
 	queues       map[string]*serialQueue // per channel, plus notifyQueue
 	ackTimeout   time.Duration
 	withhold     int
+	events       map[string]*event    // every event emitted, for Redeliver
 	envelopes    map[string]*envelope // sent or queued, not yet acked
 	unsent       []*envelope          // waiting for an open socket
 	sockets      []*socket            // open, in connection order
@@ -133,6 +134,7 @@ func NewServer() *Server {
 		retryDelay:    defaultRetryDelay,
 		queues:        map[string]*serialQueue{},
 		ackTimeout:    defaultAckTimeout,
+		events:        map[string]*event{},
 		envelopes:     map[string]*envelope{},
 		tickets:       map[string]bool{},
 		pingInterval:  defaultPingInterval,

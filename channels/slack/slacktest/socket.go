@@ -424,6 +424,7 @@ func (s *Server) newEnvelopeLocked(ev *event, attempt int, reason string) *envel
 		"retry_attempt":            attempt,
 		"retry_reason":             reason,
 	})
+	ev.last = max(ev.last, attempt)
 	// Envelopes are kept so that late acks still name their event.
 	s.envelopes[env.id] = env
 	s.unsent = append(s.unsent, env)
