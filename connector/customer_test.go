@@ -41,7 +41,7 @@ func TestCustomerEnds(t *testing.T) {
 	}
 	// With nothing open, the keyword neither opens a conversation nor reaches anyone.
 	h.receive(connector.Inbound{Customer: alice, Text: "end chat", SourceID: "M3", End: true})
-	time.Sleep(50 * time.Millisecond)
+	h.idle()
 	if n := len(h.toAgent.all()); n != 2 {
 		t.Errorf("to agent after a keyword with nothing open: %d entries, want 2", n)
 	}
@@ -84,7 +84,7 @@ func TestNewConversationInSamePlaceIsAnnounced(t *testing.T) {
 	// Only the message that opened the new conversation announces it.
 	want := []string{"notice:" + defaults.Queued, "notice:" + defaults.EndedByAgent,
 		"notice:" + defaults.NewConversation, "notice:" + defaults.Queued}
-	time.Sleep(50 * time.Millisecond)
+	h.idle()
 	if diff := cmp.Diff(want, texts(h.toUser.all())); diff != "" {
 		t.Errorf("to customer (-want +got):\n%s", diff)
 	}
@@ -155,7 +155,7 @@ func TestVendorStartedMessage(t *testing.T) {
 	h.toUser.wait(t, 1, 5*time.Second)
 	h.inbound(alice, "M1", "tell me more")
 	h.toAgent.wait(t, 1, 5*time.Second)
-	time.Sleep(50 * time.Millisecond)
+	h.idle()
 	got := texts(h.toUser.all())
 	if n := hasPrefix(got, "text:Sale today"); n != 1 {
 		t.Errorf("campaign message sent %d times, want once: %q", n, got)

@@ -312,6 +312,17 @@ func (h *harness) openConversation(customer string) *connector.Conversation {
 	return nil
 }
 
+// idle waits until the router has nothing left to do: what has not
+// arrived by then never will.
+func (h *harness) idle() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.router.WaitIdle(ctx); err != nil {
+		h.t.Fatalf("router not idle: %v", err)
+	}
+}
+
 // waitFor polls cond until it holds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()

@@ -217,7 +217,7 @@ func TestQueueWithoutPositionSaysNothing(t *testing.T) {
 	h.event(alice, connector.Event{Type: connector.EventQueue})
 	h.event(alice, connector.Event{Type: connector.EventQueue, Position: 2})
 	got := texts(h.toUser.wait(t, 2, 5*time.Second))
-	time.Sleep(50 * time.Millisecond)
+	h.idle()
 	want := []string{"notice:" + defaults.Queued, "notice:You are number 2 in the queue."}
 	if fmt.Sprint(texts(h.toUser.all())) != fmt.Sprint(want) {
 		t.Errorf("to customer = %q, want %q", got, want)

@@ -121,3 +121,24 @@ func TestOutboundRetriedUntilCommitted(t *testing.T) {
 		t.Errorf("Outbound to an unconfigured channel: %v, want permanent", err)
 	}
 }
+
+// WaitIdle returns while nothing is queued or in flight, and waits while a
+// send is.
+func TestWaitIdle(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(*connector.Message) error { <-release; return nil }
+	})
+	h.idle() // nothing to do yet
+	h.inbound(alice, "SM1", "held")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := h.router.WaitIdle(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitIdle with a send in flight: %v, want to wait", err)
+	}
+	close(release)
+	h.idle()
+	if n := len(h.toAgent.all()); n != 1 {
+		t.Errorf("%d sent once idle, want 1", n)
+	}
+}

@@ -40,7 +40,10 @@ type Router struct {
 	recovered map[int64]bool
 	limiters  map[int64]*rate.Limiter // per conversation, to the customer
 	toldBusy  map[int64]bool          // held by the channel's cap, customer told
-	stopping  bool
+	// idle is closed while no lane exists (nothing queued, in flight or
+	// waiting to retry) and replaced by an open one when a lane starts.
+	idle     chan struct{}
+	stopping bool
 	stopCh    chan struct{} // closed by Stop: no new attempts, no more waiting
 	runCtx    context.Context
 	cancel    context.CancelFunc
@@ -93,6 +96,7 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
 		lanes: map[laneKey]*lane{}, stopCh: make(chan struct{}),
 		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{},
+		idle: closedChan(),
 	}, nil
 }
 
@@ -287,9 +291,46 @@ func (r *Router) enqueue(m *Message) {
 		l.queue = append(l.queue, m)
 		return
 	}
-	r.lanes[k] = &lane{queue: []*Message{m}}
+	r.addLaneLocked(k, &lane{queue: []*Message{m}})
+}
+
+// addLaneLocked starts the worker of a new lane.
+func (r *Router) addLaneLocked(k laneKey, l *lane) {
+	if len(r.lanes) == 0 {
+		r.idle = make(chan struct{})
+	}
+	r.lanes[k] = l
 	r.wg.Add(1)
 	go r.work(k)
+}
+
+// removeLaneLocked forgets an empty lane, closing idle after the last one.
+func (r *Router) removeLaneLocked(k laneKey) {
+	delete(r.lanes, k)
+	if len(r.lanes) == 0 {
+		close(r.idle)
+	}
+}
+
+// WaitIdle returns once the Router has nothing queued, in flight or waiting
+// to retry, or with ctx's error. Tests and tools use it instead of sleeping
+// to see that nothing more happens.
+func (r *Router) WaitIdle(ctx context.Context) error {
+	r.mu.Lock()
+	idle := r.idle
+	r.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 func (r *Router) scheduleResume(conv int64) {
@@ -300,9 +341,7 @@ func (r *Router) scheduleResume(conv int64) {
 		l.resume = true
 		return
 	}
-	r.lanes[k] = &lane{resume: true}
-	r.wg.Add(1)
-	go r.work(k)
+	r.addLaneLocked(k, &lane{resume: true})
 }
 
 // next takes the lane's next job; it removes an empty lane and reports false.
@@ -311,7 +350,7 @@ func (r *Router) next(k laneKey) (m *Message, resume, ok bool) {
 	defer r.mu.Unlock()
 	l := r.lanes[k]
 	if r.stopping {
-		delete(r.lanes, k)
+		r.removeLaneLocked(k)
 		return nil, false, false
 	}
 	if l.resume {
@@ -319,7 +358,7 @@ func (r *Router) next(k laneKey) (m *Message, resume, ok bool) {
 		return nil, true, true
 	}
 	if len(l.queue) == 0 {
-		delete(r.lanes, k)
+		r.removeLaneLocked(k)
 		return nil, false, false
 	}
 	m = l.queue[0]

@@ -49,7 +49,7 @@ func TestDuplicatesDropped(t *testing.T) {
 	h.event(alice, connector.Event{Type: connector.EventText, Text: "line", SourceID: "L1"})
 	h.event(alice, connector.Event{Type: connector.EventText, Text: "line", SourceID: "L1"})
 	h.toUser.wait(t, 2, 5*time.Second) // queued + line
-	time.Sleep(50 * time.Millisecond)
+	h.idle()
 	if diff := cmp.Diff([]string{"text:once", "text:twice"}, texts(h.toAgent.all())); diff != "" {
 		t.Errorf("to agent (-want +got):\n%s", diff)
 	}
