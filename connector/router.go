@@ -44,10 +44,10 @@ type Router struct {
 	// waiting to retry) and replaced by an open one when a lane starts.
 	idle     chan struct{}
 	stopping bool
-	stopCh    chan struct{} // closed by Stop: no new attempts, no more waiting
-	runCtx    context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	stopCh   chan struct{} // closed by Stop: no new attempts, no more waiting
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
 }
