@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 
@@ -28,20 +26,7 @@ func TestChannelSuite(t *testing.T) {
 }
 
 func TestChannelSuiteCatchesBrokenChannels(t *testing.T) {
-	if os.Getenv(mutantEnv) != "" {
-		t.Skip("running as a mutant")
-	}
-	for mutant, subtest := range channelMutants {
-		t.Run(mutant, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestChannelMutant$/^"+subtest+"$", "-test.count=1")
-			cmd.Env = append(os.Environ(), mutantEnv+"="+mutant)
-			out, err := cmd.CombinedOutput()
-			if err == nil || !strings.Contains(string(out), "--- FAIL: TestChannelMutant/"+subtest) {
-				t.Errorf("mutant %s: subtest %s did not fail (%v):\n%s", mutant, subtest, err, out)
-			}
-		})
-	}
+	runMutants(t, "TestChannelMutant", channelMutants)
 }
 
 // TestChannelMutant is only run by TestChannelSuiteCatchesBrokenChannels.

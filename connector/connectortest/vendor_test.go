@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,20 +29,7 @@ func TestVendorSuite(t *testing.T) {
 }
 
 func TestVendorSuiteCatchesBrokenVendors(t *testing.T) {
-	if os.Getenv(mutantEnv) != "" {
-		t.Skip("running as a mutant")
-	}
-	for mutant, subtest := range vendorMutants {
-		t.Run(mutant, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestVendorMutant$/^"+subtest+"$", "-test.count=1")
-			cmd.Env = append(os.Environ(), mutantEnv+"="+mutant)
-			out, err := cmd.CombinedOutput()
-			if err == nil || !strings.Contains(string(out), "--- FAIL: TestVendorMutant/"+subtest) {
-				t.Errorf("mutant %s: subtest %s did not fail (%v):\n%s", mutant, subtest, err, out)
-			}
-		})
-	}
+	runMutants(t, "TestVendorMutant", vendorMutants)
 }
 
 // TestVendorMutant is only run by TestVendorSuiteCatchesBrokenVendors.
