@@ -140,22 +140,10 @@ func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Me
 // failPending fails the conversation's ToAgent messages still waiting, except
 // KindEnd (the vendor must still be told), and returns their ids in order.
 func failPending(ctx context.Context, tx *txn, convID int64, reason string, now int64) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?
+	ids, err := scanIDs(tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?
 		WHERE conversation_id = ? AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
-		RETURNING id`, reason, now, convID)
+		RETURNING id`, reason, now, convID))
 	if err != nil {
-		return nil, fmt.Errorf("fail pending: %w", err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("fail pending: %w", err)
 	}
 	slices.Sort(ids)

@@ -89,20 +89,8 @@ const (
 // purgeCandidates returns the ids of up to limit ended conversations updated
 // before cutoff, oldest first, that have no message still to send.
 func purgeCandidates(ctx context.Context, tx *txn, cutoff int64, limit int) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, queryPurgeCandidates, cutoff, limit)
+	ids, err := scanIDs(tx.QueryContext(ctx, queryPurgeCandidates, cutoff, limit))
 	if err != nil {
-		return nil, fmt.Errorf("find conversations to purge: %w", err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find conversations to purge: %w", err)
 	}
 	return ids, nil

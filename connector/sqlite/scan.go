@@ -149,3 +149,20 @@ func sessionValue(s json.RawMessage) any {
 	}
 	return []byte(s)
 }
+
+// scanIDs reads a one-column result of ids, closing rows.
+func scanIDs(rows *sql.Rows, err error) ([]int64, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
