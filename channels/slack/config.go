@@ -106,33 +106,55 @@ func defaultConfig() Config {
 	}
 }
 
-// decodeConfig decodes and checks inst's block, returning every problem
-// joined, each a *connector.ConfigError. Texts never contain a token.
+// Defaults returns a *Config holding every default: connector.ChannelKind's
+// Defaults.
+func Defaults() any {
+	c := defaultConfig()
+	return &c
+}
+
+// decodeConfig decodes and checks inst's block with connector.DecodeBlock,
+// returning every problem joined, each a *connector.ConfigError: a value
+// that cannot be decoded does not hide the other keys' problems. Texts never
+// contain a token.
 func decodeConfig(inst connector.Instance) (Config, error) {
 	cfg := defaultConfig()
-	if err := inst.Decode(&cfg); err != nil {
-		return cfg, err
+	err := connector.DecodeBlock(inst, &cfg, func(bad func(key, format string, args ...any)) {
+		cfg.normalize()
+		cfg.check(inst, bad)
+		for _, err := range cfg.parseNetwork(inst) {
+			badAt(inst, bad, err)
+		}
+	})
+	return cfg, err
+}
+
+// normalize fills what the decoded keys leave to be derived.
+func (c *Config) normalize() {
+	if c.APIURL == "" { // older example configurations shipped api_url = ""
+		c.APIURL = DefaultAPIURL
 	}
-	if cfg.APIURL == "" { // the example configuration ships api_url = ""
-		cfg.APIURL = DefaultAPIURL
+	if !strings.HasSuffix(c.APIURL, "/") {
+		c.APIURL += "/"
 	}
-	if !strings.HasSuffix(cfg.APIURL, "/") {
-		cfg.APIURL += "/"
+	c.EndKeyword = strings.TrimSpace(c.EndKeyword)
+}
+
+// badAt passes err, a ConfigError of inst's block, on to bad, which judges
+// whether its key was already reported.
+func badAt(inst connector.Instance, bad func(key, format string, args ...any), err error) {
+	var ce *connector.ConfigError
+	if errors.As(err, &ce) {
+		bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
 	}
-	cfg.EndKeyword = strings.TrimSpace(cfg.EndKeyword)
-	errs := cfg.validate(inst)
-	errs = append(errs, cfg.parseNetwork(inst)...)
-	return cfg, errors.Join(errs...)
 }
 
 // SocketMode reports whether events arrive over a Socket Mode WebSocket.
 func (c Config) SocketMode() bool { return !c.AppToken.Empty() }
 
-func (c Config) validate(inst connector.Instance) []error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, inst.Errorf(key, format, args...))
-	}
+// check calls bad once per problem of the decoded block; the network keys
+// are checked apart, by parseNetwork.
+func (c Config) check(inst connector.Instance, bad func(key, format string, args ...any)) {
 	switch {
 	case c.BotToken.Empty():
 		bad("bot_token", "is required (the app's Bot User OAuth Token, xoxb-...)")
@@ -153,6 +175,17 @@ func (c Config) validate(inst connector.Instance) []error {
 	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("api_url", "must be an absolute http(s) URL like %q, not %q", DefaultAPIURL, c.APIURL)
 	}
+	c.checkDurations(bad)
+	for _, err := range c.Reconnect().Check(inst) {
+		badAt(inst, bad, err)
+	}
+	if c.MaxFileBytes <= 0 {
+		bad("max_file_bytes", "must be positive")
+	}
+	c.checkEmoji(bad)
+}
+
+func (c Config) checkDurations(bad func(key, format string, args ...any)) {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
@@ -169,10 +202,9 @@ func (c Config) validate(inst connector.Instance) []error {
 			bad(d.key, "must be a duration like \"10s\"")
 		}
 	}
-	errs = append(errs, c.Reconnect().Check(inst)...)
-	if c.MaxFileBytes <= 0 {
-		bad("max_file_bytes", "must be positive")
-	}
+}
+
+func (c Config) checkEmoji(bad func(key, format string, args ...any)) {
 	for key, name := range map[string]string{"reactions.queued": c.Reactions.Queued,
 		"reactions.active": c.Reactions.Active, "reactions.ended": c.Reactions.Ended} {
 		if strings.ContainsAny(name, ": \t") {
@@ -182,7 +214,6 @@ func (c Config) validate(inst connector.Instance) []error {
 	if strings.HasPrefix(c.AgentIconEmoji, ":") != strings.HasSuffix(c.AgentIconEmoji, ":") || c.AgentIconEmoji == ":" {
 		bad("agent_icon_emoji", "must be an emoji in colons like \":headphones:\", not %q", c.AgentIconEmoji)
 	}
-	return errs
 }
 
 // tokenLike reports whether s looks like a Slack token with the prefix, or is

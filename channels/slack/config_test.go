@@ -2,6 +2,7 @@ package slack
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,63 @@ reconnect_stable = "0s"`, []string{"reconnect_max: must not be less than reconne
 				}
 			}
 		})
+	}
+}
+
+// loaded returns block as [channels.slack.test] read through the daemon's
+// loader, which reports a value it cannot decode at the value's own key.
+func loaded(t *testing.T, block string) connector.Instance {
+	t.Helper()
+	unset := func(string) (string, bool) { return "", false }
+	cfg, err := connector.ParseConfig([]byte("[channels.slack.test]\n"+block), connector.Expander{Getenv: unset})
+	if cfg == nil || len(cfg.Channels) != 1 {
+		t.Fatalf("the loader gave no channel block: %v", err)
+	}
+	return cfg.Channels[0]
+}
+
+// TestConfigBadValueAndOtherProblems: values that cannot be decoded are
+// reported at their keys, and the other keys are still judged, the nested
+// reactions table and the network keys included.
+func TestConfigBadValueAndOtherProblems(t *testing.T) {
+	_, err := decodeConfig(loaded(t, `bot_token = "xoxb-1"
+signing_secret = "s"
+channels = ["support"]
+max_file_bytes = "big"
+request_timeout = "soon"
+fetch_allow = ["10.20.0.0/33"]
+[channels.slack.test.reactions]
+ended = ":white_check_mark:"
+`))
+	var got []string
+	for _, p := range connector.Problems(err) {
+		got = append(got, p.Error())
+	}
+	want := []string{
+		"channels.slack.test.max_file_bytes: ",
+		"channels.slack.test.request_timeout: ",
+		"channels.slack.test.channels: entry 1 must be a channel id",
+		"channels.slack.test.reactions.ended: must be an emoji name without colons",
+		`channels.slack.test.fetch_allow: entry 1, "10.20.0.0/33", is not a CIDR prefix`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems = %q, want %d like %q", got, len(want), want)
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, w) }) {
+			t.Errorf("no problem like %q in %q", w, got)
+		}
+	}
+}
+
+// TestConfigBadValueNotJudgedAgain: a bot_token of the wrong type gets that
+// one complaint, not also "is required" for the empty default left in its
+// place.
+func TestConfigBadValueNotJudgedAgain(t *testing.T) {
+	_, err := decodeConfig(loaded(t, "bot_token = 1\nsigning_secret = \"s\"\n"))
+	got := connector.Problems(err)
+	if len(got) != 1 || !strings.HasPrefix(got[0].Error(), "channels.slack.test.bot_token: ") ||
+		strings.Contains(got[0].Error(), "required") {
+		t.Errorf("problems = %q, want only the decode error at bot_token", got)
 	}
 }

@@ -1,7 +1,6 @@
 package sms
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -38,28 +37,33 @@ func defaultConfig() Config {
 	return Config{APIURL: DefaultAPIURL, RequestTimeout: 10 * time.Second, StatusCallback: true}
 }
 
+// Defaults returns a *Config holding every default: connector.ChannelKind's
+// Defaults.
+func Defaults() any {
+	c := defaultConfig()
+	return &c
+}
+
 // sidShape describes a SID in error messages; %s is its prefix.
 const sidShape = `"%s" followed by 32 letters and digits`
 
-// decodeConfig decodes and checks inst's block. It returns every problem,
-// joined, each a *connector.ConfigError naming its key. Error texts never
-// contain the auth token.
+// decodeConfig decodes and checks inst's block with connector.DecodeBlock.
+// It returns every problem, joined, each a *connector.ConfigError naming its
+// key: a value that cannot be decoded does not hide the other keys'
+// problems. Error texts never contain the auth token.
 func decodeConfig(inst connector.Instance) (Config, error) {
 	cfg := defaultConfig()
-	if err := inst.Decode(&cfg); err != nil {
-		return cfg, err
-	}
-	if cfg.APIURL == "" { // the example configuration ships api_url = ""
-		cfg.APIURL = DefaultAPIURL
-	}
-	return cfg, errors.Join(cfg.validate(inst)...)
+	err := connector.DecodeBlock(inst, &cfg, func(bad func(key, format string, args ...any)) {
+		if cfg.APIURL == "" { // older example configurations shipped api_url = ""
+			cfg.APIURL = DefaultAPIURL
+		}
+		cfg.check(bad)
+	})
+	return cfg, err
 }
 
-func (c Config) validate(inst connector.Instance) []error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, inst.Errorf(key, format, args...))
-	}
+// check calls bad once per problem of the decoded block.
+func (c Config) check(bad func(key, format string, args ...any)) {
 	switch {
 	case c.AccountSID == "":
 		bad("account_sid", "is required")
@@ -88,7 +92,6 @@ func (c Config) validate(inst connector.Instance) []error {
 	if c.RequestTimeout <= 0 {
 		bad("request_timeout", "must be a positive duration like \"10s\"")
 	}
-	return errs
 }
 
 // validSID reports whether s is a Twilio SID with the given prefix. Real

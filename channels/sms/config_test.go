@@ -2,6 +2,7 @@ package sms
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,16 +180,12 @@ from = "+15551230000"`), PublicURL: "https://c.example.com"})
 	}
 }
 
-// configErrors returns the messages of a joined error, each checked to be a
-// *connector.ConfigError.
+// configErrors returns the messages of a joined error (joins nested at any
+// depth), each checked to be a *connector.ConfigError.
 func configErrors(t *testing.T, err error) []string {
 	t.Helper()
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
 	var out []string
-	for _, e := range errs {
+	for _, e := range connector.Problems(err) {
 		var ce *connector.ConfigError
 		if !errors.As(e, &ce) {
 			t.Errorf("%v (%T) is not a *connector.ConfigError", e, e)
@@ -215,4 +212,56 @@ func dedupe(block string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
+}
+
+// loaded returns block as [channels.sms.main] read through the daemon's
+// loader, which reports a value it cannot decode at the value's own key.
+func loaded(t *testing.T, block string) connector.Instance {
+	t.Helper()
+	unset := func(string) (string, bool) { return "", false }
+	cfg, err := connector.ParseConfig([]byte("[channels.sms.main]\n"+block), connector.Expander{Getenv: unset})
+	if cfg == nil || len(cfg.Channels) != 1 {
+		t.Fatalf("the loader gave no channel block: %v", err)
+	}
+	return cfg.Channels[0]
+}
+
+// TestConfigBadValueAndOtherProblems: a value that cannot be decoded is
+// reported at its key, and the other keys are still judged: the operator
+// sees every problem in one check-config run.
+func TestConfigBadValueAndOtherProblems(t *testing.T) {
+	_, err := decodeConfig(loaded(t, `account_sid = "`+testSID+`"
+auth_token = "`+testToken+`"
+from = "5551230000"
+request_timeout = "soon"
+status_callback = "yes"
+`))
+	got := configErrors(t, err)
+	want := []string{
+		"channels.sms.main.request_timeout: ",
+		"channels.sms.main.status_callback: ",
+		`channels.sms.main.from: must be a phone number in E.164 form like "+15551230000", not "5551230000"`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d errors %q, want %d like %q", len(got), got, len(want), want)
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, w) }) {
+			t.Errorf("no error like %q in %q", w, got)
+		}
+	}
+}
+
+// TestConfigBadValueNotJudgedAgain: a key whose value could not be decoded
+// gets that one complaint, not also "is required" for the default left in
+// its place.
+func TestConfigBadValueNotJudgedAgain(t *testing.T) {
+	_, err := decodeConfig(loaded(t, `account_sid = 12
+auth_token = "`+testToken+`"
+from = "+15551230000"
+`))
+	got := configErrors(t, err)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "channels.sms.main.account_sid: ") || strings.Contains(got[0], "required") {
+		t.Errorf("errors = %q, want only the decode error at account_sid", got)
+	}
 }

@@ -74,16 +74,27 @@ func defaultConfig() Config {
 		TranscriptMaxBytes: defaultTranscriptMaxBytes}
 }
 
+// Defaults returns a *Config holding every default: connector.VendorKind's
+// Defaults.
+func Defaults() any {
+	c := defaultConfig()
+	return &c
+}
+
+// decodeConfig decodes and checks inst's block with connector.DecodeBlock,
+// returning every problem joined, each a *connector.ConfigError naming its
+// key: a value that cannot be decoded does not hide the other keys'
+// problems.
 func decodeConfig(inst connector.Instance) (Config, error) {
 	cfg := defaultConfig()
-	if err := inst.Decode(&cfg); err != nil {
-		return cfg, err
-	}
-	cfg.URL = strings.TrimRight(cfg.URL, "/")
-	if cfg.ConnectorChannel == "" {
-		cfg.ConnectorChannel = cfg.ConnectorID
-	}
-	return cfg, errors.Join(cfg.validate(inst)...)
+	err := connector.DecodeBlock(inst, &cfg, func(bad func(key, format string, args ...any)) {
+		cfg.URL = strings.TrimRight(cfg.URL, "/")
+		if cfg.ConnectorChannel == "" {
+			cfg.ConnectorChannel = cfg.ConnectorID
+		}
+		cfg.check(inst, bad)
+	})
+	return cfg, err
 }
 
 // reconnect is the socket's reconnect policy.
@@ -91,9 +102,8 @@ func (c Config) reconnect() connector.Reconnect {
 	return connector.Reconnect{Initial: c.ReconnectInitial, Max: c.ReconnectMax, Stable: c.ReconnectStable}
 }
 
-func (c Config) validate(inst connector.Instance) []error {
-	var errs []error
-	bad := func(key, format string, args ...any) { errs = append(errs, inst.Errorf(key, format, args...)) }
+// check calls bad once per problem of the decoded block.
+func (c Config) check(inst connector.Instance, bad func(key, format string, args ...any)) {
 	if u, err := url.Parse(c.URL); c.URL == "" {
 		bad("url", "is required (the chat server's base URL, like \"https://chat.example.com\")")
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -116,7 +126,12 @@ func (c Config) validate(inst connector.Instance) []error {
 			bad(key, "must be a duration like \"5s\"")
 		}
 	}
-	errs = append(errs, c.reconnect().Check(inst)...)
+	for _, err := range c.reconnect().Check(inst) {
+		var ce *connector.ConfigError
+		if errors.As(err, &ce) { // Check's errors are all at keys of inst
+			bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
+		}
+	}
 	if c.Transcript != "" && c.Transcript != "pdf" && c.Transcript != "email" {
 		bad("transcript", "must be \"\", \"pdf\" or \"email\", not %q", c.Transcript)
 	}
@@ -129,5 +144,4 @@ func (c Config) validate(inst connector.Instance) []error {
 	if c.LeaveGrace < 0 {
 		bad("leave_grace", "must not be negative")
 	}
-	return errs
 }
