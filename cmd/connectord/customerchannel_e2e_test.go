@@ -18,20 +18,7 @@ import (
 	"github.com/connectord/connectord/vendors/customerchannel/customerchanneltest"
 )
 
-const ccConfig = `
-[daemon]
-state_dir = %q
-shutdown_timeout = "5s"
-
-[log]
-level = "debug"
-format = "json"
-
-[http]
-listen = %q
-public_url = %q
-admin_listen = "${E2E_ADMIN_LISTEN}"
-
+const ccConfig = e2eHeader + `
 [conversation]
 retry_initial = "50ms"
 retry_max = "500ms"

@@ -53,7 +53,10 @@ func TestMain(m *testing.M) {
 const customerNumber = "+15557654321"
 const companyNumber = "+15551230000"
 
-const e2eConfig = `
+// e2eHeader begins every end-to-end configuration; its three %q are
+// state_dir, listen and public_url. launch puts the admin listener's
+// address in the environment.
+const e2eHeader = `
 [daemon]
 state_dir = %q
 shutdown_timeout = "5s"
@@ -66,7 +69,20 @@ format = "json"
 listen = %q
 public_url = %q
 admin_listen = "${E2E_ADMIN_LISTEN}"
+`
 
+// e2eWhoson is the WhosOn block the SMS and Slack worlds share; its %q is
+// the fake server's URL.
+const e2eWhoson = `
+[vendors.whoson.sales]
+url = %q
+domain = "www.example.com"
+auth_string = "test-auth"
+api_key = "e2e"
+accept_timeout = "5s"
+`
+
+const e2eConfig = e2eHeader + `
 [conversation]
 retry_initial = "50ms"
 retry_max = "500ms"
@@ -76,14 +92,7 @@ account_sid = %q
 auth_token = "${E2E_TWILIO_TOKEN}"
 from = %q
 api_url = %q
-
-[vendors.whoson.sales]
-url = %q
-domain = "www.example.com"
-auth_string = "test-auth"
-api_key = "e2e"
-accept_timeout = "5s"
-
+` + e2eWhoson + `
 [[routes]]
 channel = "sms.main"
 vendor = "whoson.sales"

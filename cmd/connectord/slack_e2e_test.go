@@ -17,20 +17,7 @@ import (
 	"github.com/connectord/connectord/vendors/whoson/whosontest"
 )
 
-const slackConfig = `
-[daemon]
-state_dir = %q
-shutdown_timeout = "5s"
-
-[log]
-level = "debug"
-format = "json"
-
-[http]
-listen = %q
-public_url = %q
-admin_listen = "${E2E_ADMIN_LISTEN}"
-
+const slackConfig = e2eHeader + `
 [conversation]
 retry_initial = "50ms"
 retry_max = "1s"
@@ -45,14 +32,7 @@ api_url = %q
 post_interval = "20ms"
 catch_up_interval = "10ms"
 request_timeout = "2s"
-
-[vendors.whoson.sales]
-url = %q
-domain = "www.example.com"
-auth_string = "test-auth"
-api_key = "e2e"
-accept_timeout = "5s"
-
+` + e2eWhoson + `
 [[routes]]
 channel = "slack.support"
 vendor = "whoson.sales"
