@@ -94,12 +94,17 @@ type VendorEnv struct {
 type ChannelKind struct {
 	Kind  string
 	Build func(env ChannelEnv) (Channel, error)
+	// Defaults, when set, returns a pointer to a new config struct of the
+	// kind (toml tags on its fields) holding every default. Tests use it to
+	// hold config.example.toml to the code's defaults.
+	Defaults func() any
 }
 
 // VendorKind builds vendor instances of one kind; see ChannelKind.
 type VendorKind struct {
-	Kind  string
-	Build func(env VendorEnv) (Vendor, error)
+	Kind     string
+	Build    func(env VendorEnv) (Vendor, error)
+	Defaults func() any // see ChannelKind.Defaults
 }
 
 // NewChannelKind makes a ChannelKind from a constructor that returns its

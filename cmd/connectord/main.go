@@ -25,9 +25,28 @@ var version = "dev"
 // registry is the one place that knows every adapter: a new one is one line here.
 func registry() connector.Registry {
 	return connector.Registry{
-		Channels: []connector.ChannelKind{sms.Kind(), slack.Kind()},
-		Vendors:  []connector.VendorKind{whoson.Kind(), customerchannel.Kind()},
+		Channels: []connector.ChannelKind{
+			channelKind(sms.Kind(), sms.Defaults),
+			channelKind(slack.Kind(), slack.Defaults),
+		},
+		Vendors: []connector.VendorKind{
+			vendorKind(whoson.Kind(), whoson.Defaults),
+			vendorKind(customerchannel.Kind(), customerchannel.Defaults),
+		},
 	}
+}
+
+// channelKind is k with its config defaults, which example_test.go holds
+// config.example.toml to.
+func channelKind(k connector.ChannelKind, defaults func() any) connector.ChannelKind {
+	k.Defaults = defaults
+	return k
+}
+
+// vendorKind is channelKind for vendors.
+func vendorKind(k connector.VendorKind, defaults func() any) connector.VendorKind {
+	k.Defaults = defaults
+	return k
 }
 
 func main() {

@@ -83,6 +83,13 @@ func defaultConfig() Config {
 	}
 }
 
+// Defaults returns a *Config holding every default: connector.VendorKind's
+// Defaults.
+func Defaults() any {
+	c := defaultConfig()
+	return &c
+}
+
 // reconnect is the chat sockets' reconnect policy.
 func (c *Config) reconnect() connector.Reconnect {
 	return connector.Reconnect{Initial: c.ReconnectInitial, Max: c.ReconnectMax, Stable: c.ReconnectStable}

@@ -114,38 +114,6 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-// The shipped example blocks must be valid as they are, with no key the
-// adapter does not know.
-func TestConfigExampleBlock(t *testing.T) {
-	b, err := os.ReadFile("../../config.example.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := func(name string) (string, bool) { return "x", true }
-	cfg, _ := connector.ParseConfig(b, connector.Expander{Getenv: env})
-	if cfg == nil {
-		t.Fatal("config.example.toml does not parse")
-	}
-	n := 0
-	for _, inst := range cfg.Vendors {
-		if inst.Kind != "whoson" {
-			continue
-		}
-		n++
-		if _, err := parseConfig(inst); err != nil {
-			t.Errorf("%s: %v", inst.Path, err)
-		}
-	}
-	if n == 0 {
-		t.Fatal("config.example.toml has no [vendors.whoson.*] block")
-	}
-	for _, err := range cfg.CheckUnknown() {
-		if strings.Contains(err.Error(), "vendors.whoson.") {
-			t.Errorf("unknown key: %v", err)
-		}
-	}
-}
-
 func TestConfigErrors(t *testing.T) {
 	pem := filepath.Join(t.TempDir(), "not.pem")
 	if err := os.WriteFile(pem, []byte("not a certificate"), 0o600); err != nil {
