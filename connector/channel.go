@@ -45,10 +45,24 @@ type HTTPChannel interface {
 }
 
 // Splitter is a channel with a length limit. The core stores each part of a
-// plain-text message as its own message, so every part is sent, retried and
-// tracked on its own and a retry never repeats a part that already went out.
+// plain or native (rendered) message as its own message, so every part is
+// sent, retried and tracked on its own and a retry never repeats a part that
+// already went out.
 type Splitter interface {
 	Split(text string) []string
+}
+
+// Renderer is a channel with a markup of its own, or none. The core renders
+// an agent line's HTML or Markdown with it before it stores the line, so the
+// line is split once (Splitter) into parts stored, sent and retried one by
+// one, and Send gets text it can send as it is.
+type Renderer interface {
+	// Render returns text, written in format f (FormatHTML or
+	// FormatMarkdown), as the channel sends it, with the format of the
+	// result: FormatPlain, or FormatNative for the channel's own markup.
+	// It must not fail, and its output must stay within a small multiple of
+	// its input.
+	Render(text string, f Format) (string, Format)
 }
 
 // NoticeMarker is a channel that also shows a conversation's state its own

@@ -289,10 +289,14 @@ func (r *Router) notice(c *Conversation, key string, d NoticeData) []*Message {
 	return r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: text, Notice: key})
 }
 
-// split applies the channel's length limit: each part is its own message.
+// split renders m for the channel (Renderer) and applies the channel's
+// length limit (Splitter): each part is its own message.
 func (r *Router) split(c *Conversation, m *Message) []*Message {
+	if rd, ok := r.channels[c.Channel].(Renderer); ok && (m.Format == FormatHTML || m.Format == FormatMarkdown) {
+		m.Text, m.Format = rd.Render(m.Text, m.Format)
+	}
 	sp, ok := r.channels[c.Channel].(Splitter)
-	if !ok || m.Format != FormatPlain {
+	if !ok || (m.Format != FormatPlain && m.Format != FormatNative) {
 		return []*Message{m}
 	}
 	parts := sp.Split(m.Text)

@@ -253,3 +253,38 @@ func TestPanicInCoreCallIsAnError(t *testing.T) {
 		t.Error("Event: no error from a panicking store")
 	}
 }
+
+// renderingChannel is fakeChannel with a markup of its own: HTML becomes
+// plain text with the tags dropped.
+type renderingChannel struct{ *fakeChannel }
+
+func (renderingChannel) Render(text string, f connector.Format) (string, connector.Format) {
+	r := strings.NewReplacer("<b>", "", "</b>", "", "<p>", "", "</p>", "")
+	return r.Replace(text), connector.FormatPlain
+}
+
+// A rich agent line is rendered for the channel before it is stored, and
+// then split once: each part is stored and sent on its own.
+func TestRenderThenSplit(t *testing.T) {
+	h := newHarness(t, func(h *harness) {
+		h.channel.max = 10
+		h.asChannel = renderingChannel{h.channel}
+	})
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventText, Format: connector.FormatHTML,
+		Text: "<p><b>0123456789</b>abcdefghij</p>", SourceID: "L1"})
+	h.idle()
+	var got []string
+	for _, s := range texts(h.toUser.all()) {
+		if strings.HasPrefix(s, "text:") {
+			got = append(got, s)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]string{"text:0123456789", "text:abcdefghij"}) {
+		t.Errorf("to customer = %q, want the rendered text in two parts", got)
+	}
+	if m := findMessage(t, h, "abcdefghij"); m.Format != connector.FormatPlain || m.SourceID != "L1#2" {
+		t.Errorf("stored part: format %q source %q, want plain L1#2", m.Format, m.SourceID)
+	}
+}

@@ -58,6 +58,9 @@ const (
 	FormatHTML Format = "html"
 	// FormatMarkdown is CommonMark-style Markdown, as some vendors send it.
 	FormatMarkdown Format = "markdown"
+	// FormatNative is the channel's own markup (Slack mrkdwn), as its
+	// Renderer made it before the message was stored: sent as it is.
+	FormatNative Format = "native"
 )
 
 // Delivery is a message's delivery state.

@@ -106,6 +106,8 @@ func render(m *connector.Message) string {
 		return richtext.Mrkdwn(m.Text)
 	case connector.FormatMarkdown:
 		return richtext.MarkdownToMrkdwn(m.Text)
+	case connector.FormatNative: // rendered by Render before it was stored
+		return m.Text
 	}
 	return richtext.EscapeMrkdwn(m.Text)
 }

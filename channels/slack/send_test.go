@@ -331,3 +331,25 @@ func TestSendWithoutCreationTime(t *testing.T) {
 		t.Errorf("replies %+v, ts %s then %s; want one post found again", replies, first, again)
 	}
 }
+
+// An agent's HTML or Markdown line is rendered to mrkdwn before the core
+// stores it, and Send posts native text as it is (no second escaping).
+func TestRenderNative(t *testing.T) {
+	var c Channel
+	for _, tc := range []struct {
+		text string
+		f    connector.Format
+		want string
+	}{
+		{"Hi, I'm <b>Alice</b> &amp; co", connector.FormatHTML, "Hi, I'm *Alice* &amp; co"},
+		{"Hi, I'm **Alice**", connector.FormatMarkdown, "Hi, I'm *Alice*"},
+	} {
+		got, f := c.Render(tc.text, tc.f)
+		if got != tc.want || f != connector.FormatNative {
+			t.Errorf("Render(%q, %s) = %q, %s; want %q, native", tc.text, tc.f, got, f, tc.want)
+		}
+		if sent := render(&connector.Message{Text: got, Format: f}); sent != got {
+			t.Errorf("native %q sent as %q", got, sent)
+		}
+	}
+}

@@ -81,6 +81,7 @@ var (
 	_ connector.Checker      = (*Channel)(nil)
 	_ connector.NoticeMarker = (*Channel)(nil)
 	_ connector.Splitter     = (*Channel)(nil)
+	_ connector.Renderer     = (*Channel)(nil)
 )
 
 // New builds a channel from env without contacting Slack. Configuration

@@ -3,6 +3,9 @@ package slack
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/richtext"
 )
 
 // maxText is where a long line is split: Slack accepts 40,000 characters
@@ -24,6 +27,16 @@ func (c *Channel) Split(text string) []string {
 		text = text[cut:]
 	}
 	return append(parts, text)
+}
+
+// Render implements connector.Renderer: an agent's HTML or Markdown line
+// becomes Slack mrkdwn before the core stores and splits it, and Send posts
+// it as it is.
+func (c *Channel) Render(text string, f connector.Format) (string, connector.Format) {
+	if f == connector.FormatHTML {
+		return richtext.Mrkdwn(text), connector.FormatNative
+	}
+	return richtext.MarkdownToMrkdwn(text), connector.FormatNative
 }
 
 // byteIndex is the byte offset of the n-th rune of s.

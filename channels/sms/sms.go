@@ -42,6 +42,7 @@ var (
 	_ connector.Channel     = (*Channel)(nil)
 	_ connector.HTTPChannel = (*Channel)(nil)
 	_ connector.Splitter    = (*Channel)(nil)
+	_ connector.Renderer    = (*Channel)(nil)
 	_ connector.Checker     = (*Channel)(nil)
 )
 

@@ -2,6 +2,9 @@ package sms
 
 import (
 	"strings"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/richtext"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -18,6 +21,17 @@ const MaxBody = 1600
 // word is longer than that. Parts are trimmed and never empty: text that is
 // only white space has no parts, and text within the limit is one part.
 func (c *Channel) Split(text string) []string { return split(text, MaxBody) }
+
+// Render implements connector.Renderer: an SMS is plain text. The core
+// renders an agent's HTML line with it before storing, so the line is split
+// once, by the core, into parts it tracks one by one. Markdown reads well
+// enough as it is.
+func (c *Channel) Render(text string, f connector.Format) (string, connector.Format) {
+	if f == connector.FormatHTML {
+		return richtext.PlainText(text), connector.FormatPlain
+	}
+	return text, connector.FormatPlain
+}
 
 func split(text string, limit int) []string {
 	var parts []string

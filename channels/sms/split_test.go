@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/connectord/connectord/connector"
 )
 
 func TestSplit(t *testing.T) {
@@ -81,4 +83,23 @@ func FuzzSplit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An agent's HTML line is rendered to plain text before the core stores and
+// splits it; Markdown stays as it is.
+func TestRender(t *testing.T) {
+	var c Channel
+	for _, tc := range []struct {
+		text string
+		f    connector.Format
+		want string
+	}{
+		{"<p>Hi, I'm <b>Alice</b></p>", connector.FormatHTML, "Hi, I'm Alice"},
+		{"**bold** stays", connector.FormatMarkdown, "**bold** stays"},
+	} {
+		got, f := c.Render(tc.text, tc.f)
+		if got != tc.want || f != connector.FormatPlain {
+			t.Errorf("Render(%q, %s) = %q, %s; want %q, plain", tc.text, tc.f, got, f, tc.want)
+		}
+	}
 }
