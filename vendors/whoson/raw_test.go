@@ -193,6 +193,21 @@ func TestRawConnectRefused(t *testing.T) {
 	}
 }
 
+// A connected event whose SessionID is beyond the bound is refused on the
+// live Connect path, not stored in the session.
+func TestRawHugeSessionIDRefused(t *testing.T) {
+	t.Parallel()
+	srv := scripted(t, false, func(ctx context.Context, p *peer) {
+		p.expect(ctx, "Connect")
+		p.write(ctx, `{"EventName":"connected","ChatUid":null,"Data":{"SessionID":"`+strings.Repeat("s", 100000)+`"}}`)
+	})
+	v, _ := rawVendor(t, wsURL(srv), nil, false)
+	sess, err := v.Open(ctx(t), conversation(connector.Profile{}))
+	if err == nil || !strings.Contains(err.Error(), "SessionID of 100000 bytes") || len(sess) != 0 {
+		t.Errorf("Open = %d-byte session, %v; want refused", len(sess), err)
+	}
+}
+
 // No accepted/notaccepted within accept_timeout: an error to retry, after
 // a Quit for the half-open chat.
 func TestRawAcceptTimeout(t *testing.T) {

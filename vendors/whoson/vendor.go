@@ -36,10 +36,7 @@ func (v *Vendor) connect(ctx context.Context, log *zap.Logger, cookie, chatUID s
 	}
 	ev, backlog, err := c.await(ctx, v.cfg.ConnectTimeout, evConnected)
 	if err == nil {
-		err = ev.object(&info.connectedData)
-	}
-	if err == nil && info.SessionID == "" {
-		err = errors.New("connected event without a SessionID")
+		info.connectedData, err = connectedOf(ev) // SessionID present and bounded
 	}
 	if err != nil {
 		c.close()

@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 )
 
-// The Chat API frames (whoson-chat-api.txt, "Sending Commands" and
-// "Receiving Data"): commands go out as {"Command","Parameters"}, events come
+// The Chat API frames (the API's "Sending Commands" and "Receiving Data";
+// README.md's Protocol section): commands go out as {"Command","Parameters"}, events come
 // in as {"EventName","ChatUid","Data"}. Command names are case-insensitive on
 // the server; event names are compared case-insensitively here.
 

@@ -8,7 +8,7 @@
 // Clients send {"Command": name, "Parameters": [strings] | null}; command
 // names are case-insensitive. The server sends
 // {"EventName": name, "ChatUid": uid | null, "Data": ...}, with the event
-// names and Data shapes of the vendor document:
+// names and Data shapes of WhosOn's Chat API documentation:
 //
 //   - Connect (auth string, domain, visitor IP, cookie, user agent, referrer,
 //     API key) answers connected, whose Data carries a new SessionID and the
