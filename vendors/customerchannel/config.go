@@ -57,6 +57,11 @@ type Config struct {
 	// TranscriptMaxBytes bounds the transcript read from the server; a
 	// larger one is not sent to the customer.
 	TranscriptMaxBytes int64 `toml:"transcript_max_bytes"`
+	// SendConfirmTimeout bounds how long Send waits for the server to confirm
+	// a customer line (its echo, or the history a rejoin replays) before it
+	// returns a retryable error; the core then tries the line again, and it
+	// is emitted again only if it is still unconfirmed.
+	SendConfirmTimeout time.Duration `toml:"send_confirm_timeout"`
 	// LeaveGrace is how long an agent's participantLeft waits for another
 	// agent to join (a transfer) before the conversation ends.
 	LeaveGrace time.Duration `toml:"leave_grace"`
@@ -70,7 +75,7 @@ const defaultTranscriptMaxBytes = 10 << 20
 func defaultConfig() Config {
 	return Config{EIO: 4, Language: "en", RequestTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
 		ReconnectInitial: 250 * time.Millisecond, ReconnectMax: 30 * time.Second, ReconnectStable: 30 * time.Second,
-		LeaveGrace: 3 * time.Second, TranscriptWait: time.Minute,
+		LeaveGrace: 3 * time.Second, SendConfirmTimeout: 5 * time.Second, TranscriptWait: time.Minute,
 		TranscriptMaxBytes: defaultTranscriptMaxBytes}
 }
 
@@ -121,7 +126,8 @@ func (c Config) check(inst connector.Instance, bad func(key, format string, args
 	if c.DeliverVia != "" && !strings.Contains(c.DeliverVia, ".") {
 		bad("deliver_via", "must name a channel instance like \"sms.main\", not %q", c.DeliverVia)
 	}
-	for key, d := range map[string]time.Duration{"request_timeout": c.RequestTimeout, "connect_timeout": c.ConnectTimeout} {
+	for key, d := range map[string]time.Duration{"request_timeout": c.RequestTimeout, "connect_timeout": c.ConnectTimeout,
+		"send_confirm_timeout": c.SendConfirmTimeout} {
 		if d < time.Millisecond {
 			bad(key, "must be a duration like \"5s\"")
 		}

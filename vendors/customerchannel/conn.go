@@ -50,6 +50,8 @@ func (v *Vendor) setUp(ctx context.Context, client sio.Client, up func()) error 
 		sessions = append(sessions, l.s)
 	}
 	v.client = client
+	v.gen++
+	v.changedLocked()
 	v.mu.Unlock()
 	up()
 	for _, s := range sessions {
@@ -79,5 +81,6 @@ func (v *Vendor) read(ctx context.Context, client sio.Client) {
 func (v *Vendor) setClient(c sio.Client) {
 	v.mu.Lock()
 	v.client = c
+	v.changedLocked()
 	v.mu.Unlock()
 }

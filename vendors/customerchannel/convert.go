@@ -25,7 +25,7 @@ func (v *Vendor) handle(ctx context.Context, ev sio.Event) {
 			v.log.Warn("malformed messageArrived skipped", zap.Error(err))
 			return
 		}
-		v.arrived(ctx, &m)
+		v.arrived(ctx, &m, true)
 	case evConversation:
 		var info conversationInfo
 		if err := decodePayload(ev.Args[0], &info); err != nil {
@@ -33,13 +33,14 @@ func (v *Vendor) handle(ctx context.Context, ev sio.Event) {
 			return
 		}
 		v.replay(ctx, &info)
+		v.historyRead(info.Conversation.ID)
 	default:
 		v.log.Debug("event ignored", zap.String("event", ev.Name))
 	}
 }
 
-// arrived handles a messageArrived.
-func (v *Vendor) arrived(ctx context.Context, m *message) {
+// arrived handles a messageArrived (live) or a line of a join's history.
+func (v *Vendor) arrived(ctx context.Context, m *message, live bool) {
 	v.mu.Lock()
 	l, ok := v.live[m.ConversationID]
 	var me string
@@ -52,7 +53,8 @@ func (v *Vendor) arrived(ctx context.Context, m *message) {
 		return
 	}
 	if m.From.ID != "" && m.From.ID == me {
-		return // the echo of our own message
+		v.ownLine(m.ConversationID, m, live) // confirms a line we sent
+		return
 	}
 	switch m.Type {
 	case typeChat:
@@ -138,7 +140,7 @@ func (v *Vendor) replay(ctx context.Context, info *conversationInfo) {
 		if m.ConversationID == "" {
 			m.ConversationID = info.Conversation.ID
 		}
-		v.arrived(ctx, m)
+		v.arrived(ctx, m, false)
 	}
 }
 

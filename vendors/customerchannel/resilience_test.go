@@ -194,9 +194,10 @@ func TestTranscriptSizeBounded(t *testing.T) {
 
 func TestConfigBoundsValidated(t *testing.T) {
 	for block, want := range map[string]string{
-		"url = \"http://x\"\ntranscript_max_bytes = 0": "transcript_max_bytes",
-		"url = \"http://x/?token=s3cret\"":             "without a query",
-		"url = \"http://u:pw@x/#frag\"":                "without a query",
+		"url = \"http://x\"\ntranscript_max_bytes = 0":      "transcript_max_bytes",
+		"url = \"http://x\"\nsend_confirm_timeout = \"0s\"": "send_confirm_timeout",
+		"url = \"http://x/?token=s3cret\"":                  "without a query",
+		"url = \"http://u:pw@x/#frag\"":                     "without a query",
 	} {
 		inst := connector.NewInstance("vendors.customerchannel.hub", "customerchannel", "hub", func(v any) error {
 			_, err := toml.Decode(block+"\nconnector_id = \"sms\"\n", v)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -39,6 +40,8 @@ type Vendor struct {
 
 	mu      sync.Mutex
 	client  sio.Client       // nil while disconnected
+	gen     uint64           // counts connections: the one client belongs to
+	changed chan struct{}    // closed and replaced when a line's state may have moved on
 	live    map[string]*live // by the server's conversationId
 	started bool
 	stopped bool
@@ -52,10 +55,10 @@ type live struct {
 	s     session
 	agent string      // the agent who joined last
 	leave *time.Timer // pending end after the agent left (a transfer cancels it)
-	// sent is the id of the last customer message emitted: the core
+	// lines records the customer lines emitted and confirmed: the core
 	// retries a Send whose success it did not see, and the server keeps a
 	// message it gets twice twice.
-	sent int64
+	lines lines
 }
 
 // session is what the core stores for a conversation.
@@ -87,7 +90,7 @@ func New(env connector.VendorEnv) (*Vendor, error) {
 		hc = &http.Client{}
 	}
 	return &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
-		http: hc, dial: sio.Dial, live: map[string]*live{}, quit: make(chan struct{})}, nil
+		http: hc, dial: sio.Dial, live: map[string]*live{}, quit: make(chan struct{}), changed: make(chan struct{})}, nil
 }
 
 // DeliverVia names the channel server-started messages go out on, for the
@@ -182,43 +185,26 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	return nil
 }
 
-// Send relays a customer message as a ChatMessage.
+// Send relays a customer message as a ChatMessage and returns nil once the
+// server confirmed it (its echo, or the history a rejoin replays), within
+// send_confirm_timeout; otherwise a retryable error, and the core's next
+// Send of the same message emits it again only if it is still unconfirmed
+// (see confirm.go).
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
 	s, err := v.sessionOf(c)
 	if err != nil {
 		return err
 	}
-	msg := message{Type: typeChat, ID: fmt.Sprintf("connectord-%d", m.ID), ConversationID: s.ConversationID,
+	msg := message{Type: typeChat, ID: idPrefix + strconv.FormatInt(m.ID, 10), ConversationID: s.ConversationID,
 		From: participant{ID: s.ParticipantID, Name: s.ParticipantName}, Text: m.Text,
 		Timestamp: time.Now().UTC().Format(time.RFC3339)}
 	for _, a := range m.Attachments {
 		msg.Attachments = append(msg.Attachments, attachment{Type: a.ContentType, Name: a.Name, ContentURL: a.URL})
 	}
-	if v.alreadySent(s.ConversationID, m.ID) {
-		return nil
+	if m.ID == 0 { // no id to confirm it by
+		return v.emit(ctx, evSend, msg)
 	}
-	if err := v.emit(ctx, evSend, msg); err != nil {
-		return err
-	}
-	v.markSent(s.ConversationID, m.ID)
-	return nil
-}
-
-// alreadySent reports whether message id went out on conversation conv
-// already. The record is in memory: it does not survive a restart.
-func (v *Vendor) alreadySent(conv string, id int64) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	l, ok := v.live[conv]
-	return ok && id != 0 && l.sent == id
-}
-
-func (v *Vendor) markSent(conv string, id int64) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if l, ok := v.live[conv]; ok {
-		l.sent = id
-	}
+	return v.sendLine(ctx, s.ConversationID, m.ID, msg)
 }
 
 // End ends the chat at the server; a chat the server already ended is fine.
@@ -265,6 +251,7 @@ func (v *Vendor) untrack(id string) {
 		l.leave.Stop()
 	}
 	delete(v.live, id)
+	v.changedLocked()
 }
 
 func (v *Vendor) join(ctx context.Context, s session) error {

@@ -1,6 +1,7 @@
 package customerchannel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -18,13 +19,16 @@ import (
 	"github.com/connectord/connectord/vendors/customerchannel/sio"
 )
 
-// fakeClient is a Socket.IO connection the test plays the server of.
+// fakeClient is a Socket.IO connection the test plays the server of. Like
+// the real server it echoes every ChatMessage sent to it, unless silent (a
+// server that takes the frame and dies before storing it).
 type fakeClient struct {
 	mu      sync.Mutex
 	emitted []sio.Event
 	events  chan sio.Event
 	done    chan struct{}
-	once    sync.Once
+	closed  bool
+	silent  bool
 }
 
 func newFakeClient() *fakeClient {
@@ -42,14 +46,29 @@ func (f *fakeClient) Emit(ctx context.Context, event string, args ...any) error 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return sio.ErrClosed
+	}
 	f.emitted = append(f.emitted, sio.Event{Name: event, Args: raw})
+	if event == evSend && !f.silent && len(raw) == 1 && bytes.Contains(raw[0], []byte(`"type":"ChatMessage"`)) {
+		select {
+		case f.events <- sio.Event{Name: evArrived, Args: raw}:
+		default: // a test that fills the buffer does not wait for echoes
+		}
+	}
 	return nil
 }
 func (f *fakeClient) Events() <-chan sio.Event { return f.events }
 func (f *fakeClient) Done() <-chan struct{}    { return f.done }
 func (f *fakeClient) Err() error               { return nil }
 func (f *fakeClient) Close() error {
-	f.once.Do(func() { close(f.done); close(f.events) })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.done)
+		close(f.events)
+	}
 	return nil
 }
 
@@ -110,7 +129,10 @@ func newHarness(t *testing.T) *harness { return newHarnessAt(t, "", 0) }
 
 // newHarnessAt builds the vendor against a real server at url (speaking eio),
 // or, with url "", against a fake REST server and fake sockets.
-func newHarnessAt(t *testing.T, url string, eio int) *harness {
+func newHarnessAt(t *testing.T, url string, eio int) *harness { return newHarnessWith(t, url, eio, nil) }
+
+// newHarnessWith is newHarnessAt with extra configuration keys.
+func newHarnessWith(t *testing.T, url string, eio int, extra map[string]any) *harness {
 	t.Helper()
 	h := &harness{t: t, rec: &recorder{}, inits: make(chan initRequest, 16), status: 200, clients: make(chan *fakeClient, 16)}
 	rest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -129,6 +151,9 @@ func newHarnessAt(t *testing.T, url string, eio int) *harness {
 		"deliver_via": "sms.main", "leave_grace": "100ms", "subject": "Support", "reconnect_max": "500ms"}
 	if url != "" {
 		cfg["url"], cfg["eio"] = url, eio
+	}
+	for k, val := range extra {
+		cfg[k] = val
 	}
 	inst := connector.NewInstance("vendors.customerchannel.hub", "customerchannel", "hub", func(v any) error {
 		b, _ := toml.Marshal(cfg)

@@ -315,6 +315,13 @@ func (s *Server) Fail(ctx context.Context, path string, status, times int) error
 	return s.post(ctx, "/_sim/fail", map[string]any{"path": path, "status": status, "times": times}, nil)
 }
 
+// Lose makes the server lose the next times customer ChatMessages (POST
+// /_sim/lose): each is taken and neither stored nor echoed, and the
+// sender's TCP connection is destroyed, as a server that dies holding it.
+func (s *Server) Lose(ctx context.Context, times int) error {
+	return s.post(ctx, "/_sim/lose", map[string]any{"times": times}, nil)
+}
+
 // Reset forgets everything: conversations, registrations, recorded requests, autoagent,
 // failures. Connected sockets stay connected but leave their rooms.
 func (s *Server) Reset(ctx context.Context) error {

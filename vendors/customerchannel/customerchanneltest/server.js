@@ -87,6 +87,7 @@ function freshState() {
     autoAgent: null, // {name, greeting, echo, whisper, joinDelayMs}
     agentSeq: 0, // numbering for agent-<n> participant ids
     fails: new Map(), // path -> {status, times}
+    lose: 0, // customer ChatMessages still to lose (POST /_sim/lose)
     timers: new Set(), // pending autoagent timers, cancelled on reset
   };
 }
@@ -358,6 +359,16 @@ io.on('connection', (socket) => {
     }
     if (p.type !== 'ChatMessage') throw new BadInput(`unknown message type ${safeJSON(p.type)}`, 'unknownType');
     if (conv.ended) throw new BadInput(`conversation ${conv.id} has ended`, 'conversationEnded', { conversationId: conv.id });
+    if (state.lose > 0) {
+      // A server that dies holding the message: not stored, not echoed, and
+      // the sender's TCP connection destroyed without a close frame.
+      state.lose--;
+      log(`socket ${socket.id} lost ${safeJSON(p.id)} and its connection`);
+      const tcp = socket.request && socket.request.socket;
+      if (tcp) tcp.destroy();
+      else socket.conn.close();
+      return { ok: false, error: 'lost' };
+    }
     const m = Object.assign({}, p);
     if (!m.id) m.id = uuid();
     if (!m.timestamp) m.timestamp = now();
@@ -605,6 +616,10 @@ function control(method, path, b, req) {
       need(b.times === undefined || (Number.isInteger(b.times) && b.times >= 0), 'times must be a non-negative integer');
       state.fails.set(b.path, { status: b.status, times: b.times === undefined ? 1 : b.times });
       if (b.times === 0) state.fails.delete(b.path);
+      return { ok: true };
+    case 'POST /_sim/lose':
+      need(Number.isInteger(b.times) && b.times >= 0, 'times must be a non-negative integer');
+      state.lose = b.times;
       return { ok: true };
     case 'GET /_sim/info':
       return { eio: opts.eio, socketIo: ioVersion, node: process.version };
