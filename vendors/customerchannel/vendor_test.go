@@ -129,7 +129,9 @@ func newHarness(t *testing.T) *harness { return newHarnessAt(t, "", 0) }
 
 // newHarnessAt builds the vendor against a real server at url (speaking eio),
 // or, with url "", against a fake REST server and fake sockets.
-func newHarnessAt(t *testing.T, url string, eio int) *harness { return newHarnessWith(t, url, eio, nil) }
+func newHarnessAt(t *testing.T, url string, eio int) *harness {
+	return newHarnessWith(t, url, eio, nil)
+}
 
 // newHarnessWith is newHarnessAt with extra configuration keys.
 func newHarnessWith(t *testing.T, url string, eio int, extra map[string]any) *harness {

@@ -2,6 +2,7 @@ package sio
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // core holds what both implementations share: the bounded event buffer and
@@ -20,6 +21,11 @@ type core struct {
 
 	maxEvents int
 	maxBytes  int64
+
+	// closing is set by the owner's Close before it says goodbye: whatever
+	// ends the connection from then on (the server hanging up on our
+	// disconnect packet, say) is the owner's close, not an error.
+	closing atomic.Bool
 
 	mu          sync.Mutex
 	cond        *sync.Cond // signalled on every change of buf or the end state
@@ -132,6 +138,9 @@ func (c *core) end(err error) bool {
 		return false
 	}
 	c.ended = true
+	if c.closing.Load() {
+		err = nil
+	}
 	c.err = err
 	close(c.done)
 	c.cond.Broadcast()

@@ -177,6 +177,7 @@ func (s *session) write(ctx context.Context, msg string) error {
 // Close tells the server we leave (best effort, bounded by
 // closeWriteTimeout), then drops the socket and what is still buffered.
 func (s *session) Close() error {
+	s.closing.Store(true)
 	if !s.isEnded() {
 		wctx, cancel := context.WithTimeout(s.ctx, closeWriteTimeout)
 		_ = s.write(wctx, "41")
