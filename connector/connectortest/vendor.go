@@ -174,6 +174,8 @@ func testRetriedSend(r *vendorRun) {
 func testEventsInOrder(r *vendorRun) {
 	c := r.open()
 	r.fx.Join(r.t, c, "Alice")
+	// A fake's agent may join on its own schedule: lines come after it.
+	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
 	var want []string
 	for i := range 5 {
 		text := fmt.Sprintf("agent line %d", i+1)
@@ -183,9 +185,6 @@ func testEventsInOrder(r *vendorRun) {
 	r.fx.EndByAgent(r.t, c)
 	r.sink.WaitFor(r.t, c.ID, connector.EventEnded)
 	evs := r.sink.Events(c.ID)
-	if !slices.ContainsFunc(evs, func(e connector.Event) bool { return e.Type == connector.EventJoined }) {
-		r.t.Errorf("no joined event: %v", types(evs))
-	}
 	if got := r.sink.Texts(c.ID); !slices.Equal(got, want) {
 		r.t.Errorf("agent lines reported %q, want %q", got, want)
 	}
