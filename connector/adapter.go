@@ -108,9 +108,10 @@ type VendorKind struct {
 }
 
 // NewChannelKind makes a ChannelKind from a constructor that returns its
-// concrete type; a failed build never reaches the core as a typed nil.
-func NewChannelKind[T Channel](kind string, build func(ChannelEnv) (T, error)) ChannelKind {
-	return ChannelKind{Kind: kind, Build: func(env ChannelEnv) (Channel, error) {
+// concrete type (a failed build never reaches the core as a typed nil) and
+// the kind's Defaults.
+func NewChannelKind[T Channel](kind string, build func(ChannelEnv) (T, error), defaults func() any) ChannelKind {
+	return ChannelKind{Kind: kind, Defaults: defaults, Build: func(env ChannelEnv) (Channel, error) {
 		ch, err := build(env)
 		if err != nil {
 			return nil, err
@@ -120,8 +121,8 @@ func NewChannelKind[T Channel](kind string, build func(ChannelEnv) (T, error)) C
 }
 
 // NewVendorKind is NewChannelKind for vendors.
-func NewVendorKind[T Vendor](kind string, build func(VendorEnv) (T, error)) VendorKind {
-	return VendorKind{Kind: kind, Build: func(env VendorEnv) (Vendor, error) {
+func NewVendorKind[T Vendor](kind string, build func(VendorEnv) (T, error), defaults func() any) VendorKind {
+	return VendorKind{Kind: kind, Defaults: defaults, Build: func(env VendorEnv) (Vendor, error) {
 		v, err := build(env)
 		if err != nil {
 			return nil, err

@@ -173,13 +173,13 @@ func TestVendorStartedMessage(t *testing.T) {
 func TestKindBuildErrorIsNoTypedNil(t *testing.T) {
 	k := connector.NewChannelKind("fake", func(connector.ChannelEnv) (*fakeChannel, error) {
 		return nil, errors.New("bad config")
-	})
+	}, nil)
 	if ch, err := k.Build(connector.ChannelEnv{}); ch != nil || err == nil {
 		t.Errorf("Build = %#v, %v; want a nil Channel and the error", ch, err)
 	}
 	vk := connector.NewVendorKind("fake", func(connector.VendorEnv) (*fakeVendor, error) {
 		return nil, errors.New("bad config")
-	})
+	}, nil)
 	if v, err := vk.Build(connector.VendorEnv{}); v != nil || err == nil {
 		t.Errorf("Build = %#v, %v; want a nil Vendor and the error", v, err)
 	}

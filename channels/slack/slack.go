@@ -21,7 +21,7 @@ import (
 )
 
 // Kind is the "slack" channel kind: one Channel per [channels.slack.NAME] block.
-func Kind() connector.ChannelKind { return connector.NewChannelKind("slack", New) }
+func Kind() connector.ChannelKind { return connector.NewChannelKind("slack", New, Defaults) }
 
 // Channel is one Slack app installation. It is safe for concurrent use.
 type Channel struct {

@@ -15,7 +15,7 @@ import (
 )
 
 // Kind is the "sms" channel kind: one Channel per [channels.sms.NAME] block.
-func Kind() connector.ChannelKind { return connector.NewChannelKind("sms", New) }
+func Kind() connector.ChannelKind { return connector.NewChannelKind("sms", New, Defaults) }
 
 // Channel is one Twilio SMS channel instance. It is safe for concurrent use.
 type Channel struct {

@@ -26,27 +26,14 @@ var version = "dev"
 func registry() connector.Registry {
 	return connector.Registry{
 		Channels: []connector.ChannelKind{
-			channelKind(sms.Kind(), sms.Defaults),
-			channelKind(slack.Kind(), slack.Defaults),
+			sms.Kind(),
+			slack.Kind(),
 		},
 		Vendors: []connector.VendorKind{
-			vendorKind(whoson.Kind(), whoson.Defaults),
-			vendorKind(customerchannel.Kind(), customerchannel.Defaults),
+			whoson.Kind(),
+			customerchannel.Kind(),
 		},
 	}
-}
-
-// channelKind is k with its config defaults, which example_test.go holds
-// config.example.toml to.
-func channelKind(k connector.ChannelKind, defaults func() any) connector.ChannelKind {
-	k.Defaults = defaults
-	return k
-}
-
-// vendorKind is channelKind for vendors.
-func vendorKind(k connector.VendorKind, defaults func() any) connector.VendorKind {
-	k.Defaults = defaults
-	return k
 }
 
 func main() {

@@ -22,7 +22,7 @@ import (
 )
 
 // Kind is the "customerchannel" vendor kind.
-func Kind() connector.VendorKind { return connector.NewVendorKind("customerchannel", New) }
+func Kind() connector.VendorKind { return connector.NewVendorKind("customerchannel", New, Defaults) }
 
 // Vendor is one chat server. It is safe for concurrent use.
 type Vendor struct {

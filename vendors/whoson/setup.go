@@ -25,7 +25,7 @@ var (
 )
 
 // Kind is the "whoson" vendor kind for the daemon's registry.
-func Kind() connector.VendorKind { return connector.NewVendorKind("whoson", Build) }
+func Kind() connector.VendorKind { return connector.NewVendorKind("whoson", Build, Defaults) }
 
 // Vendor is one [vendors.whoson.NAME] instance.
 type Vendor struct {
