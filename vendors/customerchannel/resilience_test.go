@@ -192,6 +192,35 @@ func TestTranscriptSizeBounded(t *testing.T) {
 	}
 }
 
+// The transcript goes to the customer's channel by its URL: the chat
+// server's credentials in the configured url must not go with it, and the
+// server's conversation id is one path segment.
+func TestTranscriptLinkCarriesNoCredentials(t *testing.T) {
+	var gotPath, gotAuth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath, gotAuth = r.URL.EscapedPath(), r.Header.Get("Authorization")
+		io.WriteString(w, "%PDF-1.4")
+	}))
+	defer srv.Close()
+	withCreds := strings.Replace(srv.URL, "http://", "http://agent:s3cret@", 1)
+	rec := &recorder{}
+	v := newVendor(t, map[string]any{"url": withCreds, "transcript": "pdf"}, rec)
+	v.http = srv.Client()
+	l := &live{conv: 7, c: *conversation(), s: session{ConversationID: "a/b c"}}
+	v.transcript(context.Background(), l)
+	_, out := rec.all()
+	if len(out) != 1 || len(out[0].Attachments) != 1 {
+		t.Fatalf("transcript messages: %+v", out)
+	}
+	link := out[0].Attachments[0].URL
+	if strings.Contains(link, "s3cret") || strings.Contains(link, "agent@") {
+		t.Errorf("the customer's link carries the server's credentials: %s", link)
+	}
+	if gotPath != "/api/customer/transcript/a%2Fb%20c/pdf" || gotAuth == "" {
+		t.Errorf("fetched %q (auth %q); want the id escaped as one segment, with the credentials", gotPath, gotAuth)
+	}
+}
+
 func TestConfigBoundsValidated(t *testing.T) {
 	for block, want := range map[string]string{
 		"url = \"http://x\"\ntranscript_max_bytes = 0":      "transcript_max_bytes",

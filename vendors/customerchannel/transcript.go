@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,7 +55,7 @@ func (v *Vendor) untilStop() (context.Context, context.CancelFunc) {
 }
 
 func (v *Vendor) transcript(ctx context.Context, l *live) {
-	url := fmt.Sprintf("%s/api/customer/transcript/%s/%s", v.cfg.URL, l.s.ConversationID, v.cfg.Transcript)
+	url := fmt.Sprintf("%s/api/customer/transcript/%s/%s", v.cfg.URL, neturl.PathEscape(l.s.ConversationID), v.cfg.Transcript)
 	deadline := time.Now().Add(v.cfg.TranscriptWait)
 	for attempt := 0; ; attempt++ {
 		status, err := v.get(ctx, url)
@@ -109,6 +110,18 @@ func (v *Vendor) get(ctx context.Context, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// withoutUserinfo drops credentials from a URL that leaves for a third
+// party: the customer's channel (Twilio, Slack) fetches the transcript by
+// its URL, and the chat server's user and password must not go with it.
+func withoutUserinfo(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return connector.RedactURL(raw)
+	}
+	u.User = nil
+	return u.String()
+}
+
 // deliverTranscript sends the PDF to the customer where they wrote, as the
 // ended conversation's last message, so it follows the end notice; email
 // needs nothing more.
@@ -122,7 +135,7 @@ func (v *Vendor) deliverTranscript(ctx context.Context, l *live, url string) {
 	}
 	err := v.outbound.Outbound(ctx, connector.Outbound{Vendor: v.name, Channel: l.c.Channel, Customer: l.c.Customer,
 		Conversation: l.conv, Text: "Transcript of your chat", SourceID: "transcript:" + l.s.ConversationID,
-		Attachments: []connector.Attachment{{URL: url, Name: "transcript.pdf", ContentType: "application/pdf"}}})
+		Attachments: []connector.Attachment{{URL: withoutUserinfo(url), Name: "transcript.pdf", ContentType: "application/pdf"}}})
 	if err != nil {
 		v.log.Error("transcript not stored", zap.Int64("conversation", l.conv), zap.Error(err))
 	}
