@@ -142,3 +142,27 @@ func TestWaitIdle(t *testing.T) {
 		t.Errorf("%d sent once idle, want 1", n)
 	}
 }
+
+// MemoryProgress keeps at most its bound, the newest record and updates of
+// known ones included.
+func TestMemoryProgressBounded(t *testing.T) {
+	ctx := context.Background()
+	p := connector.NewMemoryProgress(3)
+	for id := range int64(10) {
+		p.SaveProgress(ctx, id, []byte(`{"n":1}`))
+		if p.Len() > 3 {
+			t.Fatalf("after %d saves: %d records, bound 3", id+1, p.Len())
+		}
+	}
+	if b, _ := p.LoadProgress(ctx, 9); string(b) != `{"n":1}` {
+		t.Errorf("the newest record = %q", b)
+	}
+	p.SaveProgress(ctx, 9, []byte(`{"n":2}`))
+	if b, _ := p.LoadProgress(ctx, 9); string(b) != `{"n":2}` || p.Len() != 3 {
+		t.Errorf("an update: %q, %d records", b, p.Len())
+	}
+	p.Drop(9)
+	if b, _ := p.LoadProgress(ctx, 9); b != nil {
+		t.Errorf("after Drop: %q", b)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -114,54 +113,7 @@ func (c *Channel) saveProgress(ctx context.Context, id int64, p progress) error 
 // doneProgress drops the record of a message sent. The core does that itself
 // when it marks the message sent; only the in-memory stand-in needs it.
 func (c *Channel) doneProgress(ctx context.Context, id int64) {
-	if mem, ok := c.progress.(*memProgress); ok {
-		mem.SaveProgress(ctx, id, nil)
+	if c.ownProgress != nil {
+		c.ownProgress.Drop(id)
 	}
-}
-
-// memProgress keeps records in memory when the channel is built without the
-// core (tests, tools): a restart forgets them. It holds at most max records,
-// dropping an arbitrary one past that.
-type memProgress struct {
-	mu  sync.Mutex
-	max int
-	m   map[int64][]byte
-}
-
-var _ connector.SendProgress = (*memProgress)(nil)
-
-func newMemProgress(max int) *memProgress {
-	return &memProgress{max: max, m: map[int64][]byte{}}
-}
-
-// LoadProgress implements connector.SendProgress.
-func (s *memProgress) LoadProgress(_ context.Context, id int64) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[id], nil
-}
-
-// SaveProgress implements connector.SendProgress; nil p drops the record.
-func (s *memProgress) SaveProgress(_ context.Context, id int64, p []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p == nil {
-		delete(s.m, id)
-		return nil
-	}
-	if _, ok := s.m[id]; !ok && len(s.m) >= s.max {
-		for k := range s.m {
-			delete(s.m, k)
-			break
-		}
-	}
-	s.m[id] = append([]byte(nil), p...)
-	return nil
-}
-
-// len is the number of records held.
-func (s *memProgress) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
 }

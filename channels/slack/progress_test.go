@@ -178,9 +178,9 @@ func TestSendWithoutProgressStoreResumesInMemory(t *testing.T) {
 		"api_url": e.fake.APIURL(), "channels": []string{chSupport}, "post_interval": "0s",
 		"fetch_allow": []string{"127.0.0.0/8"}}, e.sink, "")
 	e.start()
-	mem, ok := e.ch.progress.(*memProgress)
-	if !ok {
-		t.Fatalf("progress = %T, want memProgress", e.ch.progress)
+	mem := e.ch.ownProgress
+	if mem == nil {
+		t.Fatalf("progress = %T, want the channel's own MemoryProgress", e.ch.progress)
 	}
 	to, root := e.thread("help")
 	failSecondUpload(e.fake)
@@ -195,21 +195,8 @@ func TestSendWithoutProgressStoreResumesInMemory(t *testing.T) {
 	if got := threadNames(e.fake, root.TS); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("thread = %q, want %q", got, want)
 	}
-	if n := mem.len(); n != 0 {
+	if n := mem.Len(); n != 0 {
 		t.Errorf("%d records kept after the message was sent", n)
-	}
-}
-
-func TestMemProgressBounded(t *testing.T) {
-	s := newMemProgress(3)
-	for i := range 10 {
-		s.SaveProgress(t.Context(), int64(i), []byte(`{"files":1}`))
-		if s.len() > 3 {
-			t.Fatalf("after %d saves: %d records, bound 3", i+1, s.len())
-		}
-	}
-	if b, _ := s.LoadProgress(t.Context(), 9); string(b) != `{"files":1}` {
-		t.Errorf("the newest record = %q", b)
 	}
 }
 

@@ -54,8 +54,9 @@ type Channel struct {
 	socket     connector.Status       // the Socket Mode session, kept by connector.Supervise
 
 	// progress keeps what earlier attempts at each message achieved: the
-	// core's store, or memProgress when built without the core.
-	progress connector.SendProgress
+	// core's store, or ownProgress when built without the core.
+	progress    connector.SendProgress
+	ownProgress *connector.MemoryProgress // nil when the core keeps progress
 
 	mu sync.Mutex
 	// Each bounded to maxRemembered entries, least recently used forgotten:
@@ -115,7 +116,8 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		typingLanes: newLanes(maxTypingQueued, 1<<62, nil),
 	}
 	if c.progress == nil {
-		c.progress = newMemProgress(maxRemembered)
+		c.ownProgress = connector.NewMemoryProgress(maxRemembered)
+		c.progress = c.ownProgress
 	}
 	c.lanes.onPanic = c.lanePanic
 	c.typingLanes.onPanic = c.lanePanic

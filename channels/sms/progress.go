@@ -1,12 +1,10 @@
 package sms
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/connectord/connectord/connector"
@@ -101,53 +99,15 @@ func (c *Channel) saveProgress(ctx context.Context, id int64, p progress) error 
 	return nil
 }
 
+// maxMemProgress bounds the in-memory stand-in for the core's store.
+const maxMemProgress = 1024
+
 // finished drops the record of a message that was sent or failed for good
 // when the record lives in memory; the core clears its own store itself
 // once it has recorded the outcome, and clearing it earlier would open a
 // window in which a crash repeats the whole message.
 func (c *Channel) finished(id int64) {
-	if m, ok := c.progress.(*memProgress); ok {
-		m.drop(id)
+	if c.ownProgress != nil {
+		c.ownProgress.Drop(id)
 	}
-}
-
-// memProgress keeps records in this process only. It stands in for the core's
-// store when the channel is built without one (tests, tools); the daemon
-// always passes its own.
-type memProgress struct {
-	mu      sync.Mutex
-	records map[int64][]byte
-}
-
-// maxMemProgress bounds memProgress: a record past it is not kept, so that
-// message resumes from its start.
-const maxMemProgress = 1024
-
-func newMemProgress() *memProgress { return &memProgress{records: map[int64][]byte{}} }
-
-// LoadProgress implements connector.SendProgress.
-func (m *memProgress) LoadProgress(_ context.Context, id int64) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.records[id], nil
-}
-
-// SaveProgress implements connector.SendProgress.
-func (m *memProgress) SaveProgress(_ context.Context, id int64, p []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, known := m.records[id]
-	switch {
-	case p == nil:
-		delete(m.records, id)
-	case known || len(m.records) < maxMemProgress:
-		m.records[id] = bytes.Clone(p)
-	}
-	return nil
-}
-
-func (m *memProgress) drop(id int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.records, id)
 }

@@ -316,23 +316,3 @@ func TestSendProgressThroughCore(t *testing.T) {
 		t.Errorf("record after MarkSent: %q, %v", b, err)
 	}
 }
-
-func TestMemProgressBounded(t *testing.T) {
-	ctx := context.Background()
-	m := newMemProgress()
-	for id := range int64(maxMemProgress + 10) {
-		if err := m.SaveProgress(ctx, id, []byte("{}")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := len(m.records); n != maxMemProgress {
-		t.Errorf("%d records kept, want %d", n, maxMemProgress)
-	}
-	// A message already recorded is still updated.
-	if err := m.SaveProgress(ctx, 1, []byte(`{"sent":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := m.LoadProgress(ctx, 1); string(b) != `{"sent":1}` {
-		t.Errorf("record 1 = %q", b)
-	}
-}

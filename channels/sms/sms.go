@@ -34,8 +34,9 @@ type Channel struct {
 	lastFailure atomic.Pointer[string]
 
 	// progress keeps what earlier attempts at a message achieved: the core's
-	// store, or memProgress when the channel is built without the core.
-	progress connector.SendProgress
+	// store, or ownProgress when the channel is built without the core.
+	progress    connector.SendProgress
+	ownProgress *connector.MemoryProgress // nil when the core keeps progress
 }
 
 var (
@@ -57,12 +58,8 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	var progress connector.SendProgress = newMemProgress()
-	if env.Progress != nil {
-		progress = env.Progress
-	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	return &Channel{
+	c := &Channel{
 		name:      env.Instance.FullName(),
 		path:      "/sms/" + env.Instance.Name,
 		cfg:       cfg,
@@ -74,8 +71,13 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		transport: t,
-		progress:  progress,
-	}, nil
+		progress:  env.Progress,
+	}
+	if c.progress == nil {
+		c.ownProgress = connector.NewMemoryProgress(maxMemProgress)
+		c.progress = c.ownProgress
+	}
+	return c, nil
 }
 
 // Name returns the instance name, "sms.main".

@@ -52,7 +52,7 @@ func TestChannel(t *testing.T, fx ChannelFixture) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]goleak.Option{goleak.IgnoreCurrent()}, fx.Ignore...)
-			r := &channelRun{t: t, fx: fx, sink: &InboundRecorder{}, progress: &MemProgress{}}
+			r := &channelRun{t: t, fx: fx, sink: &InboundRecorder{}, progress: connector.NewMemoryProgress(1 << 16)}
 			r.ch = fx.Start(t, r.sink, r.progress)
 			defer func() { // also when the clause failed: stop what it started
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -73,7 +73,7 @@ type channelRun struct {
 	t        *testing.T
 	fx       ChannelFixture
 	sink     *InboundRecorder
-	progress *MemProgress
+	progress *connector.MemoryProgress
 	ch       connector.Channel
 }
 
@@ -221,34 +221,4 @@ func (s *InboundRecorder) Texts() []string {
 		}
 	}
 	return out
-}
-
-// MemProgress is a SendProgress in memory, for tests.
-type MemProgress struct {
-	mu sync.Mutex
-	m  map[int64][]byte
-}
-
-var _ connector.SendProgress = (*MemProgress)(nil)
-
-// LoadProgress implements connector.SendProgress.
-func (p *MemProgress) LoadProgress(_ context.Context, id int64) ([]byte, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.m[id]), nil
-}
-
-// SaveProgress implements connector.SendProgress.
-func (p *MemProgress) SaveProgress(_ context.Context, id int64, b []byte) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[int64][]byte{}
-	}
-	if b == nil {
-		delete(p.m, id)
-	} else {
-		p.m[id] = slices.Clone(b)
-	}
-	return nil
 }
