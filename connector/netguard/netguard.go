@@ -79,8 +79,9 @@ func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
 // Check returns a *BlockedError when addr may not be dialled, else nil.
 func (g *Guard) Check(addr netip.Addr) error {
 	a := addr.Unmap().WithZone("")
+	mapped := netip.AddrFrom16(a.As16()) // an IPv6 prefix such as ::/0 covers IPv4 in this form
 	for _, p := range g.allow {
-		if p.Contains(a) {
+		if p.Contains(a) || a.Is4() && p.Contains(mapped) {
 			return nil
 		}
 	}
