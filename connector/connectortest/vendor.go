@@ -118,6 +118,17 @@ func (r *vendorRun) open() *connector.Conversation {
 	return c
 }
 
+// openJoined opens a conversation and has the fake's agent join it, waiting
+// for the joined event: a fake's agent may join on its own schedule, and
+// what the clauses do next comes after it.
+func (r *vendorRun) openJoined() *connector.Conversation {
+	r.t.Helper()
+	c := r.open()
+	r.fx.Join(r.t, c, "Alice")
+	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	return c
+}
+
 // send relays customer message id with text to the agent of c.
 func (r *vendorRun) send(c *connector.Conversation, id int64, text string) {
 	r.t.Helper()
@@ -147,9 +158,7 @@ func (r *vendorRun) waitLines(c *connector.Conversation, want []string) {
 }
 
 func testOpenAndSend(r *vendorRun) {
-	c := r.open()
-	r.fx.Join(r.t, c, "Alice")
-	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	c := r.openJoined()
 	var want []string
 	for i := range 10 {
 		text := fmt.Sprintf("customer line %d", i+1)
@@ -160,9 +169,7 @@ func testOpenAndSend(r *vendorRun) {
 }
 
 func testRetriedSend(r *vendorRun) {
-	c := r.open()
-	r.fx.Join(r.t, c, "Alice")
-	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	c := r.openJoined()
 	r.send(c, 1, "once")
 	r.send(c, 1, "once") // the core's retry after an error it did not see succeed
 	r.send(c, 2, "after")
@@ -172,10 +179,7 @@ func testRetriedSend(r *vendorRun) {
 }
 
 func testEventsInOrder(r *vendorRun) {
-	c := r.open()
-	r.fx.Join(r.t, c, "Alice")
-	// A fake's agent may join on its own schedule: lines come after it.
-	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	c := r.openJoined()
 	var want []string
 	for i := range 5 {
 		text := fmt.Sprintf("agent line %d", i+1)
@@ -196,9 +200,7 @@ func testEventsInOrder(r *vendorRun) {
 // The core's EventSink blocks while the store refuses writes: a vendor
 // must lose nothing meanwhile and keep the order.
 func testBlockingSink(r *vendorRun) {
-	c := r.open()
-	r.fx.Join(r.t, c, "Alice")
-	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	c := r.openJoined()
 	release := r.sink.Block()
 	var want []string
 	for i := range 5 {
@@ -215,9 +217,7 @@ func testBlockingSink(r *vendorRun) {
 }
 
 func testEndByCustomer(r *vendorRun) {
-	c := r.open()
-	r.fx.Join(r.t, c, "Alice")
-	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	c := r.openJoined()
 	if err := r.v.End(ctxFor(r.t), r.session(c), "customer"); err != nil {
 		r.t.Fatalf("End: %v", err)
 	}
@@ -230,9 +230,7 @@ func testEndByCustomer(r *vendorRun) {
 }
 
 func testResume(r *vendorRun) {
-	c := r.open()
-	r.fx.Join(r.t, c, "Alice")
-	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	c := r.openJoined()
 	r.send(c, 1, "before the restart")
 	r.waitLines(c, []string{"before the restart"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -264,9 +262,7 @@ func testHealth(r *vendorRun) {
 	if !ok {
 		r.t.Skip("the vendor reports no health (no Checker)")
 	}
-	c := r.open()
-	r.fx.Join(r.t, c, "Alice")
-	r.sink.WaitFor(r.t, c.ID, connector.EventJoined)
+	r.openJoined() // a live conversation: per-chat vendors have a socket to lose
 	if !eventually(10*time.Second, func() bool { return chk.Health().Ready }) {
 		r.t.Fatalf("not ready with a live conversation: %+v", chk.Health())
 	}
