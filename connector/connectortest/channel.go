@@ -39,33 +39,26 @@ type ChannelFixture struct {
 // TestChannel runs the channel conformance suite: one subtest per clause of
 // the Channel contract and of the sinks' error vocabulary.
 func TestChannel(t *testing.T, fx ChannelFixture) {
-	for _, tc := range []struct {
-		name string
-		fn   func(*channelRun)
-	}{
+	runClauses(t, fx.Ignore, []clause[*channelRun]{
 		{"InboundStoredBeforeAck", testInboundStored},
 		{"RefusedInboundNotAcked", testRefusedInbound},
 		{"PermanentRefusalAcked", testPermanentRefusal},
 		{"RedeliveryKeepsSourceID", testRedelivery},
 		{"SendInOrder", testChannelSendInOrder},
 		{"RetriedSendNotRepeated", testChannelRetriedSend},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			opts := append([]goleak.Option{goleak.IgnoreCurrent()}, fx.Ignore...)
-			r := &channelRun{t: t, fx: fx, sink: &InboundRecorder{}, progress: connector.NewMemoryProgress(1 << 16)}
-			r.ch = fx.Start(t, r.sink, r.progress)
-			defer func() { // also when the clause failed: stop what it started
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := r.ch.Stop(ctx); err != nil {
-					t.Errorf("Stop: %v", err)
-				}
-				if !t.Failed() {
-					goleak.VerifyNone(t, opts...)
-				}
-			}()
-			tc.fn(r)
-		})
+	}, func(t *testing.T) *channelRun {
+		r := &channelRun{t: t, fx: fx, sink: &InboundRecorder{}, progress: connector.NewMemoryProgress(1 << 16)}
+		r.ch = fx.Start(t, r.sink, r.progress)
+		return r
+	}, (*channelRun).stop)
+}
+
+// stop stops the channel the clause ran on.
+func (r *channelRun) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.ch.Stop(ctx); err != nil {
+		r.t.Errorf("Stop: %v", err)
 	}
 }
 

@@ -44,10 +44,7 @@ type VendorFixture struct {
 // the Vendor contract that every vendor must keep. Subtests run one after
 // another (a goroutine-leak check ends each).
 func TestVendor(t *testing.T, fx VendorFixture) {
-	for _, tc := range []struct {
-		name string
-		fn   func(*vendorRun)
-	}{
+	runClauses(t, fx.Ignore, []clause[*vendorRun]{
 		{"OpenAndSendInOrder", testOpenAndSend},
 		{"RetriedSendNotRepeated", testRetriedSend},
 		{"EventsInOrder", testEventsInOrder},
@@ -55,22 +52,11 @@ func TestVendor(t *testing.T, fx VendorFixture) {
 		{"EndByCustomer", testEndByCustomer},
 		{"ResumeAfterRestart", testResume},
 		{"HealthFollowsTheServer", testHealth},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			opts := append([]goleak.Option{goleak.IgnoreCurrent()}, fx.Ignore...)
-			r := &vendorRun{t: t, fx: fx, sink: &RecordingSink{}}
-			// Deferred, so that a clause that fails still stops what it
-			// started, and its failure is not reported again as a leak.
-			defer func() {
-				r.stopAll()
-				if !t.Failed() {
-					goleak.VerifyNone(t, opts...)
-				}
-			}()
-			r.v = r.start()
-			tc.fn(r)
-		})
-	}
+	}, func(t *testing.T) *vendorRun {
+		r := &vendorRun{t: t, fx: fx, sink: &RecordingSink{}}
+		r.v = r.start()
+		return r
+	}, (*vendorRun).stopAll)
 }
 
 // vendorRun is one subtest: the vendor instances it started and what they
