@@ -18,13 +18,7 @@ import (
 // the next connection, and the server (the agent) gets it exactly once.
 // Before the fix Send returned nil once the frame was written and the
 // retried Send was never emitted: the agent never got the line.
-func TestLostLineSentAgainOnNextConnection(t *testing.T) {
-	for _, eio := range []int{3, 4} {
-		t.Run(map[int]string{3: "socket.io@2", 4: "socket.io@4"}[eio], func(t *testing.T) {
-			testLostLine(t, eio)
-		})
-	}
-}
+func TestLostLineSentAgainOnNextConnection(t *testing.T) { bothGenerations(t, testLostLine) }
 
 func testLostLine(t *testing.T, eio int) {
 	sim := customerchanneltest.StartTest(t, eio)

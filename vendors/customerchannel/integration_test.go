@@ -12,11 +12,13 @@ import (
 
 // TestAgainstNodeServer runs the adapter with the real Socket.IO clients
 // against the reference Node servers of both generations.
-func TestAgainstNodeServer(t *testing.T) {
+func TestAgainstNodeServer(t *testing.T) { bothGenerations(t, testAgainstNode) }
+
+// bothGenerations runs test against the reference Node server of each
+// Engine.IO generation: socket.io@2 (eio 3) and socket.io@4 (eio 4).
+func bothGenerations(t *testing.T, test func(t *testing.T, eio int)) {
 	for _, eio := range []int{3, 4} {
-		t.Run(map[int]string{3: "socket.io@2", 4: "socket.io@4"}[eio], func(t *testing.T) {
-			testAgainstNode(t, eio)
-		})
+		t.Run(map[int]string{3: "socket.io@2", 4: "socket.io@4"}[eio], func(t *testing.T) { test(t, eio) })
 	}
 }
 
