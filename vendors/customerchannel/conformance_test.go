@@ -20,11 +20,9 @@ import (
 // reference Socket.IO servers of both generations, its agent scripted through
 // the control API.
 func TestConformance(t *testing.T) {
-	for _, eio := range []int{3, 4} {
-		t.Run(map[int]string{3: "eio3-socket.io@2", 4: "eio4-socket.io@4"}[eio], func(t *testing.T) {
-			connectortest.TestVendor(t, conformanceFixture(t, customerchanneltest.StartTest(t, eio)))
-		})
-	}
+	bothGenerations(t, func(t *testing.T, eio int) {
+		connectortest.TestVendor(t, conformanceFixture(t, customerchanneltest.StartTest(t, eio)))
+	})
 }
 
 func conformanceFixture(t *testing.T, sim *customerchanneltest.Server) connectortest.VendorFixture {
