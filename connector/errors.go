@@ -9,6 +9,17 @@ import (
 // ErrNotFound is returned by a Store for a missing conversation or message.
 var ErrNotFound = errors.New("not found")
 
+// ErrChatLost is what a vendor returns (wrapped with %w, from Resume, Send
+// or LeaveMessage) when it knows the vendor will not continue this
+// conversation's chat: the server forgot it across a restart or a
+// reconnect. It is not the end of the conversation: the core opens a new
+// vendor chat for it at once, tells the customer they were reconnected,
+// gives the new agent a context line (KindContext), then the customer's
+// pending lines in order. A vendor that learns it while nothing of the
+// core is waiting on it (its socket came back and the chat is gone) reports
+// EventLost instead.
+var ErrChatLost = errors.New("the vendor lost the chat")
+
 // PermanentError marks a failure that retrying cannot fix (an invalid number,
 // a refused conversation). The Router stops retrying and ends the
 // conversation with a notice to the customer.

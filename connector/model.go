@@ -42,6 +42,11 @@ const (
 	KindNotice Kind = "notice"
 	// KindEnd asks the vendor to end the conversation (direction ToAgent).
 	KindEnd Kind = "end"
+	// KindContext is the one line a vendor chat opened again after the vendor
+	// lost the first one starts with (direction ToAgent): who the customer is,
+	// on which channel, and the conversation's last lines. A vendor sends it
+	// to the agent like customer text.
+	KindContext Kind = "context"
 	// KindLeaveMessage is customer text to be left for later because no agent was
 	// available (direction ToAgent).
 	KindLeaveMessage Kind = "leave_message"
@@ -189,6 +194,9 @@ const (
 	EventEnded       EventType = "ended"       // over (Reason)
 	EventNotice      EventType = "notice"      // vendor text for the customer that is not an agent line
 	EventSession     EventType = "session"     // only Session changed
+	// EventLost: the vendor will not continue the chat (it forgot it while we
+	// were disconnected). The core opens a new one; see ErrChatLost.
+	EventLost EventType = "lost"
 )
 
 // Event is an agent-side event, normalised from any vendor.

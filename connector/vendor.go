@@ -32,9 +32,12 @@ type Vendor interface {
 	// that moves the state on should carry the session, or a crash before Open's
 	// result is stored costs a second Open. The session must not be empty.
 	Open(ctx context.Context, c *Conversation) (json.RawMessage, error)
-	// Send relays one customer message (KindText) to the agent. A Send of a
+	// Send relays one customer message (KindText), or the context line that
+	// starts a chat opened again (KindContext), to the agent. A Send of a
 	// message the core already tried (the same m.ID) must not show the agent
-	// the line twice where the vendor gives any way to tell.
+	// the line twice where the vendor gives any way to tell. An error wrapping
+	// ErrChatLost says the vendor no longer has the chat: the core opens a new
+	// one (Open again, with c.Session empty) and sends m there.
 	Send(ctx context.Context, c *Conversation, m *Message) error
 	// End ends the conversation at the vendor because the customer or connectord
 	// ended it. It must succeed (nil) when the vendor already ended it.
@@ -46,8 +49,11 @@ type Vendor interface {
 
 // Resumer is a vendor that can continue a stored session after a restart or
 // a lost connection. The core calls Resume for every open conversation with a
-// session when it starts. A vendor that refuses to continue reports
-// EventEnded through the sink and returns nil; an error means "try again".
+// session when it starts. When the vendor will not continue the chat, Resume
+// returns an error wrapping ErrChatLost and the core opens a new chat for the
+// conversation (it is not ended); a Permanent error ends the conversation;
+// any other error means "try again". Later, when a reconnect finds the chat
+// gone, the vendor reports EventLost through the sink.
 type Resumer interface {
 	Resume(ctx context.Context, c *Conversation) error
 }
