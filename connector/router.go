@@ -30,24 +30,28 @@ type Router struct {
 	vendors  map[string]Vendor
 
 	// convLocks serialise the read-modify-write of one conversation's state
-	// between vendor events and the lane that opens it.
+	// between vendor events (the vendor's goroutine) and its lanes (opening,
+	// ending): the state a change is computed from must still hold when it
+	// is applied.
 	convLocks [64]sync.Mutex
 
-	mu    sync.Mutex
-	lanes map[laneKey]*lane
+	lanes *Lanes[laneKey]
+
+	mu sync.Mutex
+	// queued holds the ids of messages on a lane (queued, in flight or
+	// waiting to retry): enqueuing one again does nothing, so a caller that
+	// retries a commit, or the outbox sweep, cannot send a message twice.
+	queued map[int64]bool
 	// recovered holds the ids of messages that were in the outbox at start
 	// and not yet tried: their crash count is checked first (poison.go).
 	recovered map[int64]bool
 	limiters  map[int64]*rate.Limiter // per conversation, to the customer
 	toldBusy  map[int64]bool          // held by the channel's cap, customer told
-	// idle is closed while no lane exists (nothing queued, in flight or
-	// waiting to retry) and replaced by an open one when a lane starts.
-	idle     chan struct{}
-	stopping bool
-	stopCh   chan struct{} // closed by Stop: no new attempts, no more waiting
-	runCtx   context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	stopping  bool
+	stopCh    chan struct{} // closed by Stop: no new attempts, no more waiting
+	runCtx    context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // housekeeping
 
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
 }
@@ -58,16 +62,10 @@ var (
 	_ ConversationLister = (*Router)(nil)
 )
 
+// laneKey is the lane of one conversation in one direction.
 type laneKey struct {
 	conv int64
 	dir  Direction
-}
-
-// lane is the queue of one conversation in one direction; its worker exits
-// when the queue is empty, so idle conversations cost nothing.
-type lane struct {
-	queue  []*Message
-	resume bool // resume the vendor session before anything else
 }
 
 // RouterConfig is what NewRouter needs.
@@ -94,9 +92,9 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		store: rc.Store, log: rc.Logger, cfg: rc.Conversation, notices: ts,
 		vendorOf: rc.VendorFor, metrics: rc.Metrics,
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
-		lanes: map[laneKey]*lane{}, stopCh: make(chan struct{}),
+		stopCh: make(chan struct{}), queued: map[int64]bool{},
 		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{},
-		idle: closedChan(),
+		lanes: NewLanes(LanesOptions[laneKey]{}),
 	}, nil
 }
 
@@ -155,8 +153,9 @@ func (r *Router) Stop(ctx context.Context) {
 	if cancel == nil {
 		return
 	}
+	r.lanes.Close()
 	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	go func() { r.lanes.Wait(); r.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		cancel()
@@ -279,107 +278,41 @@ func (r *Router) DeliveryStatus(ctx context.Context, channel, remoteID string, s
 	return nil
 }
 
-// enqueue puts a stored message on its lane, starting the lane's worker if needed.
+// enqueue puts a stored message on its lane, unless it is there already.
 func (r *Router) enqueue(m *Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.stopping {
-		return // it stays in the outbox for the next start
+	if r.stopping || r.queued[m.ID] {
+		return // stopping: it stays in the outbox for the next start
 	}
-	k := laneKey{m.ConversationID, m.Direction}
-	if l, ok := r.lanes[k]; ok {
-		l.queue = append(l.queue, m)
-		return
-	}
-	r.addLaneLocked(k, &lane{queue: []*Message{m}})
+	r.queued[m.ID] = true
+	r.lanes.Go(laneKey{m.ConversationID, m.Direction}, 0, func() {
+		defer r.dequeued(m.ID)
+		r.deliver(r.runCtx, m)
+	})
 }
 
-// addLaneLocked starts the worker of a new lane.
-func (r *Router) addLaneLocked(k laneKey, l *lane) {
-	if len(r.lanes) == 0 {
-		r.idle = make(chan struct{})
-	}
-	r.lanes[k] = l
-	r.wg.Add(1)
-	go r.work(k)
+func (r *Router) dequeued(id int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.queued, id)
 }
 
-// removeLaneLocked forgets an empty lane, closing idle after the last one.
-func (r *Router) removeLaneLocked(k laneKey) {
-	delete(r.lanes, k)
-	if len(r.lanes) == 0 {
-		close(r.idle)
-	}
+// scheduleResume runs the vendor's Resume on the conversation's lane to the
+// agent. Start schedules it before it queues the outbox, so it comes first.
+func (r *Router) scheduleResume(conv int64) {
+	r.lanes.Go(laneKey{conv, ToAgent}, 0, func() { r.resume(r.runCtx, conv) })
 }
 
 // WaitIdle returns once the Router has nothing queued, in flight or waiting
 // to retry, or with ctx's error. Tests and tools use it instead of sleeping
 // to see that nothing more happens.
-func (r *Router) WaitIdle(ctx context.Context) error {
-	r.mu.Lock()
-	idle := r.idle
-	r.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (r *Router) WaitIdle(ctx context.Context) error { return r.lanes.WaitIdle(ctx) }
 
 func closedChan() chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c
-}
-
-func (r *Router) scheduleResume(conv int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := laneKey{conv, ToAgent}
-	if l, ok := r.lanes[k]; ok {
-		l.resume = true
-		return
-	}
-	r.addLaneLocked(k, &lane{resume: true})
-}
-
-// next takes the lane's next job; it removes an empty lane and reports false.
-func (r *Router) next(k laneKey) (m *Message, resume, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := r.lanes[k]
-	if r.stopping {
-		r.removeLaneLocked(k)
-		return nil, false, false
-	}
-	if l.resume {
-		l.resume = false
-		return nil, true, true
-	}
-	if len(l.queue) == 0 {
-		r.removeLaneLocked(k)
-		return nil, false, false
-	}
-	m = l.queue[0]
-	l.queue[0] = nil
-	l.queue = l.queue[1:]
-	return m, false, true
-}
-
-func (r *Router) work(k laneKey) {
-	defer r.wg.Done()
-	for {
-		m, resume, ok := r.next(k)
-		if !ok {
-			return
-		}
-		if resume {
-			r.resume(r.runCtx, k.conv)
-			continue
-		}
-		r.deliver(r.runCtx, m)
-	}
 }
 
 // deliver moves one message to its destination, retrying until it is sent,

@@ -1,14 +1,13 @@
 package slack
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/connectord/connectord/channels/slack/slacktest"
+	"github.com/connectord/connectord/connector"
 )
 
 func TestLRUBoundAndOrder(t *testing.T) {
@@ -75,35 +74,6 @@ func TestChannelCachesStayBounded(t *testing.T) {
 	}
 }
 
-// The lanes' bound counts functions and bytes; waitRoom blocks while it is
-// reached and returns once a function finishes.
-func TestLanesBound(t *testing.T) {
-	l := newLanes(100, 250, nil)
-	release := make(chan struct{})
-	for i := range 3 {
-		l.run(fmt.Sprint(i), 100, func() { <-release })
-	}
-	if !l.full() {
-		t.Fatal("300 bytes queued, bound 250: not full")
-	}
-	if l.tryRun("typing", 0, func() {}) {
-		t.Error("tryRun queued past the bound")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if err := l.waitRoom(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("waitRoom while full = %v, want it to block", err)
-	}
-	close(release)
-	if err := l.waitRoom(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	l.wait()
-	if n, b := l.pending(); n != 0 || b != 0 {
-		t.Errorf("pending after drain = %d, %d bytes", n, b)
-	}
-}
-
 // With the store stalled, the Socket Mode reader stops taking envelopes in
 // at the bound (they stay unacked at Slack) and resumes when the lanes
 // drain; every message is committed once.
@@ -111,7 +81,7 @@ func TestSocketModeQueueBoundedWhileStoreStalls(t *testing.T) {
 	e := newEnv(t, true, nil)
 	e.fake.SetAckTimeout(30 * time.Second) // no redelivery: the reader alone must hold the line
 	const bound = 3
-	e.ch.lanes.maxCount = bound
+	e.ch.lanes = connector.NewLanes(connector.LanesOptions[string]{MaxCount: bound, MaxBytes: maxQueuedBytes, OnPanic: e.ch.lanePanic})
 	hold := make(chan struct{})
 	e.sink.mu.Lock()
 	e.sink.hold = hold
@@ -122,7 +92,7 @@ func TestSocketModeQueueBoundedWhileStoreStalls(t *testing.T) {
 	go func() { // the lanes' high-water mark
 		defer close(done)
 		for {
-			if n, _ := e.ch.lanes.pending(); int64(n) > peak.Load() {
+			if n, _ := e.ch.lanes.Pending(); int64(n) > peak.Load() {
 				peak.Store(int64(n))
 			}
 			select {
@@ -139,12 +109,12 @@ func TestSocketModeQueueBoundedWhileStoreStalls(t *testing.T) {
 		m := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: fmt.Sprint("thread ", i)})
 		want = append(want, chSupport+"/"+m.TS)
 	}
-	e.waitFor("the lanes full", func() bool { return e.ch.lanes.full() })
+	e.waitFor("the lanes full", func() bool { return e.ch.lanes.Full() })
 	time.Sleep(300 * time.Millisecond) // room for a reader that would go on
 	e.sink.mu.Lock()
 	calls := e.sink.calls
 	e.sink.mu.Unlock()
-	if n, _ := e.ch.lanes.pending(); n > bound || calls > bound {
+	if n, _ := e.ch.lanes.Pending(); n > bound || calls > bound {
 		t.Errorf("while stalled: %d queued, %d commits begun; bound %d", n, calls, bound)
 	}
 	if acks := len(e.fake.Acks()); acks != 0 {

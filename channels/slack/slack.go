@@ -42,9 +42,9 @@ type Channel struct {
 	api                 *slack.Client
 	pace                *pacer
 	names               *nameCache
-	lanes               *lanes // Socket Mode events, in order per conversation
+	lanes               *connector.Lanes[string] // Socket Mode events, in order per conversation
 	// typingLanes order one conversation's typing indicator changes.
-	typingLanes *lanes
+	typingLanes *connector.Lanes[string]
 	links       *linkSigner
 
 	self  atomic.Pointer[identity] // nil until auth.test answered
@@ -107,20 +107,18 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		channels: map[string]bool{}, http: hc,
 		api:         slack.New(cfg.BotToken.Reveal(), opts...),
 		pace:        newPacer(cfg.PostInterval),
-		lanes:       newLanes(maxQueued, maxQueuedBytes, nil),
 		links:       newLinkSigner(cfg.BotToken.Reveal(), cfg.FileLinkTTL),
 		known:       make(chan struct{}),
 		progress:    env.Progress,
 		typing:      newLRU[address, string](maxRemembered, 0),
 		dms:         newLRU[string, string](maxRemembered, 0),
-		typingLanes: newLanes(maxTypingQueued, 1<<62, nil),
 	}
 	if c.progress == nil {
 		c.ownProgress = connector.NewMemoryProgress(maxRemembered)
 		c.progress = c.ownProgress
 	}
-	c.lanes.onPanic = c.lanePanic
-	c.typingLanes.onPanic = c.lanePanic
+	c.lanes = connector.NewLanes(connector.LanesOptions[string]{MaxCount: maxQueued, MaxBytes: maxQueuedBytes, OnPanic: c.lanePanic})
+	c.typingLanes = connector.NewLanes(connector.LanesOptions[string]{MaxCount: maxTypingQueued, OnPanic: c.lanePanic})
 	c.slackFiles = newSlackFileClient(&c.cfg, hc.Transport)
 	c.fetcher = netguard.New(cfg.fetchAllow).Client(cfg.FetchTimeout, maxRedirects)
 	c.names = newNameCache(c.api, time.Hour, maxCachedNames)
@@ -186,7 +184,7 @@ func (c *Channel) Stop(ctx context.Context) error {
 		cancel()
 	}
 	done := make(chan struct{})
-	go func() { c.wg.Wait(); c.lanes.wait(); c.typingLanes.wait(); close(done) }()
+	go func() { c.wg.Wait(); c.lanes.Wait(); c.typingLanes.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

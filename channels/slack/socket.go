@@ -168,10 +168,10 @@ func (c *Channel) onFrame(ctx context.Context, conn *websocket.Conn, data []byte
 		default:
 		}
 	case "events_api":
-		if c.lanes.full() {
+		if c.lanes.Full() {
 			c.log.Warn("socket mode: too many events waiting for the store; not reading until they drain")
 		}
-		if err := c.lanes.waitRoom(ctx); err != nil {
+		if err := c.lanes.WaitRoom(ctx); err != nil {
 			return err
 		}
 		c.onEnvelope(ctx, conn, &env, len(data))
@@ -208,7 +208,7 @@ func (c *Channel) onEnvelope(ctx context.Context, conn *websocket.Conn, env *env
 		c.ack(ctx, conn, env.EnvelopeID)
 		return
 	}
-	c.lanes.run(laneKey(&cb), int64(size), func() {
+	c.lanes.Go(laneKey(&cb), int64(size), func() {
 		cctx, cancel := context.WithTimeout(ctx, ackBudget)
 		defer cancel()
 		if err := c.handleEvent(cctx, &cb); err != nil {
@@ -245,7 +245,7 @@ func (c *Channel) pingSocket(ctx context.Context, conn *websocket.Conn, cancel c
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if c.lanes.full() {
+			if c.lanes.Full() {
 				continue // not reading on purpose: no pong would come back
 			}
 			pctx, pcancel := context.WithTimeout(ctx, pingTimeout)

@@ -32,7 +32,7 @@ func (c *Channel) ShowTyping(ctx context.Context, to string, on bool) {
 		return
 	}
 	c.mu.Unlock()
-	queued := c.typingLanes.tryRun(to, 0, func() {
+	queued := c.typingLanes.TryGo(to, 0, func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 		defer cancel()
 		if on {
@@ -92,7 +92,7 @@ func (c *Channel) clearTyping(ctx context.Context, a address) {
 		return
 	}
 	done := make(chan struct{})
-	c.typingLanes.run(a.String(), 0, func() { defer close(done); c.typingOff(ctx, a) })
+	c.typingLanes.Go(a.String(), 0, func() { defer close(done); c.typingOff(ctx, a) })
 	select {
 	case <-done:
 	case <-ctx.Done():
