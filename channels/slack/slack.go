@@ -105,13 +105,13 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		name: env.Instance.FullName(), path: "/slack/" + env.Instance.Name, cfg: cfg, log: log,
 		sink: env.Sink, lister: env.Conversations, publicURL: env.PublicURL,
 		channels: map[string]bool{}, http: hc,
-		api:         slack.New(cfg.BotToken.Reveal(), opts...),
-		pace:        newPacer(cfg.PostInterval),
-		links:       newLinkSigner(cfg.BotToken.Reveal(), cfg.FileLinkTTL),
-		known:       make(chan struct{}),
-		progress:    env.Progress,
-		typing:      newLRU[address, string](maxRemembered, 0),
-		dms:         newLRU[string, string](maxRemembered, 0),
+		api:      slack.New(cfg.BotToken.Reveal(), opts...),
+		pace:     newPacer(cfg.PostInterval),
+		links:    newLinkSigner(cfg.BotToken.Reveal(), cfg.FileLinkTTL),
+		known:    make(chan struct{}),
+		progress: env.Progress,
+		typing:   newLRU[address, string](maxRemembered, 0),
+		dms:      newLRU[string, string](maxRemembered, 0),
 	}
 	if c.progress == nil {
 		c.ownProgress = connector.NewMemoryProgress(maxRemembered)
