@@ -80,3 +80,14 @@ type NoticeMarker interface {
 type TypingDisplay interface {
 	ShowTyping(ctx context.Context, to string, on bool)
 }
+
+// Resolver is a channel whose customer text carries references only the
+// remote side can name (Slack's <@U…> and <#C…>). The channel commits the
+// text as it came, so that a slow remote side never delays the commit its
+// acknowledgement waits for; the core calls Resolve on the way to the agent,
+// on the conversation's lane, before each Send of a customer line. Resolve
+// bounds its own time and never fails: a reference it cannot name stays
+// readable as it is. It must be safe for concurrent use.
+type Resolver interface {
+	Resolve(ctx context.Context, text string) string
+}

@@ -49,6 +49,7 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 			return r.markFailed(ctx, m, "conversation ended: "+c.EndReason)
 		}
 	}
+	m = r.resolve(ctx, c, m)
 	if c.LeaveMessageAfter != 0 {
 		return r.leaveMessage(ctx, v, c, m)
 	}
@@ -56,6 +57,18 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 		return err
 	}
 	return r.markSent(ctx, c, m, "")
+}
+
+// resolve names the references in a customer line for the agent (Resolver);
+// the stored message keeps the text as it came.
+func (r *Router) resolve(ctx context.Context, c *Conversation, m *Message) *Message {
+	rs, ok := r.channels[c.Channel].(Resolver)
+	if !ok || m.Text == "" {
+		return m
+	}
+	out := *m
+	out.Text = rs.Resolve(ctx, m.Text)
+	return &out
 }
 
 func (r *Router) toCustomer(ctx context.Context, c *Conversation, m *Message) error {
