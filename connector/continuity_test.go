@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/connectord/connectord/connector"
 )
 
 // resolvingChannel names <@U…> references on the way to the agent.
