@@ -32,24 +32,33 @@ type sink struct {
 	failN   int
 	failErr error
 	changed chan struct{}
+	// onEvent, when set, is called with each stored event after the sink's
+	// lock is released, on the vendor's goroutine: a core acting inline.
+	onEvent func(connector.Event)
 }
 
 func newSink() *sink { return &sink{changed: make(chan struct{})} }
 
 func (s *sink) Event(ctx context.Context, e connector.Event) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.calls++
 	if s.failN > 0 {
 		s.failN--
-		if s.failErr != nil {
-			return s.failErr
+		err := s.failErr
+		s.mu.Unlock()
+		if err != nil {
+			return err
 		}
 		return errors.New("store busy")
 	}
 	s.events = append(s.events, e)
 	close(s.changed)
 	s.changed = make(chan struct{})
+	hook := s.onEvent
+	s.mu.Unlock()
+	if hook != nil {
+		hook(e)
+	}
 	return nil
 }
 

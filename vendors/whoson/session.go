@@ -19,9 +19,6 @@ import (
 // server sends no linet when the operator speaks the visitor's language.
 const translationWait = 2 * time.Second
 
-// reasonLost is the end reason when WhosOn no longer knows the chat.
-const reasonLost = "whoson could not resume the chat"
-
 // sessionState is the vendor session the core stores with the conversation
 // (Conversation.Session); it is all a restarted daemon needs to resume.
 type sessionState struct {
@@ -59,9 +56,6 @@ func parseSession(raw json.RawMessage) (sessionState, error) {
 	return st, nil
 }
 
-// errChatLost means the server answered a resuming Connect without the chat.
-var errChatLost = errors.New(reasonLost)
-
 // errDone ends a chat's supervision for a reason already dealt with: the
 // chat is over, or an event could not be stored (logged by emit). It is
 // returned as a connector.Permanent error so that Supervise stops.
@@ -76,6 +70,7 @@ type session struct {
 	log     *zap.Logger
 	done    chan struct{}    // closed when run has returned (or never ran)
 	firstUp chan struct{}    // closed once run serves the first socket
+	lost    chan struct{}    // closed once a reconnect found the chat gone
 	status  connector.Status // the chat socket's health, kept by Supervise
 
 	wantsConn atomic.Bool // the chat needs a socket (Health counts it)
@@ -114,7 +109,7 @@ type heldLine struct {
 // newSession makes a session; it runs once start is called.
 func (v *Vendor) newSession(id int64, st sessionState, leave bool) *session {
 	s := &session{v: v, id: id, done: make(chan struct{}), firstUp: make(chan struct{}),
-		log: v.log.With(zap.Int64("conversation", id)), state: st, leave: leave,
+		lost: make(chan struct{}), log: v.log.With(zap.Int64("conversation", id)), state: st, leave: leave,
 		ready: make(chan struct{})}
 	s.wantsConn.Store(!st.NoAgent)
 	return s
@@ -162,7 +157,12 @@ func (s *session) waitReady(ctx context.Context) (*conn, string, error) {
 		}
 		select {
 		case <-ready:
+		case <-s.lost:
+			return nil, "", s.lostError()
 		case <-s.done:
+			if s.isLost() {
+				return nil, "", s.lostError()
+			}
 			return nil, "", errors.New("whoson chat socket is gone")
 		case <-ctx.Done():
 			return nil, "", fmt.Errorf("whoson socket still reconnecting: %w", ctx.Err())
@@ -207,8 +207,8 @@ func (s *session) stop() {
 
 // run serves the chat until it is over or ctx ends: on first, then, each
 // time a socket drops while the chat still needs one, on a new socket, at
-// the pace of the reconnect policy. When WhosOn no longer has the chat or
-// refuses to take it back, the conversation is ended.
+// the pace of the reconnect policy, until WhosOn no longer has the chat
+// (EventLost) or refuses the new socket (the conversation ends).
 func (s *session) run(ctx context.Context, first *conn, backlog []event) {
 	defer close(s.done)
 	defer s.v.forget(s)
@@ -237,33 +237,73 @@ func (s *session) run(ctx context.Context, first *conn, backlog []event) {
 // error: Supervise reconnects) or the chat is over (errDone).
 func (s *session) serve(ctx context.Context, c *conn, backlog []event) error {
 	s.setConn(c)
-	lost := s.pump(ctx, c, backlog)
+	dropped := s.pump(ctx, c, backlog)
 	s.setConn(nil)
 	c.close()
-	if !lost || !s.wantsConn.Load() || s.isEnding() {
+	if !dropped || !s.wantsConn.Load() || s.isEnding() {
 		return connector.Permanent(errDone)
 	}
 	return fmt.Errorf("whoson socket dropped: %w", c.err)
 }
 
-// over ends the conversation when supervision stopped because WhosOn no
-// longer has the chat (errChatLost) or refused the new socket outright
-// (an error event, which repeating would risk the IP blacklist).
+// over deals with supervision having stopped for good. WhosOn no longer
+// having the chat is not the end of the conversation: the session ends
+// here and the core, told by EventLost, opens a new chat (see lose). A
+// refusal of the new socket (an error event, which repeating would risk the
+// IP blacklist) ends the conversation.
 func (s *session) over(ctx context.Context, err error) {
 	if err == nil || errors.Is(err, errDone) {
 		return
 	}
 	s.wantsConn.Store(false)
-	reason := reasonLost
-	if !errors.Is(err, errChatLost) {
-		var p *connector.PermanentError
-		if errors.As(err, &p) {
-			err = p.Err
-		}
-		reason = "whoson refused to reconnect: " + connector.RedactError(err)
+	if errors.Is(err, connector.ErrChatLost) {
+		s.lose(ctx, err)
+		return
 	}
+	var p *connector.PermanentError
+	if errors.As(err, &p) {
+		err = p.Err
+	}
+	reason := "whoson refused to reconnect: " + connector.RedactError(err)
 	s.log.Warn("whoson chat cannot continue", zap.String("reason", reason))
 	s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: reason})
+}
+
+// lose ends a session whose chat WhosOn no longer has. It is no longer the
+// conversation's session before EventLost is emitted, so that an Open the
+// core makes for the conversation meanwhile starts afresh instead of
+// waiting for this one; a Send for the lost chat meanwhile gets
+// ErrChatLost (markLost).
+func (s *session) lose(ctx context.Context, err error) {
+	s.mu.Lock()
+	uid := s.state.ChatUID
+	s.mu.Unlock()
+	s.v.markLost(s.id, uid, s)
+	close(s.lost)
+	s.log.Warn("whoson lost the chat; the conversation gets a new one", zap.String("chat", uid))
+	s.emit(ctx, connector.Event{Type: connector.EventLost, Reason: connector.RedactError(err)})
+}
+
+// isLost reports whether a reconnect found the chat gone.
+func (s *session) isLost() bool {
+	select {
+	case <-s.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// lostError is what a Send for the lost chat returns.
+func (s *session) lostError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return chatLost(s.state.ChatUID)
+}
+
+// chatLost is the error for chat uid, which WhosOn no longer has.
+func chatLost(uid string) error {
+	return fmt.Errorf("whoson chat %s: %w", uid, connector.ErrChatLost)
 }
 
 func (s *session) isEnding() bool {
@@ -314,11 +354,11 @@ func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 
 // resume attaches the chat to a new socket, stores its SessionID, and
 // writes again, before anything else, the lines the old socket may have
-// lost. A server that no longer has the chat is Permanent (errChatLost), as
-// is one that refuses the Connect with an error event.
+// lost. A server that no longer has the chat (connector.ErrChatLost) is
+// Permanent, as is one that refuses the Connect with an error event.
 func (s *session) resume(ctx context.Context) (*conn, []event, error) {
 	c, backlog, err := s.reattach(ctx)
-	if errors.Is(err, errChatLost) {
+	if errors.Is(err, connector.ErrChatLost) {
 		err = connector.Permanent(err)
 	}
 	if err != nil {
@@ -337,8 +377,8 @@ func (s *session) resume(ctx context.Context) (*conn, []event, error) {
 }
 
 // reattach dials and sends Connect with the stored cookie and ChatUid. It
-// returns errChatLost when the connected event names another chat (or
-// none), and records the new SessionID otherwise.
+// returns an error wrapping connector.ErrChatLost when the connected event
+// names another chat (or none), and records the new SessionID otherwise.
 func (s *session) reattach(ctx context.Context) (*conn, []event, error) {
 	s.mu.Lock()
 	st := s.state
@@ -351,7 +391,7 @@ func (s *session) reattach(ctx context.Context) (*conn, []event, error) {
 		c.close()
 		s.log.Info("whoson answered with another chat", zap.String("chat", st.ChatUID),
 			zap.String("got", info.chatUID))
-		return nil, nil, errChatLost
+		return nil, nil, chatLost(st.ChatUID)
 	}
 	s.mu.Lock()
 	s.state.SessionID = info.SessionID

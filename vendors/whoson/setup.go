@@ -44,6 +44,10 @@ type Vendor struct {
 
 	mu       sync.Mutex
 	sessions map[int64]*session
+	// lost names, by conversation, the chat WhosOn was found to have lost,
+	// until the conversation is opened again or ended (take): a Send or
+	// Resume for that chat meanwhile returns ErrChatLost without a dial.
+	lost     map[int64]string
 	started  bool
 	stopped  bool
 	probed   bool
@@ -71,7 +75,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 			Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls,
 			TLSHandshakeTimeout: cfg.ConnectTimeout,
 		}},
-		ctx: ctx, cancel: cancel, sessions: map[int64]*session{}, probeEvery: probeInterval,
+		ctx: ctx, cancel: cancel, sessions: map[int64]*session{}, lost: map[int64]string{}, probeEvery: probeInterval,
 	}
 	v.warnInsecure()
 	if cfg.APIKey.Empty() {
@@ -254,13 +258,46 @@ func (v *Vendor) register(s *session) bool {
 	return true
 }
 
-// take removes and returns the conversation's session.
+// take removes and returns the conversation's session, and forgets a lost
+// chat of it: the conversation is being opened again, ended, or left a
+// message.
 func (v *Vendor) take(id int64) *session {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	s := v.sessions[id]
 	delete(v.sessions, id)
+	delete(v.lost, id)
 	return s
+}
+
+// maxLost bounds the lost chats remembered. Forgetting one costs only a
+// dial: a Resume of it finds it gone again.
+const maxLost = 4096
+
+// markLost records that WhosOn lost chat uid of conversation id and, in
+// the same step, removes s (when not nil) if it is still the
+// conversation's session.
+func (v *Vendor) markLost(id int64, uid string, s *session) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, known := v.lost[id]; !known && len(v.lost) >= maxLost {
+		for old := range v.lost {
+			delete(v.lost, old)
+			break
+		}
+	}
+	v.lost[id] = uid
+	if s != nil && v.sessions[id] == s {
+		delete(v.sessions, id)
+	}
+}
+
+// isLost reports whether chat uid of conversation id is known lost.
+func (v *Vendor) isLost(id int64, uid string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	lost, ok := v.lost[id]
+	return ok && lost == uid
 }
 
 // forget removes s if it is still the conversation's session.

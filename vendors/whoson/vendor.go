@@ -135,8 +135,11 @@ func (v *Vendor) refused(ctx context.Context, s *session, cn *conn, ev event) (j
 	return sess, nil
 }
 
-// Send relays a customer message as Message commands, split at 4000
-// characters. A chat whose socket is gone is resumed first.
+// Send relays a customer message (KindText) or the context line of a chat
+// opened again (KindContext) as Message commands, split at 4000
+// characters: both are visitor lines to the operator. A chat whose socket
+// is gone is resumed first; a chat WhosOn lost is an error wrapping
+// connector.ErrChatLost.
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
 	ctx, cancel := v.callContext(ctx)
 	defer cancel()
@@ -237,10 +240,10 @@ func (v *Vendor) leaveOnNewSocket(ctx context.Context, c *connector.Conversation
 
 // Resume continues a stored chat after a restart: Connect with the stored
 // cookie and ChatUid. When the server answers with the same ChatUid the
-// session goes on; when it answers with another (it lost the chat) the
-// conversation is ended through the sink and Resume returns nil. A dial
-// failure is an error to retry. A chat that was never accepted has nothing
-// to resume.
+// session goes on; when it answers with another (it lost the chat) Resume
+// returns an error wrapping connector.ErrChatLost, and the core opens a new
+// chat for the conversation. A dial failure is an error to retry. A chat
+// that was never accepted has nothing to resume.
 func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if s := v.session(c.ID); s != nil {
 		return nil
@@ -252,14 +255,17 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if st.ChatUID == "" || st.NoAgent {
 		return nil
 	}
+	if v.isLost(c.ID, st.ChatUID) {
+		return chatLost(st.ChatUID)
+	}
 	ctx, cancel := v.callContext(ctx)
 	defer cancel()
 	s := v.newSession(c.ID, st, st.LeaveMessage)
 	cn, backlog, err := s.reattach(ctx)
-	if errors.Is(err, errChatLost) {
+	if errors.Is(err, connector.ErrChatLost) {
 		s.log.Info("whoson lost the chat while we were away", zap.String("chat", st.ChatUID))
-		return v.deliver(ctx, connector.Event{ConversationID: c.ID, Type: connector.EventEnded,
-			Reason: reasonLost})
+		v.markLost(c.ID, st.ChatUID, nil)
+		return err
 	}
 	if err != nil {
 		return err

@@ -391,41 +391,193 @@ func TestSendResumesFirst(t *testing.T) {
 	sink2.waitText(t, "echo: anyone?")
 }
 
+// A chat WhosOn lost while the daemon was down is not resumed: Resume
+// returns ErrChatLost (not Permanent, no event: the core opens a new chat),
+// a Send for it too, without dialling again once known; Open for the same
+// conversation then starts a new chat, which takes the context line and
+// the customer's lines.
 func TestResumeLostChat(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
 	c := conversation(connector.Profile{})
 	h.open(c)
+	old := chatUID(t, c)
 	if err := h.v.Stop(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	h.srv.Forget(chatUID(t, c))
+	h.srv.Forget(old)
 	v2, sink2 := h.vendor(nil)
-	if err := v2.Resume(ctx(t), c); err != nil {
-		t.Fatalf("Resume of a lost chat: %v", err)
-	}
-	ended := sink2.of(connector.EventEnded)
-	if len(ended) != 1 || ended[0].Reason != "whoson could not resume the chat" || ended[0].ConversationID != c.ID {
-		t.Errorf("events %s", describe(sink2.all()))
+	err := v2.Resume(ctx(t), c)
+	if !errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
+		t.Fatalf("Resume of a lost chat = %v, want ErrChatLost, not permanent", err)
 	}
 	if v2.session(c.ID) != nil {
 		t.Error("a lost chat kept a session")
 	}
+	connects := countCommands(h.srv, "Connect")
+	err = v2.Send(ctx(t), c, &connector.Message{ID: 1, Kind: connector.KindText, Text: "hello?"})
+	if !errors.Is(err, connector.ErrChatLost) {
+		t.Errorf("Send for the lost chat = %v, want ErrChatLost", err)
+	}
+	if n := countCommands(h.srv, "Connect"); n != connects {
+		t.Errorf("Send for a chat known lost dialled again (%d Connects, had %d)", n, connects)
+	}
+	if len(sink2.all()) != 0 {
+		t.Errorf("events %s, want none: the core decides", describe(sink2.all()))
+	}
+	reopen(t, h, v2, c, old)
 }
 
-// The server losing the chat while connected ends the conversation after
-// the automatic reconnect.
+// reopen does what the core does for a lost chat: Open again with no
+// session, then the context line and a customer line, which reach the new
+// chat (and not the old one) in order.
+func reopen(t *testing.T, h *harness, v *Vendor, c *connector.Conversation, old string) {
+	t.Helper()
+	oldLines, total := h.srv.VisitorLines(old), len(h.srv.AllVisitorLines())
+	c.Session = nil
+	sess, err := v.Open(ctx(t), c)
+	if err != nil {
+		t.Fatalf("Open for a conversation whose chat was lost: %v", err)
+	}
+	c.Session = sess
+	uid := chatUID(t, c)
+	if uid == old {
+		t.Fatalf("Open again kept chat %s", old)
+	}
+	if v.session(c.ID) == nil {
+		t.Fatal("no session after Open again")
+	}
+	for i, m := range []*connector.Message{
+		{ID: 100, Kind: connector.KindContext, Text: "Ann on sms.main; last: hello?"},
+		{ID: 101, Kind: connector.KindText, Text: "hello?"},
+	} {
+		if err := v.Send(ctx(t), c, m); err != nil {
+			t.Fatalf("Send %d on the new chat: %v", i, err)
+		}
+	}
+	if _, err := h.srv.WaitVisitorLines(ctx(t), total+2); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"Ann on sms.main; last: hello?", "hello?"}, h.srv.VisitorLines(uid)); diff != "" {
+		t.Errorf("new chat's lines (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(oldLines, h.srv.VisitorLines(old)); diff != "" {
+		t.Errorf("old chat's lines changed (-before +after):\n%s", diff)
+	}
+}
+
+// countCommands counts the commands named name the server received.
+func countCommands(srv *whosontest.Server, name string) int {
+	n := 0
+	for _, cmd := range srv.Commands() {
+		if cmd.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// The server losing the chat while connected is found by the automatic
+// reconnect: EventLost (not EventEnded), the session ends (no socket, not
+// in Health), a Send for the lost chat gets ErrChatLost, and Open for the
+// same conversation starts a new chat.
 func TestLiveChatLost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Reply: echo}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	old := chatUID(t, c)
+	h.send(c, 1, "one")
+	h.sink.waitText(t, "echo: one")
+	h.srv.Forget(old)
+	lost := h.sink.waitType(t, connector.EventLost)
+	if lost.ConversationID != c.ID || !strings.Contains(lost.Reason, old) {
+		t.Errorf("lost = %+v", lost)
+	}
+	waitFor(t, "ready with no chat open", func() bool { return h.v.Health().Ready })
+	if h.v.session(c.ID) != nil {
+		t.Error("the lost chat's session is still registered")
+	}
+	connects := countCommands(h.srv, "Connect")
+	err := h.v.Send(ctx(t), c, &connector.Message{ID: 2, Kind: connector.KindText, Text: "hello?"})
+	if !errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
+		t.Errorf("Send for the lost chat = %v, want ErrChatLost", err)
+	}
+	if n := countCommands(h.srv, "Connect"); n != connects {
+		t.Errorf("Send for a chat known lost dialled again (%d Connects, had %d)", n, connects)
+	}
+	if e := h.sink.of(connector.EventEnded); len(e) != 0 {
+		t.Errorf("a lost chat ended the conversation: %s", describe(h.sink.all()))
+	}
+	reopen(t, h, h.v, c, old)
+	h.sink.waitText(t, "echo: hello?")
+	if n := len(h.sink.of(connector.EventLost)); n != 1 {
+		t.Errorf("%d lost events, want 1", n)
+	}
+	if health := h.v.Health(); !health.Ready || !strings.Contains(health.Detail, "1 chats") {
+		t.Errorf("health with the new chat = %+v", health)
+	}
+}
+
+// A core that opens the new chat from inside the sink's call for EventLost
+// (before the event's call returns) gets it: the lost session is no longer
+// the conversation's before the event goes out, so Open does not wait for
+// it.
+func TestLostReopenedFromSink(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
 	c := conversation(connector.Profile{})
 	h.open(c)
-	h.srv.Forget(chatUID(t, c))
-	if e := h.sink.waitType(t, connector.EventEnded); e.Reason != "whoson could not resume the chat" {
-		t.Errorf("ended = %+v", e)
+	old := chatUID(t, c)
+	reopened := make(chan error, 1)
+	h.sink.mu.Lock()
+	h.sink.onEvent = func(e connector.Event) {
+		if e.Type == connector.EventLost {
+			_, err := h.v.Open(ctx(t), &connector.Conversation{ID: c.ID, Channel: c.Channel, Customer: c.Customer})
+			reopened <- err
+		}
 	}
-	waitFor(t, "session gone", func() bool { return h.v.session(c.ID) == nil })
-	waitFor(t, "ready with no chat open", func() bool { return h.v.Health().Ready })
+	h.sink.mu.Unlock()
+	h.srv.Forget(old)
+	select {
+	case err := <-reopened:
+		if err != nil {
+			t.Fatalf("Open from the sink: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Open from inside the EventLost call did not return: deadlock")
+	}
+	if chats := h.srv.Chats(); len(chats) != 2 || chats[1].Ended {
+		t.Errorf("chats %+v, want the lost one and a live new one", chats)
+	}
+	if s := h.v.session(c.ID); s == nil || s.snapshot() == nil {
+		t.Error("no session for the new chat")
+	}
+}
+
+// A Send waiting for the socket while the reconnect finds the chat gone
+// returns ErrChatLost, whether it started before or after the loss was
+// found.
+func TestSendDuringLoss(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.srv.SetDown(true) // the socket drops; redials are refused
+	waitFor(t, "the socket down", func() bool { return !h.v.Health().Ready })
+	sent := make(chan error, 1)
+	go func() {
+		sent <- h.v.Send(ctx(t), c, &connector.Message{ID: 1, Kind: connector.KindText, Text: "there?"})
+	}()
+	h.srv.Forget(chatUID(t, c))
+	h.srv.SetDown(false)
+	h.sink.waitType(t, connector.EventLost)
+	if err := <-sent; !errors.Is(err, connector.ErrChatLost) {
+		t.Errorf("Send = %v, want ErrChatLost", err)
+	}
+	if lines := h.srv.AllVisitorLines(); len(lines) != 0 {
+		t.Errorf("visitor lines %q, want none", lines)
+	}
 }
 
 func TestResumeDialFailure(t *testing.T) {
