@@ -106,8 +106,14 @@ type Conversation struct {
 	// vendor takes a left message: customer messages with an ID above it are left
 	// as a message; those at or below it were already answered with a notice.
 	LeaveMessageAfter int64
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// ReopenedAt is when the core last opened a new vendor chat for the
+	// conversation because the vendor lost the one it had (zero: never).
+	ReopenedAt time.Time
+	// ContextMessage, when non-zero, is the KindContext message the reopened
+	// chat owes its new agent before anything else; sending it clears it.
+	ContextMessage int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	// LastActivity is the time of the last message either way; the inactivity
 	// timeout counts from it.
 	LastActivity time.Time

@@ -53,9 +53,12 @@ type Store interface {
 	Messages(ctx context.Context, conversationID int64) ([]*Message, error)
 	// Outbox returns every message still DeliveryStored, by id.
 	Outbox(ctx context.Context) ([]*Message, error)
+	// Message returns one message as it stands now, or ErrNotFound.
+	Message(ctx context.Context, id int64) (*Message, error)
 
 	// MarkSent records that the remote side accepted a stored message and the id
-	// it gave it. A message no longer stored is left as it is.
+	// it gave it. A message no longer stored is left as it is. Marking the
+	// conversation's ContextMessage sent or failed clears it.
 	MarkSent(ctx context.Context, id int64, remoteID string) error
 	// MarkFailed gives up on a message, with the reason.
 	MarkFailed(ctx context.Context, id int64, reason string) error
@@ -108,7 +111,11 @@ type InboundResult struct {
 	Duplicate    bool
 	Created      bool // a new conversation was opened for it
 	Conversation *Conversation
-	Message      *Message // nil for a duplicate
+	// Message is the message recorded; for a duplicate, the one stored
+	// before (nil when none is found), so that a caller can queue it again
+	// if it still waits: an earlier caller may have given up while its
+	// commit went through.
+	Message *Message
 }
 
 // Change is an atomic update of one conversation.
@@ -138,14 +145,38 @@ type Change struct {
 	RequireOpen bool
 	// Touch sets LastActivity to now.
 	Touch bool
+	// ClearSession removes the vendor session (the vendor lost the chat).
+	ClearSession bool
+	// Reopen records that a new vendor chat is being opened for the
+	// conversation: ReopenedAt becomes now, and ContextMessage the first
+	// KindContext message this change appends (0 if none).
+	Reopen bool
+	// Move, with State StateEnded, moves the customer lines still waiting
+	// (ToAgent KindText messages still stored) to the customer's next
+	// conversation, created pending on the same channel and routed to
+	// Move.Vendor, and appends Move.Messages to it after them. Nothing is
+	// created when no line waits. Message ids do not change.
+	Move *Move
+}
+
+// Move says where a conversation's waiting customer lines go when it ends.
+type Move struct {
+	Vendor   string
+	Messages []*Message
 }
 
 // ChangeResult is what Apply did.
 type ChangeResult struct {
 	Conversation *Conversation // after the change
 	Added        []*Message    // the messages appended (duplicates left out)
-	Failed       []int64       // ids of messages FailPending failed
+	Failed       []*Message    // the messages FailPending failed, by id
 	Skipped      bool          // RequireOpen and the conversation had ended
+	// Next is the conversation Move created, nil when nothing moved; Moved
+	// are the lines it took (with their new ConversationID) and NextAdded
+	// the Move.Messages appended to it.
+	Next      *Conversation
+	Moved     []*Message
+	NextAdded []*Message
 }
 
 // Stats are store-wide counters.

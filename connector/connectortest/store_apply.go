@@ -3,6 +3,7 @@ package connectortest
 import (
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/connectord/connectord/connector"
 )
@@ -18,6 +19,126 @@ var applyTests = []storeTest{
 	{"ApplyMessagesInOrder", testApplyMessages},
 	{"ApplyMessageDeduplication", testApplyDedup},
 	{"ApplyFailPending", testApplyFailPending},
+	{"ApplyMoveWaitingLines", testApplyMove},
+	{"ApplyMoveNothingWaiting", testApplyMoveNothing},
+	{"ApplyReopen", testApplyReopen},
+}
+
+// The lines still waiting move, ids unchanged and in order, to a new pending
+// conversation of the same customer; sent lines, notices, end requests and
+// another customer's lines stay.
+func testApplyMove(f *fixture) {
+	sent := f.inbound(chSMS, alice, "SM1", "one")
+	id := sent.Conversation.ID
+	f.markSent(sent.Message.ID, "")
+	w1 := f.inbound(chSMS, alice, "SM2", "two")
+	w2 := f.inbound(chSMS, alice, "SM3", "three")
+	f.apply(connector.Change{ConversationID: id, Session: json.RawMessage(`{"chat":1}`), Agent: ptr("Ann"),
+		Messages: []*connector.Message{{Direction: connector.ToCustomer, Kind: connector.KindNotice, Text: "n"},
+			{Direction: connector.ToAgent, Kind: connector.KindEnd, Text: "end"}}})
+	bobs := f.inbound(chSMS, bob, "SM4", "bob's")
+	res := f.apply(connector.Change{ConversationID: id, State: connector.StateEnded, EndReason: "agent",
+		Move: &connector.Move{Vendor: "cention.cloud", Messages: []*connector.Message{
+			{Direction: connector.ToCustomer, Kind: connector.KindNotice, Text: "a new conversation"}}}})
+	if res.Conversation.State != connector.StateEnded || res.Next == nil {
+		f.t.Fatalf("end with Move: state %q, next %+v", res.Conversation.State, res.Next)
+	}
+	n := res.Next
+	if n.ID == id || n.State != connector.StatePending || n.Channel != chSMS || n.Customer != alice ||
+		n.Vendor != "cention.cloud" || len(n.Session) != 0 || n.Agent != "" {
+		f.t.Errorf("next conversation %+v, want a new pending one of alice on %s routed to cention.cloud", n, chSMS)
+	}
+	f.diff("next conversation as read", n, f.conversation(n.ID))
+	f.diff("moved ids", []int64{w1.Message.ID, w2.Message.ID}, ids(res.Moved))
+	for _, m := range res.Moved {
+		if m.ConversationID != n.ID || m.State != connector.DeliveryStored {
+			f.t.Errorf("moved %+v: want conversation %d and stored", m, n.ID)
+		}
+	}
+	if len(res.NextAdded) != 1 || res.NextAdded[0].ConversationID != n.ID || res.NextAdded[0].ID < w2.Message.ID {
+		f.t.Errorf("NextAdded %+v, want the notice in the next conversation, after the moved lines", res.NextAdded)
+	}
+	f.diff("next conversation's messages", append(res.Moved, res.NextAdded...), f.messages(n.ID))
+	kinds := map[connector.Kind]int{}
+	for _, m := range f.messages(id) {
+		kinds[m.Kind]++
+	}
+	f.diff("what stays in the ended conversation", map[connector.Kind]int{connector.KindText: 1, connector.KindNotice: 1, connector.KindEnd: 1}, kinds)
+	if open, err := f.s.FindOpen(f.ctx, chSMS, alice); err != nil || open.ID != n.ID {
+		f.t.Errorf("FindOpen after the move: %+v, %v; want the next conversation", open, err)
+	}
+	if st := f.message(bobs.Conversation.ID, bobs.Message.ID).State; st != connector.DeliveryStored {
+		f.t.Errorf("another customer's line is %q", st)
+	}
+	// The customer's next message joins the next conversation.
+	if got := f.inbound(chSMS, alice, "SM5", "four"); got.Created || got.Conversation.ID != n.ID {
+		f.t.Errorf("a later message went to conversation %d (created %v), want %d", got.Conversation.ID, got.Created, n.ID)
+	}
+}
+
+// Nothing waiting: no conversation is created. An already ended
+// conversation moves nothing either.
+func testApplyMoveNothing(f *fixture) {
+	in := f.inbound(chSMS, alice, "SM1", "one")
+	f.markSent(in.Message.ID, "")
+	mv := &connector.Move{Vendor: vendor, Messages: []*connector.Message{{Direction: connector.ToCustomer, Kind: connector.KindNotice, Text: "x"}}}
+	res := f.apply(connector.Change{ConversationID: in.Conversation.ID, State: connector.StateEnded, EndReason: "agent", Move: mv})
+	if res.Next != nil || len(res.Moved) != 0 || len(res.NextAdded) != 0 {
+		f.t.Errorf("nothing waited, yet %+v", res)
+	}
+	if _, err := f.s.FindOpen(f.ctx, chSMS, alice); !errors.Is(err, connector.ErrNotFound) {
+		f.t.Errorf("FindOpen: %v, want ErrNotFound", err)
+	}
+	second := f.inbound(chSMS, bob, "SM2", "two")
+	f.end(second.Conversation.ID, "agent")
+	res = f.apply(connector.Change{ConversationID: second.Conversation.ID, State: connector.StateEnded, EndReason: "again", Move: mv})
+	if res.Next != nil {
+		f.t.Errorf("an ended conversation moved its lines: %+v", res.Next)
+	}
+}
+
+// Reopen clears the session, stamps ReopenedAt and owes the context line;
+// marking that line sent (or failed) settles it.
+func testApplyReopen(f *fixture) {
+	in := f.inbound(chSMS, alice, "SM1", "one")
+	id := in.Conversation.ID
+	f.apply(connector.Change{ConversationID: id, State: connector.StateActive, Session: json.RawMessage(`{"chat":1}`)})
+	before := time.Now()
+	res := f.apply(connector.Change{ConversationID: id, ClearSession: true, Reopen: true, State: connector.StateQueued,
+		Messages: []*connector.Message{
+			{Direction: connector.ToCustomer, Kind: connector.KindNotice, Text: "reconnected"},
+			{Direction: connector.ToAgent, Kind: connector.KindContext, Text: "context"}}})
+	c := res.Conversation
+	if len(c.Session) != 0 || c.State != connector.StateQueued || c.ReopenedAt.Before(before.Add(-time.Second)) {
+		f.t.Errorf("after Reopen: session %s, state %q, reopened at %v", c.Session, c.State, c.ReopenedAt)
+	}
+	if len(res.Added) != 2 || c.ContextMessage != res.Added[1].ID {
+		f.t.Fatalf("ContextMessage %d, want the context line of %+v", c.ContextMessage, res.Added)
+	}
+	f.diff("reopened conversation as read", c, f.conversation(id))
+	f.markSent(res.Added[0].ID, "")
+	if got := f.conversation(id).ContextMessage; got != c.ContextMessage {
+		f.t.Errorf("another message sent cleared ContextMessage (%d)", got)
+	}
+	f.markSent(c.ContextMessage, "")
+	if got := f.conversation(id).ContextMessage; got != 0 {
+		f.t.Errorf("context line sent, ContextMessage still %d", got)
+	}
+	res = f.apply(connector.Change{ConversationID: id, Reopen: true,
+		Messages: []*connector.Message{{Direction: connector.ToAgent, Kind: connector.KindContext, Text: "again"}}})
+	if err := f.s.MarkFailed(f.ctx, res.Conversation.ContextMessage, "no"); err != nil {
+		f.t.Fatal(err)
+	}
+	if got := f.conversation(id).ContextMessage; got != 0 {
+		f.t.Errorf("context line failed, ContextMessage still %d", got)
+	}
+	m, err := f.s.Message(f.ctx, res.Added[0].ID)
+	if err != nil || m.State != connector.DeliveryFailed || m.Text != "again" {
+		f.t.Errorf("Message(%d) = %+v, %v", res.Added[0].ID, m, err)
+	}
+	if _, err := f.s.Message(f.ctx, 987654); !errors.Is(err, connector.ErrNotFound) {
+		f.t.Errorf("Message of an unknown id: %v, want ErrNotFound", err)
+	}
 }
 
 func testApplyUnknown(f *fixture) {
@@ -248,7 +369,10 @@ func testApplyFailPending(f *fixture) {
 	otherConv := f.inbound(chSMS, bob, "SM4", "bob's")
 
 	res := f.apply(connector.Change{ConversationID: id, State: connector.StateEnded, EndReason: "x", FailPending: "conversation ended"})
-	f.diff("failed ids", []int64{in1.Message.ID, in2.Message.ID, left.ID}, res.Failed)
+	f.diff("failed ids", []int64{in1.Message.ID, in2.Message.ID, left.ID}, ids(res.Failed))
+	if len(res.Failed) > 0 && (res.Failed[0].Text != "one" || res.Failed[0].State != connector.DeliveryFailed) {
+		f.t.Errorf("FailPending reports %+v, want the message as failed", res.Failed[0])
+	}
 
 	want := map[int64]connector.Delivery{
 		in1.Message.ID: connector.DeliveryFailed, in2.Message.ID: connector.DeliveryFailed, left.ID: connector.DeliveryFailed,

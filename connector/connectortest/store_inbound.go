@@ -77,10 +77,12 @@ func testInboundAppends(f *fixture) {
 func testInboundDuplicate(f *fixture) {
 	first := f.inbound(chSMS, alice, "SM1", "hello")
 	dup := f.inbound(chSMS, alice, "SM1", "hello again")
-	if !dup.Duplicate || dup.Created || dup.Message != nil {
-		f.t.Fatalf("repeated SourceID: Duplicate=%v Created=%v Message=%v, want a duplicate without message",
-			dup.Duplicate, dup.Created, dup.Message)
+	if !dup.Duplicate || dup.Created {
+		f.t.Fatalf("repeated SourceID: Duplicate=%v Created=%v, want a duplicate", dup.Duplicate, dup.Created)
 	}
+	// The message stored before is reported as it stands, so that a caller
+	// can queue it again while it waits.
+	f.diff("duplicate reports the stored message", first.Message, dup.Message)
 	if dup.Conversation.ID != first.Conversation.ID {
 		f.t.Errorf("duplicate reports conversation %d, want %d", dup.Conversation.ID, first.Conversation.ID)
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,16 +42,50 @@ func applyChange(ctx context.Context, tx *txn, ch connector.Change, now int64) (
 	if res.Added, err = appendMessages(ctx, tx, c, ch.Messages, now); err != nil {
 		return connector.ChangeResult{}, err
 	}
-	if err := updateConversation(ctx, tx, c, ch, now); err != nil {
+	ending := ch.State == connector.StateEnded && c.Open()
+	if err := updateConversation(ctx, tx, c, ch, res.Added, now); err != nil {
 		return connector.ChangeResult{}, err
+	}
+	if ending && ch.Move != nil {
+		if err := moveWaiting(ctx, tx, c, ch.Move, now, &res); err != nil {
+			return connector.ChangeResult{}, err
+		}
 	}
 	res.Conversation = c
 	return res, nil
 }
 
+// moveWaiting moves ended conversation c's waiting customer lines to a new
+// conversation of the same customer (see connector.Change.Move). c must
+// already be ended in tx: only one conversation per customer may be open.
+func moveWaiting(ctx context.Context, tx *txn, c *connector.Conversation, mv *connector.Move, now int64, res *connector.ChangeResult) error {
+	var waiting int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM messages INDEXED BY messages_conversation
+		WHERE conversation_id = ? AND direction = 'to_agent' AND kind = 'text' AND state = 'stored'`, c.ID).Scan(&waiting)
+	if err != nil || waiting == 0 {
+		return err
+	}
+	next, err := createConversation(ctx, tx, connector.Inbound{Channel: c.Channel, Customer: c.Customer, Profile: c.Profile}, mv.Vendor, now)
+	if err != nil {
+		return err
+	}
+	moved, err := scanMessages(tx.QueryContext(ctx, `UPDATE messages SET conversation_id = ?, updated_at = ?, progress = NULL
+		WHERE conversation_id = ? AND direction = 'to_agent' AND kind = 'text' AND state = 'stored'
+		RETURNING `+messageColumns, next.ID, now, c.ID))
+	if err != nil {
+		return fmt.Errorf("move waiting lines: %w", err)
+	}
+	slices.SortFunc(moved, func(a, b *connector.Message) int { return cmp.Compare(a.ID, b.ID) })
+	if res.NextAdded, err = appendMessages(ctx, tx, next, mv.Messages, now); err != nil {
+		return err
+	}
+	res.Next, res.Moved = next, moved
+	return nil
+}
+
 // updateConversation applies ch's conversation fields to c, in memory and in
-// the database.
-func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation, ch connector.Change, now int64) error {
+// the database; added are the messages ch appended.
+func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation, ch connector.Change, added []*connector.Message, now int64) error {
 	if ch.State != "" && c.Open() {
 		c.State = ch.State
 		if ch.State == connector.StateEnded {
@@ -60,11 +95,17 @@ func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation,
 	if ch.Agent != nil {
 		c.Agent = *ch.Agent
 	}
+	if ch.ClearSession {
+		c.Session = nil
+	}
 	if ch.Session != nil {
 		c.Session = nil
 		if len(ch.Session) > 0 {
 			c.Session = json.RawMessage(slices.Clone(ch.Session))
 		}
+	}
+	if ch.Reopen {
+		c.ReopenedAt, c.ContextMessage = fromNanos(now), firstContext(added)
 	}
 	if ch.LeaveMessage {
 		err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = ?`, c.ID).
@@ -78,13 +119,23 @@ func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation,
 	}
 	c.UpdatedAt = fromNanos(now)
 	_, err := tx.ExecContext(ctx, `UPDATE conversations SET state = ?, end_reason = ?, agent = ?, session = ?,
-		leave_message_after = ?, last_activity = ?, updated_at = ? WHERE id = ?`,
+		leave_message_after = ?, reopened_at = ?, context_msg = ?, last_activity = ?, updated_at = ? WHERE id = ?`,
 		c.State, c.EndReason, c.Agent, sessionValue(c.Session), c.LeaveMessageAfter,
-		toNanos(c.LastActivity), now, c.ID)
+		toNanos(c.ReopenedAt), c.ContextMessage, toNanos(c.LastActivity), now, c.ID)
 	if err != nil {
 		return fmt.Errorf("update conversation %d: %w", c.ID, err)
 	}
 	return nil
+}
+
+// firstContext returns the id of the first KindContext message, 0 if none.
+func firstContext(ms []*connector.Message) int64 {
+	for _, m := range ms {
+		if m.Kind == connector.KindContext {
+			return m.ID
+		}
+	}
+	return 0
 }
 
 // appendMessages stores copies of ms in order and returns those added.
@@ -138,14 +189,14 @@ func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Me
 }
 
 // failPending fails the conversation's ToAgent messages still waiting, except
-// KindEnd (the vendor must still be told), and returns their ids in order.
-func failPending(ctx context.Context, tx *txn, convID int64, reason string, now int64) ([]int64, error) {
-	ids, err := scanIDs(tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?
+// KindEnd (the vendor must still be told), and returns them in order.
+func failPending(ctx context.Context, tx *txn, convID int64, reason string, now int64) ([]*connector.Message, error) {
+	ms, err := scanMessages(tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?, progress = NULL
 		WHERE conversation_id = ? AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
-		RETURNING id`, reason, now, convID))
+		RETURNING `+messageColumns, reason, now, convID))
 	if err != nil {
 		return nil, fmt.Errorf("fail pending: %w", err)
 	}
-	slices.Sort(ids)
-	return ids, nil
+	slices.SortFunc(ms, func(a, b *connector.Message) int { return cmp.Compare(a.ID, b.ID) })
+	return ms, nil
 }

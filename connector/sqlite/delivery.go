@@ -16,7 +16,10 @@ func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 	return s.write(ctx, func(ctx context.Context, tx *txn) error {
 		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sent', remote_id = ?, updated_at = ?, progress = NULL
 			WHERE id = ? AND state = 'stored'`, remoteID, nowNanos(), id)
-		return changedOrExists(ctx, tx, r, err, id)
+		if err := changedOrExists(ctx, tx, r, err, id); err != nil {
+			return err
+		}
+		return contextSettled(ctx, tx, id)
 	})
 }
 
@@ -27,8 +30,22 @@ func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 	return s.write(ctx, func(ctx context.Context, tx *txn) error {
 		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?, progress = NULL
 			WHERE id = ? AND state IN ('stored', 'sent')`, reason, nowNanos(), id)
-		return changedOrExists(ctx, tx, r, err, id)
+		if err := changedOrExists(ctx, tx, r, err, id); err != nil {
+			return err
+		}
+		return contextSettled(ctx, tx, id)
 	})
+}
+
+// contextSettled clears the conversation's ContextMessage when it is id: the
+// context line is owed no more. Two primary-key lookups.
+func contextSettled(ctx context.Context, tx *txn, id int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE conversations SET context_msg = 0
+		WHERE id = (SELECT conversation_id FROM messages WHERE id = ?1) AND context_msg = ?1`, id)
+	if err != nil {
+		return fmt.Errorf("settle context line %d: %w", id, err)
+	}
+	return nil
 }
 
 // changedOrExists turns the outcome of a conditional update of message id

@@ -42,8 +42,8 @@ func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor st
 	}
 	created := c == nil
 	if created {
-		if dup, err := inboundDuplicate(ctx, tx, in); dup != nil || err != nil {
-			return connector.InboundResult{Duplicate: true, Conversation: dup}, err
+		if dup, err := inboundDuplicate(ctx, tx, in); dup.Duplicate || err != nil {
+			return dup, err
 		}
 		if c, err = createConversation(ctx, tx, in, vendor, now); err != nil {
 			return connector.InboundResult{}, err
@@ -56,8 +56,7 @@ func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor st
 		return connector.InboundResult{}, err
 	}
 	if !added { // only an open conversation can get here: created ones were checked
-		dup, err := inboundDuplicate(ctx, tx, in)
-		return connector.InboundResult{Duplicate: true, Conversation: dup}, err
+		return inboundDuplicate(ctx, tx, in)
 	}
 	if !created {
 		if err := touchInbound(ctx, tx, c, in.Profile, now); err != nil {
@@ -67,23 +66,26 @@ func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor st
 	return connector.InboundResult{Created: created, Conversation: c, Message: m}, nil
 }
 
-// inboundDuplicate returns the conversation that already has in's source id
-// for its channel, or nil.
-func inboundDuplicate(ctx context.Context, tx *txn, in connector.Inbound) (*connector.Conversation, error) {
+// inboundDuplicate reports the message that already has in's source id for
+// its channel, with its conversation; not Duplicate when there is none.
+func inboundDuplicate(ctx context.Context, tx *txn, in connector.Inbound) (connector.InboundResult, error) {
 	if in.SourceID == "" {
-		return nil, nil
+		return connector.InboundResult{}, nil
 	}
-	var convID int64
-	err := tx.QueryRowContext(ctx, `SELECT conversation_id FROM messages
+	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
 		WHERE channel = ? AND source_id = ? AND direction = 'to_agent' AND source_id != ''`,
-		in.Channel, in.SourceID).Scan(&convID)
+		in.Channel, in.SourceID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return connector.InboundResult{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("inbound de-duplication: %w", err)
+		return connector.InboundResult{}, fmt.Errorf("inbound de-duplication: %w", err)
 	}
-	return getConversation(ctx, tx, convID)
+	c, err := getConversation(ctx, tx, m.ConversationID)
+	if err != nil {
+		return connector.InboundResult{}, err
+	}
+	return connector.InboundResult{Duplicate: true, Conversation: c, Message: m}, nil
 }
 
 // openConversationOf returns the customer's open conversation, or nil.

@@ -125,6 +125,23 @@ func (s *Store) Outbox(ctx context.Context) ([]*connector.Message, error) {
 		`SELECT `+messageColumns+` FROM messages WHERE state = 'stored' ORDER BY id`))
 }
 
+// Message returns one message as it stands now, or connector.ErrNotFound.
+func (s *Store) Message(ctx context.Context, id int64) (*connector.Message, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	return getMessage(ctx, db, id)
+}
+
+func getMessage(ctx context.Context, q queryer, id int64) (*connector.Message, error) {
+	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %d: %w", id, connector.ErrNotFound)
+	}
+	return m, err
+}
+
 // getConversation reads one conversation through q (the read pool, or the
 // writer's transaction).
 func getConversation(ctx context.Context, q queryer, id int64) (*connector.Conversation, error) {

@@ -41,7 +41,7 @@ type queryer interface {
 type scanner interface{ Scan(dest ...any) error }
 
 const conversationColumns = `id, channel, customer, vendor, state, end_reason, agent, profile,
-	session, leave_message_after, created_at, updated_at, last_activity`
+	session, leave_message_after, reopened_at, context_msg, created_at, updated_at, last_activity`
 
 func scanConversation(row scanner) (*connector.Conversation, error) {
 	var (
@@ -49,9 +49,10 @@ func scanConversation(row scanner) (*connector.Conversation, error) {
 		profile                    string
 		session                    []byte
 		created, updated, lastSeen int64
+		reopened                   int64
 	)
 	err := row.Scan(&c.ID, &c.Channel, &c.Customer, &c.Vendor, &c.State, &c.EndReason, &c.Agent,
-		&profile, &session, &c.LeaveMessageAfter, &created, &updated, &lastSeen)
+		&profile, &session, &c.LeaveMessageAfter, &reopened, &c.ContextMessage, &created, &updated, &lastSeen)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +63,7 @@ func scanConversation(row scanner) (*connector.Conversation, error) {
 		c.Session = json.RawMessage(session)
 	}
 	c.CreatedAt, c.UpdatedAt, c.LastActivity = fromNanos(created), fromNanos(updated), fromNanos(lastSeen)
+	c.ReopenedAt = fromNanos(reopened)
 	return &c, nil
 }
 
