@@ -391,6 +391,29 @@ func TestSendResumesFirst(t *testing.T) {
 	sink2.waitText(t, "echo: anyone?")
 }
 
+// lossMode is one of the fake's ways of not giving a chat back on a new
+// socket.
+type lossMode struct {
+	name string
+	// lose applies the mode to chat uid and drops the chat's socket, if it
+	// has one.
+	lose func(t *testing.T, srv *whosontest.Server, uid string)
+}
+
+// lossModes: the fake forgot the chat, or it does not re-attach chats to a
+// new socket at all (RefuseReattach).
+func lossModes() []lossMode {
+	return []lossMode{
+		{"forgotten", func(_ *testing.T, srv *whosontest.Server, uid string) { srv.Forget(uid) }},
+		{"reattach refused", func(t *testing.T, srv *whosontest.Server, uid string) {
+			srv.RefuseReattach(true)
+			if err := srv.Drop(uid); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+}
+
 // A chat WhosOn lost while the daemon was down is not resumed: Resume
 // returns ErrChatLost (not Permanent, no event: the core opens a new chat),
 // a Send for it too, without dialling again once known; Open for the same
@@ -398,34 +421,46 @@ func TestSendResumesFirst(t *testing.T) {
 // the customer's lines.
 func TestResumeLostChat(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
-	c := conversation(connector.Profile{})
-	h.open(c)
-	old := chatUID(t, c)
-	if err := h.v.Stop(ctx(t)); err != nil {
-		t.Fatal(err)
+	for _, mode := range lossModes() {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+			c := conversation(connector.Profile{})
+			h.open(c)
+			old := chatUID(t, c)
+			if err := h.v.Stop(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			mode.lose(t, h.srv, old)
+			v2, sink2 := h.vendor(nil)
+			err := v2.Resume(ctx(t), c)
+			if !errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
+				t.Fatalf("Resume of a lost chat = %v, want ErrChatLost, not permanent", err)
+			}
+			if v2.session(c.ID) != nil {
+				t.Error("a lost chat kept a session")
+			}
+			connects := countCommands(h.srv, "Connect")
+			m := &connector.Message{ID: 1, Kind: connector.KindText, Text: "hello?"}
+			if err := v2.Send(ctx(t), c, m); !errors.Is(err, connector.ErrChatLost) {
+				t.Errorf("Send for the lost chat = %v, want ErrChatLost", err)
+			}
+			if n := countCommands(h.srv, "Connect"); n != connects {
+				t.Errorf("Send for a chat known lost dialled again (%d Connects, had %d)", n, connects)
+			}
+			v3, sink3 := h.vendor(nil) // another restart: Send resumes first
+			if err := v3.Send(ctx(t), c, m); !errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
+				t.Errorf("Send after a restart, chat lost = %v, want ErrChatLost", err)
+			}
+			if len(sink2.all())+len(sink3.all()) != 0 {
+				t.Errorf("events %s, want none: the core decides", describe(append(sink2.all(), sink3.all()...)))
+			}
+			if lines := h.srv.AllVisitorLines(); len(lines) != 0 {
+				t.Errorf("visitor lines %q before the chat was opened again", lines)
+			}
+			reopen(t, h, v2, c, old)
+		})
 	}
-	h.srv.Forget(old)
-	v2, sink2 := h.vendor(nil)
-	err := v2.Resume(ctx(t), c)
-	if !errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
-		t.Fatalf("Resume of a lost chat = %v, want ErrChatLost, not permanent", err)
-	}
-	if v2.session(c.ID) != nil {
-		t.Error("a lost chat kept a session")
-	}
-	connects := countCommands(h.srv, "Connect")
-	err = v2.Send(ctx(t), c, &connector.Message{ID: 1, Kind: connector.KindText, Text: "hello?"})
-	if !errors.Is(err, connector.ErrChatLost) {
-		t.Errorf("Send for the lost chat = %v, want ErrChatLost", err)
-	}
-	if n := countCommands(h.srv, "Connect"); n != connects {
-		t.Errorf("Send for a chat known lost dialled again (%d Connects, had %d)", n, connects)
-	}
-	if len(sink2.all()) != 0 {
-		t.Errorf("events %s, want none: the core decides", describe(sink2.all()))
-	}
-	reopen(t, h, v2, c, old)
 }
 
 // reopen does what the core does for a lost chat: Open again with no
@@ -483,39 +518,44 @@ func countCommands(srv *whosontest.Server, name string) int {
 // same conversation starts a new chat.
 func TestLiveChatLost(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, whosontest.Operator{Name: "Alice", Reply: echo}, nil)
-	c := conversation(connector.Profile{})
-	h.open(c)
-	old := chatUID(t, c)
-	h.send(c, 1, "one")
-	h.sink.waitText(t, "echo: one")
-	h.srv.Forget(old)
-	lost := h.sink.waitType(t, connector.EventLost)
-	if lost.ConversationID != c.ID || !strings.Contains(lost.Reason, old) {
-		t.Errorf("lost = %+v", lost)
-	}
-	waitFor(t, "ready with no chat open", func() bool { return h.v.Health().Ready })
-	if h.v.session(c.ID) != nil {
-		t.Error("the lost chat's session is still registered")
-	}
-	connects := countCommands(h.srv, "Connect")
-	err := h.v.Send(ctx(t), c, &connector.Message{ID: 2, Kind: connector.KindText, Text: "hello?"})
-	if !errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
-		t.Errorf("Send for the lost chat = %v, want ErrChatLost", err)
-	}
-	if n := countCommands(h.srv, "Connect"); n != connects {
-		t.Errorf("Send for a chat known lost dialled again (%d Connects, had %d)", n, connects)
-	}
-	if e := h.sink.of(connector.EventEnded); len(e) != 0 {
-		t.Errorf("a lost chat ended the conversation: %s", describe(h.sink.all()))
-	}
-	reopen(t, h, h.v, c, old)
-	h.sink.waitText(t, "echo: hello?")
-	if n := len(h.sink.of(connector.EventLost)); n != 1 {
-		t.Errorf("%d lost events, want 1", n)
-	}
-	if health := h.v.Health(); !health.Ready || !strings.Contains(health.Detail, "1 chats") {
-		t.Errorf("health with the new chat = %+v", health)
+	for _, mode := range lossModes() {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, whosontest.Operator{Name: "Alice", Reply: echo}, nil)
+			c := conversation(connector.Profile{})
+			h.open(c)
+			old := chatUID(t, c)
+			h.send(c, 1, "one")
+			h.sink.waitText(t, "echo: one")
+			mode.lose(t, h.srv, old)
+			lost := h.sink.waitType(t, connector.EventLost)
+			if lost.ConversationID != c.ID || !strings.Contains(lost.Reason, old) {
+				t.Errorf("lost = %+v", lost)
+			}
+			waitFor(t, "ready with no chat open", func() bool { return h.v.Health().Ready })
+			if h.v.session(c.ID) != nil {
+				t.Error("the lost chat's session is still registered")
+			}
+			connects := countCommands(h.srv, "Connect")
+			err := h.v.Send(ctx(t), c, &connector.Message{ID: 2, Kind: connector.KindText, Text: "hello?"})
+			if !errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
+				t.Errorf("Send for the lost chat = %v, want ErrChatLost", err)
+			}
+			if n := countCommands(h.srv, "Connect"); n != connects {
+				t.Errorf("Send for a chat known lost dialled again (%d Connects, had %d)", n, connects)
+			}
+			if e := h.sink.of(connector.EventEnded); len(e) != 0 {
+				t.Errorf("a lost chat ended the conversation: %s", describe(h.sink.all()))
+			}
+			reopen(t, h, h.v, c, old)
+			h.sink.waitText(t, "echo: hello?")
+			if n := len(h.sink.of(connector.EventLost)); n != 1 {
+				t.Errorf("%d lost events, want 1", n)
+			}
+			if health := h.v.Health(); !health.Ready || !strings.Contains(health.Detail, "1 chats") {
+				t.Errorf("health with the new chat = %+v", health)
+			}
+		})
 	}
 }
 
@@ -560,23 +600,28 @@ func TestLostReopenedFromSink(t *testing.T) {
 // found.
 func TestSendDuringLoss(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
-	c := conversation(connector.Profile{})
-	h.open(c)
-	h.srv.SetDown(true) // the socket drops; redials are refused
-	waitFor(t, "the socket down", func() bool { return !h.v.Health().Ready })
-	sent := make(chan error, 1)
-	go func() {
-		sent <- h.v.Send(ctx(t), c, &connector.Message{ID: 1, Kind: connector.KindText, Text: "there?"})
-	}()
-	h.srv.Forget(chatUID(t, c))
-	h.srv.SetDown(false)
-	h.sink.waitType(t, connector.EventLost)
-	if err := <-sent; !errors.Is(err, connector.ErrChatLost) {
-		t.Errorf("Send = %v, want ErrChatLost", err)
-	}
-	if lines := h.srv.AllVisitorLines(); len(lines) != 0 {
-		t.Errorf("visitor lines %q, want none", lines)
+	for _, mode := range lossModes() {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+			c := conversation(connector.Profile{})
+			h.open(c)
+			h.srv.SetDown(true) // the socket drops; redials are refused
+			waitFor(t, "the socket down", func() bool { return !h.v.Health().Ready })
+			sent := make(chan error, 1)
+			go func() {
+				sent <- h.v.Send(ctx(t), c, &connector.Message{ID: 1, Kind: connector.KindText, Text: "there?"})
+			}()
+			mode.lose(t, h.srv, chatUID(t, c))
+			h.srv.SetDown(false)
+			h.sink.waitType(t, connector.EventLost)
+			if err := <-sent; !errors.Is(err, connector.ErrChatLost) {
+				t.Errorf("Send = %v, want ErrChatLost", err)
+			}
+			if lines := h.srv.AllVisitorLines(); len(lines) != 0 {
+				t.Errorf("visitor lines %q, want none", lines)
+			}
+		})
 	}
 }
 

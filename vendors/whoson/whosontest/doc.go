@@ -61,14 +61,16 @@
 // continue (ended, forgotten with Forget, or detached for longer than the
 // grace), connected carries a NEW ChatUid, which a following Hello then
 // uses; a client compares it with the one it stored and gives up the old
-// chat. A Connect that refers to no chat gets ChatUid null, as in the
+// chat. With RefuseReattach on, every Connect that refers to a chat is
+// answered that way (a server that does not re-attach chats to a new
+// socket). A Connect that refers to no chat gets ChatUid null, as in the
 // document.
 //
 // # Operator side
 //
 // Say, Typing, Quit, Line and SendEvent act as the operator on a live chat;
-// DropAll, Drop, Forget and SetFlood (unsolicited events before connected,
-// counted by Flooded) misbehave; Chats, VisitorLines, AllVisitorLines,
+// DropAll, Drop, Forget, SetDown, RefuseReattach and SetFlood (unsolicited
+// events before connected, counted by Flooded) misbehave; Chats, VisitorLines, AllVisitorLines,
 // WaitVisitorLines, WaitChats, LeftMessages, Blacklisted and Commands
 // report. Close drops every socket and waits for every goroutine.
 package whosontest

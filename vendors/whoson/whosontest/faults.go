@@ -31,6 +31,18 @@ func (s *Server) SetFlood(f Flood) {
 // the socket: what the client had not read yet is still counted).
 func (s *Server) Flooded() int64 { return s.flooded.Load() }
 
+// RefuseReattach is a fault (on while refuse is true): a server that does
+// not re-attach a chat to a new socket, which WhosOn's document allows. A
+// Connect that refers to a chat (by cookie or ChatUid) gets a NEW ChatUid
+// instead, as for a chat that cannot continue, and the chat it referred to
+// ends if no socket carries it (its visitor came back without it); one
+// still attached to another socket stays there.
+func (s *Server) RefuseReattach(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noReattach = refuse
+}
+
 // answerConnectLocked queues the connected event ev on c, after a flood when
 // one is set.
 func (s *Server) answerConnectLocked(c *conn, ev event) {

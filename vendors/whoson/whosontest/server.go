@@ -82,6 +82,7 @@ type Server struct {
 	changed     chan struct{} // closed and replaced whenever something is recorded
 	flood       Flood         // the fault SetFlood set
 	down        bool          // the fault SetDown set: upgrades refused
+	noReattach  bool          // the fault RefuseReattach set
 
 	flooded atomic.Int64 // flood events written
 }

@@ -436,6 +436,88 @@ func TestResumeRefused(t *testing.T) {
 	}
 }
 
+// With RefuseReattach on, a Connect naming a chat gets a new one, however
+// it names it; the old chat ends if detached (its kept events are not
+// delivered) and stays with its socket if attached. Off again, chats
+// resume.
+func TestRefuseReattach(t *testing.T) {
+	for _, how := range []string{"cookie", "uid as cookie", "uid parameter"} {
+		t.Run(how, func(t *testing.T) {
+			s := newServer(t, Config{Operator: echo()})
+			c := dial(t, s, nil)
+			c.connect("cookie-5")
+			uid := c.accepted()
+			c.next() // operatorjoined
+			s.DropAll()
+			c.ended()
+			if err := s.Say(uid, "kept for a resume"); err != nil {
+				t.Fatal(err)
+			}
+			s.RefuseReattach(true)
+
+			c = dial(t, s, nil)
+			var ev gotEvent
+			switch how {
+			case "cookie":
+				ev = c.connect("cookie-5")
+			case "uid as cookie":
+				ev = c.connect(uid)
+			default:
+				ev = c.connect("other-cookie", uid)
+			}
+			if ev.ChatUid == nil || ev.uid() == uid {
+				t.Fatalf("connected ChatUid = %s, want a new one (old %s)", ev.uid(), uid)
+			}
+			if got := c.accepted(); got != ev.uid() {
+				t.Errorf("accepted ChatUid %s, want the announced %s", got, ev.uid())
+			}
+			if got := c.next().String(); got != "operatorjoined" {
+				t.Errorf("after accepted: %s, want the new chat's operator, not the old chat's kept lines", got)
+			}
+			chats := s.Chats()
+			if len(chats) != 2 || !chats[0].Ended || chats[1].Ended {
+				t.Errorf("Chats = %+v, want the old one ended and a new live one", chats)
+			}
+			if err := s.Say(uid, "hello?"); err == nil {
+				t.Error("Say on the refused chat succeeded")
+			}
+		})
+	}
+	t.Run("attached elsewhere", func(t *testing.T) {
+		s := newServer(t, Config{Operator: echo()})
+		s.RefuseReattach(true)
+		old := dial(t, s, nil)
+		old.connect("c")
+		uid := old.accepted()
+		old.next() // operatorjoined
+		c := dial(t, s, nil)
+		if ev := c.connect("", uid); ev.ChatUid == nil || ev.uid() == uid {
+			t.Fatalf("connected ChatUid = %s, want a new one", ev.uid())
+		}
+		old.message("still mine")
+		if got := old.nextN(2); got[1] != "newline linev: still mine" {
+			t.Errorf("old socket after a refused take-over: %q", got)
+		}
+		if chats := s.Chats(); len(chats) != 1 || chats[0].Ended {
+			t.Errorf("Chats = %+v, want the one chat, live", chats)
+		}
+	})
+	t.Run("off again", func(t *testing.T) {
+		s := newServer(t, Config{Operator: echo()})
+		s.RefuseReattach(true)
+		s.RefuseReattach(false)
+		c := dial(t, s, nil)
+		c.connect("cookie-6")
+		uid := c.accepted()
+		s.DropAll()
+		c.ended()
+		c = dial(t, s, nil)
+		if ev := c.connect("", uid); ev.uid() != uid {
+			t.Errorf("connected ChatUid = %s, want the resumed %s", ev.uid(), uid)
+		}
+	})
+}
+
 func TestWaitVisitorLines(t *testing.T) {
 	s := newServer(t, Config{Operator: echo()})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -298,6 +298,12 @@ func (s *Server) onConnect(r *request) {
 	}
 	data := newConnectedData(s.cfg, c.sessionID, c.visitorIP)
 	ch, known := s.resumeLocked(c.cookie, param(p, 7))
+	if ch != nil && s.noReattach {
+		if ch.conn == nil {
+			s.endLocked(ch)
+		}
+		ch = nil
+	}
 	switch {
 	case ch != nil:
 		ch.sessions[c.sessionID] = true
