@@ -154,8 +154,10 @@ type Change struct {
 	// Move, with State StateEnded, moves the customer lines still waiting
 	// (ToAgent KindText messages still stored) to the customer's next
 	// conversation, created pending on the same channel and routed to
-	// Move.Vendor, and appends Move.Messages to it after them. Nothing is
-	// created when no line waits. Message ids do not change.
+	// Move.Vendor, and then appends Move.Messages to the ended conversation,
+	// after Messages (a notice that a new conversation starts, which so
+	// reaches the customer after the end notice). Nothing is created or
+	// appended when no line waits. Message ids do not change.
 	Move *Move
 }
 
@@ -172,11 +174,9 @@ type ChangeResult struct {
 	Failed       []*Message    // the messages FailPending failed, by id
 	Skipped      bool          // RequireOpen and the conversation had ended
 	// Next is the conversation Move created, nil when nothing moved; Moved
-	// are the lines it took (with their new ConversationID) and NextAdded
-	// the Move.Messages appended to it.
-	Next      *Conversation
-	Moved     []*Message
-	NextAdded []*Message
+	// are the lines it took, with their new ConversationID.
+	Next  *Conversation
+	Moved []*Message
 }
 
 // Stats are store-wide counters.

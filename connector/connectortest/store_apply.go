@@ -55,15 +55,15 @@ func testApplyMove(f *fixture) {
 			f.t.Errorf("moved %+v: want conversation %d and stored", m, n.ID)
 		}
 	}
-	if len(res.NextAdded) != 1 || res.NextAdded[0].ConversationID != n.ID || res.NextAdded[0].ID < w2.Message.ID {
-		f.t.Errorf("NextAdded %+v, want the notice in the next conversation, after the moved lines", res.NextAdded)
+	if len(res.Added) != 1 || res.Added[0].ConversationID != id || res.Added[0].Text != "a new conversation" {
+		f.t.Errorf("Added %+v, want the Move's notice in the ended conversation", res.Added)
 	}
-	f.diff("next conversation's messages", append(res.Moved, res.NextAdded...), f.messages(n.ID))
+	f.diff("next conversation's messages", res.Moved, f.messages(n.ID))
 	kinds := map[connector.Kind]int{}
 	for _, m := range f.messages(id) {
 		kinds[m.Kind]++
 	}
-	f.diff("what stays in the ended conversation", map[connector.Kind]int{connector.KindText: 1, connector.KindNotice: 1, connector.KindEnd: 1}, kinds)
+	f.diff("what stays in the ended conversation", map[connector.Kind]int{connector.KindText: 1, connector.KindNotice: 2, connector.KindEnd: 1}, kinds)
 	if open, err := f.s.FindOpen(f.ctx, chSMS, alice); err != nil || open.ID != n.ID {
 		f.t.Errorf("FindOpen after the move: %+v, %v; want the next conversation", open, err)
 	}
@@ -83,7 +83,7 @@ func testApplyMoveNothing(f *fixture) {
 	f.markSent(in.Message.ID, "")
 	mv := &connector.Move{Vendor: vendor, Messages: []*connector.Message{{Direction: connector.ToCustomer, Kind: connector.KindNotice, Text: "x"}}}
 	res := f.apply(connector.Change{ConversationID: in.Conversation.ID, State: connector.StateEnded, EndReason: "agent", Move: mv})
-	if res.Next != nil || len(res.Moved) != 0 || len(res.NextAdded) != 0 {
+	if res.Next != nil || len(res.Moved) != 0 || len(res.Added) != 0 {
 		f.t.Errorf("nothing waited, yet %+v", res)
 	}
 	if _, err := f.s.FindOpen(f.ctx, chSMS, alice); !errors.Is(err, connector.ErrNotFound) {

@@ -76,10 +76,11 @@ func moveWaiting(ctx context.Context, tx *txn, c *connector.Conversation, mv *co
 		return fmt.Errorf("move waiting lines: %w", err)
 	}
 	slices.SortFunc(moved, func(a, b *connector.Message) int { return cmp.Compare(a.ID, b.ID) })
-	if res.NextAdded, err = appendMessages(ctx, tx, next, mv.Messages, now); err != nil {
+	added, err := appendMessages(ctx, tx, c, mv.Messages, now)
+	if err != nil {
 		return err
 	}
-	res.Next, res.Moved = next, moved
+	res.Next, res.Moved, res.Added = next, moved, append(res.Added, added...)
 	return nil
 }
 
