@@ -139,6 +139,9 @@ type harness struct {
 	sink *sink
 	v    *Vendor
 	logs *observer.ObservedLogs
+	// progress, when set, is the send-progress store every vendor of the
+	// harness is built with (else each keeps its own in memory).
+	progress connector.SendProgress
 }
 
 const testServerKey = "fake-api-key"
@@ -192,7 +195,7 @@ func (h *harness) vendorAt(all map[string]string, start bool) (*Vendor, *sink) {
 		h.logs = logs
 	}
 	sk := newSink()
-	v, err := Build(connector.VendorEnv{Instance: instance(all), Logger: zap.New(core), Sink: sk})
+	v, err := Build(connector.VendorEnv{Instance: instance(all), Logger: zap.New(core), Sink: sk, Progress: h.progress})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -75,28 +75,20 @@ type session struct {
 
 	wantsConn atomic.Bool // the chat needs a socket (Health counts it)
 
-	mu       sync.Mutex
-	cancel   context.CancelFunc // ends run; set by start
-	state    sessionState
-	conn     *conn
-	ready    chan struct{} // closed while conn is set
-	leave    bool          // the site takes left messages
-	ending   bool          // End or LeaveMessage is closing it
-	progress sendProgress
-	out      []*outLine // lines not yet known to have arrived, oldest first
-	owed     int        // echoes still to come for lines settled by a pong
+	mu     sync.Mutex
+	cancel context.CancelFunc // ends run; set by start
+	state  sessionState
+	conn   *conn
+	ready  chan struct{} // closed while conn is set
+	leave  bool          // the site takes left messages
+	ending bool          // End or LeaveMessage is closing it
+	out    []*outLine    // lines not yet known to have arrived, oldest first
+	owed   int           // echoes still to come for lines settled by a pong
 
 	// Owned by the run goroutine.
 	agent     string
 	lastQueue time.Time
 	held      *heldLine
-}
-
-// sendProgress remembers how many parts of a split message went out, so a
-// retried Send does not repeat them.
-type sendProgress struct {
-	msgID int64
-	sent  int
 }
 
 // heldLine is an operator line waiting for its translation.
@@ -425,7 +417,9 @@ type outLine struct {
 	seq  uint64 // conn's write count once written; 0 while being written
 }
 
-// send writes m's parts that have not been written yet. It does not wait
+// send writes m's parts that have not been written yet, recording each in
+// the send-progress store before the next is written, so that a retry, in
+// this process or after a restart, does not repeat them. It does not wait
 // for the server: a line the socket swallows is written again after the
 // reconnect (resend).
 func (s *session) send(ctx context.Context, m *connector.Message) error {
@@ -440,18 +434,19 @@ func (s *session) send(ctx context.Context, m *connector.Message) error {
 		return err
 	}
 	s.mu.Lock()
-	if s.progress.msgID != m.ID || m.ID == 0 {
-		s.progress = sendProgress{msgID: m.ID}
-	}
-	from := s.progress.sent
+	chat := s.state.ChatUID
 	s.mu.Unlock()
+	from, err := s.partsSent(ctx, m.ID, chat, len(parts))
+	if err != nil {
+		return err
+	}
 	for i := from; i < len(parts); i++ {
 		if err := s.writeLine(ctx, c, sid, parts[i]); err != nil {
 			return err
 		}
-		s.mu.Lock()
-		s.progress.sent = i + 1
-		s.mu.Unlock()
+		if err := s.saveSent(ctx, m.ID, sendRecord{Chat: chat, Parts: len(parts), Sent: i + 1}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -34,6 +34,11 @@ type Vendor struct {
 	log    *zap.Logger
 	sink   connector.EventSink
 	client *http.Client
+	// progress keeps how many parts of a split message were written: the
+	// core's store, or a bounded one in memory when built without the core.
+	// Records are left for the core to drop once the message is recorded
+	// sent; in memory, an older one falls out when it is full.
+	progress connector.SendProgress
 
 	// ctx ends with Stop; every session and socket lives under it. It is
 	// kept here because chats start in Open and Resume, whose own contexts
@@ -68,9 +73,13 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	progress := env.Progress
+	if progress == nil {
+		progress = connector.NewMemoryProgress(maxMemProgress)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	v := &Vendor{
-		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink,
+		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls,
 			TLSHandshakeTimeout: cfg.ConnectTimeout,

@@ -1,0 +1,173 @@
+package whoson
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/vendors/whoson/whosontest"
+)
+
+// crashingProgress is a send-progress store that, once it has stored a
+// record of crashAt parts sent, says so on crashed and blocks until the
+// caller's context ends: the process dies right after that part.
+type crashingProgress struct {
+	*connector.MemoryProgress
+	crashAt int
+	crashed chan struct{}
+	once    sync.Once
+}
+
+func (p *crashingProgress) SaveProgress(ctx context.Context, id int64, b []byte) error {
+	if err := p.MemoryProgress.SaveProgress(ctx, id, b); err != nil {
+		return err
+	}
+	if r, err := decodeSendRecord(b); err == nil && r.Sent == p.crashAt {
+		p.once.Do(func() { close(p.crashed) })
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// newProgressHarness is newHarness with every vendor built on store.
+func newProgressHarness(t *testing.T, op whosontest.Operator, store connector.SendProgress) *harness {
+	t.Helper()
+	srv, err := whosontest.New(whosontest.Config{Operator: op, APIKey: testServerKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	h := &harness{t: t, srv: srv, progress: store}
+	h.v, h.sink = h.vendor(nil)
+	return h
+}
+
+// A message cut into 3 parts, the daemon killed after the second was
+// written and recorded: the next process, given the same send-progress
+// store, writes only the third.
+func TestSendProgressSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	store := &crashingProgress{MemoryProgress: connector.NewMemoryProgress(16), crashAt: 2, crashed: make(chan struct{})}
+	h := newProgressHarness(t, whosontest.Operator{Name: "Alice"}, store)
+	c := conversation(connector.Profile{})
+	h.open(c)
+	uid := chatUID(t, c)
+	long := strings.Repeat("word ", 1700) // 8500 characters
+	parts := splitText(long, maxLine)
+	if len(parts) != 3 {
+		t.Fatalf("%d parts, want 3", len(parts))
+	}
+	m := &connector.Message{ID: 7, Kind: connector.KindText, Text: long}
+	sent := make(chan error, 1)
+	go func() { sent <- h.v.Send(ctx(t), c, m) }()
+	select {
+	case <-store.crashed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second part's progress was never saved")
+	}
+	if diff := cmp.Diff(parts[:2], h.visitorLines(2)); diff != "" {
+		t.Fatalf("before the crash (-want +got):\n%s", diff)
+	}
+	if err := h.v.Stop(ctx(t)); err != nil { // the crash: sockets dropped, no Quit
+		t.Fatal(err)
+	}
+	if err := <-sent; err == nil {
+		t.Error("the interrupted Send reported success")
+	}
+
+	v2, _ := h.vendor(nil)
+	if err := v2.Send(ctx(t), c, m); err != nil { // resumes the chat first
+		t.Fatal(err)
+	}
+	if err := v2.Send(ctx(t), c, &connector.Message{ID: 8, Kind: connector.KindText, Text: "next"}); err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]string(nil), parts...), "next")
+	if diff := cmp.Diff(want, h.visitorLines(4)); diff != "" {
+		t.Errorf("operator saw (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, h.srv.VisitorLines(uid)); diff != "" {
+		t.Errorf("chat %s (-want +got):\n%s", uid, diff)
+	}
+	b, err := store.LoadProgress(ctx(t), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := decodeSendRecord(b); err != nil || r != (sendRecord{Chat: uid, Parts: 3, Sent: 3}) {
+		t.Errorf("record %s (%v), want all 3 parts sent to %s", b, err, uid)
+	}
+}
+
+// A stored record resumes the message only on the chat it was made for and
+// when it fits the message; otherwise the message is written from its
+// start (twice is better than lost), with a warning for a record that does
+// not fit.
+func TestSendProgressRecords(t *testing.T) {
+	t.Parallel()
+	store := connector.NewMemoryProgress(64)
+	h := newProgressHarness(t, whosontest.Operator{Name: "Alice"}, store)
+	long := strings.Repeat("word ", 1700)
+	parts := splitText(long, maxLine)
+	record := func(chat string, n, sent int) []byte {
+		b, _ := json.Marshal(sendRecord{Chat: chat, Parts: n, Sent: sent})
+		return b
+	}
+	for i, tc := range []struct {
+		name   string
+		stored func(uid string) []byte
+		want   []string
+		warned bool
+	}{
+		{"none", func(string) []byte { return nil }, parts, false},
+		{"two of three", func(uid string) []byte { return record(uid, 3, 2) }, parts[2:], false},
+		{"all sent", func(uid string) []byte { return record(uid, 3, 3) }, nil, false},
+		{"another chat", func(string) []byte { return record("lost-chat", 3, 2) }, parts, false},
+		{"other part count", func(uid string) []byte { return record(uid, 5, 2) }, parts, true},
+		{"more sent than parts", func(uid string) []byte { return record(uid, 3, 4) }, parts, true},
+		{"not JSON", func(string) []byte { return []byte("{") }, parts, true},
+		{"too long", func(uid string) []byte { return []byte(strings.Repeat(" ", maxSendRecord) + string(record(uid, 3, 2))) }, parts, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := conversation(connector.Profile{})
+			h.open(c)
+			uid := chatUID(t, c)
+			id := int64(100 + i)
+			if b := tc.stored(uid); b != nil {
+				if err := store.SaveProgress(ctx(t), id, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			warned := h.logs.FilterMessageSnippet("send progress ignored").Len()
+			if err := h.v.Send(ctx(t), c, &connector.Message{ID: id, Kind: connector.KindText, Text: long}); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.v.Send(ctx(t), c, &connector.Message{ID: id + 1000, Kind: connector.KindText, Text: "end"}); err != nil {
+				t.Fatal(err)
+			}
+			waitLine(t, h.srv, uid, "end")
+			want := append(append([]string(nil), tc.want...), "end")
+			if diff := cmp.Diff(want, h.srv.VisitorLines(uid)); diff != "" {
+				t.Errorf("operator saw (-want +got):\n%s", diff)
+			}
+			if got := h.logs.FilterMessageSnippet("send progress ignored").Len() > warned; got != tc.warned {
+				t.Errorf("warned %v, want %v", got, tc.warned)
+			}
+		})
+	}
+}
+
+// waitLine waits until chat uid's visitor lines end with last.
+func waitLine(t *testing.T, srv *whosontest.Server, uid, last string) {
+	t.Helper()
+	waitFor(t, "line "+last, func() bool {
+		lines := srv.VisitorLines(uid)
+		return len(lines) > 0 && lines[len(lines)-1] == last
+	})
+}
