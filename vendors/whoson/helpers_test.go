@@ -32,6 +32,7 @@ type sink struct {
 	failN   int
 	failErr error
 	changed chan struct{}
+	entered atomic.Int64 // calls begun, counted before the lock is taken
 	// onEvent, when set, is called with each stored event after the sink's
 	// lock is released, on the vendor's goroutine: a core acting inline.
 	onEvent func(connector.Event)
@@ -40,6 +41,7 @@ type sink struct {
 func newSink() *sink { return &sink{changed: make(chan struct{})} }
 
 func (s *sink) Event(ctx context.Context, e connector.Event) error {
+	s.entered.Add(1)
 	s.mu.Lock()
 	s.calls++
 	if s.failN > 0 {

@@ -38,8 +38,10 @@ func TestOpenJoinGreetingReply(t *testing.T) {
 		t.Errorf("operator saw (-want +got):\n%s", diff)
 	}
 	h.sink.waitText(t, "echo: hello there")
-	h.sink.waitType(t, connector.EventTyping)
-	time.Sleep(100 * time.Millisecond) // a duplicate or an echo would show now
+	// The reply ends with typingstop: once it is in, the chat's one reader
+	// has handled every frame before it (the echo of our line and the
+	// "says" headers), so a duplicate or an echo relayed would show now.
+	h.sink.wait(t, "typing off", func(e connector.Event) bool { return e.Type == connector.EventTyping && !e.Typing })
 	if diff := cmp.Diff([]string{"<b>Hi</b>, how can I help?", "echo: hello there"}, texts(h.sink.all())); diff != "" {
 		t.Errorf("texts (-want +got):\n%s", diff)
 	}
@@ -684,7 +686,11 @@ func TestSinkRefusalStopsChat(t *testing.T) {
 			if n := h.logs.FilterMessageSnippet("event not stored").Len(); n != 1 {
 				t.Errorf("%d log lines about the refused event, want 1", n)
 			}
-			time.Sleep(100 * time.Millisecond) // a retry would come now
+			// Once every goroutine of the vendor has returned, no retry can
+			// come later.
+			if err := h.v.Stop(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
 			h.sink.mu.Lock()
 			calls := h.sink.calls
 			h.sink.mu.Unlock()
@@ -703,7 +709,7 @@ func TestSinkBlockingKeepsOrder(t *testing.T) {
 	h.sink.mu.Lock() // the first event waits until the lock is released
 	c := conversation(connector.Profile{})
 	h.open(c)
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "the first event to wait in the sink", func() bool { return h.sink.entered.Load() > 0 })
 	h.sink.mu.Unlock()
 	h.sink.waitText(t, "first")
 	if got := h.sink.all(); got[0].Type != connector.EventJoined {
@@ -790,13 +796,17 @@ func TestFinalWaitingLine(t *testing.T) {
 	c := conversation(connector.Profile{})
 	h.open(c)
 	uid := chatUID(t, c)
-	if err := h.srv.Line(uid, "lineo linewaiting1", "One moment please..."); err != nil {
+	// In one step, so that our Quit cannot end the chat at the server
+	// before the notaccepted goes out; the last line, relayed as a notice,
+	// proves the notaccepted before it was handled.
+	err := h.srv.SendEvents(uid,
+		whosontest.LineEvent("lineo linewaiting1", "One moment please..."),
+		whosontest.LineEvent("lineo final", "No operators are available."),
+		whosontest.Event{Name: "notaccepted", Data: "No operators"},
+		whosontest.LineEvent("lineo linewaiting2", "marker"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.Line(uid, "lineo final", "No operators are available."); err != nil {
-		t.Fatal(err)
-	}
-	h.srv.SendEvent(uid, "notaccepted", "No operators")
 	na := h.sink.waitType(t, connector.EventNoAgent)
 	if !na.LeaveMessage || na.Text != "No operators are available." {
 		t.Errorf("no agent = %+v", na)
@@ -816,7 +826,7 @@ func TestFinalWaitingLine(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(50 * time.Millisecond)
+	h.sink.wait(t, "the marker", func(e connector.Event) bool { return e.Type == connector.EventNotice && e.Text == "marker" })
 	if n := len(h.sink.of(connector.EventNoAgent)); n != 1 || len(h.sink.of(connector.EventEnded)) != 0 {
 		t.Errorf("events %s", describe(h.sink.all()))
 	}

@@ -149,18 +149,6 @@ func (c *client) nextN(n int) []string {
 	return out
 }
 
-// quiet fails the test if an event arrives within d.
-func (c *client) quiet(d time.Duration) {
-	c.t.Helper()
-	select {
-	case ev, ok := <-c.events:
-		if ok {
-			c.t.Errorf("unexpected event %s", ev)
-		}
-	case <-time.After(d):
-	}
-}
-
 // ended waits for the socket to end and returns the read error.
 func (c *client) ended() error {
 	c.t.Helper()

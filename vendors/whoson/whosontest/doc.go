@@ -68,9 +68,10 @@
 //
 // # Operator side
 //
-// Say, Typing, Quit, Line and SendEvent act as the operator on a live chat;
-// DropAll, Drop, Forget, SetDown, RefuseReattach and SetFlood (unsolicited
-// events before connected, counted by Flooded) misbehave; Chats, VisitorLines, AllVisitorLines,
-// WaitVisitorLines, WaitChats, LeftMessages, Blacklisted and Commands
-// report. Close drops every socket and waits for every goroutine.
+// Say, Typing, Quit, Line, SendEvent and SendEvents act as the operator on
+// a live chat; DropAll, Drop, Forget, SetDown, RefuseReattach and SetFlood
+// (unsolicited events before connected, counted by Flooded) misbehave;
+// Chats, VisitorLines, AllVisitorLines, WaitVisitorLines, WaitChats,
+// LeftMessages, Blacklisted and Commands report. Close drops every socket
+// and waits for every goroutine.
 package whosontest

@@ -208,6 +208,35 @@ func (s *Server) SendEvent(uid, name string, data any) error {
 	return nil
 }
 
+// Event is one event for SendEvents: its name and its Data, encoded as
+// JSON.
+type Event struct {
+	Name string
+	Data any
+}
+
+// SendEvents sends events in live chat uid in one step: nothing the client
+// does meanwhile (a Quit that ends the chat, say) comes between them, so a
+// test can follow the events it means with a marker whose arrival proves
+// the client has handled them.
+func (s *Server) SendEvents(uid string, evs ...Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, err := s.liveChatLocked(uid)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		s.emitLocked(ch, ev.Name, ev.Data)
+	}
+	return nil
+}
+
+// LineEvent is a newline event of class classname for SendEvents.
+func LineEvent(classname, content string) Event {
+	return Event{Name: evNewLine, Data: newLine{Classname: classname, Content: content}}
+}
+
 // Line sends a newline event of any Classname in live chat uid, such as
 // "lineo final" or "queuemessage".
 func (s *Server) Line(uid, classname, content string) error {

@@ -188,7 +188,12 @@ func TestQuit(t *testing.T) {
 			c.next() // operatorjoined
 			if by == "visitor" {
 				c.send("Quit", c.sid, DefaultDomain)
-				c.quiet(100 * time.Millisecond)
+				// Commands are answered in order: if the next event is the
+				// answer to GetOperators, Quit was answered by nothing.
+				c.send("GetOperators", c.sid)
+				if ev := c.next(); ev.EventName != evOperators {
+					t.Errorf("after Quit: %s, want nothing before the operators answer", ev)
+				}
 			} else {
 				if err := s.Quit(uid); err != nil {
 					t.Fatal(err)
