@@ -171,3 +171,31 @@ func waitLine(t *testing.T, srv *whosontest.Server, uid, last string) {
 		return len(lines) > 0 && lines[len(lines)-1] == last
 	})
 }
+
+// FuzzDecodeSendRecord feeds stored send-progress records through their
+// decoder: it never panics, refuses a record past maxSendRecord, and what
+// it decodes is at most 3 times its input (JSON turns each invalid UTF-8
+// byte into a 3-byte U+FFFD) and round-trips.
+func FuzzDecodeSendRecord(f *testing.F) {
+	f.Add([]byte(`{"chat":"u1","parts":3,"sent":2}`))
+	f.Add([]byte(`{"chat":1}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"parts":-1,"sent":9999999999999}`))
+	f.Add([]byte("{\"chat\":\"\xff\xff\xff\"}"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := decodeSendRecord(raw)
+		if err != nil {
+			return
+		}
+		if len(raw) > maxSendRecord || len(r.Chat) > 3*len(raw) {
+			t.Fatalf("%d-byte record decoded to a %d-byte chat", len(raw), len(r.Chat))
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := decodeSendRecord(b); len(b) <= maxSendRecord && (err != nil || again != r) {
+			t.Fatalf("round trip of %+v: %+v, %v", r, again, err)
+		}
+	})
+}
