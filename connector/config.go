@@ -96,6 +96,16 @@ type ConversationConfig struct {
 	// MaxAgentLine caps an agent line's bytes; a longer one is cut, with a
 	// mark, before it is stored.
 	MaxAgentLine int `toml:"max_agent_line"`
+	// ContextLines is how many of the conversation's last lines the context
+	// line quotes for the agent of a chat opened again after the vendor lost
+	// the first; 0 quotes none (the line still says who and where).
+	ContextLines int `toml:"context_lines"`
+	// ReopenWindow: a chat the vendor loses again this soon after it was
+	// opened again ends instead (a vendor that keeps losing it).
+	ReopenWindow time.Duration `toml:"reopen_window"`
+	// OutboxSweep is how often every message still waiting is queued again
+	// if no lane holds it: the safety net for a commit whose caller gave up.
+	OutboxSweep time.Duration `toml:"outbox_sweep"`
 }
 
 // Route sends the conversations of a channel to a vendor; the first match wins.
@@ -120,6 +130,9 @@ func defaultConfig() Config {
 			CustomerBurst:     20,
 			MaxOpen:           1000,
 			MaxAgentLine:      16 << 10,
+			ContextLines:      5,
+			ReopenWindow:      time.Minute,
+			OutboxSweep:       10 * time.Second,
 		},
 		Notices: DefaultNotices(),
 	}
@@ -386,6 +399,7 @@ func (cc ConversationConfig) validate() []error {
 	}{
 		{"inactivity_timeout", cc.InactivityTimeout}, {"retry_initial", cc.RetryInitial},
 		{"retry_max", cc.RetryMax}, {"give_up_after", cc.GiveUpAfter},
+		{"reopen_window", cc.ReopenWindow}, {"outbox_sweep", cc.OutboxSweep},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, &ConfigError{Path: "conversation." + d.key, Msg: "must be a positive duration like \"30s\""})
@@ -406,6 +420,9 @@ func (cc ConversationConfig) validate() []error {
 	}
 	if cc.MaxAgentLine < 256 || cc.MaxAgentLine > 1<<20 {
 		bad("max_agent_line", "must be between 256 and 1048576 bytes")
+	}
+	if cc.ContextLines < 0 || cc.ContextLines > 50 {
+		bad("context_lines", "must be between 0 and 50")
 	}
 	return errs
 }

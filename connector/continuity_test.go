@@ -2,11 +2,17 @@ package connector_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/connectord/connectord/connector"
 )
 
 // resolvingChannel names <@U…> references on the way to the agent.
@@ -32,5 +38,268 @@ func TestResolverNamesOnTheWayToTheAgent(t *testing.T) {
 	}
 	if len(ms) == 0 || ms[0].Text != "ask <@U1> please" {
 		t.Errorf("stored %+v, want the text as it came", ms)
+	}
+}
+
+// gate makes a fake fail with a retryable error while it is closed.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+func (g *gate) set(closed bool) { g.mu.Lock(); g.closed = closed; g.mu.Unlock() }
+func (g *gate) err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errors.New("vendor unreachable")
+	}
+	return nil
+}
+
+// agentTexts are the customer lines (and context lines) the agent side got.
+func agentTexts(h *harness) []string {
+	var out []string
+	for _, s := range h.toAgent.all() {
+		if s.Kind == connector.KindText || s.Kind == connector.KindContext {
+			out = append(out, string(s.Kind)+":"+s.Text)
+		}
+	}
+	return out
+}
+
+// Lines waiting when the agent ends the chat move to the customer's next
+// conversation, which opens at once; the customer reads the end, then that a
+// new chat starts.
+func TestWaitingLinesMoveWhenAgentEnds(t *testing.T) {
+	var g gate
+	h := newHarness(t, func(h *harness) { h.vendor.send = func(*connector.Message) error { return g.err() } })
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	first := h.openConversation(alice)
+	g.set(true)
+	h.inbound(alice, "SM2", "are you there?")
+	h.inbound(alice, "SM3", "hello??")
+	h.event(alice, connector.Event{Type: connector.EventEnded, Reason: "agent"})
+	g.set(false)
+	h.toAgent.wait(t, 3, 5*time.Second)
+	h.idle()
+	if diff := cmp.Diff([]string{"text:hello", "text:are you there?", "text:hello??"}, agentTexts(h)); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	if n := h.vendor.openCount(); n != 2 {
+		t.Errorf("%d vendor chats opened, want 2 (the next conversation at once)", n)
+	}
+	next := h.openConversation(alice)
+	if next.ID == first.ID || next.State != connector.StateQueued {
+		t.Errorf("next conversation %+v", next)
+	}
+	want := []string{"notice:" + defaults.Queued, "notice:" + defaults.EndedByAgent, "notice:" + defaults.NewConversation, "notice:" + defaults.Queued}
+	if diff := cmp.Diff(want, texts(h.toUser.all())); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+}
+
+// With no agent and no leave-message, the waiting lines fail and the
+// customer is told which, quoting each.
+func TestNoAgentFailsWaitingLinesAndTells(t *testing.T) {
+	var g gate
+	h := newHarness(t, func(h *harness) { h.vendor.send = func(*connector.Message) error { return g.err() } })
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	g.set(true)
+	h.inbound(alice, "SM2", "my order number is 12345 and it has not arrived yet")
+	h.event(alice, connector.Event{Type: connector.EventNoAgent})
+	h.idle()
+	got := texts(h.toUser.all())
+	want := []string{"notice:" + defaults.Queued, "notice:" + defaults.NoAgent,
+		`notice:Sorry, no agent could take these messages: "my order number is 12345 and it has not…"`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+	if n := h.vendor.openCount(); n != 1 {
+		t.Errorf("%d vendor chats opened, want 1", n)
+	}
+}
+
+// A vendor that lost the chat across a restart gets a new one: the customer
+// reads "reconnected", never an end; the new agent gets the context line,
+// then the lines that waited, in order.
+func TestResumeLostOpensANewChat(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventJoined, Agent: "Bob"})
+	h.event(alice, connector.Event{Type: connector.EventText, Text: "hi, Bob here", SourceID: "L1"})
+	h.toUser.wait(t, 3, 5*time.Second)
+	h.idle()
+	h.stop()
+	h.vendor.resume = func(*connector.Conversation) error {
+		return fmt.Errorf("whoson answered with another chat: %w", connector.ErrChatLost)
+	}
+	h.start()
+	h.inbound(alice, "SM2", "still there?")
+	h.toAgent.wait(t, 3, 5*time.Second)
+	h.idle()
+	got := agentTexts(h)
+	if len(got) != 3 || got[0] != "text:hello" || got[2] != "text:still there?" ||
+		!strings.HasPrefix(got[1], "context:[connectord] This chat continues one that was disconnected. Customer: (+15550000001) on sms.main. Last lines: customer: hello | agent: hi, Bob here") {
+		t.Errorf("to agent:\n%s", strings.Join(got, "\n"))
+	}
+	c := h.openConversation(alice)
+	if c.State != connector.StateQueued || c.Agent != "" || string(c.Session) != `{"chat":2}` || c.ContextMessage != 0 {
+		t.Errorf("conversation after the new chat: %+v", c)
+	}
+	user := texts(h.toUser.all())
+	if user[len(user)-1] != "notice:"+defaults.Reconnected {
+		t.Errorf("to customer: %v, want the reconnected notice last", user)
+	}
+	for _, u := range user {
+		if strings.Contains(u, "ended") {
+			t.Errorf("customer told %q", u)
+		}
+	}
+}
+
+// A Send that finds the chat lost opens a new one and sends the line there.
+func TestSendLostOpensANewChat(t *testing.T) {
+	var lost atomic.Bool
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			if m.Text == "two" && lost.CompareAndSwap(false, true) {
+				return fmt.Errorf("chat gone: %w", connector.ErrChatLost)
+			}
+			return nil
+		}
+	})
+	h.inbound(alice, "SM1", "one")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.inbound(alice, "SM2", "two")
+	h.toAgent.wait(t, 3, 5*time.Second)
+	h.idle()
+	got := agentTexts(h)
+	if len(got) != 3 || got[1][:8] != "context:" || got[2] != "text:two" {
+		t.Errorf("to agent: %q", got)
+	}
+	if n := h.vendor.openCount(); n != 2 {
+		t.Errorf("%d chats opened, want 2", n)
+	}
+}
+
+// EventLost (a reconnect found the chat gone) opens a new chat at once, even
+// with nothing waiting; a chat lost again within reopen_window ends, and the
+// lines then waiting fail with a notice.
+func TestEventLostReopensOnceThenEnds(t *testing.T) {
+	var g gate
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			if m.Kind == connector.KindText {
+				return g.err()
+			}
+			return nil
+		}
+	})
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventLost, Reason: "socket came back without the chat"})
+	h.toAgent.wait(t, 2, 5*time.Second) // the context line, on the new chat
+	h.idle()
+	if n := h.vendor.openCount(); n != 2 {
+		t.Fatalf("%d chats opened, want 2", n)
+	}
+	g.set(true)
+	h.inbound(alice, "SM2", "anyone?")
+	h.event(alice, connector.Event{Type: connector.EventLost, Reason: "again"})
+	h.idle()
+	if _, err := h.store.FindOpen(context.Background(), "sms.main", alice); !errors.Is(err, connector.ErrNotFound) {
+		t.Errorf("conversation still open after a second loss: %v", err)
+	}
+	user := texts(h.toUser.all())
+	want := []string{"notice:" + defaults.Queued, "notice:" + defaults.Reconnected,
+		"notice:Sorry, we could not keep this chat going (the agent system closed the chat). Write again to start a new one.",
+		`notice:Sorry, no agent could take these messages: "anyone?"`}
+	if diff := cmp.Diff(want, user); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+	if n := h.vendor.openCount(); n != 2 {
+		t.Errorf("%d chats opened, want still 2", n)
+	}
+}
+
+// The customer's own end request still lets the lines they wrote before it
+// reach the agent, then the end.
+func TestCustomerEndAfterWaitingLines(t *testing.T) {
+	var g gate
+	h := newHarness(t, func(h *harness) { h.vendor.send = func(*connector.Message) error { return g.err() } })
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	g.set(true)
+	h.inbound(alice, "SM2", "thanks, bye")
+	if err := h.router.Receive(context.Background(), connector.Inbound{Channel: "sms.main", Customer: alice, SourceID: "SM3", End: true}); err != nil {
+		t.Fatal(err)
+	}
+	g.set(false)
+	h.toAgent.wait(t, 3, 5*time.Second)
+	h.idle()
+	var got []string
+	for _, s := range h.toAgent.all() {
+		got = append(got, string(s.Kind)+":"+s.Text)
+	}
+	if diff := cmp.Diff([]string{"text:hello", "text:thanks, bye", "end:customer"}, got); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+}
+
+// lateCommitStore commits RecordInbound but reports the caller's deadline,
+// as a group commit does when the caller gives up while its write is in the
+// batch; n says how many times.
+type lateCommitStore struct {
+	connector.Store
+	n atomic.Int32
+}
+
+func (s *lateCommitStore) RecordInbound(ctx context.Context, in connector.Inbound, vendor string) (connector.InboundResult, error) {
+	res, err := s.Store.RecordInbound(ctx, in, vendor)
+	if err == nil && s.n.Add(-1) >= 0 {
+		return connector.InboundResult{}, context.DeadlineExceeded
+	}
+	return res, err
+}
+
+// A retried delivery of a message whose first commit went through after
+// its caller gave up finds a duplicate that still waits, and queues it.
+func TestDuplicateOfWaitingMessageQueued(t *testing.T) {
+	ls := &lateCommitStore{}
+	h := newHarness(t, func(h *harness) {
+		h.wrap = func(st connector.Store) connector.Store { ls.Store = st; return ls }
+	})
+	ls.n.Store(1)
+	err := h.router.Receive(context.Background(), connector.Inbound{Channel: "sms.main", Customer: alice, Text: "hello", SourceID: "SM1"})
+	if err == nil {
+		t.Fatal("the late commit reported success")
+	}
+	h.inbound(alice, "SM1", "hello") // the source retries
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.idle()
+	if diff := cmp.Diff([]string{"text:hello"}, agentTexts(h)); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+}
+
+// With no retry at all, the outbox sweep queues what nobody holds.
+func TestOutboxSweepQueuesWhatNobodyHolds(t *testing.T) {
+	ls := &lateCommitStore{}
+	h := newHarness(t, func(h *harness) {
+		h.conv.OutboxSweep = 300 * time.Millisecond
+		h.wrap = func(st connector.Store) connector.Store { ls.Store = st; return ls }
+	})
+	ls.n.Store(1)
+	if err := h.router.Receive(context.Background(), connector.Inbound{Channel: "sms.main", Customer: alice, Text: "hello", SourceID: "SM1"}); err == nil {
+		t.Fatal("the late commit reported success")
+	}
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.idle()
+	if diff := cmp.Diff([]string{"text:hello"}, agentTexts(h)); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
 	}
 }

@@ -28,6 +28,9 @@ func (r *Router) event(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("event for conversation %d: %w", e.ConversationID, err)
 	}
+	if e.Type == EventLost {
+		return r.lostLocked(ctx, c, "vendor: "+e.Reason)
+	}
 	ch, ok := r.change(c, e)
 	if !ok {
 		return nil
@@ -52,7 +55,7 @@ func (r *Router) event(ctx context.Context, e Event) error {
 	if e.Type == EventEnded || (e.Type == EventNoAgent && !e.LeaveMessage) {
 		r.convLog(c).Info("conversation ended by vendor", zap.String("reason", res.Conversation.EndReason))
 	}
-	r.enqueueAll(res.Added)
+	r.settled(ctx, c, res)
 	return nil
 }
 
@@ -62,7 +65,7 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 	d := NoticeData{Agent: e.Agent, Position: e.Position, Text: e.Text, Reason: e.Reason}
 	switch e.Type {
 	case EventJoined:
-		ch.State, ch.Agent = StateActive, &e.Agent
+		ch.State, ch.Agent, ch.Touch = StateActive, &e.Agent, true
 		ch.Messages = r.notice(c, "agent_joined", d)
 	case EventText:
 		ch.Touch = true
@@ -76,6 +79,7 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 		ch.Agent = &e.Agent
 		ch.Messages = r.notice(c, "transferred", d)
 	case EventQueue:
+		ch.Touch = true // waiting in the queue is not the customer's silence
 		ch.Messages = r.notice(c, "queue_position", d)
 	case EventNotice:
 		ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: r.capLine(c, e.Text),
@@ -85,15 +89,17 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 			ch.LeaveMessage = true
 			ch.Messages = r.notice(c, "leave_message", d)
 		} else {
-			ch.State, ch.EndReason, ch.FailPending = StateEnded, "no agent", "no agent available"
+			ch.State, ch.EndReason = StateEnded, "no agent"
 			ch.Messages = r.notice(c, "no_agent", d)
+			r.settleLines(c, &ch, failLines)
 		}
 	case EventEnded:
 		reason := e.Reason
 		if reason == "" {
 			reason = "agent"
 		}
-		ch.State, ch.EndReason, ch.FailPending = StateEnded, reason, "conversation ended"
+		ch.State, ch.EndReason = StateEnded, reason
+		r.settleLines(c, &ch, moveLines)
 		key := "ended_by_agent"
 		if reason != "agent" {
 			key, d.Reason = "ended_failed", reasonLost // the vendor's words are for the log

@@ -210,7 +210,8 @@ type harness struct {
 
 func quickConversation() connector.ConversationConfig {
 	return connector.ConversationConfig{InactivityTimeout: time.Hour, RetryInitial: 5 * time.Millisecond,
-		RetryMax: 50 * time.Millisecond, GiveUpAfter: time.Hour}
+		RetryMax: 50 * time.Millisecond, GiveUpAfter: time.Hour, ContextLines: 5, ReopenWindow: time.Minute,
+		OutboxSweep: time.Minute}
 }
 
 // newHarness builds and starts a router; tweak changes the config first.

@@ -26,28 +26,20 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 		}
 		return r.markSent(ctx, c, m, "")
 	}
-	if !c.Open() {
-		return r.markFailed(ctx, m, "conversation ended")
-	}
-	// A pending conversation whose vendor had no agent but takes a left message
-	// stays pending: opening it again would start a second chat. One that moved
-	// on without a stored session was opened by a process that died before
-	// storing it (events may commit before Open returns): that chat went with
-	// the process, so it is opened again.
-	if (c.State == StatePending || len(c.Session) == 0) && c.LeaveMessageAfter == 0 {
-		if c.State == StatePending {
-			if err := r.admitOpen(ctx, c); err != nil {
-				return err
-			}
-		}
+	if c.Open() {
 		var err error
-		if c, err = r.open(ctx, v, c); err != nil {
+		if c, err = r.ensureOpen(ctx, v, c); err != nil {
 			return err
 		}
-		r.forgetBusy(c.ID)
-		if !c.Open() {
-			return r.markFailed(ctx, m, "conversation ended: "+c.EndReason)
-		}
+	}
+	if !c.Open() && !sendsAfterEnd(c, m) {
+		return r.markFailed(ctx, m, "conversation ended: "+c.EndReason)
+	}
+	if err := r.sendContext(ctx, v, c); err != nil {
+		return err
+	}
+	if m.Kind == KindContext { // sent just now, or one an earlier reopening left
+		return r.markFailed(ctx, m, "superseded")
 	}
 	m = r.resolve(ctx, c, m)
 	if c.LeaveMessageAfter != 0 {
@@ -57,6 +49,29 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 		return err
 	}
 	return r.markSent(ctx, c, m, "")
+}
+
+// ensureOpen opens c at its vendor when it has no chat there: a pending
+// conversation, one whose vendor lost the chat, or one that moved on without
+// a stored session (a process that died before storing it: that chat went
+// with the process). A pending conversation whose vendor had no agent but
+// takes a left message stays pending: opening it again would start a second
+// chat.
+func (r *Router) ensureOpen(ctx context.Context, v Vendor, c *Conversation) (*Conversation, error) {
+	if (c.State != StatePending && len(c.Session) > 0) || c.LeaveMessageAfter != 0 {
+		return c, nil
+	}
+	if c.State == StatePending {
+		if err := r.admitOpen(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	c, err := r.open(ctx, v, c)
+	if err != nil {
+		return nil, err
+	}
+	r.forgetBusy(c.ID)
+	return c, nil
 }
 
 // resolve names the references in a customer line for the agent (Resolver);
@@ -153,7 +168,7 @@ func (r *Router) recordOpened(ctx context.Context, c *Conversation, session json
 		return nil, err
 	}
 	r.convLog(now).Info("conversation opened at vendor")
-	r.enqueueAll(res.Added)
+	r.enqueueAll(res.Conversation, res.Added)
 	return res.Conversation, nil
 }
 
@@ -184,7 +199,7 @@ func (r *Router) leaveMessage(ctx context.Context, v Vendor, c *Conversation, m 
 	if err := r.markSent(ctx, c, m, ""); err != nil {
 		return err
 	}
-	return r.end(ctx, c, "message left", "message_left", false)
+	return r.endWith(ctx, c, ending{reason: "message left", notice: "message_left", data: NoticeData{Reason: "message left"}})
 }
 
 // giveUp settles a message that cannot be delivered and ends its conversation.
@@ -208,13 +223,16 @@ func (r *Router) giveUp(ctx context.Context, c *Conversation, m *Message, cause 
 	switch {
 	case m.Direction == ToCustomer:
 		// The customer cannot be reached: tell the agent side, not the customer.
-		err = r.end(ctx, c, "customer unreachable: "+reason, "", true)
+		err = r.endWith(ctx, c, ending{reason: "customer unreachable: " + reason, tellVendor: true})
 	case m.Kind == KindEnd:
 		return
 	case c.State == StatePending:
-		err = r.endWith(ctx, c, "failed: "+reason, "ended_failed", NoticeData{Reason: reasonOpenFailed}, false)
+		// The vendor refuses this customer: no agent can take their lines.
+		err = r.endWith(ctx, c, ending{reason: "failed: " + reason, notice: "ended_failed",
+			data: NoticeData{Reason: reasonOpenFailed}, lines: failLines})
 	default:
-		err = r.endWith(ctx, c, "failed: "+reason, "delivery_failed", NoticeData{Reason: reasonSendFailed}, true)
+		err = r.endWith(ctx, c, ending{reason: "failed: " + reason, notice: "delivery_failed",
+			data: NoticeData{Reason: reasonSendFailed}, tellVendor: true})
 	}
 	if err != nil {
 		log.Error("end conversation after failure", zap.Error(err))
@@ -222,37 +240,14 @@ func (r *Router) giveUp(ctx context.Context, c *Conversation, m *Message, cause 
 }
 
 // end ends a conversation from our side, with a notice (by key; "" for none)
-// and, when tellVendor, a KindEnd for the vendor.
+// and, when tellVendor, a KindEnd for the vendor; waiting lines move on.
 func (r *Router) end(ctx context.Context, c *Conversation, reason, notice string, tellVendor bool) error {
-	return r.endWith(ctx, c, reason, notice, NoticeData{Reason: reason}, tellVendor)
+	return r.endWith(ctx, c, ending{reason: reason, notice: notice, data: NoticeData{Reason: reason}, tellVendor: tellVendor})
 }
 
-func (r *Router) endWith(ctx context.Context, c *Conversation, reason, notice string, d NoticeData, tellVendor bool) error {
-	mu := r.convLock(c.ID)
-	mu.Lock()
-	defer mu.Unlock()
-	ch := Change{ConversationID: c.ID, State: StateEnded, EndReason: reason,
-		FailPending: "conversation ended", RequireOpen: true}
-	if notice != "" {
-		ch.Messages = r.notice(c, notice, d)
-	}
-	if tellVendor {
-		ch.Messages = append(ch.Messages, &Message{Direction: ToAgent, Kind: KindEnd, Text: reason})
-	}
-	res, err := r.store.Apply(ctx, ch)
-	if err != nil {
-		return fmt.Errorf("end conversation: %w", err)
-	}
-	if !res.Skipped {
-		r.convLog(c).Info("conversation ended", zap.String("reason", reason))
-	}
-	r.enqueueAll(res.Added)
-	return nil
-}
-
-func (r *Router) enqueueAll(ms []*Message) {
+func (r *Router) enqueueAll(c *Conversation, ms []*Message) {
 	for _, m := range ms {
-		r.enqueue(m)
+		r.enqueue(c, m)
 	}
 }
 
@@ -271,8 +266,15 @@ func (r *Router) resume(ctx context.Context, id int64) {
 			r.convLog(c).Info("vendor session resumed")
 			return
 		}
+		if errors.Is(err, ErrChatLost) {
+			if err = r.lost(ctx, id, RedactError(err)); err == nil {
+				return
+			}
+		}
 		if IsPermanent(err) {
-			if err := r.endWith(ctx, c, "failed: "+RedactError(err), "ended_failed", NoticeData{Reason: reasonLost}, false); err != nil {
+			err = r.endWith(ctx, c, ending{reason: "failed: " + RedactError(err), notice: "ended_failed",
+				data: NoticeData{Reason: reasonLost}, lines: failLines})
+			if err != nil {
 				r.convLog(c).Error("end unresumable conversation", zap.Error(err))
 			}
 			return

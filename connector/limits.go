@@ -128,5 +128,5 @@ func (r *Router) tellOnce(ctx context.Context, c *Conversation, key string) {
 		r.convLog(c).Error("record notice", zap.String("notice", key), zap.Error(err))
 		return
 	}
-	r.enqueueAll(res.Added)
+	r.enqueueAll(res.Conversation, res.Added)
 }

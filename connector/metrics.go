@@ -28,6 +28,15 @@ type Metrics struct {
 	Poisoned *prometheus.CounterVec
 	// Purged counts conversations deleted by retention.
 	Purged prometheus.Counter
+	// LinesMoved counts customer lines moved to the customer's next
+	// conversation because theirs ended first, by channel.
+	LinesMoved *prometheus.CounterVec
+	// LinesFailed counts customer lines no agent could take (the customer
+	// was told), by channel.
+	LinesFailed *prometheus.CounterVec
+	// Reopened counts vendor chats opened again because the vendor lost
+	// the first, by vendor.
+	Reopened *prometheus.CounterVec
 }
 
 // NewMetrics registers the counters; AttachStore adds the store's gauges.
@@ -56,9 +65,15 @@ func NewMetrics() *Metrics {
 			Help: "Messages failed because sending them crashed (a panic, or a process that died while sending) too often, by adapter."}, []string{"adapter"}),
 		Purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "connectord_conversations_purged_total",
 			Help: "Ended conversations deleted by store.retention."}),
+		LinesMoved: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_customer_lines_moved_total",
+			Help: "Customer lines moved to the customer's next conversation because theirs ended while they waited, by channel."}, []string{"adapter"}),
+		LinesFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_customer_lines_undelivered_total",
+			Help: "Customer lines no agent could take (no agent, a vendor that refused the customer or kept losing the chat); the customer was told. By channel."}, []string{"adapter"}),
+		Reopened: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_chats_reopened_total",
+			Help: "Vendor chats opened again for a conversation because the vendor lost the chat, by vendor."}, []string{"adapter"}),
 	}
 	m.Registry.MustRegister(m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Webhook,
-		m.StoreWriteFailures, m.LogDropped, m.Held, m.Poisoned, m.Purged,
+		m.StoreWriteFailures, m.LogDropped, m.Held, m.Poisoned, m.Purged, m.LinesMoved, m.LinesFailed, m.Reopened,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -66,7 +81,8 @@ func NewMetrics() *Metrics {
 // AddAdapter starts the per-adapter counters at zero, so that a rate or an
 // alert works from the start rather than from the adapter's first event.
 func (m *Metrics) AddAdapter(name string) {
-	for _, v := range []*prometheus.CounterVec{m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Poisoned} {
+	for _, v := range []*prometheus.CounterVec{m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Poisoned,
+		m.LinesMoved, m.LinesFailed, m.Reopened} {
 		v.WithLabelValues(name)
 	}
 }

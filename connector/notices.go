@@ -27,6 +27,12 @@ type Notices struct {
 	// Busy tells a customer that their chat waits because the channel has
 	// conversation.max_open chats open.
 	Busy string `toml:"busy"`
+	// Reconnected tells a customer that the vendor lost their chat and a new
+	// one is being opened; they are not told that it ended.
+	Reconnected string `toml:"reconnected"`
+	// Undelivered tells a customer which of their lines no agent could take
+	// ({{.Text}} quotes the start of each).
+	Undelivered string `toml:"undelivered"`
 }
 
 // NoticeData is what a notice template can use.
@@ -54,6 +60,8 @@ func DefaultNotices() Notices {
 		EndedFailed:     "Sorry, we could not keep this chat going ({{.Reason}}). Write again to start a new one.",
 		DeliveryFailed:  "Sorry, your last message could not be delivered to the agent ({{.Reason}}).",
 		Busy:            "All our agents' lines are busy right now. Your message is kept and you will be connected as soon as one is free.",
+		Reconnected:     "We were briefly disconnected. An agent will be with you shortly.",
+		Undelivered:     "Sorry, no agent could take these messages: {{.Text}}",
 	}
 }
 

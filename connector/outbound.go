@@ -60,6 +60,6 @@ func (r *Router) Outbound(ctx context.Context, o Outbound) (err error) {
 	r.metrics.MessagesIn.WithLabelValues(o.Vendor).Inc()
 	r.log.Info("vendor-started message stored", zap.String("vendor", o.Vendor), zap.String("channel", o.Channel),
 		zap.Int64("conversation", res.Message.ConversationID))
-	r.enqueue(res.Message)
+	r.enqueue(nil, res.Message)
 	return nil
 }

@@ -41,7 +41,7 @@ type Router struct {
 	// queued holds the ids of messages on a lane (queued, in flight or
 	// waiting to retry): enqueuing one again does nothing, so a caller that
 	// retries a commit, or the outbox sweep, cannot send a message twice.
-	queued map[int64]bool
+	queued map[queuedKey]bool
 	// recovered holds the ids of messages that were in the outbox at start
 	// and not yet tried: their crash count is checked first (poison.go).
 	recovered map[int64]bool
@@ -62,10 +62,27 @@ var (
 	_ ConversationLister = (*Router)(nil)
 )
 
-// laneKey is the lane of one conversation in one direction.
+// laneKey is a lane: to an agent, one per conversation; to a customer, one
+// per customer address, so that what one customer is sent never overtakes
+// itself even across conversations (an end notice, then the next chat's).
 type laneKey struct {
 	conv int64
+	addr string // channel and customer, for lanes to customers
 	dir  Direction
+}
+
+// laneOf returns m's lane; c is its conversation, nil to read it.
+func (r *Router) laneOf(c *Conversation, m *Message) laneKey {
+	if m.Direction == ToAgent {
+		return laneKey{conv: m.ConversationID, dir: ToAgent}
+	}
+	if c == nil || c.ID != m.ConversationID {
+		var err error
+		if c, err = r.store.Conversation(r.runCtx, m.ConversationID); err != nil {
+			return laneKey{conv: m.ConversationID, dir: ToCustomer} // it still goes, unordered with the next chat
+		}
+	}
+	return laneKey{addr: c.Channel + "\x00" + c.Customer, dir: ToCustomer}
 }
 
 // RouterConfig is what NewRouter needs.
@@ -92,7 +109,7 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		store: rc.Store, log: rc.Logger, cfg: rc.Conversation, notices: ts,
 		vendorOf: rc.VendorFor, metrics: rc.Metrics,
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
-		stopCh: make(chan struct{}), queued: map[int64]bool{},
+		stopCh: make(chan struct{}), queued: map[queuedKey]bool{},
 		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{},
 		lanes: NewLanes(LanesOptions[laneKey]{}),
 	}, nil
@@ -131,7 +148,7 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	for _, m := range pending {
-		r.enqueue(m)
+		r.enqueue(nil, m)
 	}
 	r.heartbeat.Store(time.Now().UnixNano())
 	r.wg.Add(1)
@@ -192,6 +209,11 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 	}
 	if res.Duplicate {
 		r.metrics.Duplicates.WithLabelValues(in.Channel).Inc()
+		if res.Message != nil && res.Message.State.Pending() {
+			// An earlier delivery may have committed after its caller gave up,
+			// so that it was never queued.
+			r.enqueue(res.Conversation, res.Message)
+		}
 		return nil
 	}
 	r.metrics.MessagesIn.WithLabelValues(in.Channel).Inc()
@@ -203,7 +225,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 		// adds the "queued" notice, which must come after this one.
 		r.tellNew(ctx, res.Conversation)
 	}
-	r.enqueue(res.Message)
+	r.enqueue(res.Conversation, res.Message)
 	return nil
 }
 
@@ -220,13 +242,17 @@ func (r *Router) endByCustomer(ctx context.Context, in Inbound) error {
 	mu := r.convLock(c.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	ch := Change{ConversationID: c.ID, State: StateEnded, EndReason: "customer",
-		FailPending: "conversation ended", RequireOpen: true}
+	// The lines they wrote before asking still go to the agent, ahead of the
+	// end request on the lane; a conversation never opened has nobody to
+	// take them.
+	ch := Change{ConversationID: c.ID, State: StateEnded, EndReason: "customer", RequireOpen: true}
 	// The vendor's KindEnd carries the request's source id, so a repeated
 	// request (same id) finds the conversation already ended and changes
 	// nothing. A pending conversation was never opened at the vendor.
 	if c.State != StatePending {
 		ch.Messages = []*Message{{Direction: ToAgent, Kind: KindEnd, Text: "customer", SourceID: in.SourceID}}
+	} else {
+		ch.FailPending = "conversation ended"
 	}
 	ch.Messages = append(ch.Messages, r.notice(c, "ended_by_customer", NoticeData{Reason: "customer"})...)
 	res, err := r.store.Apply(ctx, ch)
@@ -236,7 +262,7 @@ func (r *Router) endByCustomer(ctx context.Context, in Inbound) error {
 	if !res.Skipped {
 		r.convLog(c).Info("conversation ended by customer")
 	}
-	r.enqueueAll(res.Added)
+	r.enqueueAll(res.Conversation, res.Added)
 	return nil
 }
 
@@ -253,7 +279,7 @@ func (r *Router) tellNew(ctx context.Context, c *Conversation) {
 		r.convLog(c).Error("record new-conversation notice", zap.Error(err))
 		return
 	}
-	r.enqueueAll(res.Added)
+	r.enqueueAll(res.Conversation, res.Added)
 }
 
 // OpenCustomers implements ConversationLister.
@@ -278,30 +304,49 @@ func (r *Router) DeliveryStatus(ctx context.Context, channel, remoteID string, s
 	return nil
 }
 
-// enqueue puts a stored message on its lane, unless it is there already.
-func (r *Router) enqueue(m *Message) {
+// enqueue puts a stored message on its lane, unless that lane holds it
+// already; it reports whether it queued it. c is m's conversation when the
+// caller has it (nil: read when needed).
+func (r *Router) enqueue(c *Conversation, m *Message) bool {
+	if r.isQueued(m) {
+		return false
+	}
+	k := r.laneOf(c, m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.stopping || r.queued[m.ID] {
-		return // stopping: it stays in the outbox for the next start
+	q := queuedKey{m.ID, m.ConversationID}
+	if r.stopping || r.queued[q] {
+		return false // stopping: it stays in the outbox for the next start
 	}
-	r.queued[m.ID] = true
-	r.lanes.Go(laneKey{m.ConversationID, m.Direction}, 0, func() {
-		defer r.dequeued(m.ID)
+	r.queued[q] = true
+	r.lanes.Go(k, 0, func() {
+		defer r.dequeued(q)
 		r.deliver(r.runCtx, m)
 	})
+	return true
 }
 
-func (r *Router) dequeued(id int64) {
+func (r *Router) isQueued(m *Message) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.queued, id)
+	return r.queued[queuedKey{m.ID, m.ConversationID}]
+}
+
+// queuedKey names a message on a lane. A message moved to the customer's
+// next conversation is queued there too while its old lane may still hold
+// it (that one finds it gone and drops it).
+type queuedKey struct{ id, conv int64 }
+
+func (r *Router) dequeued(k queuedKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.queued, k)
 }
 
 // scheduleResume runs the vendor's Resume on the conversation's lane to the
 // agent. Start schedules it before it queues the outbox, so it comes first.
 func (r *Router) scheduleResume(conv int64) {
-	r.lanes.Go(laneKey{conv, ToAgent}, 0, func() { r.resume(r.runCtx, conv) })
+	r.lanes.Go(laneKey{conv: conv, dir: ToAgent}, 0, func() { r.resume(r.runCtx, conv) })
 }
 
 // WaitIdle returns once the Router has nothing queued, in flight or waiting
@@ -331,12 +376,21 @@ func (r *Router) deliver(ctx context.Context, m *Message) {
 	}
 	panics := 0
 	for attempt := 0; ; attempt++ {
-		conv, err := r.store.Conversation(ctx, m.ConversationID)
+		cur, conv, err := r.current(ctx, m)
+		if err == nil && cur == nil {
+			return // settled meanwhile, or moved to another conversation's lane
+		}
 		if err == nil {
+			m = cur
 			err = r.safeAttempt(ctx, conv, m)
 		}
 		if err == nil || ctx.Err() != nil || errors.Is(err, errStopping) {
 			return
+		}
+		if errors.Is(err, ErrChatLost) {
+			if err = r.lost(ctx, m.ConversationID, RedactError(err)); err == nil {
+				continue // at once: the next attempt opens the new chat
+			}
 		}
 		if errors.Is(err, errPanicked) {
 			if panics++; panics >= poisonLimit {
@@ -358,6 +412,27 @@ func (r *Router) deliver(ctx context.Context, m *Message) {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// current reads m and its conversation as they stand now; a nil message
+// and error mean m no longer waits here (sent, failed, or moved to the
+// customer's next conversation, whose lane has it).
+func (r *Router) current(ctx context.Context, m *Message) (*Message, *Conversation, error) {
+	cur, err := r.store.Message(ctx, m.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cur.State.Pending() || cur.ConversationID != m.ConversationID {
+		return nil, nil, nil
+	}
+	c, err := r.store.Conversation(ctx, cur.ConversationID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cur, c, nil
 }
 
 // noteRetry counts and logs a failed attempt; a conversation held by its
@@ -423,7 +498,7 @@ func (r *Router) housekeeping() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	sweepEvery := min(max(r.cfg.InactivityTimeout/10, time.Second), 30*time.Second)
-	lastSweep := time.Now()
+	lastSweep, lastOutbox := time.Now(), time.Now()
 	for {
 		select {
 		case <-r.stopCh:
@@ -435,6 +510,26 @@ func (r *Router) housekeeping() {
 				r.sweepIdle(r.runCtx, now)
 				r.dropIdleLimiters(now)
 			}
+			if now.Sub(lastOutbox) >= r.cfg.OutboxSweep {
+				lastOutbox = now
+				r.sweepOutbox(r.runCtx)
+			}
+		}
+	}
+}
+
+// sweepOutbox queues every waiting message that no lane holds: the safety
+// net for a commit that went through after its caller gave up (a webhook's
+// deadline inside a group commit), which nobody queued.
+func (r *Router) sweepOutbox(ctx context.Context) {
+	pending, err := r.store.Outbox(ctx)
+	if err != nil {
+		r.log.Error("outbox sweep", zap.Error(err))
+		return
+	}
+	for _, m := range pending {
+		if r.enqueue(nil, m) {
+			r.log.Warn("outbox sweep queued a message nobody held", zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID))
 		}
 	}
 }
@@ -446,7 +541,9 @@ func (r *Router) sweepIdle(ctx context.Context, now time.Time) {
 		return
 	}
 	for _, c := range open {
-		if c.State == StatePending || now.Sub(c.LastActivity) < r.cfg.InactivityTimeout {
+		// A customer waiting for an agent is not timed out on their own
+		// silence: pending and queued conversations wait for the vendor.
+		if c.State == StatePending || c.State == StateQueued || now.Sub(c.LastActivity) < r.cfg.InactivityTimeout {
 			continue
 		}
 		if err := r.end(ctx, c, "timeout", "ended_timeout", true); err != nil {

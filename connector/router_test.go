@@ -223,11 +223,27 @@ func TestInactivityTimeout(t *testing.T) {
 	h := newHarness(t, func(h *harness) { h.conv.InactivityTimeout = 300 * time.Millisecond })
 	h.inbound(alice, "SM1", "hello")
 	h.toAgent.wait(t, 1, 5*time.Second)
-	got := texts(h.toUser.wait(t, 2, 10*time.Second))
-	if got[1] != "notice:"+defaults.EndedTimeout {
-		t.Errorf("to customer = %v, want the timeout notice second", got)
+	h.event(alice, connector.Event{Type: connector.EventJoined, Agent: "Bob"})
+	got := texts(h.toUser.wait(t, 3, 10*time.Second))
+	if got[2] != "notice:"+defaults.EndedTimeout {
+		t.Errorf("to customer = %v, want the timeout notice after the join", got)
 	}
 	h.toAgent.wait(t, 2, 5*time.Second) // the vendor is told too
+}
+
+// A customer waiting in the queue is not timed out on their own silence:
+// queue events are the vendor's, and the wait is for an agent.
+func TestQueuedNotTimedOut(t *testing.T) {
+	h := newHarness(t, func(h *harness) { h.conv.InactivityTimeout = 200 * time.Millisecond })
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	time.Sleep(1500 * time.Millisecond) // past the timeout, and past the sweep (every second)
+	if c := h.openConversation(alice); c.State != connector.StateQueued {
+		t.Fatalf("queued conversation is %q", c.State)
+	}
+	if got := texts(h.toUser.all()); len(got) != 1 {
+		t.Errorf("to customer = %v, want only the queued notice", got)
+	}
 }
 
 // The channel's length limit splits an agent line into parts, in order.
