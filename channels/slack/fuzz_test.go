@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/connectord/connectord/connector/richtext"
 )
 
 // fuzzChannel is a channel that is never started: the decoders and the
@@ -248,6 +250,39 @@ func FuzzProgressRecord(f *testing.F) {
 		back, err := decodeProgress(out)
 		if err != nil || back.TS != p.TS || back.Files != p.Files || !back.Unknown.Equal(p.Unknown) {
 			t.Fatalf("%q reads back as %+v, %v; want %+v", out, back, err, p)
+		}
+	})
+}
+
+// FuzzStoredText: the stored form of any mrkdwn, named on the way to the
+// agent, is what PlainFromMrkdwn makes of it with the same names (so a
+// customer's literal "<@U1>" is never named), it is no longer than
+// PlainFromMrkdwn's bound, and naming adds at most maxResolved names.
+func FuzzStoredText(f *testing.F) {
+	for _, s := range []string{"hi <@U1> in <#C1>", "&lt;@U1&gt; <@U1|x> `<@U2>`", "&lt;\u2060#C1&gt;<@U1>",
+		"*<@U1>* _<#C1>_ <!here> <https://x.io|&lt;@U1&gt;>", "&lt;<@U1>&gt;", "\ue000<@U1>\ue000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		stored := storedText(in)
+		if limit := 8*len(in) + 64; len(stored) > limit {
+			t.Fatalf("stored %d bytes from %d", len(stored), len(in))
+		}
+		names := map[string]string{}
+		users, channels := richtext.MrkdwnRefs(in)
+		for _, id := range append(users, channels...) {
+			names[id] = "N" + id
+		}
+		refs := refNames(stored, names)
+		agent := renderRefs(stored, refs)
+		if len(agent) > len(stored)+len(refs)*maxNameBytes {
+			t.Fatalf("agent text %d bytes from %d stored and %d names", len(agent), len(stored), len(refs))
+		}
+		if _, ok := freeMark(in); !ok {
+			return // references stored as plain ids
+		}
+		if plain := richtext.PlainFromMrkdwn(in, names); agent != plain {
+			t.Fatalf("agent text %q, PlainFromMrkdwn %q (stored %q)", agent, plain, stored)
 		}
 	})
 }

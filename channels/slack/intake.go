@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
-	"github.com/connectord/connectord/connector/richtext"
 )
 
 // intake hands a customer's Slack message to the core. It returns nil when
@@ -29,7 +28,10 @@ func (c *Channel) intake(ctx context.Context, m *message) error {
 	if c.isEndKeyword(m.Text) && len(m.Files) == 0 {
 		in.End = true
 	} else {
-		in.Text = c.plainText(ctx, m.Text)
+		// References stay tokens until Resolve names them (refs.go);
+		// their lookups start now, and the commit does not wait for them.
+		in.Text = storedText(m.Text)
+		c.names.prefetch(storedRefs(in.Text))
 		in.Attachments = c.attachments(m.Files)
 	}
 	in.Profile = c.profile(ctx, m)
@@ -68,32 +70,27 @@ func (c *Channel) isEndKeyword(text string) bool {
 	return c.cfg.EndKeyword != "" && strings.EqualFold(strings.TrimSpace(text), c.cfg.EndKeyword)
 }
 
-// plainText turns Slack's markup into plain text for the agent, with users
-// and channels named.
-func (c *Channel) plainText(ctx context.Context, text string) string {
-	users, channels := richtext.MrkdwnRefs(text)
-	names := make(map[string]string, len(users)+len(channels))
-	for _, id := range users {
-		if p, ok := c.names.user(ctx, id); ok {
-			names[id] = p.Name
-		}
-	}
-	for _, id := range channels {
-		if n, ok := c.names.channel(ctx, id); ok {
-			names[id] = n
-		}
-	}
-	return richtext.PlainFromMrkdwn(text, names)
-}
+// authorWait bounds how long a commit waits for users.info to name the
+// message's author: the commit must fit in Slack's 3 s (the Events API
+// answer, the Socket Mode ack) whatever Slack's API does. The lookup goes on
+// without it and caches the name for the author's next message.
+const authorWait = 800 * time.Millisecond
 
-// profile is who the customer is, for the agent: from users.info, else (a
-// Slack Connect guest users.info does not show) from the event's
-// user_profile. A lookup that fails leaves it empty rather than holding up
-// the message.
+// profile is who the customer is, for the agent: from users.info (cached),
+// else (a Slack Connect guest users.info does not show, or users.info slow)
+// from the event's user_profile. A lookup that does not answer within
+// authorWait, or half the time ctx has left, leaves it to the event's
+// profile, or empty, rather than hold up the commit.
 func (c *Channel) profile(ctx context.Context, m *message) connector.Profile {
 	var p person
 	if m.User != "" {
-		p, _ = c.names.user(ctx, m.User)
+		wait := authorWait
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)/2)
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		p, _ = c.names.user(wctx, m.User)
+		cancel()
 	}
 	if p.Name == "" && m.UserProfile != nil {
 		up := m.UserProfile

@@ -100,6 +100,9 @@ func (f *fakeProgress) record(t testing.TB, id int64) progress {
 }
 
 func (s *fakeSink) Receive(ctx context.Context, in connector.Inbound) error {
+	if err := ctx.Err(); err != nil {
+		return err // as the store: a commit whose time is up fails
+	}
 	s.mu.Lock()
 	s.calls++
 	hold, fail := s.hold, s.fail

@@ -83,6 +83,7 @@ var (
 	_ connector.NoticeMarker = (*Channel)(nil)
 	_ connector.Splitter     = (*Channel)(nil)
 	_ connector.Renderer     = (*Channel)(nil)
+	_ connector.Resolver     = (*Channel)(nil)
 )
 
 // New builds a channel from env without contacting Slack. Configuration
@@ -184,7 +185,7 @@ func (c *Channel) Stop(ctx context.Context) error {
 		cancel()
 	}
 	done := make(chan struct{})
-	go func() { c.wg.Wait(); c.lanes.Wait(); c.typingLanes.Wait(); close(done) }()
+	go func() { c.wg.Wait(); c.lanes.Wait(); c.typingLanes.Wait(); c.names.close(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
