@@ -427,24 +427,46 @@ func countValue(ss []string, v string) int {
 	return n
 }
 
-// When WhosOn cannot continue the chat after a restart, the customer is told.
+// A customer line acknowledged while WhosOn was unreachable, then a SIGKILL,
+// then a WhosOn that will not re-attach the chat (its document does not
+// promise that it does): the line still reaches an operator, on a new chat
+// that starts with the context line; the customer reads "reconnected" and
+// never that the chat ended.
 func TestKillWhenChatCannotResume(t *testing.T) {
 	w := newWorld(t, echoOperator(), 0)
 	w.start()
 	w.sms("hello")
 	w.visitorLines(1)
 	w.smsTo("echo: hello")
+	w.whoson.SetDown(true)
+	w.sms("are you there?") // acknowledged: stored, not yet at WhosOn
 	w.proc.cmd.Process.Kill()
 	<-w.proc.done
-	for _, c := range w.whoson.Chats() {
-		w.whoson.Forget(c.UID)
-	}
+	w.whoson.RefuseReattach(true)
+	w.whoson.SetDown(false)
 	w.start()
-	w.smsTo("could not keep this chat going")
-	w.sms("are you there?")
-	w.smsTo("echo: are you there?") // a new conversation
+	w.smsTo("We were briefly disconnected")
+	w.smsTo("echo: are you there?")
+	lines := w.whoson.AllVisitorLines()
+	var context int
+	for i, l := range lines {
+		if strings.HasPrefix(l, "[connectord] This chat continues one that was disconnected.") {
+			context++
+			if i+1 >= len(lines) || lines[i+1] != "are you there?" || !strings.Contains(l, "customer: hello | agent: echo: hello") {
+				t.Errorf("operator saw %q: want the context line (with the last lines), then the waiting line", lines)
+			}
+		}
+	}
+	if context != 1 || countValue(lines, "are you there?") != 1 {
+		t.Errorf("operator saw %q: want one context line and the waiting line once", lines)
+	}
 	if n := len(w.whoson.Chats()); n < 2 {
 		t.Errorf("whoson saw %d chats, want a new one after the refused resume", n)
+	}
+	for _, m := range w.twilio.Sent() {
+		if strings.Contains(m.Body, "ended") || strings.Contains(m.Body, "could not keep") {
+			t.Errorf("customer told %q", m.Body)
+		}
 	}
 }
 
