@@ -77,7 +77,7 @@ func (r *Router) settleLines(c *Conversation, ch *Change, fate lineFate) {
 	switch fate {
 	case keepLines:
 	case moveLines:
-		if vendor, ok := r.vendorOf(c.Channel); ok {
+		if vendor, ok := r.settings().vendorOf(c.Channel); ok {
 			ch.Move = &Move{Vendor: vendor, Messages: r.notice(c, "new_conversation", NoticeData{})}
 			return
 		}
@@ -146,7 +146,7 @@ func (r *Router) lostLocked(ctx context.Context, c *Conversation, why string) er
 		return nil
 	}
 	log := r.convLog(c).With(zap.String("why", why))
-	if !c.ReopenedAt.IsZero() && time.Since(c.ReopenedAt) < r.cfg.ReopenWindow {
+	if !c.ReopenedAt.IsZero() && time.Since(c.ReopenedAt) < r.settings().cfg.ReopenWindow {
 		log.Warn("the vendor lost the chat again soon after it was opened again; ending the conversation")
 		return r.endLocked(ctx, c, ending{reason: "failed: the vendor lost the chat again", notice: "ended_failed",
 			data: NoticeData{Reason: reasonLost}, lines: failLines})
@@ -182,7 +182,7 @@ func (r *Router) contextLine(ctx context.Context, c *Conversation) (string, erro
 		b.WriteString(clip(c.Profile.Name, 80) + " ")
 	}
 	fmt.Fprintf(&b, "(%s) on %s.", clip(c.Customer, 120), c.Channel)
-	if r.cfg.ContextLines == 0 {
+	if r.settings().cfg.ContextLines == 0 {
 		return b.String(), nil
 	}
 	ms, err := r.store.Messages(ctx, c.ID)
@@ -200,7 +200,7 @@ func (r *Router) contextLine(ctx context.Context, c *Conversation) (string, erro
 		}
 		lines = append(lines, who+": "+clip(m.Text, 200))
 	}
-	if n := len(lines) - r.cfg.ContextLines; n > 0 {
+	if n := len(lines) - r.settings().cfg.ContextLines; n > 0 {
 		lines = lines[n:]
 	}
 	if len(lines) > 0 {

@@ -125,7 +125,7 @@ const truncatedMark = " [… message cut: too long]"
 // and split into SMS at send time: an unbounded one costs memory and
 // hundreds of messages.
 func (r *Router) capLine(c *Conversation, text string) string {
-	limit := r.cfg.MaxAgentLine
+	limit := r.settings().cfg.MaxAgentLine
 	if limit <= 0 || len(text) <= limit {
 		return text
 	}

@@ -293,7 +293,7 @@ func (r *Router) resume(ctx context.Context, id int64) {
 
 // notice renders a customer notice as messages for the conversation's channel.
 func (r *Router) notice(c *Conversation, key string, d NoticeData) []*Message {
-	text, err := r.notices.render(key, d)
+	text, err := r.settings().notices.render(key, d)
 	if err != nil {
 		r.convLog(c).Error("render notice", zap.Error(err))
 		return nil

@@ -19,7 +19,7 @@ var errStopping = errors.New("router stopping")
 // loops lines cannot flood a customer's phone: the excess waits in the
 // outbox, in order, and nothing is dropped.
 func (r *Router) pace(ctx context.Context, c *Conversation) error {
-	if r.cfg.CustomerRate <= 0 {
+	if r.settings().cfg.CustomerRate <= 0 {
 		return nil
 	}
 	lim := r.limiter(c.ID)
@@ -48,7 +48,7 @@ func (r *Router) limiter(conv int64) *rate.Limiter {
 	defer r.mu.Unlock()
 	lim, ok := r.limiters[conv]
 	if !ok {
-		lim = rate.NewLimiter(rate.Every(r.cfg.CustomerRate), max(r.cfg.CustomerBurst, 1))
+		lim = rate.NewLimiter(rate.Every(r.settings().cfg.CustomerRate), max(r.settings().cfg.CustomerBurst, 1))
 		r.limiters[conv] = lim
 	}
 	return lim
@@ -81,7 +81,7 @@ const capacityRecheck = 5 * time.Second
 // admitOpen refuses to open one more conversation on c's channel past the
 // cap; the customer is told once that they wait for a free line.
 func (r *Router) admitOpen(ctx context.Context, c *Conversation) error {
-	if r.cfg.MaxOpen <= 0 {
+	if r.settings().cfg.MaxOpen <= 0 {
 		return nil
 	}
 	counts, err := r.store.OpenCounts(ctx, c.Channel)
@@ -89,7 +89,7 @@ func (r *Router) admitOpen(ctx context.Context, c *Conversation) error {
 		return fmt.Errorf("count open conversations: %w", err)
 	}
 	open := counts[StateQueued] + counts[StateActive]
-	if open < r.cfg.MaxOpen {
+	if open < r.settings().cfg.MaxOpen {
 		return nil
 	}
 	r.metrics.Held.WithLabelValues(c.Channel, "max_open").Inc()

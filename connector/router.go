@@ -19,12 +19,12 @@ import (
 // wait for each other, and a slow vendor does not hold up agent lines going
 // to the customer.
 type Router struct {
-	store    Store
-	log      *zap.Logger
-	cfg      ConversationConfig
-	notices  noticeSet
-	vendorOf func(channel string) (string, bool)
-	metrics  *Metrics
+	store   Store
+	log     *zap.Logger
+	metrics *Metrics
+	// live holds what a reload may change (Reconfigure); read it through
+	// settings, once per decision.
+	live atomic.Pointer[routerSettings]
 
 	channels map[string]Channel
 	vendors  map[string]Vendor
@@ -105,14 +105,36 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 	if rc.Metrics == nil {
 		rc.Metrics = NewMetrics()
 	}
-	return &Router{
-		store: rc.Store, log: rc.Logger, cfg: rc.Conversation, notices: ts,
-		vendorOf: rc.VendorFor, metrics: rc.Metrics,
+	r := &Router{
+		store: rc.Store, log: rc.Logger, metrics: rc.Metrics,
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
 		stopCh: make(chan struct{}), queued: map[queuedKey]bool{},
 		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{},
 		lanes: NewLanes(LanesOptions[laneKey]{}),
-	}, nil
+	}
+	r.live.Store(&routerSettings{cfg: rc.Conversation, notices: ts, vendorOf: rc.VendorFor})
+	return r, nil
+}
+
+// routerSettings are the Router's settings that a reload may replace.
+type routerSettings struct {
+	cfg      ConversationConfig
+	notices  noticeSet
+	vendorOf func(channel string) (string, bool)
+}
+
+func (r *Router) settings() *routerSettings { return r.live.Load() }
+
+// Reconfigure replaces, for what happens from now on, the conversation
+// timing, the customer notices and the routes of new conversations. Work in
+// hand finishes as it began; connections are not touched.
+func (r *Router) Reconfigure(cc ConversationConfig, n Notices, vendorFor func(channel string) (string, bool)) error {
+	ts, errs := n.compile()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	r.live.Store(&routerSettings{cfg: cc, notices: ts, vendorOf: vendorFor})
+	return nil
 }
 
 // AddChannel registers a channel the Router delivers to.
@@ -193,7 +215,7 @@ func (r *Router) convLock(id int64) *sync.Mutex {
 // Receive implements InboundSink.
 func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 	defer r.recoverAsError("receive", &err)
-	vendor, ok := r.vendorOf(in.Channel)
+	vendor, ok := r.settings().vendorOf(in.Channel)
 	if !ok {
 		return Permanent(fmt.Errorf("no route for channel %s", in.Channel))
 	}
@@ -398,7 +420,7 @@ func (r *Router) deliver(ctx context.Context, m *Message) {
 				return
 			}
 		}
-		if IsPermanent(err) || time.Since(m.CreatedAt) > r.cfg.GiveUpAfter {
+		if IsPermanent(err) || time.Since(m.CreatedAt) > r.settings().cfg.GiveUpAfter {
 			r.giveUp(ctx, conv, m, err)
 			return
 		}
@@ -466,9 +488,9 @@ func (r *Router) poisoned(ctx context.Context, m *Message, reason string) {
 
 // backoff is exponential with full jitter, at least what the remote side asked for.
 func (r *Router) backoff(attempt int, err error) time.Duration {
-	d := r.cfg.RetryInitial << min(attempt, 20)
-	if d > r.cfg.RetryMax || d <= 0 {
-		d = r.cfg.RetryMax
+	d := r.settings().cfg.RetryInitial << min(attempt, 20)
+	if d > r.settings().cfg.RetryMax || d <= 0 {
+		d = r.settings().cfg.RetryMax
 	}
 	d = d/2 + rand.N(d/2+1)
 	if after, ok := RetryDelay(err); ok && after > d {
@@ -497,7 +519,7 @@ func (r *Router) housekeeping() {
 	defer r.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	sweepEvery := min(max(r.cfg.InactivityTimeout/10, time.Second), 30*time.Second)
+	sweepEvery := min(max(r.settings().cfg.InactivityTimeout/10, time.Second), 30*time.Second)
 	lastSweep, lastOutbox := time.Now(), time.Now()
 	for {
 		select {
@@ -510,7 +532,7 @@ func (r *Router) housekeeping() {
 				r.sweepIdle(r.runCtx, now)
 				r.dropIdleLimiters(now)
 			}
-			if now.Sub(lastOutbox) >= r.cfg.OutboxSweep {
+			if now.Sub(lastOutbox) >= r.settings().cfg.OutboxSweep {
 				lastOutbox = now
 				r.sweepOutbox(r.runCtx)
 			}
@@ -543,7 +565,7 @@ func (r *Router) sweepIdle(ctx context.Context, now time.Time) {
 	for _, c := range open {
 		// A customer waiting for an agent is not timed out on their own
 		// silence: pending and queued conversations wait for the vendor.
-		if c.State == StatePending || c.State == StateQueued || now.Sub(c.LastActivity) < r.cfg.InactivityTimeout {
+		if c.State == StatePending || c.State == StateQueued || now.Sub(c.LastActivity) < r.settings().cfg.InactivityTimeout {
 			continue
 		}
 		if err := r.end(ctx, c, "timeout", "ended_timeout", true); err != nil {

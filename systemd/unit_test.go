@@ -178,9 +178,9 @@ func TestUnitDirectives(t *testing.T) {
 				t.Errorf("ExecStart=%q, want %s run -config FILE", got, installedBinary)
 			}
 		}},
-		{"no ExecReload", func(t *testing.T) {
-			if v, ok := u.last(svc, "ExecReload"); ok {
-				t.Errorf("ExecReload=%q, but the daemon does not support reload", v)
+		{"ExecReload sends SIGHUP", func(t *testing.T) {
+			if v, _ := u.last(svc, "ExecReload"); v != "/bin/kill -HUP $MAINPID" {
+				t.Errorf("ExecReload=%q, want /bin/kill -HUP $MAINPID (the daemon re-reads its configuration on SIGHUP)", v)
 			}
 		}},
 		{"WatchdogSec set", func(t *testing.T) {

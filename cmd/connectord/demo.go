@@ -169,7 +169,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		ln.Close()
 		return fmt.Errorf("demo config: %w", err)
 	}
-	log, err := newLogger(cfg.Log, "demo")
+	log, _, err := newLogger(cfg.Log, "demo")
 	if err != nil {
 		ln.Close()
 		return err
@@ -179,7 +179,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- serve(dctx, cfg, log, ln) }()
+	go func() { done <- serve(dctx, cfg, log, ln, nil) }()
 	var watchers sync.WaitGroup
 	if ch.watch != nil {
 		watchers.Go(func() { ch.watch(dctx) })

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"go.uber.org/zap"
 
@@ -24,17 +26,21 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, cfg.Daemon.InstanceID)
+	log, level, err := newLogger(cfg.Log, cfg.Daemon.InstanceID)
 	if err != nil {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
-	return serve(ctx, cfg, log, nil)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, cfg, log, nil, &reloader{path: path, level: level, signals: hup})
 }
 
 // serve runs the daemon until ctx is cancelled, on ln when it is not nil
-// (else it binds http.listen itself). It owns ln.
-func serve(ctx context.Context, cfg *connector.Config, log *zap.Logger, ln net.Listener) error {
+// (else it binds http.listen itself). It owns ln. With rl, SIGHUP reloads
+// the configuration.
+func serve(ctx context.Context, cfg *connector.Config, log *zap.Logger, ln net.Listener, rl *reloader) error {
 	closeLn := func() {
 		if ln != nil {
 			ln.Close()
@@ -53,6 +59,11 @@ func serve(ctx context.Context, cfg *connector.Config, log *zap.Logger, ln net.L
 	}
 	if ln != nil {
 		d.UseListener(ln)
+	}
+	if rl != nil {
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go rl.loop(rctx, d, log)
 	}
 	return d.Run(ctx)
 }
@@ -124,7 +135,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func newLogger(lc connector.LogConfig, instance string) (*zap.Logger, error) {
+// newLogger builds the daemon's logger; the level it returns changes the
+// logger's level on a reload.
+func newLogger(lc connector.LogConfig, instance string) (*zap.Logger, zap.AtomicLevel, error) {
 	var zc zap.Config
 	if lc.Format == "console" {
 		zc = zap.NewDevelopmentConfig()
@@ -133,16 +146,16 @@ func newLogger(lc connector.LogConfig, instance string) (*zap.Logger, error) {
 		zc = zap.NewProductionConfig()
 	}
 	if err := zc.Level.UnmarshalText([]byte(lc.Level)); err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, zc.Level, fmt.Errorf("log.level: %w", err)
 	}
 	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
 	zc.Sampling = nil // the daemon samples its own logs, counting what it drops
 	log, err := zc.Build()
 	if err != nil {
-		return nil, err
+		return nil, zc.Level, err
 	}
 	if instance == "" {
 		instance, _ = os.Hostname()
 	}
-	return log.With(zap.String("instance", instance)), nil
+	return log.With(zap.String("instance", instance)), zc.Level, nil
 }
