@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,13 +11,32 @@ import (
 	"go.uber.org/zap"
 )
 
+// Bounds of one catch-up pass beyond the open conversations (README,
+// Delivery): Slack's history methods allow about 50 calls a minute, 1 for
+// some installations, and a pass runs after every Socket Mode hello.
+const (
+	// endedWindow: a thread whose conversation ended is looked at only if
+	// its root was posted at most this long before the newest message
+	// stored from its channel. A customer who comes back to a thread does
+	// so within days; one who comes back later is not heard until their
+	// next message reaches us as an event.
+	endedWindow = 7 * 24 * time.Hour
+	// maxOldRoots bounds the roots read per channel from before its newest
+	// stored message (one history page); new ones are all read.
+	maxOldRoots = 200
+	// maxEndedThreads bounds the threads with new replies read per pass,
+	// the most recently active first.
+	maxEndedThreads = 50
+)
+
 // catchUp reads what customers wrote while no event reached us, and hands
 // each message to intake as if its event had arrived; one that did arrive
-// meanwhile is de-duplicated by its ts. First each watched channel's new
-// top-level messages (new threads), then, for every open conversation (those
-// new ones included), what its customer wrote after the newest message
-// stored for it. It runs after a start (Events API) or each Socket Mode
-// hello, one pass at a time, its reads spaced by catch_up_interval to stay
+// meanwhile is de-duplicated by its ts. In order: each watched channel's new
+// top-level messages (new threads); every open conversation (those new ones
+// included) after the newest message stored for it; threads whose
+// conversation had ended with replies newer than their channel's newest
+// stored message. It runs after a start (Events API) or each Socket Mode
+// hello, one pass at a time, each read spaced by catch_up_interval to stay
 // within Slack's limits.
 func (c *Channel) catchUp(ctx context.Context) {
 	if !c.cfg.CatchUp || c.lister == nil || !c.catching.CompareAndSwap(false, true) {
@@ -28,7 +48,7 @@ func (c *Channel) catchUp(ctx context.Context) {
 		reads++
 		return reads == 1 || sleep(ctx, c.cfg.CatchUpInterval)
 	}
-	threads, ok := c.catchUpChannels(ctx, pace)
+	threads, ended, ok := c.catchUpChannels(ctx, pace)
 	if !ok {
 		return
 	}
@@ -37,8 +57,10 @@ func (c *Channel) catchUp(ctx context.Context) {
 		c.log.Error("catch-up: list open conversations", zap.Error(err))
 		return
 	}
+	isOpen := map[string]bool{}
 	relayed := 0
 	for _, cur := range open {
+		isOpen[cur.Customer] = true
 		if !pace() {
 			return
 		}
@@ -50,26 +72,36 @@ func (c *Channel) catchUp(ctx context.Context) {
 		if _, ts, ok := strings.Cut(cur.LastSourceID, "/"); ok {
 			oldest = ts
 		}
-		n, err := c.catchUpOne(ctx, a, oldest)
-		relayed += n
-		if err != nil {
-			if ctx.Err() == nil {
-				c.log.Warn("catch-up of a conversation failed", zap.String("customer", cur.Customer), zap.Error(err))
-			}
-			continue
-		}
+		relayed += c.catchUpLogged(ctx, a, oldest)
 	}
-	c.log.Info("catch-up done", zap.Int("new_threads", threads), zap.Int("conversations", len(open)), zap.Int("messages", relayed))
+	endedRead, n, ok := c.catchUpEnded(ctx, pace, ended, isOpen)
+	relayed += n
+	if !ok {
+		return
+	}
+	c.log.Info("catch-up done", zap.Int("new_threads", threads), zap.Int("conversations", len(open)),
+		zap.Int("ended_threads", endedRead), zap.Int("messages", relayed))
 }
 
-// catchUpChannels reads each watched channel's top-level messages newer than
-// the newest message stored from it: without it, a customer who started a
-// thread while connectord was away for longer than Slack keeps retrying an
-// event would never be heard. A channel nothing was stored from yet is not
-// read: its history is from before connectord. It reports how many messages
-// it handed on, and false when ctx ended.
-func (c *Channel) catchUpChannels(ctx context.Context, pace func() bool) (int, bool) {
+// later is a conversation to read from a ts on: a thread whose
+// conversation ended.
+type later struct {
+	addr  address
+	since string    // read after this ts
+	key   time.Time // the most recent first
+}
+
+// catchUpChannels reads each watched channel's top-level messages from
+// endedWindow before the newest message stored from it: the new ones (a
+// customer who started a thread while connectord was away for longer than
+// Slack keeps retrying an event) are handed on; roots whose latest reply is
+// newer than that message are returned, to be read if their conversation
+// is not open. A channel nothing was stored from yet is not read: its
+// history is from before connectord. It reports how many messages it
+// handed on, and false when ctx ended.
+func (c *Channel) catchUpChannels(ctx context.Context, pace func() bool) (int, []later, bool) {
 	relayed := 0
+	var ended []later
 	for _, id := range c.cfg.Channels {
 		newest, err := c.lister.NewestSourceID(ctx, c.name, id+"/")
 		if err != nil {
@@ -80,16 +112,117 @@ func (c *Channel) catchUpChannels(ctx context.Context, pace func() bool) (int, b
 		if !ok {
 			continue
 		}
-		if !pace() {
-			return relayed, false
-		}
-		n, err := c.catchUpOne(ctx, address{Channel: id}, ts)
-		relayed += n
-		if err != nil && ctx.Err() == nil {
+		roots, err := c.channelRoots(ctx, pace, id, ts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return relayed, nil, false
+			}
 			c.log.Warn("catch-up of a channel failed", zap.String("slack_channel", id), zap.Error(err))
+			continue
+		}
+		for _, m := range roots {
+			if tsAfter(m.Timestamp, ts) {
+				if relayed += c.relayRead(ctx, address{Channel: id}, m); ctx.Err() != nil {
+					return relayed, nil, false
+				}
+			}
+			if tsAfter(m.LatestReply, ts) && !c.onlyOurReplies(m) {
+				ended = append(ended, later{addr: address{Channel: id, Root: m.Timestamp}, since: ts, key: tsTime(m.LatestReply)})
+			}
 		}
 	}
-	return relayed, ctx.Err() == nil
+	return relayed, ended, ctx.Err() == nil
+}
+
+// onlyOurReplies reports whether the app alone replied in m's thread: no
+// customer wrote there.
+func (c *Channel) onlyOurReplies(m slack.Message) bool {
+	self := c.self.Load()
+	return self != nil && len(m.ReplyUsers) > 0 && !slices.ContainsFunc(m.ReplyUsers, func(u string) bool { return u != self.UserID })
+}
+
+// channelRoots reads channel's top-level messages from endedWindow before
+// newest on, oldest first: every one after newest, and at most maxOldRoots
+// of the most recent ones before it. Each page is paced; a 429 waits as
+// long as Slack asks and reads the page again.
+func (c *Channel) channelRoots(ctx context.Context, pace func() bool, channel, newest string) ([]slack.Message, error) {
+	oldest := tsOf(tsTime(newest).Add(-endedWindow))
+	var all []slack.Message
+	old, cursor := 0, ""
+	for old < maxOldRoots {
+		if !pace() {
+			return nil, ctx.Err()
+		}
+		r, err := c.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+			ChannelID: channel, Oldest: oldest, Cursor: cursor, Limit: historyPage, IncludeAllMetadata: true,
+		})
+		c.noteAPI(err)
+		if wait, ok := rateLimited(err); ok {
+			if !sleep(ctx, wait) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range r.Messages { // newest first
+			if !tsAfter(m.Timestamp, newest) {
+				if old == maxOldRoots {
+					break
+				}
+				old++
+			}
+			all = append(all, m)
+		}
+		if !r.HasMore || r.ResponseMetaData.NextCursor == "" {
+			break
+		}
+		cursor = r.ResponseMetaData.NextCursor
+	}
+	slices.SortFunc(all, func(x, y slack.Message) int { return tsTime(x.Timestamp).Compare(tsTime(y.Timestamp)) })
+	return all, nil
+}
+
+// rateLimited reports how long a 429 asks to wait.
+func rateLimited(err error) (time.Duration, bool) {
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return max(rl.RetryAfter, time.Second), true
+	}
+	return 0, false
+}
+
+// catchUpEnded reads the threads with new replies whose conversation is not
+// open, the most recently active first, at most maxEndedThreads: a reply
+// there starts a new conversation. It reports how many threads it read,
+// how many messages it handed on, and false when ctx ended.
+func (c *Channel) catchUpEnded(ctx context.Context, pace func() bool, ended []later, isOpen map[string]bool) (int, int, bool) {
+	ended = slices.DeleteFunc(ended, func(l later) bool { return isOpen[l.addr.String()] })
+	return c.readLater(ctx, pace, ended, maxEndedThreads)
+}
+
+// readLater reads up to limit of ls, the most recent first.
+func (c *Channel) readLater(ctx context.Context, pace func() bool, ls []later, limit int) (int, int, bool) {
+	slices.SortStableFunc(ls, func(x, y later) int { return y.key.Compare(x.key) })
+	ls = ls[:min(len(ls), limit)]
+	relayed := 0
+	for _, l := range ls {
+		if !pace() {
+			return 0, relayed, false
+		}
+		relayed += c.catchUpLogged(ctx, l.addr, l.since)
+	}
+	return len(ls), relayed, ctx.Err() == nil
+}
+
+// catchUpLogged is catchUpOne with its failure logged.
+func (c *Channel) catchUpLogged(ctx context.Context, a address, oldest string) int {
+	n, err := c.catchUpOne(ctx, a, oldest)
+	if err != nil && ctx.Err() == nil {
+		c.log.Warn("catch-up of a conversation failed", zap.String("customer", a.String()), zap.Error(err))
+	}
+	return n
 }
 
 // catchUpOne relays one conversation's missed messages in order and returns
@@ -99,33 +232,52 @@ func (c *Channel) catchUpOne(ctx context.Context, a address, oldest string) (int
 		var n int
 		var stop error
 		err := c.history(ctx, a, oldest, func(sm slack.Message) bool {
-			if sm.Metadata.EventType == typingType && sm.Metadata.EventPayload["channel"] == c.name {
-				c.deleteTyping(ctx, a.Channel, sm.Timestamp) // left by a process that died
-				return true
-			}
-			m := fromHistory(a, c.isDMAddress(a), sm)
-			if err := c.intake(ctx, m); err != nil {
+			k, err := c.relayOne(ctx, a, sm)
+			if err != nil {
 				stop = err
 				return false
 			}
-			if c.ignored(m) == "" {
-				n++
-			}
+			n += k
 			oldest = sm.Timestamp // a retry after a 429 resumes after it
 			return true
 		})
 		if stop != nil {
 			return n, stop
 		}
-		var rl *slack.RateLimitedError
-		if errors.As(err, &rl) {
-			if !sleep(ctx, max(rl.RetryAfter, time.Second)) {
+		if wait, ok := rateLimited(err); ok {
+			if !sleep(ctx, wait) {
 				return n, ctx.Err()
 			}
 			continue
 		}
 		return n, err
 	}
+}
+
+// relayRead is relayOne with its failure logged.
+func (c *Channel) relayRead(ctx context.Context, a address, sm slack.Message) int {
+	n, err := c.relayOne(ctx, a, sm)
+	if err != nil && ctx.Err() == nil {
+		c.log.Warn("catch-up: message not committed", zap.String("slack_channel", a.Channel), zap.String("ts", sm.Timestamp), zap.Error(err))
+	}
+	return n
+}
+
+// relayOne hands one message read from history to intake (1 when it is a
+// customer's); a typing indicator a dead process left is deleted instead.
+func (c *Channel) relayOne(ctx context.Context, a address, sm slack.Message) (int, error) {
+	if sm.Metadata.EventType == typingType && sm.Metadata.EventPayload["channel"] == c.name {
+		c.deleteTyping(ctx, a.Channel, sm.Timestamp) // left by a process that died
+		return 0, nil
+	}
+	m := fromHistory(a, c.isDMAddress(a), sm)
+	if err := c.intake(ctx, m); err != nil {
+		return 0, err
+	}
+	if c.ignored(m) == "" {
+		return 1, nil
+	}
+	return 0, nil
 }
 
 // isDMAddress tells a DM conversation's address from a watched channel's

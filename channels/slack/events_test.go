@@ -226,3 +226,38 @@ func TestSlackConnectGuestNamedFromEvent(t *testing.T) {
 		t.Errorf("inbound = %+v; want Gus Guest's thread", in)
 	}
 }
+
+// A reply posted while connectord was away in a thread whose conversation
+// had ended is found through its root's latest_reply and handed on once
+// (it starts a new conversation); an ended thread with nothing new is not
+// read, and the next pass reads nothing again.
+func TestCatchUpRepliesInEndedThreads(t *testing.T) {
+	for _, socket := range []bool{true, false} {
+		e := newEnv(t, socket, nil)
+		quiet := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "an old question", Silent: true})
+		root := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "help", Silent: true})
+		seen := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, ThreadTS: root.TS, Text: "thanks, bye", Silent: true})
+		// Both conversations ended; the store knows every message so far.
+		e.sink.stored = []string{chSupport + "/" + quiet.TS, chSupport + "/" + root.TS, chSupport + "/" + seen.TS}
+		back := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, ThreadTS: root.TS, Text: "one more thing", Silent: true})
+		e.start()
+		got := e.waitInbound(1)
+		if got[0].SourceID != chSupport+"/"+back.TS || !got[0].Continues || got[0].Customer != chSupport+"/"+root.TS {
+			t.Errorf("socket=%v: caught up %+v; want the reply in the ended thread", socket, got[0])
+		}
+		e.waitFor("the pass done", func() bool { return !e.ch.catching.Load() })
+		for _, c := range e.fake.Calls("conversations.replies") {
+			if c.Params["ts"] != root.TS {
+				t.Errorf("socket=%v: read thread %s; only %s has something new", socket, c.Params["ts"], root.TS)
+			}
+		}
+		before := len(e.fake.Calls("conversations.replies"))
+		e.ch.catchUp(t.Context()) // a second pass: the reply is stored now
+		if n := len(e.fake.Calls("conversations.replies")); n != before {
+			t.Errorf("socket=%v: the second pass read %d threads, want none", socket, n-before)
+		}
+		if got := e.sink.inbound(); len(got) != 1 {
+			t.Errorf("socket=%v: handed on %d messages, want 1", socket, len(got))
+		}
+	}
+}
