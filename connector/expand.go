@@ -18,6 +18,11 @@ type Expander struct {
 	// reference is kept as it is instead of being an error. check-config uses
 	// it to warn: it often runs where the secrets are not.
 	Unset func(path, name string)
+	// UnsetEmpty, with Unset, makes an unset variable's key an empty string
+	// instead: run uses it so that a key the adapter does not use as
+	// configured (a signing secret in Slack Socket Mode) stops nothing, while
+	// one it needs fails its own check ("is required").
+	UnsetEmpty bool
 }
 
 var envRefRE = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
@@ -60,6 +65,9 @@ func (x Expander) expandString(path, s string, errs *[]error) string {
 	v, ok := x.Getenv(m[1])
 	if !ok && x.Unset != nil {
 		x.Unset(path, m[1])
+		if x.UnsetEmpty {
+			return ""
+		}
 		return s
 	}
 	if !ok {

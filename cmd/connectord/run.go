@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -68,18 +70,39 @@ func serve(ctx context.Context, cfg *connector.Config, log *zap.Logger, ln net.L
 	return d.Run(ctx)
 }
 
-// loadConfig loads and prints every configuration error at once.
+// loadConfig loads and prints every configuration error at once. A
+// ${NAME} whose variable is unset fails only where the adapter needs the key
+// as configured; elsewhere it is a warning.
 func loadConfig(path string, stderr io.Writer) (*connector.Config, error) {
-	cfg, err := connector.LoadConfig(path)
+	x := connector.ExpanderFor(path)
+	unset := map[string]string{} // key path -> variable
+	x.Unset, x.UnsetEmpty = func(key, name string) { unset[key] = name }, true
+	cfg, err := connector.LoadConfigWith(path, x)
+	if err == nil {
+		err = errors.Join(checkStore(cfg), connector.Check(cfg, registry(), zap.NewNop()))
+	}
 	if err != nil {
-		printErrors(stderr, path, err)
+		printErrors(stderr, path, blameUnset(err, unset))
 		return nil, errReported
 	}
-	if err := checkStore(cfg); err != nil {
-		printErrors(stderr, path, err)
-		return nil, errReported
+	for _, key := range slices.Sorted(maps.Keys(unset)) {
+		fmt.Fprintf(stderr, "%s: warning: %s: environment variable %s is not set; the key is not used as configured\n", path, key, unset[key])
 	}
 	return cfg, nil
+}
+
+// blameUnset says "environment variable X is not set" for a key whose
+// complaint comes from its variable being unset.
+func blameUnset(err error, unset map[string]string) error {
+	var out []error
+	for _, e := range connector.Problems(err) {
+		var ce *connector.ConfigError
+		if errors.As(e, &ce) && unset[ce.Path] != "" {
+			e = &connector.ConfigError{Path: ce.Path, Msg: "environment variable " + unset[ce.Path] + " is not set"}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
 }
 
 func printErrors(w io.Writer, path string, err error) {
