@@ -57,6 +57,16 @@ func (g *gate) err() error {
 	return nil
 }
 
+// chatWithGate starts alice's conversation ("hello" reached the agent) on
+// a vendor whose sends fail while the gate is closed.
+func chatWithGate(t *testing.T) (*harness, *gate) {
+	g := &gate{}
+	h := newHarness(t, func(h *harness) { h.vendor.send = func(*connector.Message) error { return g.err() } })
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	return h, g
+}
+
 // agentTexts are the customer lines (and context lines) the agent side got.
 func agentTexts(h *harness) []string {
 	var out []string
@@ -72,10 +82,7 @@ func agentTexts(h *harness) []string {
 // conversation, which opens at once; the customer reads the end, then that a
 // new chat starts.
 func TestWaitingLinesMoveWhenAgentEnds(t *testing.T) {
-	var g gate
-	h := newHarness(t, func(h *harness) { h.vendor.send = func(*connector.Message) error { return g.err() } })
-	h.inbound(alice, "SM1", "hello")
-	h.toAgent.wait(t, 1, 5*time.Second)
+	h, g := chatWithGate(t)
 	first := h.openConversation(alice)
 	g.set(true)
 	h.inbound(alice, "SM2", "are you there?")
@@ -103,10 +110,7 @@ func TestWaitingLinesMoveWhenAgentEnds(t *testing.T) {
 // With no agent and no leave-message, the waiting lines fail and the
 // customer is told which, quoting each.
 func TestNoAgentFailsWaitingLinesAndTells(t *testing.T) {
-	var g gate
-	h := newHarness(t, func(h *harness) { h.vendor.send = func(*connector.Message) error { return g.err() } })
-	h.inbound(alice, "SM1", "hello")
-	h.toAgent.wait(t, 1, 5*time.Second)
+	h, g := chatWithGate(t)
 	g.set(true)
 	h.inbound(alice, "SM2", "my order number is 12345 and it has not arrived yet")
 	h.event(alice, connector.Event{Type: connector.EventNoAgent})
@@ -229,10 +233,7 @@ func TestEventLostReopensOnceThenEnds(t *testing.T) {
 // The customer's own end request still lets the lines they wrote before it
 // reach the agent, then the end.
 func TestCustomerEndAfterWaitingLines(t *testing.T) {
-	var g gate
-	h := newHarness(t, func(h *harness) { h.vendor.send = func(*connector.Message) error { return g.err() } })
-	h.inbound(alice, "SM1", "hello")
-	h.toAgent.wait(t, 1, 5*time.Second)
+	h, g := chatWithGate(t)
 	g.set(true)
 	h.inbound(alice, "SM2", "thanks, bye")
 	if err := h.router.Receive(context.Background(), connector.Inbound{Channel: "sms.main", Customer: alice, SourceID: "SM3", End: true}); err != nil {
