@@ -27,7 +27,15 @@ const (
 	// maxEndedThreads bounds the threads with new replies read per pass,
 	// the most recently active first.
 	maxEndedThreads = 50
+	// maxIMPages bounds conversations.list pages of the app's DMs (200 each).
+	maxIMPages = 10
+	// maxDMReads bounds the DMs without an open conversation read per pass,
+	// the most recently active first.
+	maxDMReads = 100
 )
+
+// imPage is how many DMs one conversations.list call asks for.
+const imPage = 200
 
 // catchUp reads what customers wrote while no event reached us, and hands
 // each message to intake as if its event had arrived; one that did arrive
@@ -35,9 +43,10 @@ const (
 // top-level messages (new threads); every open conversation (those new ones
 // included) after the newest message stored for it; threads whose
 // conversation had ended with replies newer than their channel's newest
-// stored message. It runs after a start (Events API) or each Socket Mode
-// hello, one pass at a time, each read spaced by catch_up_interval to stay
-// within Slack's limits.
+// stored message; the app's DMs without an open conversation after the
+// newest message stored from each. It runs after a start (Events API) or
+// each Socket Mode hello, one pass at a time, each read spaced by
+// catch_up_interval to stay within Slack's limits.
 func (c *Channel) catchUp(ctx context.Context) {
 	if !c.cfg.CatchUp || c.lister == nil || !c.catching.CompareAndSwap(false, true) {
 		return
@@ -79,12 +88,14 @@ func (c *Channel) catchUp(ctx context.Context) {
 	if !ok {
 		return
 	}
+	dms, n := c.catchUpDMs(ctx, pace, isOpen)
+	relayed += n
 	c.log.Info("catch-up done", zap.Int("new_threads", threads), zap.Int("conversations", len(open)),
-		zap.Int("ended_threads", endedRead), zap.Int("messages", relayed))
+		zap.Int("ended_threads", endedRead), zap.Int("dms", dms), zap.Int("messages", relayed))
 }
 
 // later is a conversation to read from a ts on: a thread whose
-// conversation ended.
+// conversation ended, or a DM.
 type later struct {
 	addr  address
 	since string    // read after this ts
@@ -214,6 +225,91 @@ func (c *Channel) readLater(ctx context.Context, pace func() bool, ls []later, l
 		relayed += c.catchUpLogged(ctx, l.addr, l.since)
 	}
 	return len(ls), relayed, ctx.Err() == nil
+}
+
+// catchUpDMs reads the app's DMs that have no open conversation, from the
+// newest message stored from each; one nothing was stored from (a user's
+// first DM, or an answer in a DM the app opened) from the newest message
+// stored from any DM, when there is one. The DMs are listed with
+// conversations.list (the im:read scope; without it DMs are not caught up),
+// at most maxIMPages pages, and at most maxDMReads are read, the most
+// recently active first (a DM never stored from counts from its creation).
+// It reports how many DMs it read and how many messages it handed on.
+func (c *Channel) catchUpDMs(ctx context.Context, pace func() bool, isOpen map[string]bool) (int, int) {
+	ims, err := c.listIMs(ctx, pace)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+		case slackCode(err) == "missing_scope":
+			c.log.Warn("catch-up: DMs not caught up: conversations.list needs the im:read scope (reinstall the app)")
+		default:
+			c.log.Warn("catch-up: DMs not listed", zap.Error(err))
+		}
+		return 0, 0
+	}
+	var stored, fresh []later
+	anyDM := ""
+	for _, im := range ims {
+		if isOpen[im.ID] || im.IsUserDeleted || !channelID(im.ID) {
+			continue
+		}
+		newest, err := c.lister.NewestSourceID(ctx, c.name, im.ID+"/")
+		if err != nil {
+			c.log.Error("catch-up: newest message of a DM", zap.String("slack_channel", im.ID), zap.Error(err))
+			continue
+		}
+		_, ts, ok := strings.Cut(newest, "/")
+		if !ok {
+			fresh = append(fresh, later{addr: address{Channel: im.ID}, key: im.Created.Time()})
+			continue
+		}
+		stored = append(stored, later{addr: address{Channel: im.ID}, since: ts, key: tsTime(ts)})
+		if anyDM == "" || tsAfter(ts, anyDM) {
+			anyDM = ts
+		}
+	}
+	if anyDM != "" {
+		for i := range fresh {
+			fresh[i].since = anyDM
+		}
+		stored = append(stored, fresh...)
+	}
+	n, relayed, _ := c.readLater(ctx, pace, stored, maxDMReads)
+	return n, relayed
+}
+
+// listIMs lists the app's DMs, at most maxIMPages pages, each paced; a 429
+// waits as long as Slack asks and reads the page again.
+func (c *Channel) listIMs(ctx context.Context, pace func() bool) ([]slack.Channel, error) {
+	var all []slack.Channel
+	cursor := ""
+	for pages := 0; pages < maxIMPages; {
+		if !pace() {
+			return nil, ctx.Err()
+		}
+		chs, next, err := c.api.GetConversationsContext(ctx, &slack.GetConversationsParameters{
+			Types: []string{"im"}, Limit: imPage, Cursor: cursor, ExcludeArchived: true,
+		})
+		if slackCode(err) != "missing_scope" {
+			c.noteAPI(err) // an old installation without im:read is not unhealthy
+		}
+		if wait, ok := rateLimited(err); ok {
+			if !sleep(ctx, wait) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		pages++
+		all = append(all, chs...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return all, nil
 }
 
 // catchUpLogged is catchUpOne with its failure logged.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -258,6 +259,87 @@ func TestCatchUpRepliesInEndedThreads(t *testing.T) {
 		}
 		if got := e.sink.inbound(); len(got) != 1 {
 			t.Errorf("socket=%v: handed on %d messages, want 1", socket, len(got))
+		}
+	}
+}
+
+// DMs written while connectord was away, with no open conversation: one in
+// a DM the store knows (its conversation ended), and a user's first DM, are
+// found through conversations.list and relayed once; what a DM held before
+// the newest stored DM message is not.
+func TestCatchUpDMsWithoutConversation(t *testing.T) {
+	for _, socket := range []bool{true, false} {
+		e := newEnv(t, socket, nil)
+		e.fake.AddUser(slacktest.User{ID: bob, Name: "bob"})
+		e.fake.AddUser(slacktest.User{ID: cy, Name: "cy"})
+		const dmBob, dmCy = "D0BOB00001", "D0CY000001"
+		e.fake.AddChannel(slacktest.Channel{ID: dmBob, IM: true, User: bob})
+		e.fake.AddChannel(slacktest.Channel{ID: dmCy, IM: true, User: cy})
+		before := e.fake.Post(slacktest.Post{Channel: dmCy, User: cy, Text: "before connectord", Silent: true})
+		seen := e.fake.Post(slacktest.Post{Channel: dmAnn, User: ann, Text: "thanks, bye", Silent: true})
+		e.sink.stored = []string{dmAnn + "/" + seen.TS} // her conversation ended
+		// connectord is away.
+		back := e.fake.Post(slacktest.Post{Channel: dmAnn, User: ann, Text: "me again", Silent: true})
+		first := e.fake.Post(slacktest.Post{Channel: dmBob, User: bob, Text: "hello?", Silent: true})
+		e.start()
+		e.waitInbound(2)
+		e.waitFor("the pass done", func() bool { return !e.ch.catching.Load() })
+		e.ch.catchUp(t.Context()) // a second pass finds nothing new
+		got := map[string]int{}
+		for _, in := range e.sink.inbound() {
+			got[in.SourceID]++
+			if in.Continues || in.Customer != strings.Split(in.SourceID, "/")[0] {
+				t.Errorf("socket=%v: %+v; want a DM conversation", socket, in)
+			}
+		}
+		want := map[string]int{dmAnn + "/" + back.TS: 1, dmBob + "/" + first.TS: 1}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("socket=%v: relayed %v, want %v (not %s)", socket, got, want, before.TS)
+		}
+		e.sink.mu.Lock()
+		calls := e.sink.calls
+		e.sink.mu.Unlock()
+		if calls != 2 {
+			t.Errorf("socket=%v: %d commits, want 2 (the second pass reads nothing again)", socket, calls)
+		}
+	}
+}
+
+// Catch-up's reads are spaced catch_up_interval apart, and a 429 (on
+// conversations.list or conversations.history) is waited out and the read
+// made again.
+func TestCatchUpPacedAndRateLimited(t *testing.T) {
+	const interval = 150 * time.Millisecond
+	e := newEnv(t, false, func(cfg map[string]any) { cfg["catch_up_interval"] = interval.String() })
+	root := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "help", Silent: true})
+	seen := e.fake.Post(slacktest.Post{Channel: dmAnn, User: ann, Text: "thanks, bye", Silent: true})
+	e.sink.stored = []string{chSupport + "/" + root.TS, dmAnn + "/" + seen.TS}
+	e.sink.open = []connector.CustomerCursor{{Customer: chSupport + "/" + root.TS, LastSourceID: chSupport + "/" + root.TS}}
+	back := e.fake.Post(slacktest.Post{Channel: dmAnn, User: ann, Text: "me again", Silent: true})
+	e.fake.Fail("conversations.list", slacktest.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second, Times: 1})
+	e.fake.Fail("conversations.history", slacktest.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second, Times: 1})
+	e.start()
+	if got := e.waitInbound(1); got[0].SourceID != dmAnn+"/"+back.TS {
+		t.Errorf("caught up %+v; want the DM", got[0])
+	}
+	e.waitFor("the pass done", func() bool { return !e.ch.catching.Load() })
+	var reads []slacktest.Call
+	for _, m := range []string{"conversations.history", "conversations.replies", "conversations.list"} {
+		reads = append(reads, e.fake.Calls(m)...)
+	}
+	slices.SortFunc(reads, func(a, b slacktest.Call) int { return a.Time.Compare(b.Time) })
+	// The channel (429, again), the open thread, the DM list (429, again),
+	// the DM.
+	if len(reads) != 6 {
+		t.Errorf("%d reads, want 6: %+v", len(reads), reads)
+	}
+	for i := 1; i < len(reads); i++ {
+		gap := reads[i].Time.Sub(reads[i-1].Time)
+		if reads[i-1].Status == http.StatusTooManyRequests && gap < time.Second {
+			t.Errorf("%s again %s after its 429, want Retry-After (1 s)", reads[i].Method, gap)
+		}
+		if gap < interval-10*time.Millisecond {
+			t.Errorf("%s %s after %s, want %s apart", reads[i].Method, gap, reads[i-1].Method, interval)
 		}
 	}
 }

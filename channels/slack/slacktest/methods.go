@@ -1,6 +1,7 @@
 package slacktest
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -393,6 +394,53 @@ func (s *Server) conversationsInfo(p params) result {
 		return fail("channel_not_found")
 	}
 	return ok(map[string]any{"channel": s.channelJSON(ch.info)})
+}
+
+// conversationsList lists conversations of the types asked (public_channel
+// by default; im, mpim, private_channel), in creation order, limit (default
+// 100, at most 1000) a page. The fake has no private channels, group DMs or
+// archived channels.
+func (s *Server) conversationsList(p params) result {
+	limit, good := p.int("limit", 100)
+	if !good || limit > 1000 {
+		return fail("invalid_limit")
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	types := map[string]bool{}
+	for _, t := range strings.Split(cmp.Or(p["types"], "public_channel"), ",") {
+		switch t = strings.TrimSpace(t); t {
+		case "public_channel", "private_channel", "mpim", "im":
+			types[t] = true
+		default:
+			return fail("invalid_types")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := 0
+	if c := p["cursor"]; c != "" {
+		id, good := decodeIDCursor(c)
+		start = slices.Index(s.chanIDs, id)
+		if !good || start < 0 {
+			return fail("invalid_cursor")
+		}
+	}
+	list := []map[string]any{}
+	next := ""
+	for _, id := range s.chanIDs[start:] {
+		info := s.channels[id].info
+		if !types[map[bool]string{true: "im", false: "public_channel"}[info.IM]] {
+			continue
+		}
+		if len(list) == limit {
+			next = encodeIDCursor(id)
+			break
+		}
+		list = append(list, s.channelJSON(info))
+	}
+	return ok(map[string]any{"channels": list, "response_metadata": map[string]any{"next_cursor": next}})
 }
 
 // conversationsOpen opens (or finds) the bot's IM with one user.

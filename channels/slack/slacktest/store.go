@@ -25,6 +25,9 @@ type Channel struct {
 	IM       bool
 	User     string // the IM's human
 	Shared   bool   // Slack Connect: is_ext_shared
+	// Created is when the conversation was created (its "created"); zero
+	// means when it was added to the server.
+	Created time.Time
 }
 
 // File is a file attached to a message. NewServer fills ID ("F" + 10 characters)
@@ -150,8 +153,14 @@ func (s *Server) addChannelLocked(c Channel) *channel {
 		c.ID = prefix + randomString(10, upperAlnum)
 	}
 	if ch := s.channels[c.ID]; ch != nil {
+		if c.Created.IsZero() {
+			c.Created = ch.info.Created
+		}
 		ch.info = c
 		return ch
+	}
+	if c.Created.IsZero() {
+		c.Created = time.Now()
 	}
 	ch := &channel{info: c, byTS: map[string]*stored{}}
 	s.channels[c.ID] = ch

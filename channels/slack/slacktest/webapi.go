@@ -99,6 +99,8 @@ func (s *Server) method(name string) methodFunc {
 		return s.conversationsHistory
 	case "conversations.info":
 		return s.conversationsInfo
+	case "conversations.list":
+		return s.conversationsList
 	case "conversations.open":
 		return s.conversationsOpen
 	case "users.info":

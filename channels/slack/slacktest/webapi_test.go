@@ -389,6 +389,51 @@ func TestUsersAndConversationsInfo(t *testing.T) {
 	}
 }
 
+// conversations.list pages the app's DMs (or channels) in creation order,
+// with each one's creation time.
+func TestConversationsList(t *testing.T) {
+	s := newTestServer(t)
+	ctx := testContext(t)
+	api := client(s)
+	opened := time.Unix(1763000000, 0)
+	s.AddUser(User{ID: "U0BOB00001", Name: "bob"})
+	s.AddChannel(Channel{ID: "D0BOB00001", IM: true, User: "U0BOB00001", Created: opened})
+	var ids []string
+	var created []time.Time
+	cursor, pages := "", 0
+	for {
+		chs, next, err := api.GetConversationsContext(ctx, &slack.GetConversationsParameters{Types: []string{"im"}, Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, c := range chs {
+			if !c.IsIM {
+				t.Errorf("%s listed as an IM: %+v", c.ID, c)
+			}
+			ids = append(ids, c.ID)
+			created = append(created, c.Created.Time())
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if diff := cmp.Diff([]string{"D0ALICE001", "D0BOB00001"}, ids); diff != "" || pages != 2 {
+		t.Errorf("IMs in %d pages (-want +got):\n%s", pages, diff)
+	}
+	if len(created) == 2 && (!created[1].Equal(opened) || time.Since(created[0]) > time.Minute) {
+		t.Errorf("created = %v; want when added, and %v as given", created, opened)
+	}
+	chs, _, err := api.GetConversationsContext(ctx, &slack.GetConversationsParameters{})
+	if err != nil || len(chs) != 2 || chs[0].ID != "C0SUPPORT1" || chs[1].ID != "C0SHARED01" {
+		t.Errorf("public channels: %+v, %v", chs, err)
+	}
+	if _, _, err := api.GetConversationsContext(ctx, &slack.GetConversationsParameters{Cursor: "bm9wZQ=="}); errString(err) != "invalid_cursor" {
+		t.Errorf("a bad cursor: %v", err)
+	}
+}
+
 func TestUploadFileIntoThread(t *testing.T) {
 	s := newTestServer(t)
 	ctx := testContext(t)

@@ -129,7 +129,7 @@ func metadataJSON(md *Metadata) map[string]any {
 func (s *Server) channelJSON(c Channel) map[string]any {
 	o := map[string]any{
 		"id":                    c.ID,
-		"created":               1700000000,
+		"created":               c.Created.Unix(),
 		"is_archived":           false,
 		"is_org_shared":         false,
 		"is_ext_shared":         c.Shared,
@@ -261,6 +261,20 @@ func fileType(name string) string {
 }
 
 // Cursors look like Slack's: base64 of "next_ts:<ts>".
+// encodeIDCursor and decodeIDCursor page conversations.list: the cursor
+// names the next conversation's ID.
+func encodeIDCursor(id string) string {
+	return base64.StdEncoding.EncodeToString([]byte("next_id:" + id))
+}
+
+func decodeIDCursor(c string) (string, bool) {
+	b, err := base64.StdEncoding.DecodeString(c)
+	if err != nil {
+		return "", false
+	}
+	return strings.CutPrefix(string(b), "next_id:")
+}
+
 func encodeCursor(ts string) string {
 	return base64.StdEncoding.EncodeToString([]byte("next_ts:" + ts))
 }
