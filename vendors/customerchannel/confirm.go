@@ -145,7 +145,8 @@ func (v *Vendor) changedLocked() {
 // emitted again; one emitted on this connection is awaited, not repeated;
 // one emitted on a connection that died is emitted again once this
 // connection's history shows the server does not have it. Every error is
-// retryable: the core calls Send again with the same message.
+// retryable (the core calls Send again with the same message) but one
+// wrapping connector.ErrChatLost: the server no longer has the chat.
 func (v *Vendor) sendLine(ctx context.Context, conv string, id int64, msg message) error {
 	timer := time.NewTimer(v.cfg.SendConfirmTimeout)
 	defer timer.Stop()
@@ -153,7 +154,11 @@ func (v *Vendor) sendLine(ctx context.Context, conv string, id int64, msg messag
 		v.mu.Lock()
 		l, ok := v.live[conv]
 		if !ok {
+			err := v.lostErrLocked(conv)
 			v.mu.Unlock()
+			if err != nil {
+				return err
+			}
 			return fmt.Errorf("customerchannel: message %d: conversation %s is no longer carried", id, conv)
 		}
 		client, gen, changed := v.client, v.gen, v.changed
@@ -173,15 +178,49 @@ func (v *Vendor) sendLine(ctx context.Context, conv string, id int64, msg messag
 			}
 			continue // now awaited
 		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return fmt.Errorf("customerchannel: message %d not confirmed by the chat server within %v (no echo); it is sent again only if the server does not have it",
-				id, v.cfg.SendConfirmTimeout)
-		case <-ctx.Done():
-			return fmt.Errorf("customerchannel: message %d not confirmed yet: %w", id, ctx.Err())
+		if err := v.awaitLine(ctx, l, changed, timer); err != nil {
+			return fmt.Errorf("customerchannel: message %d %w", id, err)
 		}
 	}
+}
+
+// awaitLine waits, as one of l's waiters, for a change, the timer or ctx.
+// While the server's answer to this connection's join of the chat is due
+// (lost.go), the timer only starts another period: the answer, or its
+// absence, decides the line. A verdict that the server lost the chat, given
+// meanwhile, is returned whatever woke it.
+func (v *Vendor) awaitLine(ctx context.Context, l *live, changed <-chan struct{}, timer *time.Timer) error {
+	v.mu.Lock()
+	l.waiters++
+	v.mu.Unlock()
+	var err error
+wait:
+	for {
+		select {
+		case <-changed:
+			break wait
+		case <-timer.C:
+			v.mu.Lock()
+			due := v.verdictDueLocked(l)
+			v.mu.Unlock()
+			if due {
+				timer.Reset(v.cfg.SendConfirmTimeout)
+				continue
+			}
+			err = fmt.Errorf("not confirmed by the chat server within %v (no echo); it is sent again only if the server does not have it",
+				v.cfg.SendConfirmTimeout)
+		case <-ctx.Done():
+			err = fmt.Errorf("not confirmed yet: %w", ctx.Err())
+		}
+		break
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l.waiters--
+	if lost := v.lostErrLocked(l.s.ConversationID); lost != nil {
+		return fmt.Errorf("not confirmed: %w", lost)
+	}
+	return err
 }
 
 // emitLine writes the line. A refusal that certainly wrote nothing (a

@@ -13,30 +13,35 @@ import (
 )
 
 // handle turns one server event into agent events (or a vendor-started
-// message). A payload it cannot read is logged and skipped.
-func (v *Vendor) handle(ctx context.Context, ev sio.Event) {
+// message). A payload it cannot read is logged and skipped. For a
+// conversationInfo (a join's answer) it returns the conversation it is
+// about ("" when it names none) and true.
+func (v *Vendor) handle(ctx context.Context, ev sio.Event) (chat string, answer bool) {
 	if len(ev.Args) == 0 {
-		return
+		return "", false
 	}
 	switch ev.Name {
 	case evArrived:
 		var m message
 		if err := decodePayload(ev.Args[0], &m); err != nil {
 			v.log.Warn("malformed messageArrived skipped", zap.Error(err))
-			return
+			return "", false
 		}
 		v.arrived(ctx, &m, true)
 	case evConversation:
 		var info conversationInfo
 		if err := decodePayload(ev.Args[0], &info); err != nil {
 			v.log.Warn("malformed conversationInfo skipped", zap.Error(err))
-			return
+			return "", false
 		}
-		v.replay(ctx, &info)
-		v.historyRead(info.Conversation.ID)
+		chat = info.chatID()
+		v.replay(ctx, chat, &info)
+		v.historyRead(chat)
+		return chat, true
 	default:
 		v.log.Debug("event ignored", zap.String("event", ev.Name))
 	}
+	return "", false
 }
 
 // arrived handles a messageArrived (live) or a line of a join's history.
@@ -131,14 +136,14 @@ func (v *Vendor) activity(ctx context.Context, l *live, me string, m *message) {
 // replay relays the agent lines of a join's history that were not relayed
 // yet: the core drops those whose id it has. Lines without an id cannot be
 // told apart and are not replayed.
-func (v *Vendor) replay(ctx context.Context, info *conversationInfo) {
+func (v *Vendor) replay(ctx context.Context, chat string, info *conversationInfo) {
 	for i := range info.Messages {
 		m := &info.Messages[i]
 		if m.Type != typeChat || m.ID == "" {
 			continue
 		}
 		if m.ConversationID == "" {
-			m.ConversationID = info.Conversation.ID
+			m.ConversationID = chat
 		}
 		v.arrived(ctx, m, false)
 	}

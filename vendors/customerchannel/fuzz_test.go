@@ -25,9 +25,9 @@ func FuzzHandle(f *testing.F) {
 		cfg := defaultConfig()
 		cfg.DeliverVia, cfg.LeaveGrace = "sms.main", time.Hour // no timer fires during the test
 		v := &Vendor{name: "customerchannel.hub", cfg: cfg, log: zap.NewNop(), sink: rec, outbound: rec, live: map[string]*live{},
-			changed: make(chan struct{})}
-		v.track(&connector.Conversation{ID: 1, Channel: "sms.main", Customer: "+15550000000"},
-			session{ConversationID: "c1", ParticipantID: "me", ParticipantName: "Ann"})
+			lost: map[string]*lostChat{}, changed: make(chan struct{})}
+		track(v, &connector.Conversation{ID: 1, Channel: "sms.main", Customer: "+15550000000"},
+			session{ConversationID: "c1", ParticipantID: "me", ParticipantName: "Ann"}, false)
 		v.handle(context.Background(), sio.Event{Name: name, Args: []json.RawMessage{json.RawMessage(payload)}})
 		defer v.untrack("c1")
 

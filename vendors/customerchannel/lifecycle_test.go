@@ -78,17 +78,18 @@ func (s *scriptedSink) Event(ctx context.Context, e connector.Event) error {
 }
 
 // startObserved runs a vendor whose sink is sink and whose log is observed,
-// against one fake connection carrying conversation conv-1.
-func startObserved(t *testing.T, sink *scriptedSink) (*Vendor, *fakeClient, *observer.ObservedLogs) {
+// configured with block, against one fake connection carrying conversation
+// conv-1 (as Resume would when resumed).
+func startObserved(t *testing.T, sink *scriptedSink, block string, resumed bool) (*Vendor, *fakeClient, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	v, err := New(connector.VendorEnv{Instance: instanceOf("deliver_via = \"sms.main\"\n"), Logger: zap.New(core), Sink: sink, Outbound: sink})
+	v, err := New(connector.VendorEnv{Instance: instanceOf("deliver_via = \"sms.main\"\n" + block), Logger: zap.New(core), Sink: sink, Outbound: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := newFakeClient()
 	v.dial = func(ctx context.Context, o sio.Options) (sio.Client, error) { return c, nil }
-	v.track(conversation(), session{ConversationID: "conv-1", ParticipantID: "cust-1"})
+	track(v, conversation(), session{ConversationID: "conv-1", ParticipantID: "cust-1"}, resumed)
 	if err := v.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestPermanentSinkErrorSkipped(t *testing.T) {
 		}
 		return nil
 	}}
-	_, c, logs := startObserved(t, sink)
+	_, c, logs := startObserved(t, sink, "", false)
 	c.server(evArrived, line("m1", "lost"))
 	c.server(evArrived, line("m2", "kept"))
 	waitFor(t, "m2", func() bool { ev, _ := sink.all(); return len(ev) == 1 })
@@ -131,7 +132,7 @@ func TestStopWhileSinkRetries(t *testing.T) {
 		<-ctx.Done() // the store keeps refusing
 		return ctx.Err()
 	}}
-	v, c, logs := startObserved(t, sink)
+	v, c, logs := startObserved(t, sink, "", false)
 	c.server(evArrived, line("m1", "first"))
 	c.server(evArrived, line("m2", "second"))
 	<-sink.entered

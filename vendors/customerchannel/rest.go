@@ -14,11 +14,12 @@ import (
 	"github.com/connectord/connectord/connector"
 )
 
-// initChat asks the server for a conversation for c (POST /api/customer/init).
+// initChat asks the server for a conversation for c (POST /api/customer/init),
+// one that replaces the lost chat replaces when that is not "".
 // 500 and 503 (and a network failure) are retried by the router; 429 waits;
 // any other refusal is permanent.
-func (v *Vendor) initChat(ctx context.Context, c *connector.Conversation) (initResponse, error) {
-	body, err := json.Marshal(v.initRequest(c, time.Now()))
+func (v *Vendor) initChat(ctx context.Context, c *connector.Conversation, replaces string) (initResponse, error) {
+	body, err := json.Marshal(v.initRequest(c, replaces, time.Now()))
 	if err != nil {
 		return initResponse{}, connector.Permanent(err)
 	}
@@ -54,8 +55,9 @@ func (v *Vendor) initChat(ctx context.Context, c *connector.Conversation) (initR
 // initRequest describes the customer: the name the channel knows (else the
 // address), email and phone when known, the channel's name for the server,
 // and a requestId that is the same for every attempt for one conversation,
-// so a server that de-duplicates requests opens one chat.
-func (v *Vendor) initRequest(c *connector.Conversation, now time.Time) initRequest {
+// so a server that de-duplicates requests opens one chat. The chat that
+// replaces a lost one (replaces) gets another requestId.
+func (v *Vendor) initRequest(c *connector.Conversation, replaces string, now time.Time) initRequest {
 	first, last, _ := strings.Cut(strings.TrimSpace(c.Profile.Name), " ")
 	if first == "" {
 		first = c.Customer
@@ -74,12 +76,17 @@ func (v *Vendor) initRequest(c *connector.Conversation, now time.Time) initReque
 	}
 	return initRequest{FirstName: first, LastName: strings.TrimSpace(last), Email: c.Profile.Email, Phone: phone,
 		Channel: kind, Language: lang, RefID: c.Customer, Subject: v.cfg.Subject,
-		RequestID: requestID(v.name, c), Timestamp: now.UTC().Format(time.RFC3339)}
+		RequestID: requestID(v.name, c, replaces), Timestamp: now.UTC().Format(time.RFC3339)}
 }
 
-// requestID is a version-4-shaped GUID derived from the conversation.
-func requestID(vendor string, c *connector.Conversation) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", vendor, c.ID, c.CreatedAt.UnixNano()))
+// requestID is a version-4-shaped GUID derived from the conversation and
+// the lost chat it replaces ("": the first chat, hashed as before).
+func requestID(vendor string, c *connector.Conversation, replaces string) string {
+	in := fmt.Appendf(nil, "%s\x00%d\x00%d", vendor, c.ID, c.CreatedAt.UnixNano())
+	if replaces != "" {
+		in = fmt.Appendf(in, "\x00replaces\x00%s", replaces)
+	}
+	h := sha256.Sum256(in)
 	h[6] = h[6]&0x0f | 0x40
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])

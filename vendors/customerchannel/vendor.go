@@ -38,14 +38,21 @@ type Vendor struct {
 	quit   chan struct{}    // closed by Stop: ends background work
 	wg     sync.WaitGroup   // the connection's goroutine and transcript fetches
 
+	kick chan struct{} // buffered 1: wakes the reader when a join was noted (lost.go)
+
 	mu      sync.Mutex
-	client  sio.Client       // nil while disconnected
-	gen     uint64           // counts connections: the one client belongs to
-	changed chan struct{}    // closed and replaced when a line's state may have moved on
-	live    map[string]*live // by the server's conversationId
-	started bool
-	stopped bool
-	cancel  context.CancelFunc
+	client  sio.Client           // nil while disconnected
+	gen     uint64               // counts connections: the one client belongs to
+	changed chan struct{}        // closed and replaced when a line's state may have moved on
+	live    map[string]*live     // by the server's conversationId
+	lost    map[string]*lostChat // chats the server no longer has, by conversationId (lost.go)
+	joinLog []joinNote           // joins emitted, for the reader to watch
+	// blindGen is a connection on which silence after a join proves
+	// nothing (an answer named no conversation).
+	blindGen uint64
+	started  bool
+	stopped  bool
+	cancel   context.CancelFunc
 }
 
 // live is a conversation the adapter carries.
@@ -55,6 +62,14 @@ type live struct {
 	s     session
 	agent string      // the agent who joined last
 	leave *time.Timer // pending end after the agent left (a transfer cancels it)
+	// resumed: carried on from a stored session (Resume), not opened by
+	// this process; such a chat can be found lost at its first join.
+	resumed bool
+	// waiters counts the Resume and Send calls waiting on this chat: a
+	// verdict that the server lost it goes to them instead of an event.
+	waiters int
+	// joinGen is the connection the chat was last joined on.
+	joinGen uint64
 	// lines records the customer lines emitted and confirmed: the core
 	// retries a Send whose success it did not see, and the server keeps a
 	// message it gets twice twice.
@@ -90,7 +105,8 @@ func New(env connector.VendorEnv) (*Vendor, error) {
 		hc = &http.Client{}
 	}
 	return &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
-		http: hc, dial: sio.Dial, live: map[string]*live{}, quit: make(chan struct{}), changed: make(chan struct{})}, nil
+		http: hc, dial: sio.Dial, live: map[string]*live{}, lost: map[string]*lostChat{}, quit: make(chan struct{}),
+		changed: make(chan struct{}), kick: make(chan struct{}, 1)}, nil
 }
 
 // DeliverVia names the channel server-started messages go out on, for the
@@ -152,19 +168,27 @@ func (v *Vendor) Health() connector.Health {
 }
 
 // Open starts the chat over REST, then joins it on the socket (or, while
-// disconnected, on the next connect).
+// disconnected, on the next connect). A conversation whose chat the server
+// lost gets a new chat: its requestId names the lost one, so that a server
+// de-duplicating requests does not hand the lost chat back.
 func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawMessage, error) {
-	r, err := v.initChat(ctx, c)
+	v.mu.Lock()
+	replaces := v.replacedLocked(c.ID)
+	v.mu.Unlock()
+	r, err := v.initChat(ctx, c, replaces)
 	if err != nil {
 		return nil, err
 	}
 	name := r.Participant.Name
 	if name == "" {
-		name = v.initRequest(c, time.Now()).FirstName
+		name = v.initRequest(c, replaces, time.Now()).FirstName
 	}
 	s := session{ConversationID: r.ConversationID, ParticipantID: r.Participant.ID, ParticipantName: name}
 	raw, _ := json.Marshal(s)
-	v.track(c, s)
+	v.mu.Lock()
+	v.forgetLostLocked(c.ID)
+	v.trackLocked(c, s, false)
+	v.mu.Unlock()
 	if err := v.join(ctx, s); err != nil {
 		v.log.Info("join after init deferred to the next connect", zap.Error(connector.Redacted(err)))
 	}
@@ -172,24 +196,35 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 }
 
 // Resume carries a stored session on: it is joined now or on the next
-// connect, and the server's history replay is de-duplicated by message id.
+// connect, and Resume returns once the server answered the join (its
+// history confirms the lines it already has: the core sends the rest after
+// Resume) or did not (an error wrapping connector.ErrChatLost: the server
+// no longer has the chat; see lost.go).
 func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	var s session
 	if err := json.Unmarshal(c.Session, &s); err != nil || s.ConversationID == "" {
 		return connector.Permanent(fmt.Errorf("stored session unreadable: %s", c.Session))
 	}
-	v.track(c, s)
+	v.mu.Lock()
+	if err := v.lostErrLocked(s.ConversationID); err != nil {
+		v.mu.Unlock()
+		return err
+	}
+	v.trackLocked(c, s, true)
+	v.mu.Unlock()
 	if err := v.join(ctx, s); err != nil {
 		v.log.Info("rejoin deferred to the next connect", zap.Error(connector.Redacted(err)))
 	}
-	return nil
+	return v.awaitAnswer(ctx, s.ConversationID)
 }
 
-// Send relays a customer message as a ChatMessage and returns nil once the
-// server confirmed it (its echo, or the history a rejoin replays), within
-// send_confirm_timeout; otherwise a retryable error, and the core's next
-// Send of the same message emits it again only if it is still unconfirmed
-// (see confirm.go).
+// Send relays a customer message (KindText, or the KindContext line that
+// starts a chat opened again after a lost one: the same customer line to
+// the agent) as a ChatMessage and returns nil once the server confirmed it
+// (its echo, or the history a rejoin replays), within send_confirm_timeout;
+// otherwise a retryable error, and the core's next Send of the same message
+// emits it again only if it is still unconfirmed (see confirm.go). A chat
+// the server no longer has is an error wrapping connector.ErrChatLost.
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
 	s, err := v.sessionOf(c)
 	if err != nil {
@@ -234,32 +269,54 @@ func (v *Vendor) sessionOf(c *connector.Conversation) (session, error) {
 	return s, nil
 }
 
-func (v *Vendor) track(c *connector.Conversation, s session) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+// trackLocked carries chat s of conversation c, opened by this process or
+// resumed. v.mu is held.
+func (v *Vendor) trackLocked(c *connector.Conversation, s session, resumed bool) {
 	if l, ok := v.live[s.ConversationID]; ok {
 		l.conv, l.c, l.s = c.ID, *c, s
 		return
 	}
-	v.live[s.ConversationID] = &live{conv: c.ID, c: *c, s: s}
+	v.live[s.ConversationID] = &live{conv: c.ID, c: *c, s: s, resumed: resumed}
 }
 
 func (v *Vendor) untrack(id string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.untrackLocked(id)
+	v.changedLocked()
+}
+
+func (v *Vendor) untrackLocked(id string) {
 	if l, ok := v.live[id]; ok && l.leave != nil {
 		l.leave.Stop()
 	}
 	delete(v.live, id)
-	v.changedLocked()
 }
 
+// join emits joinConversation for s and notes it for the reader, which
+// waits for the answer (lost.go).
 func (v *Vendor) join(ctx context.Context, s session) error {
-	return v.emit(ctx, evJoin, map[string]string{"conversationId": s.ConversationID, "id": s.ParticipantID, "name": s.ParticipantName})
+	v.mu.Lock()
+	client, gen := v.client, v.gen
+	v.mu.Unlock()
+	if client == nil {
+		return errNotConnected
+	}
+	payload := map[string]string{"conversationId": s.ConversationID, "id": s.ParticipantID, "name": s.ParticipantName}
+	if err := client.Emit(ctx, evJoin, payload); err != nil {
+		return fmt.Errorf("emit %s: %w", evJoin, connector.Redacted(err))
+	}
+	v.mu.Lock()
+	v.noteJoinLocked(s.ConversationID, gen)
+	v.mu.Unlock()
+	return nil
 }
 
 // errNotConnected is retried by the router: the message waits for the socket.
 var errNotConnected = errors.New("customerchannel: not connected to the chat server")
+
+// errStopping ends a wait that Stop cut short.
+var errStopping = errors.New("customerchannel: stopping")
 
 func (v *Vendor) emit(ctx context.Context, event string, payload any) error {
 	v.mu.Lock()

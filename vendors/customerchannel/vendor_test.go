@@ -83,6 +83,28 @@ func (f *fakeClient) names() []string {
 	return out
 }
 
+// sent decodes the i-th sendMessage emitted.
+func (f *fakeClient) sent(t *testing.T, i int) message {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.emitted {
+		if e.Name != evSend {
+			continue
+		}
+		if i == 0 {
+			var m message
+			if err := json.Unmarshal(e.Args[0], &m); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		i--
+	}
+	t.Fatalf("fewer sendMessage events than %d", i+1)
+	return message{}
+}
+
 // server sends an event with a JSON payload to the adapter.
 func (f *fakeClient) server(name string, payload string) {
 	f.events <- sio.Event{Name: name, Args: []json.RawMessage{json.RawMessage(payload)}}
@@ -210,6 +232,14 @@ func conversation() *connector.Conversation {
 		Profile: connector.Profile{Name: "Ann Lee", Email: "ann@example.com"}, CreatedAt: time.Unix(1763900000, 0)}
 }
 
+// track has v carry chat s of conversation c, as Open (resumed false) or
+// Resume (true) do.
+func track(v *Vendor, c *connector.Conversation, s session, resumed bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.trackLocked(c, s, resumed)
+}
+
 func (h *harness) open() (*connector.Conversation, *fakeClient) {
 	h.t.Helper()
 	c := h.client()
@@ -232,7 +262,7 @@ func TestOpenRegistersInitsAndJoins(t *testing.T) {
 	if diff := cmp.Diff(want, in); diff != "" {
 		t.Errorf("init (-want +got):\n%s", diff)
 	}
-	if again := h.v.initRequest(conv, time.Now()); again.RequestID != in.RequestID {
+	if again := h.v.initRequest(conv, "", time.Now()); again.RequestID != in.RequestID {
 		t.Errorf("requestId differs between attempts: %s, %s", in.RequestID, again.RequestID)
 	}
 	if diff := cmp.Diff([]string{evRegister, evJoin}, c.names()); diff != "" {

@@ -66,9 +66,27 @@ type message struct {
 // conversationInfo is what a join answers with; messages is the history.
 type conversationInfo struct {
 	Conversation struct {
-		ID string `json:"id"`
+		ID             string `json:"id"`
+		ConversationID string `json:"conversationId"`
 	} `json:"conversation"`
-	Messages []message `json:"messages"`
+	ConversationID string    `json:"conversationId"`
+	Messages       []message `json:"messages"`
+}
+
+// chatID is the conversation the answer is about: its conversation's id,
+// else the conversationId beside it or in its first message; "" when none.
+func (info *conversationInfo) chatID() string {
+	for _, id := range []string{info.Conversation.ID, info.Conversation.ConversationID, info.ConversationID} {
+		if id != "" {
+			return id
+		}
+	}
+	for _, m := range info.Messages {
+		if m.ConversationID != "" {
+			return m.ConversationID
+		}
+	}
+	return ""
 }
 
 // initRequest is the body of POST /api/customer/init.

@@ -322,6 +322,17 @@ func (s *Server) Lose(ctx context.Context, times int) error {
 	return s.post(ctx, "/_sim/lose", map[string]any{"times": times}, nil)
 }
 
+// Forget makes the server forget one conversation (every one when conversationID is ""),
+// as a server restarted without keeping its chats would (POST /_sim/forget): from then on
+// a join of it gets no conversationInfo and a message to it is refused. Connections stay up.
+func (s *Server) Forget(ctx context.Context, conversationID string) error {
+	body := map[string]any{}
+	if conversationID != "" {
+		body["conversationId"] = conversationID
+	}
+	return s.post(ctx, "/_sim/forget", body, nil)
+}
+
 // Reset forgets everything: conversations, registrations, recorded requests, autoagent,
 // failures. Connected sockets stay connected but leave their rooms.
 func (s *Server) Reset(ctx context.Context) error {

@@ -621,6 +621,9 @@ function control(method, path, b, req) {
       need(Number.isInteger(b.times) && b.times >= 0, 'times must be a non-negative integer');
       state.lose = b.times;
       return { ok: true };
+    case 'POST /_sim/forget':
+      need(b.conversationId === undefined || typeof b.conversationId === 'string', 'conversationId must be a string');
+      return forget(str(b.conversationId));
     case 'GET /_sim/info':
       return { eio: opts.eio, socketIo: ioVersion, node: process.version };
     default:
@@ -784,6 +787,22 @@ function drop(b, spare) {
   }
   log(`drop ${mode}: ${list.length} socket(s)`);
   return { ok: true, dropped: list.length };
+}
+
+// forget drops one conversation (every one when id is empty) as a server restarted without
+// keeping its chats would: the room is emptied, and from now on the conversation is unknown
+// (a join gets only simError, no conversationInfo; a message is refused). Connections stay up.
+function forget(id) {
+  const ids = id === '' ? Array.from(state.conversations.keys()) : [id];
+  need(ids.every((c) => state.conversations.has(c)), `unknown conversation ${safeJSON(id)}`);
+  for (const c of ids) {
+    for (const e of sockets.values()) {
+      if (e.rooms.delete(c)) e.socket.leave(c);
+    }
+    state.conversations.delete(c);
+  }
+  log(`forgot ${ids.length} conversation(s)`);
+  return { ok: true, forgotten: ids.length };
 }
 
 // setDown starts or ends an outage. Going down ends every Engine.IO session (a polling
