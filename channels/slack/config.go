@@ -38,8 +38,9 @@ type Config struct {
 	PostInterval time.Duration `toml:"post_interval"`
 	// RequestTimeout bounds one Web API call.
 	RequestTimeout time.Duration `toml:"request_timeout"`
-	// CatchUp reads the threads of open conversations after a start or a
-	// reconnect and relays customer messages that were missed.
+	// CatchUp reads, after a start or a reconnect, what customers wrote
+	// meanwhile (new threads, open conversations, recently ended threads
+	// with new replies, DMs) and relays what was missed; see README.
 	CatchUp bool `toml:"catch_up"`
 	// CatchUpInterval spaces catch-up's history reads (conversations.replies
 	// is a Tier 3 method: about 50 a minute).

@@ -260,7 +260,8 @@ func FuzzProgressRecord(f *testing.F) {
 // PlainFromMrkdwn's bound, and naming adds at most maxResolved names.
 func FuzzStoredText(f *testing.F) {
 	for _, s := range []string{"hi <@U1> in <#C1>", "&lt;@U1&gt; <@U1|x> `<@U2>`", "&lt;\u2060#C1&gt;<@U1>",
-		"*<@U1>* _<#C1>_ <!here> <https://x.io|&lt;@U1&gt;>", "&lt;<@U1>&gt;", "\ue000<@U1>\ue000"} {
+		"*<@U1>* _<#C1>_ <!here> <https://x.io|&lt;@U1&gt;>", "&lt;<@U1>&gt;", "\ue000<@U1>\ue000",
+		strings.Repeat("<@U1>", 60)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -271,17 +272,20 @@ func FuzzStoredText(f *testing.F) {
 		names := map[string]string{}
 		users, channels := richtext.MrkdwnRefs(in)
 		for _, id := range append(users, channels...) {
-			names[id] = "N" + id
+			names[id] = id + strings.Repeat("N", maxNameBytes) // cut to 80 bytes, as by PlainFromMrkdwn
 		}
-		refs := refNames(stored, names)
-		agent := renderRefs(stored, refs)
-		if len(agent) > len(stored)+len(refs)*maxNameBytes {
-			t.Fatalf("agent text %d bytes from %d stored and %d names", len(agent), len(stored), len(refs))
+		agent := renderRefs(stored, refNames(stored, names))
+		if len(agent) > len(stored)+maxResolved*maxNameBytes {
+			t.Fatalf("agent text %d bytes from %d stored", len(agent), len(stored))
 		}
-		if _, ok := freeMark(in); !ok {
-			return // references stored as plain ids
+		if _, ok := freeMark(in); !ok || strings.Count(stored, "<@")+strings.Count(stored, "<#") > maxResolved {
+			return // references stored as plain ids, or more than are named
 		}
-		if plain := richtext.PlainFromMrkdwn(in, names); agent != plain {
+		plain := richtext.PlainFromMrkdwn(in, names)
+		if len(plain) > 8*len(in)+64-maxNameBytes {
+			return // PlainFromMrkdwn may have cut its output at its bound
+		}
+		if agent != plain {
 			t.Fatalf("agent text %q, PlainFromMrkdwn %q (stored %q)", agent, plain, stored)
 		}
 	})

@@ -27,9 +27,10 @@ const (
 	// resolveWait bounds how long Resolve waits for users.info and
 	// conversations.info in all; a reference not named by then stays an id.
 	resolveWait = 2 * time.Second
-	// maxResolved is how many distinct references one line has named; the
-	// rest read "@U123". It keeps the agent's line within len(text) plus
-	// maxResolved names of at most maxNameBytes.
+	// maxResolved is how many references one line has named (distinct ones
+	// looked up, and places a name is put); the rest read "@U123". It keeps
+	// the agent's line within len(text) plus maxResolved names of at most
+	// maxNameBytes.
 	maxResolved = 50
 	// maxNameBytes is how much of a name is used, as PlainFromMrkdwn does.
 	maxNameBytes = 80
@@ -169,14 +170,15 @@ func slackID(s string) bool {
 }
 
 // renderRefs turns a stored text into the agent's: each token becomes "@"
-// or "#" and its name (names, else the id), and each escaping word joiner
-// goes. Text without tokens or escapes comes back as it is.
+// or "#" and its name (names, else the id; the id past maxResolved names),
+// and each escaping word joiner goes. Text without tokens or escapes comes
+// back as it is.
 func renderRefs(text string, names map[ref]string) string {
 	if !strings.Contains(text, "<") {
 		return text
 	}
 	var b strings.Builder
-	start := 0
+	start, named := 0, 0
 	for i := 0; i < len(text); i++ {
 		if text[i] != '<' {
 			continue
@@ -184,7 +186,8 @@ func renderRefs(text string, names map[ref]string) string {
 		if r, end, ok := tokenAt(text, i); ok {
 			b.WriteString(text[start:i])
 			b.WriteByte(r.kind)
-			if n := names[r]; n != "" {
+			if n := names[r]; n != "" && named < maxResolved {
+				named++
 				b.WriteString(cutName(n))
 			} else {
 				b.WriteString(r.id)
