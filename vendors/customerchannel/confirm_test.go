@@ -198,3 +198,74 @@ func TestConfirmedRecordBounded(t *testing.T) {
 		t.Errorf("pending after confirmation (-want +got):\n%s", diff)
 	}
 }
+
+// TestRestartBetweenEmitAndEcho: the process that emitted a line stops
+// before the core recorded it sent (a crash between the emit and the echo);
+// the new process resumes the chat and the core sends the line again. The
+// rejoin's history tells the new vendor whether the server has it: kept,
+// it is not emitted again; lost with the server's connection, it is. Either
+// way the agent sees it exactly once. Before Resume waited for the join's
+// answer, the retried Send emitted before the history came: twice.
+func TestRestartBetweenEmitAndEcho(t *testing.T) {
+	bothGenerations(t, func(t *testing.T, eio int) {
+		for _, lost := range []bool{false, true} {
+			t.Run(map[bool]string{false: "kept", true: "lost"}[lost], func(t *testing.T) { testRestartBetweenEmitAndEcho(t, eio, lost) })
+		}
+	})
+}
+
+func testRestartBetweenEmitAndEcho(t *testing.T, eio int, lost bool) {
+	sim := customerchanneltest.StartTest(t, eio)
+	ctx := simCtx(t)
+	if err := sim.AutoAgent(ctx, customerchanneltest.AutoAgent{Name: "Dee", Echo: true}); err != nil {
+		t.Fatal(err)
+	}
+	a := newHarnessAt(t, sim.URL, eio)
+	waitFor(t, "connected", func() bool { return a.v.Health().Ready })
+	conv := conversation()
+	raw, err := a.v.Open(ctx, conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv.Session, conv.State = raw, connector.StateActive
+	waitFor(t, "the agent", func() bool { ev, _ := a.rec.all(); return len(ev) >= 1 })
+	m := &connector.Message{ID: 5, Text: "exactly once"}
+	if lost {
+		if err := sim.Lose(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The emit; the core never learns how it ended: the process stops as
+	// soon as the server has the line (or, lost, when the server drops the
+	// connection holding it).
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if !lost {
+		go func() {
+			_ = sim.WaitFor(sendCtx, func(st customerchanneltest.State) bool { return timesStored(st, m.Text) == 1 })
+			cancel()
+		}()
+	}
+	_ = a.v.Send(sendCtx, conv, m)
+	if err := a.v.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newHarnessAt(t, sim.URL, eio)
+	waitFor(t, "connected", func() bool { return b.v.Health().Ready })
+	if err := b.v.Resume(ctx, conv); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendWhenUp(ctx, b.v, conv, m); err != nil {
+		t.Fatal(err)
+	}
+	// Send returned nil: the server confirmed the line, so a second copy
+	// would be stored by now.
+	st, err := sim.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := timesStored(st, m.Text); n != 1 {
+		t.Errorf("the server holds the line %d times, want 1", n)
+	}
+}
