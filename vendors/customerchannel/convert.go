@@ -35,6 +35,7 @@ func (v *Vendor) handle(ctx context.Context, ev sio.Event) (chat string, answer 
 			return "", false
 		}
 		chat = info.chatID()
+		v.present(ctx, chat, &info)
 		v.replay(ctx, chat, &info)
 		v.historyRead(chat)
 		return chat, true
@@ -88,22 +89,8 @@ func (v *Vendor) activity(ctx context.Context, l *live, me string, m *message) {
 		if p.ID == me || p.ID == "" && p.Name == "" {
 			return
 		}
-		v.mu.Lock()
-		if l.leave != nil {
-			l.leave.Stop()
-			l.leave = nil
-		}
-		first, same := l.agent == "", l.agent == p.Name
-		l.agent = p.Name
-		v.mu.Unlock()
-		switch {
-		case first:
-			e.Type, e.Agent = connector.EventJoined, p.Name
-		case same:
-			return
-		default:
-			e.Type, e.Agent = connector.EventTransferred, p.Name
-		}
+		v.agentIn(ctx, l, p)
+		return
 	case actParticipantLeft, actParticipantRemoved:
 		p := m.infoParticipant()
 		v.mu.Lock()
@@ -131,6 +118,48 @@ func (v *Vendor) activity(ctx context.Context, l *live, me string, m *message) {
 		return
 	}
 	v.event(ctx, e)
+}
+
+// agentIn records that agent p is in chat l: the first agent is a join,
+// another one a transfer, the same one nothing. It cancels an end pending
+// after a leave (a transfer is a leave and a join).
+func (v *Vendor) agentIn(ctx context.Context, l *live, p participant) {
+	v.mu.Lock()
+	if l.leave != nil {
+		l.leave.Stop()
+		l.leave = nil
+	}
+	first, same := l.agent == "", l.agent == p.Name
+	l.agent = p.Name
+	v.mu.Unlock()
+	e := connector.Event{ConversationID: l.conv, Agent: p.Name}
+	switch {
+	case first:
+		e.Type = connector.EventJoined
+	case same:
+		return
+	default:
+		e.Type = connector.EventTransferred
+	}
+	v.event(ctx, e)
+}
+
+// present reads who is in the chat from a join's answer: an agent who
+// joined before our join reached the server (or while we were away) sent
+// no participantJoined we could see. An agent other than the one we know
+// is a join (or a transfer); the same one, or none, changes nothing.
+func (v *Vendor) present(ctx context.Context, chat string, info *conversationInfo) {
+	p, ok := info.agent()
+	if !ok {
+		return
+	}
+	v.mu.Lock()
+	l, live := v.live[chat]
+	known := live && (p.ID == l.s.ParticipantID || p.Name == l.agent)
+	v.mu.Unlock()
+	if live && !known {
+		v.agentIn(ctx, l, p)
+	}
 }
 
 // replay relays the agent lines of a join's history that were not relayed

@@ -79,7 +79,8 @@ func (s *scriptedSink) Event(ctx context.Context, e connector.Event) error {
 
 // startObserved runs a vendor whose sink is sink and whose log is observed,
 // configured with block, against one fake connection carrying conversation
-// conv-1 (as Resume would when resumed).
+// conv-1 (as Resume would when resumed: an active conversation whose agent
+// the core knows as Dee).
 func startObserved(t *testing.T, sink *scriptedSink, block string, resumed bool) (*Vendor, *fakeClient, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -89,7 +90,11 @@ func startObserved(t *testing.T, sink *scriptedSink, block string, resumed bool)
 	}
 	c := newFakeClient()
 	v.dial = func(ctx context.Context, o sio.Options) (sio.Client, error) { return c, nil }
-	track(v, conversation(), session{ConversationID: "conv-1", ParticipantID: "cust-1"}, resumed)
+	conv := conversation()
+	if resumed {
+		conv.State, conv.Agent = connector.StateActive, "Dee"
+	}
+	track(v, conv, session{ConversationID: "conv-1", ParticipantID: "cust-1"}, resumed)
 	if err := v.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -270,13 +270,19 @@ func (v *Vendor) sessionOf(c *connector.Conversation) (session, error) {
 }
 
 // trackLocked carries chat s of conversation c, opened by this process or
-// resumed. v.mu is held.
+// resumed. A resumed chat starts with the agent the core knows, so that
+// the rejoin's participants (or a participantJoined) of that agent is not
+// a second join. v.mu is held.
 func (v *Vendor) trackLocked(c *connector.Conversation, s session, resumed bool) {
 	if l, ok := v.live[s.ConversationID]; ok {
 		l.conv, l.c, l.s = c.ID, *c, s
 		return
 	}
-	v.live[s.ConversationID] = &live{conv: c.ID, c: *c, s: s, resumed: resumed}
+	l := &live{conv: c.ID, c: *c, s: s, resumed: resumed}
+	if resumed {
+		l.agent = c.Agent
+	}
+	v.live[s.ConversationID] = l
 }
 
 func (v *Vendor) untrack(id string) {

@@ -71,6 +71,38 @@ type conversationInfo struct {
 	} `json:"conversation"`
 	ConversationID string    `json:"conversationId"`
 	Messages       []message `json:"messages"`
+	// Participants is who is in the chat now: the spec calls it
+	// "participant: list of participants", the simulator "participants",
+	// each {id, name, role}; read leniently (roster).
+	Participants json.RawMessage `json:"participants"`
+	Participant  json.RawMessage `json:"participant"`
+}
+
+// member is one entry of conversationInfo's participant list. Role is the
+// simulator's ("customer", "bot", "agent"); the spec's Participant object
+// has only id and name.
+type member struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// agent returns the agent in the chat now: the last participant whose role
+// is "agent" (any case), false when there is none. A list without roles
+// names no agent: the bot and the agents cannot be told apart.
+func (info *conversationInfo) agent() (participant, bool) {
+	for _, raw := range []json.RawMessage{info.Participants, info.Participant} {
+		var list []member
+		if json.Unmarshal(raw, &list) != nil {
+			continue
+		}
+		for i := len(list) - 1; i >= 0; i-- {
+			if m := list[i]; strings.EqualFold(m.Role, "agent") && (m.ID != "" || m.Name != "") {
+				return participant{ID: m.ID, Name: m.Name}, true
+			}
+		}
+	}
+	return participant{}, false
 }
 
 // chatID is the conversation the answer is about: its conversation's id,
