@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Engine.IO 3 / Socket.IO 2 over one WebSocket (no polling, no upgrade).
@@ -62,17 +60,10 @@ func (c *eio3Client) handshake(ctx context.Context, o Options) ([]Event, error) 
 	early := earlyEvents{maxEvents: o.MaxBufferedEvents, maxBytes: o.MaxBufferedBytes}
 	opened := false
 	for {
-		typ, data, err := c.conn.Read(ctx)
+		f, err := c.handshakeFrame(ctx, opened)
 		if err != nil {
-			if !opened {
-				return nil, fmt.Errorf("%w: waiting for the open packet: %w", ErrHandshake, err)
-			}
-			return nil, fmt.Errorf("%w: waiting for the namespace connect: %w", ErrHandshake, err)
+			return nil, err
 		}
-		if typ != websocket.MessageText || len(data) == 0 {
-			continue
-		}
-		f := decodeFrame(string(data))
 		switch f.engine {
 		case '0':
 			op, err := parseOpen(f.payload)
@@ -81,12 +72,7 @@ func (c *eio3Client) handshake(ctx context.Context, o Options) ([]Event, error) 
 			}
 			c.pingInterval, c.pingTimeout = op.interval(eio3DefaultPingInterval), op.timeout(eio3DefaultPingTimeout)
 			opened = true
-		case '1':
-			return nil, fmt.Errorf("%w: server closed the session during the handshake", ErrHandshake)
 		case '4':
-			if !opened {
-				return nil, fmt.Errorf("%w: message before the open packet: %s", ErrHandshake, clip(string(data), 80))
-			}
 			if !f.sioOK || !f.sio.defaultNSP() {
 				c.skipped.Add(1)
 				continue

@@ -83,18 +83,10 @@ func (c *eio4Client) handshake(ctx context.Context, o Options) ([]Event, error) 
 	early := earlyEvents{maxEvents: o.MaxBufferedEvents, maxBytes: o.MaxBufferedBytes}
 	opened := false
 	for {
-		typ, data, err := c.conn.Read(ctx)
+		f, err := c.handshakeFrame(ctx, opened)
 		if err != nil {
-			if !opened {
-				return nil, fmt.Errorf("%w: waiting for the open packet: %w", ErrHandshake, err)
-			}
-			return nil, fmt.Errorf("%w: waiting for the namespace connect: %w", ErrHandshake, err)
+			return nil, err
 		}
-		if typ != websocket.MessageText || len(data) == 0 {
-			c.skipped.Add(1)
-			continue
-		}
-		f := decodeFrame(string(data))
 		switch f.engine {
 		case '0':
 			if opened {
@@ -104,16 +96,11 @@ func (c *eio4Client) handshake(ctx context.Context, o Options) ([]Event, error) 
 				return nil, err
 			}
 			opened = true
-		case '1':
-			return nil, fmt.Errorf("%w: server closed the session during the handshake", ErrHandshake)
 		case '2':
 			if err := c.write(ctx, "3"); err != nil {
 				return nil, fmt.Errorf("%w: answering a ping: %w", ErrHandshake, err)
 			}
 		case '4':
-			if !opened {
-				return nil, fmt.Errorf("%w: message before the open packet: %s", ErrHandshake, clip(string(data), 80))
-			}
 			done, err := c.connectAnswer(f, &early)
 			if done || err != nil {
 				return early.events, err

@@ -98,6 +98,36 @@ func newSession(o Options, conn *websocket.Conn) *session {
 	return &session{core: newCore(o), conn: conn}
 }
 
+// handshakeFrame returns the next frame of a handshake, for both
+// generations: it reads (an error names what was awaited: the open packet,
+// or once opened the namespace connect), skips empty and binary frames
+// (counted), and makes the engine's close, or a message before the open
+// packet, an ErrHandshake.
+func (s *session) handshakeFrame(ctx context.Context, opened bool) (frame, error) {
+	for {
+		typ, data, err := s.conn.Read(ctx)
+		if err != nil {
+			awaited := "the open packet"
+			if opened {
+				awaited = "the namespace connect"
+			}
+			return frame{}, fmt.Errorf("%w: waiting for %s: %w", ErrHandshake, awaited, err)
+		}
+		if typ != websocket.MessageText || len(data) == 0 {
+			s.skipped.Add(1)
+			continue
+		}
+		f := decodeFrame(string(data))
+		switch {
+		case f.engine == '1':
+			return frame{}, fmt.Errorf("%w: server closed the session during the handshake", ErrHandshake)
+		case f.engine == '4' && !opened:
+			return frame{}, fmt.Errorf("%w: message before the open packet: %s", ErrHandshake, clip(string(data), 80))
+		}
+		return f, nil
+	}
+}
+
 // handshakeFailed drops a session whose handshake failed with err and
 // returns the error Dial reports: ErrConnectTimeout when dctx (ConnectTimeout
 // or the caller's context) ran out, err otherwise, naming the endpoint.
