@@ -417,6 +417,52 @@ func TestKillAfterAckLosesNothing(t *testing.T) {
 	}
 }
 
+// The same kill, against a WhosOn that does not re-attach a chat to a new
+// socket (its document allows that): every acknowledged line still reaches
+// an operator, in order, at most the one in flight twice, on the new chat that
+// the context line starts; the customer is never told that the chat ended.
+func TestKillAfterAckWithoutReattach(t *testing.T) {
+	slow := whosontest.Operator{Name: "Alice", Reply: func(s string) string {
+		time.Sleep(300 * time.Millisecond)
+		return "echo: " + s
+	}}
+	w := newWorld(t, slow, 0)
+	w.whoson.RefuseReattach(true)
+	w.start()
+	want := []string{"one", "two", "three", "four", "five"}
+	for _, text := range want {
+		w.sms(text)
+	}
+	w.proc.cmd.Process.Kill()
+	<-w.proc.done
+	w.start()
+	w.sms("six")
+	w.smsTo("echo: six")
+	var lines []string // customer lines, without the context line
+	contexts := 0
+	for _, l := range w.whoson.AllVisitorLines() {
+		if strings.HasPrefix(l, "[connectord]") {
+			contexts++
+		} else {
+			lines = append(lines, l)
+		}
+	}
+	if n := len(w.whoson.Chats()); n < 2 || contexts != 1 {
+		t.Errorf("whoson has %d chats and saw %d context lines: want the chat lost and one new chat", n, contexts)
+	}
+	if diff := cmp.Diff(append(want, "six"), slices.Compact(slices.Clone(lines))); diff != "" {
+		t.Errorf("operators saw %q; without repeats (-want +got):\n%s", lines, diff)
+	}
+	if extra := len(lines) - len(slices.Compact(slices.Clone(lines))); extra > 1 {
+		t.Errorf("operators saw %q: %d repeated lines, at most the one in flight at the kill may repeat", lines, extra)
+	}
+	for _, m := range w.twilio.Sent() {
+		if strings.Contains(m.Body, "ended") || strings.Contains(m.Body, "could not keep") {
+			t.Errorf("customer told %q", m.Body)
+		}
+	}
+}
+
 func countValue(ss []string, v string) int {
 	n := 0
 	for _, s := range ss {
