@@ -274,6 +274,50 @@ func TestSlackKillLosesNothing(t *testing.T) {
 	})
 }
 
+// The same kill, against a WhosOn that does not re-attach a chat to a new
+// socket: every acknowledged line reaches an operator, in order, on the new
+// chat; the thread is told "reconnected" and never that the chat ended.
+func TestSlackKillWithoutReattach(t *testing.T) {
+	w := newSlackWorld(t, echoOperator(), true)
+	w.whoson.RefuseReattach(true)
+	w.start()
+	root := w.say("", "one")
+	w.visitorLines(1)
+	want := []string{"one", "two", "three", "four", "five"}
+	for _, text := range want[1:] {
+		w.say(root.TS, text)
+	}
+	waitUntil(t, "every event acknowledged", func() bool { return w.acknowledged(len(want)) })
+	w.proc.cmd.Process.Kill()
+	<-w.proc.done
+	w.start()
+	w.say(root.TS, "six")
+	w.waitThread(root.TS, "echo: six")
+	var lines []string
+	contexts := 0
+	for _, l := range w.whoson.AllVisitorLines() {
+		if strings.HasPrefix(l, "[connectord]") {
+			contexts++
+		} else {
+			lines = append(lines, l)
+		}
+	}
+	if n := len(w.whoson.Chats()); n < 2 || contexts != 1 {
+		t.Errorf("whoson has %d chats and saw %d context lines: want the chat lost and one new chat", n, contexts)
+	}
+	if !slices.Equal(slices.Compact(slices.Clone(lines)), append(want, "six")) {
+		t.Errorf("operators saw %q; want every line in order", lines)
+	}
+	if extra := len(lines) - len(slices.Compact(slices.Clone(lines))); extra > 1 {
+		t.Errorf("operators saw %q: %d repeats; at most the line in flight at the kill may repeat", lines, extra)
+	}
+	for _, r := range texts(w.slack.Replies(slackSupport, root.TS)) {
+		if strings.Contains(r, "ended") || strings.Contains(r, "could not keep") {
+			t.Errorf("the thread was told %q", r)
+		}
+	}
+}
+
 // acknowledged reports whether Slack got a success answer for n events.
 func (w *slackWorld) acknowledged(n int) bool {
 	ok := map[string]bool{}
