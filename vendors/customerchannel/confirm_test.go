@@ -56,7 +56,9 @@ func testLostLine(t *testing.T, eio int) {
 		t.Fatalf("the server never got the line: %v", err)
 	}
 	waitFor(t, "the agent's answer", func() bool { return hasText(h.rec, "echo: lost once") })
-	time.Sleep(200 * time.Millisecond) // room for a duplicate to show
+	// Every copy goes out inside a Send, and a Send that returns nil has
+	// seen its copy stored (the echo follows the store): once the last
+	// Send returned, a duplicate would be in the state already.
 	st, err := sim.State(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +66,16 @@ func testLostLine(t *testing.T, eio int) {
 	if n := timesStored(st, "lost once"); n != 1 {
 		t.Errorf("the server holds the line %d times, want 1", n)
 	}
+}
+
+// waiters is how many Send or Resume calls wait on chat.
+func waiters(v *Vendor, chat string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l, ok := v.live[chat]; ok {
+		return l.waiters
+	}
+	return 0
 }
 
 func timesStored(st customerchanneltest.State, text string) int {
@@ -137,7 +149,7 @@ func TestRejoinHistoryDecidesResend(t *testing.T) {
 			waitFor(t, "rejoined", func() bool { return len(c2.names()) == 2 })
 			done := make(chan error, 1)
 			go func() { done <- h.v.Send(context.Background(), conv, m) }()
-			time.Sleep(50 * time.Millisecond) // Send waits for the history
+			waitFor(t, "Send waiting for the history", func() bool { return waiters(h.v, "conv-1") == 1 })
 			if n := sendEvents(c2); n != 0 {
 				t.Errorf("emitted again before the history came: %d", n)
 			}

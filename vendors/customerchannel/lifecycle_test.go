@@ -162,16 +162,15 @@ func TestStopWhileSinkRetries(t *testing.T) {
 // namespace connect alone.
 func TestReadyAfterRegister(t *testing.T) {
 	v := newVendor(t, nil, &recorder{})
-	release := make(chan struct{})
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
 	v.dial = func(ctx context.Context, o sio.Options) (sio.Client, error) {
-		return &blockingRegister{fakeClient: newFakeClient(), release: release}, nil
+		return &blockingRegister{fakeClient: newFakeClient(), release: release, entered: entered}, nil
 	}
 	if err := v.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer v.Stop(context.Background())
-	waitFor(t, "connecting", func() bool { return v.Health().Detail == "connecting" })
-	time.Sleep(50 * time.Millisecond)
+	<-entered // connected, registerConnector held
 	if h := v.Health(); h.Ready {
 		t.Fatalf("ready before registerConnector was sent: %+v", h)
 	}
@@ -182,14 +181,20 @@ func TestReadyAfterRegister(t *testing.T) {
 	}
 }
 
-// blockingRegister holds registerConnector until release.
+// blockingRegister holds registerConnector until release, and says so on
+// entered.
 type blockingRegister struct {
 	*fakeClient
 	release chan struct{}
+	entered chan struct{}
 }
 
 func (b *blockingRegister) Emit(ctx context.Context, event string, args ...any) error {
 	if event == evRegister {
+		select {
+		case b.entered <- struct{}{}:
+		default:
+		}
 		select {
 		case <-b.release:
 		case <-ctx.Done():

@@ -301,6 +301,19 @@ func TestAgentEventsMapped(t *testing.T) {
 		`{"type":"ActivityMessage","conversationId":"conv-1","activityType":"typing","from":{"id":"a1"},"info":{"typing":false}}`,
 		`{"type":"ActivityMessage","conversationId":"conv-1","activityType":"participantLeft","info":{"participant":{"id":"a1","name":"Dee"}}}`,
 		`{"type":"ActivityMessage","conversationId":"conv-1","activityType":"participantJoined","info":{"participant":{"id":"a2","name":"Eve"}}}`,
+	} {
+		c.server(evArrived, p)
+	}
+	// The transfer (a leave, then a join within leave_grace) must not end
+	// the chat: once it is reported, no end is pending.
+	waitFor(t, "the transfer", func() bool { ev, _ := h.rec.all(); return len(ev) == 4 })
+	h.v.mu.Lock()
+	pending := h.v.live["conv-1"].leave != nil
+	h.v.mu.Unlock()
+	if pending {
+		t.Error("an end is still pending after the transfer")
+	}
+	for _, p := range []string{
 		`{"type":"ActivityMessage","conversationId":"conv-1","activityType":"somethingNew"}`,
 		`{"type":"ChatMessage","conversationId":"conv-1","id":"m4","from":{"id":"a2","name":"Eve"},"text":"file","attachments":[{"type":"image/png","name":"a.png","contentUrl":"https://x/a.png"}]}`,
 		`{"type":"ActivityMessage","conversationId":"conv-1","activityType":"endOfConversation","from":{"id":"a2"}}`,
@@ -308,7 +321,6 @@ func TestAgentEventsMapped(t *testing.T) {
 		c.server(evArrived, p)
 	}
 	waitFor(t, "the end", func() bool { ev, _ := h.rec.all(); return len(ev) == 6 })
-	time.Sleep(200 * time.Millisecond) // past leave_grace: the transfer must not have ended it
 	events, _ := h.rec.all()
 	want := []connector.Event{
 		{ConversationID: 7, Type: connector.EventJoined, Agent: "Dee"},

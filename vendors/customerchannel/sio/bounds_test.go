@@ -212,8 +212,7 @@ func TestEIO4FloodBounded(t *testing.T) {
 func TestEIO3FloodBeforeConnect(t *testing.T) {
 	s := newEIO3Server(t, func(s *eio3Server) { s.noConnect = true })
 	go func() {
-		c := <-s.conns
-		time.Sleep(100 * time.Millisecond) // after the open packet
+		c := <-s.conns // the open packet is out
 		for i := range 100 {
 			if c.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `42["early",%d]`, i)) != nil {
 				return

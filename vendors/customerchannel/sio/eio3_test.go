@@ -72,7 +72,6 @@ func (s *eio3Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.conn = c
 	s.mu.Unlock()
-	s.conns <- c
 	ctx := r.Context()
 	_ = c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `0{"sid":"abc","upgrades":[],"pingInterval":%d,"pingTimeout":%d}`, s.pingInterval, s.pingTimeout))
 	switch {
@@ -81,6 +80,7 @@ func (s *eio3Server) serve(w http.ResponseWriter, r *http.Request) {
 	case !s.noConnect:
 		_ = c.Write(ctx, websocket.MessageText, []byte("40"))
 	}
+	s.conns <- c // after the handshake's packets: what a test writes comes next
 	for {
 		_, data, err := c.Read(ctx)
 		if err != nil {
@@ -207,17 +207,22 @@ func TestEIO3PingsAnswered(t *testing.T) {
 	s := newEIO3Server(t, func(s *eio3Server) { s.pingInterval, s.pingTimeout = 20, 200 })
 	c := dial3(t, s.url, nil)
 	defer c.Close()
-	time.Sleep(300 * time.Millisecond)
+	// 15 pings at a 20 ms interval outlast the 200 ms pong timeout; 900 ms
+	// leaves the same room as 5 in 300 ms did.
+	pings := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.pings
+	}
+	for deadline := time.Now().Add(900 * time.Millisecond); pings() < 15; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server saw %d pings in 900ms at a 20ms interval", pings())
+		}
+	}
 	select {
 	case <-c.Done():
 		t.Fatalf("ended: %v", c.Err())
 	default:
-	}
-	s.mu.Lock()
-	pings := s.pings
-	s.mu.Unlock()
-	if pings < 5 {
-		t.Fatalf("server saw %d pings in 300ms at a 20ms interval", pings)
 	}
 }
 
@@ -356,8 +361,7 @@ func TestEIO3EarlyEventBeforeConnect(t *testing.T) {
 	// A server that sends an event before "40" (not usual): it is delivered first.
 	s := newEIO3Server(t, func(s *eio3Server) { s.noConnect = true })
 	go func() {
-		c := <-s.conns
-		time.Sleep(50 * time.Millisecond)
+		c := <-s.conns // the open packet is out
 		_ = c.Write(context.Background(), websocket.MessageText, []byte(`42["early"]`))
 		_ = c.Write(context.Background(), websocket.MessageText, []byte(`40`))
 	}()

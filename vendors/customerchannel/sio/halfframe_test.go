@@ -19,7 +19,9 @@ import (
 // heartbeat), then writes the header of a 1000-byte text frame and only 10
 // bytes of it. With die it then closes the TCP connection (a peer that dies
 // holding a frame); without, it goes silent and keeps the connection open.
-func halfFrameServer(t *testing.T, eio int, die bool) string {
+// It writes the half frame once connected is closed (the client's Dial
+// returned).
+func halfFrameServer(t *testing.T, eio int, die bool, connected <-chan struct{}) string {
 	t.Helper()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, rw, err := http.NewResponseController(w).Hijack()
@@ -46,8 +48,12 @@ func halfFrameServer(t *testing.T, eio int, die bool) string {
 			writeText(rw, "40")
 		}
 		// Half a frame: a text frame of 1000 bytes, 10 of them sent, once
-		// the client has had time to see its connect.
-		time.Sleep(50 * time.Millisecond)
+		// the client has its connect.
+		select {
+		case <-connected:
+		case <-r.Context().Done():
+			return
+		}
 		_, _ = rw.Write([]byte{0x81, 126, 0x03, 0xe8})
 		_, _ = rw.WriteString(`42["half",`)
 		_ = rw.Flush()
@@ -124,17 +130,13 @@ func TestHalfFrameNotFatal(t *testing.T) {
 		{"eio4 peer silent", 4, false, ErrPingTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := halfFrameServer(t, tc.eio, tc.die)
+			connected := make(chan struct{})
+			url := halfFrameServer(t, tc.eio, tc.die, connected)
 			c, err := Dial(t.Context(), Options{URL: url, EIO: tc.eio, ConnectTimeout: 3 * time.Second})
 			if err != nil {
-				// A starved client may see the peer die before its connect:
-				// a failed dial is just as harmless.
-				if !tc.die || !errors.Is(err, ErrHandshake) && !errors.Is(err, ErrTransport) {
-					t.Fatalf("Dial: %v", err)
-				}
-				t.Logf("the peer died during the dial: %v", err)
-				return
+				t.Fatalf("Dial: %v", err)
 			}
+			close(connected)
 			defer c.Close()
 			waitDone(t, c, 3*time.Second)
 			if err := c.Err(); !errors.Is(err, tc.want) {
