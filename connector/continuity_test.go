@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/sqlite"
 )
 
 // resolvingChannel names <@U…> references on the way to the agent.
@@ -302,5 +303,45 @@ func TestOutboxSweepQueuesWhatNobodyHolds(t *testing.T) {
 	h.idle()
 	if diff := cmp.Diff([]string{"text:hello"}, agentTexts(h)); diff != "" {
 		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+}
+
+// Every line written after the leave-message prompt is left, as one message:
+// the conversation ends once it is left, and none is dropped or carried to a
+// next chat that would meet the same prompt.
+func TestLeaveMessageTakesEveryWaitingLine(t *testing.T) {
+	h := newHarness(t, func(h2 *harness) {
+		h2.vendor.onOpen = func(c *connector.Conversation) error {
+			return h2.vendor.sink.Event(context.Background(), connector.Event{ConversationID: c.ID,
+				Type: connector.EventNoAgent, LeaveMessage: true})
+		}
+	})
+	h.inbound(alice, "SM1", "anyone there?")
+	h.toUser.wait(t, 1, 5*time.Second)
+	h.idle()
+	h.stop() // the lines wait together, as when the customer writes faster than the vendor answers
+	for i, text := range []string{"please call me back", "my number is 555", "thanks"} {
+		in := connector.Inbound{Channel: "sms.main", Customer: alice, Text: text, SourceID: fmt.Sprint("SM", i+2), ReceivedAt: time.Now()}
+		st, err := sqlite.Open(context.Background(), h.dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.RecordInbound(context.Background(), in, "whoson.sales"); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	h.start()
+	h.toUser.wait(t, 2, 5*time.Second)
+	h.idle()
+	var left []string
+	for _, s := range h.toAgent.all() {
+		left = append(left, string(s.Kind)+":"+s.Text)
+	}
+	if diff := cmp.Diff([]string{"leave_message:please call me back\nmy number is 555\nthanks"}, left); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	if n := h.vendor.openCount(); n != 1 {
+		t.Errorf("%d chats opened, want 1", n)
 	}
 }

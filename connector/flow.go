@@ -193,13 +193,47 @@ func (r *Router) leaveMessage(ctx context.Context, v Vendor, c *Conversation, m 
 	if !ok {
 		return r.markFailed(ctx, m, "no agent available")
 	}
-	if err := lv.LeaveMessage(ctx, c, m); err != nil {
+	// The message left is every line the customer wrote since the prompt,
+	// not only the first: the conversation ends once it is left, and lines
+	// moved on to a next one would meet the same prompt.
+	lines, err := r.waitingSince(ctx, c)
+	if err != nil {
 		return err
 	}
-	if err := r.markSent(ctx, c, m, ""); err != nil {
+	left := *m
+	left.Text, left.Attachments = "", nil
+	for i, l := range lines {
+		if i > 0 {
+			left.Text += "\n"
+		}
+		left.Text += r.resolve(ctx, c, l).Text
+		left.Attachments = append(left.Attachments, l.Attachments...)
+	}
+	if err := lv.LeaveMessage(ctx, c, &left); err != nil {
 		return err
+	}
+	for _, l := range lines {
+		if err := r.markSent(ctx, c, l, ""); err != nil {
+			return err
+		}
 	}
 	return r.endWith(ctx, c, ending{reason: "message left", notice: "message_left", data: NoticeData{Reason: "message left"}})
+}
+
+// waitingSince returns c's customer lines still waiting that came after
+// the leave-message prompt, in order.
+func (r *Router) waitingSince(ctx context.Context, c *Conversation) ([]*Message, error) {
+	ms, err := r.store.Messages(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read lines to leave: %w", err)
+	}
+	var out []*Message
+	for _, m := range ms {
+		if m.Direction == ToAgent && m.Kind == KindText && m.State.Pending() && m.ID > c.LeaveMessageAfter {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // giveUp settles a message that cannot be delivered and ends its conversation.
