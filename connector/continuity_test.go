@@ -345,3 +345,43 @@ func TestLeaveMessageTakesEveryWaitingLine(t *testing.T) {
 		t.Errorf("%d chats opened, want 1", n)
 	}
 }
+
+// On the real store, callers whose deadline ends inside a group commit get
+// an error although the write may land; their retry (same source id) must
+// still get the message queued. Nothing stays stored once the router idles.
+func TestShortDeadlinesLeaveNothingUnqueued(t *testing.T) {
+	h := newHarness(t, nil)
+	const n = 400
+	var wg sync.WaitGroup
+	var failedFirst atomic.Int32
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := connector.Inbound{Channel: "sms.main", Customer: fmt.Sprintf("+1555%07d", i%40), Text: "hi", SourceID: fmt.Sprint("SM", i)}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%10)*500*time.Microsecond)
+			err := h.router.Receive(ctx, in)
+			cancel()
+			if err == nil {
+				return
+			}
+			failedFirst.Add(1)
+			for { // the source retries until answered
+				if err := h.router.Receive(context.Background(), in); err == nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	h.toAgent.wait(t, n, 20*time.Second)
+	h.idle()
+	out, err := h.store.Outbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d of %d first deliveries failed on their deadline; %d messages still stored", failedFirst.Load(), n, len(out))
+	if len(out) != 0 {
+		t.Errorf("%d messages stored and never queued", len(out))
+	}
+}
