@@ -1,9 +1,12 @@
 package connector
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -126,8 +129,9 @@ func (r *Router) tellUndelivered(ctx context.Context, c *Conversation, failed []
 	r.enqueueAll(res.Conversation, res.Added)
 }
 
-// lost handles a vendor that will not continue a conversation's chat.
-func (r *Router) lost(ctx context.Context, id int64, why string) error {
+// lost handles a vendor that will not continue a conversation's chat; the
+// chat is the one of session (nil: whatever is stored now).
+func (r *Router) lost(ctx context.Context, id int64, session json.RawMessage, why string) error {
 	mu := r.convLock(id)
 	mu.Lock()
 	defer mu.Unlock()
@@ -135,14 +139,19 @@ func (r *Router) lost(ctx context.Context, id int64, why string) error {
 	if err != nil {
 		return fmt.Errorf("lost chat of conversation %d: %w", id, err)
 	}
-	return r.lostLocked(ctx, c, why)
+	return r.lostLocked(ctx, c, session, why)
 }
 
 // lostLocked opens a new vendor chat for c, or ends c when its chat was
 // lost again soon after the last reopening. A conversation without a
-// session is already waiting for its new chat.
-func (r *Router) lostLocked(ctx context.Context, c *Conversation, why string) error {
+// session is already waiting for its new chat, and one whose session is no
+// longer the lost one has its new chat already (a late report).
+func (r *Router) lostLocked(ctx context.Context, c *Conversation, session json.RawMessage, why string) error {
 	if !c.Open() || len(c.Session) == 0 {
+		return nil
+	}
+	if len(session) > 0 && !sameJSON(session, c.Session) {
+		r.convLog(c).Debug("a chat lost earlier reported again; the conversation has a new one", zap.String("why", why))
 		return nil
 	}
 	log := r.convLog(c).With(zap.String("why", why))
@@ -171,6 +180,15 @@ func (r *Router) lostLocked(ctx context.Context, c *Conversation, why string) er
 	}
 	r.enqueueAll(res.Conversation, res.Added)
 	return nil
+}
+
+// sameJSON reports whether two JSON documents hold the same value.
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 // contextLine is the first line the agent of a reopened chat reads: who the

@@ -385,3 +385,21 @@ func TestShortDeadlinesLeaveNothingUnqueued(t *testing.T) {
 		t.Errorf("%d messages stored and never queued", len(out))
 	}
 }
+
+// A report of the lost chat that comes after the conversation got its new
+// chat (an EventLost carrying the old session) changes nothing.
+func TestLateLostReportIgnored(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	old := h.openConversation(alice).Session
+	h.event(alice, connector.Event{Type: connector.EventLost, Session: old})
+	h.toAgent.wait(t, 2, 5*time.Second) // the context line, on the new chat
+	h.idle()
+	h.event(alice, connector.Event{Type: connector.EventLost, Session: old, Reason: "late"})
+	h.idle()
+	c := h.openConversation(alice)
+	if string(c.Session) != `{"chat":2}` || h.vendor.openCount() != 2 {
+		t.Errorf("after a late report: session %s, %d chats opened; want chat 2 kept", c.Session, h.vendor.openCount())
+	}
+}

@@ -29,7 +29,7 @@ func (r *Router) event(ctx context.Context, e Event) error {
 		return fmt.Errorf("event for conversation %d: %w", e.ConversationID, err)
 	}
 	if e.Type == EventLost {
-		return r.lostLocked(ctx, c, "vendor: "+e.Reason)
+		return r.lostLocked(ctx, c, e.Session, "vendor: "+e.Reason)
 	}
 	ch, ok := r.change(c, e)
 	if !ok {

@@ -301,7 +301,7 @@ func (r *Router) resume(ctx context.Context, id int64) {
 			return
 		}
 		if errors.Is(err, ErrChatLost) {
-			if err = r.lost(ctx, id, RedactError(err)); err == nil {
+			if err = r.lost(ctx, id, c.Session, RedactError(err)); err == nil {
 				return
 			}
 		}

@@ -219,6 +219,9 @@ type Event struct {
 	Reason         string
 	// SourceID de-duplicates the event when the vendor has ids for its messages.
 	SourceID string
-	// Session, when non-nil, replaces the stored vendor session in the same commit.
+	// Session, when non-nil, replaces the stored vendor session in the same
+	// commit. For EventLost it is the session of the chat that was lost
+	// instead: a report that comes after the conversation got a new chat
+	// (its session differs) changes nothing.
 	Session json.RawMessage
 }

@@ -410,7 +410,7 @@ func (r *Router) deliver(ctx context.Context, m *Message) {
 			return
 		}
 		if errors.Is(err, ErrChatLost) {
-			if err = r.lost(ctx, m.ConversationID, RedactError(err)); err == nil {
+			if err = r.lost(ctx, m.ConversationID, conv.Session, RedactError(err)); err == nil {
 				continue // at once: the next attempt opens the new chat
 			}
 		}

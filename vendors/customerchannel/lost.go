@@ -2,6 +2,7 @@ package customerchannel
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -129,6 +130,7 @@ func (v *Vendor) lose(ctx context.Context, chat string, gen uint64) {
 		return
 	}
 	conv, tell := l.conv, l.waiters == 0
+	lostSession, _ := json.Marshal(l.s) // the core ignores the report once it has a new chat
 	v.recordLostLocked(chat, conv, tell)
 	v.changedLocked()
 	v.mu.Unlock()
@@ -138,7 +140,7 @@ func (v *Vendor) lose(ctx context.Context, chat string, gen uint64) {
 		return
 	}
 	err := v.sink.Event(ctx, connector.Event{ConversationID: conv, Type: connector.EventLost,
-		Reason: "the chat server no longer has the chat"})
+		Reason: "the chat server no longer has the chat", Session: lostSession})
 	if err == nil {
 		return
 	}

@@ -273,7 +273,7 @@ func (s *session) lose(ctx context.Context, err error) {
 	s.v.markLost(s.id, uid, s)
 	close(s.lost)
 	s.log.Warn("whoson lost the chat; the conversation gets a new one", zap.String("chat", uid))
-	s.emit(ctx, connector.Event{Type: connector.EventLost, Reason: connector.RedactError(err)})
+	s.emit(ctx, connector.Event{Type: connector.EventLost, Reason: connector.RedactError(err), Session: s.snapshot()})
 }
 
 // isLost reports whether a reconnect found the chat gone.
