@@ -155,7 +155,10 @@ func (r *Router) lostLocked(ctx context.Context, c *Conversation, session json.R
 		return nil
 	}
 	log := r.convLog(c).With(zap.String("why", why))
-	if !c.ReopenedAt.IsZero() && time.Since(c.ReopenedAt) < r.settings().cfg.ReopenWindow {
+	// Only a reopening by this process counts: a chat that every restart
+	// loses (a vendor that does not re-attach chats) is opened again each
+	// time, however close the restarts.
+	if c.ReopenedAt.After(r.started) && time.Since(c.ReopenedAt) < r.settings().cfg.ReopenWindow {
 		log.Warn("the vendor lost the chat again soon after it was opened again; ending the conversation")
 		return r.endLocked(ctx, c, ending{reason: "failed: the vendor lost the chat again", notice: "ended_failed",
 			data: NoticeData{Reason: reasonLost}, lines: failLines})

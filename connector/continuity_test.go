@@ -403,3 +403,28 @@ func TestLateLostReportIgnored(t *testing.T) {
 		t.Errorf("after a late report: session %s, %d chats opened; want chat 2 kept", c.Session, h.vendor.openCount())
 	}
 }
+
+// A vendor that loses the chat at every restart (it does not re-attach
+// chats) gets a new one each time, however close the restarts: only a loss
+// soon after a reopening by the running process ends the conversation.
+func TestLostAtEveryRestartReopensEachTime(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.idle()
+	h.vendor.resume = func(*connector.Conversation) error { return connector.ErrChatLost }
+	for i := range 3 {
+		h.restart()
+		h.inbound(alice, fmt.Sprint("SM", i+2), fmt.Sprint("line ", i))
+		h.toAgent.wait(t, 1+2*(i+1), 5*time.Second) // a context line and the line, each time
+		h.idle()
+	}
+	if n := h.vendor.openCount(); n != 4 {
+		t.Errorf("%d chats opened, want 4 (one per restart)", n)
+	}
+	for _, u := range texts(h.toUser.all()) {
+		if strings.Contains(u, "could not keep") || strings.Contains(u, "no agent could") {
+			t.Errorf("customer told %q", u)
+		}
+	}
+}

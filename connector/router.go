@@ -54,6 +54,7 @@ type Router struct {
 	wg        sync.WaitGroup // housekeeping
 
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
+	started   time.Time    // set by Start
 }
 
 var (
@@ -148,6 +149,7 @@ func (r *Router) AddVendor(v Vendor) { r.vendors[v.Name()] = v }
 func (r *Router) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.runCtx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	r.started = time.Now()
 	r.mu.Unlock()
 	open, err := r.store.OpenConversations(ctx)
 	if err != nil {
