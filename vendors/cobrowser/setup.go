@@ -1,0 +1,318 @@
+package cobrowser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+var (
+	_ connector.Vendor  = (*Vendor)(nil)
+	_ connector.Resumer = (*Vendor)(nil)
+	_ connector.Checker = (*Vendor)(nil)
+)
+
+// Kind is the "cobrowser" vendor kind for the daemon's registry.
+func Kind() connector.VendorKind { return connector.NewVendorKind("cobrowser", Build, Defaults) }
+
+// maxMemProgress bounds the send-progress records kept in memory when the
+// vendor is built without the core's store.
+const maxMemProgress = 4096
+
+// Vendor is one [vendors.cobrowser.NAME] instance: REST calls to the Public
+// API to start a chat, and one XMPP stream per chat.
+type Vendor struct {
+	name     string
+	cfg      *settings
+	log      *zap.Logger
+	sink     connector.EventSink
+	api      *api
+	progress connector.SendProgress
+	blocks   *blockList
+
+	// ctx ends with Stop; every chat's stream lives under it: chats start in
+	// Open and Resume, whose own contexts end when they return.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[int64]*session
+	// opened keeps, by conversation, a chat created at CoBrowser whose Open
+	// did not finish (the XMPP login failed): the retry logs in with it
+	// instead of taking a second agent slot. Bounded; forgotten on take.
+	opened  map[int64]sessionState
+	started bool
+	stopped bool
+	probe   probeResult
+
+	// now is time.Now; tests move it.
+	now func() time.Time
+}
+
+// probeResult is what the last campaign read said, for Health.
+type probeResult struct {
+	done   bool
+	err    error
+	active bool
+	why    string // why no chat can start now, "" when one can
+}
+
+// Build validates env.Instance's block and makes the vendor without
+// connecting anything. Every configuration problem is returned, joined.
+func Build(env connector.VendorEnv) (*Vendor, error) {
+	cfg, err := parseConfig(env.Instance)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	progress := env.Progress
+	if progress == nil {
+		progress = connector.NewMemoryProgress(maxMemProgress)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &Vendor{
+		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
+		api: &api{base: cfg.api, token: cfg.APIToken, timeout: cfg.RequestTimeout, client: &http.Client{
+			Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls.Clone(),
+				TLSHandshakeTimeout: cfg.RequestTimeout, MaxIdleConnsPerHost: 4},
+			// Redirects are not followed: the token header would go along.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}},
+		blocks: newBlockList(maxBlocks),
+		ctx:    ctx, cancel: cancel, sessions: map[int64]*session{}, opened: map[int64]sessionState{},
+		now: time.Now,
+	}
+	v.warnInsecure()
+	return v, nil
+}
+
+func (v *Vendor) warnInsecure() {
+	if v.cfg.InsecureSkipVerify {
+		v.log.Warn("INSECURE: cobrowser insecure_skip_verify is on; the XMPP server's and the API's certificates " +
+			"are NOT checked and anyone on the path can read and change every chat and take the chats' passwords. " +
+			"Use ca_file instead.")
+	}
+}
+
+// Name is the instance name, "cobrowser.web".
+func (v *Vendor) Name() string { return v.name }
+
+// Start starts the campaign probe that Health reads, and returns; chats
+// connect when opened or resumed.
+func (v *Vendor) Start(context.Context) error {
+	v.mu.Lock()
+	v.started = true
+	v.mu.Unlock()
+	v.warnInsecure()
+	if !v.spawn(v.probeLoop) {
+		return errStopped
+	}
+	return nil
+}
+
+var errStopped = errors.New("cobrowser vendor stopped")
+
+// Stop drops every stream at once, without closed (the chats are resumed
+// on the next start), and waits for every goroutine within ctx.
+func (v *Vendor) Stop(ctx context.Context) error {
+	v.mu.Lock()
+	v.stopped = true
+	v.mu.Unlock()
+	v.cancel()
+	done := make(chan struct{})
+	go func() {
+		v.wg.Wait()
+		close(done)
+	}()
+	defer v.api.client.CloseIdleConnections()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cobrowser goroutines still running: %w", ctx.Err())
+	}
+}
+
+// Health is ready while the API answers, the campaign is active and every
+// chat's stream is up. It does not block.
+func (v *Vendor) Health() connector.Health {
+	v.mu.Lock()
+	started, stopped, p := v.started, v.stopped, v.probe
+	total, down := 0, 0
+	var first *session
+	var why connector.Health
+	for _, s := range v.sessions {
+		total++
+		if h := s.status.Health(); !h.Ready {
+			down++
+			if first == nil || s.id < first.id {
+				first, why = s, h
+			}
+		}
+	}
+	v.mu.Unlock()
+	switch {
+	case stopped:
+		return connector.Health{Detail: "stopped"}
+	case down > 0:
+		return connector.Health{Detail: fmt.Sprintf("%d of %d chat streams down, reconnecting (conversation %d: %s)",
+			down, total, first.id, why.Detail)}
+	case !started:
+		return connector.Health{Detail: "not started"}
+	case !p.done:
+		return connector.Health{Detail: "checking the cobrowser API"}
+	case p.err != nil:
+		return connector.Health{Detail: "cobrowser API: " + connector.RedactError(p.err)}
+	case !p.active:
+		return connector.Health{Detail: "the cobrowser campaign is inactive"}
+	}
+	detail := fmt.Sprintf("%d chats connected", total)
+	if p.why != "" {
+		detail += "; new chats wait: " + p.why
+	}
+	return connector.Health{Ready: true, Detail: detail}
+}
+
+// probeLoop reads the campaign now and every health_interval.
+func (v *Vendor) probeLoop() {
+	tick := time.NewTicker(v.cfg.HealthInterval)
+	defer tick.Stop()
+	for {
+		c, err := v.api.campaign(v.ctx, v.cfg.CampaignID)
+		if v.ctx.Err() != nil {
+			return
+		}
+		p := probeResult{done: true, err: err}
+		if c != nil {
+			p.active = bool(c.Active)
+			_, p.why = c.open()
+		}
+		v.mu.Lock()
+		if (v.probe.err == nil) != (err == nil) || !v.probe.done {
+			if err != nil {
+				v.log.Warn("cobrowser API unreachable", zap.String("error", connector.RedactError(err)))
+			} else {
+				v.log.Info("cobrowser API reachable", zap.Bool("campaign_active", p.active))
+			}
+		}
+		v.probe = p
+		v.mu.Unlock()
+		select {
+		case <-v.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// spawn runs f on a goroutine that Stop waits for; false once stopped.
+func (v *Vendor) spawn(f func()) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stopped {
+		return false
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// callContext is ctx, also ended by Stop.
+func (v *Vendor) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(v.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+func (v *Vendor) session(id int64) *session {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sessions[id]
+}
+
+// register makes s the conversation's session, stopping an older one.
+func (v *Vendor) register(s *session) bool {
+	v.mu.Lock()
+	if v.stopped {
+		v.mu.Unlock()
+		return false
+	}
+	old := v.sessions[s.id]
+	v.sessions[s.id] = s
+	delete(v.opened, s.id)
+	v.mu.Unlock()
+	if old != nil && old != s {
+		old.stop()
+	}
+	return true
+}
+
+// take removes and returns the conversation's session.
+func (v *Vendor) take(id int64) *session {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := v.sessions[id]
+	delete(v.sessions, id)
+	delete(v.opened, id)
+	return s
+}
+
+// forget removes s if it is still the conversation's session.
+func (v *Vendor) forget(s *session) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.sessions[s.id] == s {
+		delete(v.sessions, s.id)
+	}
+}
+
+// maxOpened bounds the half-opened chats kept for a retry of Open.
+const maxOpened = 1024
+
+func (v *Vendor) keepOpened(id int64, st sessionState) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, known := v.opened[id]; !known && len(v.opened) >= maxOpened {
+		for old := range v.opened {
+			delete(v.opened, old)
+			break
+		}
+	}
+	v.opened[id] = st
+}
+
+func (v *Vendor) halfOpened(id int64) (sessionState, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	st, ok := v.opened[id]
+	return st, ok
+}
+
+// deliver commits e through the sink, which itself retries a store that
+// refuses for a moment; an error means ctx ended or e can never be stored.
+func (v *Vendor) deliver(ctx context.Context, e connector.Event) error {
+	if v.sink == nil {
+		return connector.Permanent(errors.New("cobrowser vendor has no event sink"))
+	}
+	if err := v.sink.Event(ctx, e); err != nil {
+		return fmt.Errorf("commit %s event: %w", e.Type, err)
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package cobrowser
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	mws "mellium.im/xmpp/websocket"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// login is what a stream logs in with: the chat's XMPP credentials.
+type login struct {
+	Local    string // the local part of credentials.user
+	Domain   string
+	Resource string
+	Password string
+}
+
+// loginOf makes the login from stored credentials: SASL PLAIN takes the
+// local part of user; the domain is the credentials' domain, else user's.
+func loginOf(st sessionState) (login, error) {
+	local, userDomain, _ := strings.Cut(st.User, "@")
+	userDomain, _, _ = strings.Cut(userDomain, "/")
+	domain := st.Domain
+	if domain == "" {
+		domain = userDomain
+	}
+	if local == "" || domain == "" || st.Password == "" {
+		return login{}, errors.New("cobrowser xmppcredentials lack user, domain or password")
+	}
+	return login{Local: local, Domain: domain, Resource: st.Resource, Password: st.Password}, nil
+}
+
+// errRefused is the server refusing the chat's credentials: the chat is
+// gone for good (its account was removed when it closed).
+var errRefused = errors.New("the XMPP server refused the chat's credentials")
+
+// stream is one logged-in XMPP stream of a chat, over WebSocket or TCP.
+// Reading is the job of one goroutine (read); writes come from anywhere,
+// one whole stanza per write.
+type stream struct {
+	sess   *xmpp.Session
+	out    net.Conn  // where stanzas are written: the session's connection
+	closer io.Closer // drops the transport
+	ws     bool
+	bound  *boundedConn // TCP only: bytes read since the last stanza
+	domain string
+	self   jid.JID // our bare JID: presence echoes from it are ignored
+	log    *zap.Logger
+
+	writeTimeout time.Duration
+	wmu          sync.Mutex
+
+	nonce string
+	seq   atomic.Uint64
+
+	pmu     sync.Mutex
+	waiters map[string]chan error // our pings and their answers, by id
+
+	done      chan struct{} // closed by close
+	closeOnce sync.Once
+	cancel    context.CancelFunc // ends the WebSocket's read context
+}
+
+// dial connects and logs in with l, within connect_timeout: TCP with
+// STARTTLS (certificate checked) or RFC 7395 WebSocket; SASL PLAIN only
+// (ejabberd offers SCRAM-*-PLUS and then fails it); the resource bound as
+// the credentials ask.
+func (v *Vendor) dial(ctx context.Context, l login, log *zap.Logger) (*stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
+	defer cancel()
+	origin, err := jid.New(l.Local, l.Domain, l.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("cobrowser xmppcredentials: %w", err)
+	}
+	features := []xmpp.StreamFeature{xmpp.SASL("", l.Password, sasl.Plain), xmpp.BindResource()}
+	st := &stream{domain: origin.Domainpart(), self: origin.Bare(), log: log, writeTimeout: v.cfg.SendTimeout,
+		nonce: rand.Text()[:8], waiters: map[string]chan error{}, done: make(chan struct{})}
+	if v.cfg.wsURL != nil {
+		err = v.dialWS(ctx, st, origin, features)
+	} else {
+		err = v.dialTCP(ctx, st, origin, features)
+	}
+	if err != nil {
+		if c := saslCondition(err); c != "" && c != "temporary-auth-failure" && c != "aborted" {
+			return nil, fmt.Errorf("%w (%s)", errRefused, c)
+		}
+		return nil, fmt.Errorf("xmpp login over %s: %w", v.cfg.transport(), connector.Redacted(err))
+	}
+	st.out = st.sess.Conn()
+	return st, nil
+}
+
+func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, features []xmpp.StreamFeature) error {
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: v.cfg.tls.Clone(),
+		TLSHandshakeTimeout: v.cfg.ConnectTimeout}}
+	c, resp, err := websocket.Dial(ctx, v.cfg.wsURL.String(), &websocket.DialOptions{
+		HTTPClient: client, Subprotocols: []string{"xmpp"}})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return err
+	}
+	if c.Subprotocol() != "xmpp" {
+		c.CloseNow()
+		return errors.New("the WebSocket server did not agree to the xmpp subprotocol (RFC 7395)")
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	f := newWSFramer(rctx, c, v.cfg.SendTimeout)
+	st.ws, st.closer, st.cancel = true, f, rcancel
+	stop := context.AfterFunc(ctx, func() { f.Close() }) // the handshake's deadline
+	// wss:// is TLS; ws:// is only allowed to loopback (tests): either way
+	// the stream counts as secure, which SASL PLAIN requires.
+	st.sess, err = xmpp.NewSession(ctx, origin.Domain(), origin, f, xmpp.Secure,
+		mws.Negotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: features}
+		}))
+	if !stop() || err != nil {
+		st.close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+func (v *Vendor) dialTCP(ctx context.Context, st *stream, origin jid.JID, features []xmpp.StreamFeature) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", v.cfg.XMPPAddress)
+	if err != nil {
+		return err
+	}
+	bc := &boundedConn{Conn: nc}
+	st.bound, st.closer = bc, bc
+	tlsConf := v.cfg.tls.Clone()
+	tlsConf.ServerName = v.cfg.TLSServerName
+	if tlsConf.ServerName == "" {
+		tlsConf.ServerName = origin.Domainpart()
+	}
+	features = append([]xmpp.StreamFeature{xmpp.StartTLS(tlsConf)}, features...)
+	st.sess, err = xmpp.NewSession(ctx, origin.Domain(), origin, bc, 0,
+		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+			return xmpp.StreamConfig{Features: features}
+		}))
+	if err != nil {
+		st.close()
+		return err
+	}
+	if st.sess.State()&xmpp.Secure == 0 {
+		st.close()
+		return errors.New("the XMPP server did not secure the stream with STARTTLS")
+	}
+	return nil
+}
+
+// saslCondition digs the SASL failure condition ("not-authorized") out of a
+// login error, "" when it is not one. The library keeps its SASL error type
+// internal; it is a struct with a Condition field that prints as the
+// condition's name.
+func saslCondition(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		rv := reflect.ValueOf(e)
+		if rv.Kind() != reflect.Struct || !strings.HasSuffix(rv.Type().PkgPath(), "saslerr") {
+			continue
+		}
+		if f := rv.FieldByName("Condition"); f.IsValid() {
+			if s, ok := f.Interface().(fmt.Stringer); ok {
+				return s.String()
+			}
+		}
+	}
+	return ""
+}
+
+// boundedConn counts the bytes read since the last stanza ended, under TLS:
+// a server streaming one endless stanza is cut off at a bound.
+type boundedConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+var errStanzaTooLarge = fmt.Errorf("xmpp: a stanza over %d bytes", maxStanza)
+
+func (c *boundedConn) Read(p []byte) (int, error) {
+	if c.n.Load() > 2*maxStanza {
+		return 0, errStanzaTooLarge
+	}
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *boundedConn) reset() { c.n.Store(0) }
+
+// nextID is a fresh stanza id for what is not a customer line.
+func (st *stream) nextID() string {
+	return fmt.Sprintf("cd-%s-%d", st.nonce, st.seq.Add(1))
+}
+
+// write sends one whole stanza. A failed or timed-out write leaves the
+// transport unusable (TLS state, a half frame): the stream is closed.
+func (st *stream) write(b []byte) error {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	select {
+	case <-st.done:
+		return errStreamClosed
+	default:
+	}
+	if !st.ws {
+		_ = st.out.SetWriteDeadline(time.Now().Add(st.writeTimeout))
+	}
+	if _, err := st.out.Write(b); err != nil {
+		st.close()
+		return fmt.Errorf("xmpp write: %w", err)
+	}
+	return nil
+}
+
+var errStreamClosed = errors.New("xmpp stream closed")
+
+// confirm pings the server and waits for its answer: the server handles a
+// stream in order, so the answer says every stanza written before the ping
+// was taken (routed to the agent, or stored for them).
+func (st *stream) confirm(ctx context.Context, timeout time.Duration) error {
+	id := st.nextID()
+	ch := make(chan error, 1)
+	st.pmu.Lock()
+	st.waiters[id] = ch
+	st.pmu.Unlock()
+	defer func() {
+		st.pmu.Lock()
+		delete(st.waiters, id)
+		st.pmu.Unlock()
+	}()
+	if err := st.write(pingStanza(id, st.domain)); err != nil {
+		return err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-ch:
+		return err
+	case <-st.done:
+		return errStreamClosed
+	case <-t.C:
+		return fmt.Errorf("the XMPP server did not answer a ping within %s", timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// answered settles a ping of ours; false when id is not one.
+func (st *stream) answered(in inbound) bool {
+	st.pmu.Lock()
+	ch, ok := st.waiters[in.ID]
+	st.pmu.Unlock()
+	if !ok {
+		return false
+	}
+	// An error answer (a server without XEP-0199) says the same: everything
+	// before the ping was read.
+	select {
+	case ch <- nil:
+	default:
+	}
+	return true
+}
+
+// read decodes stanzas until the stream ends, calling handle for each in
+// order. It runs on one goroutine; handle must not write to the stream.
+func (st *stream) read(handle func(inbound) bool) error {
+	r := st.sess.TokenReader()
+	defer r.Close()
+	for {
+		tok, err := r.Token()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("the server closed the XMPP stream")
+			}
+			return err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue // whitespace keepalive between stanzas
+		}
+		in, err := decodeStanza(r, start)
+		if st.bound != nil {
+			st.bound.reset()
+		}
+		if errors.Is(err, errNotStanza) {
+			st.log.Debug("xmpp: element that is not a stanza skipped", zap.String("element", in.Kind))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !handle(in) {
+			return nil
+		}
+	}
+}
+
+// close drops the transport; every waiter and the reader give up.
+func (st *stream) close() {
+	st.closeOnce.Do(func() {
+		close(st.done)
+		if st.closer != nil {
+			st.closer.Close()
+		}
+		if st.cancel != nil {
+			st.cancel()
+		}
+	})
+}
+
+// hangUp ends our side of the stream (<close/> or </stream:stream>) and
+// drops the transport.
+func (st *stream) hangUp() {
+	end := closeTCP
+	if st.ws {
+		end = closeWS
+	}
+	if err := st.write(end); err != nil {
+		st.log.Debug("xmpp stream end not written", zap.Error(err))
+	}
+	st.close()
+}
