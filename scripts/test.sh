@@ -22,6 +22,47 @@ if ((${#need_pkgs[@]})); then
 	fi
 fi
 
+# ejabberd is the real XMPP server of the CoBrowser tests (cobrowsertest runs private
+# instances of it: own configuration, spool, node name and loopback ports). Debian's 23.01
+# package is installed without ever running the system service: a policy-rc.d that answers
+# 101 ("action forbidden") stands in during the install, and whatever the package's scripts
+# started anyway is stopped and disabled afterwards.
+ejabberdctl_found() { command -v ejabberdctl >/dev/null || [[ -x /usr/sbin/ejabberdctl ]]; }
+install_ejabberd() {
+	local policy=/usr/sbin/policy-rc.d saved=/usr/sbin/policy-rc.d.connectord-saved version pids
+	version=$(apt-cache madison ejabberd 2>/dev/null | awk '$3 ~ /^23\.01/ { print $3; exit }')
+	if [[ -z $version ]]; then
+		apt-get update >/dev/null
+		version=$(apt-cache madison ejabberd | awk '$3 ~ /^23\.01/ { print $3; exit }')
+	fi
+	[[ -n $version ]] || { echo "no ejabberd 23.01 package in the apt sources: the CoBrowser XMPP tests will skip (fail when CI=true)" >&2; return; }
+	[[ -e $policy ]] && mv "$policy" "$saved"
+	printf '#!/bin/sh\n# scripts/test.sh: no service starts while ejabberd is installed\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	echo "installing: ejabberd=$version"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "ejabberd=$version" >/dev/null || true
+	rm -f "$policy"
+	[[ -e $saved ]] && mv "$saved" "$policy"
+	# The package's own service must stay off: disabled for boot, stopped if it ran anyway.
+	if command -v systemctl >/dev/null; then systemctl disable --now ejabberd.service >/dev/null 2>&1 || true; fi
+	if command -v update-rc.d >/dev/null; then update-rc.d ejabberd disable >/dev/null 2>&1 || true; fi
+	if id ejabberd >/dev/null 2>&1; then
+		pids=$(pgrep -u ejabberd -d ' ' -x 'beam.smp|epmd' || true)
+		if [[ -n $pids ]]; then
+			echo "stopping what the ejabberd package started: $pids"
+			kill $pids 2>/dev/null || true
+		fi
+	fi
+	ejabberdctl_found || echo "ejabberd did not install: the CoBrowser XMPP tests will skip (fail when CI=true)" >&2
+}
+if ! ejabberdctl_found; then
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+		install_ejabberd
+	else
+		echo "missing Debian package: ejabberd 23.01 (as root: apt-get install ejabberd); the CoBrowser XMPP tests will skip (fail when CI=true)" >&2
+	fi
+fi
+
 command -v go >/dev/null || { echo "go is not installed: https://go.dev/dl/ (go 1.26)" >&2; exit 1; }
 
 # The simulator's Node packages, from its lock file, when missing or older than the lock.
