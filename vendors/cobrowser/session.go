@@ -198,6 +198,16 @@ func (s *session) start(first *stream) bool {
 	return true
 }
 
+// settle waits until the server has taken the presence sequence (its answer
+// to a ping written after it), so that the chat is visible to the agent
+// when Open or Resume returns. A stream that fails here reconnects on its
+// own: the chat started all the same.
+func (s *session) settle(ctx context.Context, st *stream) {
+	if err := st.confirm(ctx, s.v.cfg.SendTimeout); err != nil {
+		s.log.Info("the XMPP server did not confirm the presence sequence", zap.Error(err))
+	}
+}
+
 // stop ends the run goroutine and waits for it.
 func (s *session) stop() {
 	s.mu.Lock()

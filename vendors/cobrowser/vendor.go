@@ -67,6 +67,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 	if !v.register(s) || !s.start(stream) {
 		return nil, errStopped
 	}
+	s.settle(ctx, stream)
 	s.log.Info("cobrowser chat started", zap.String("chat_session", st.ChatSession), zap.String("agent", st.Agent))
 	return sess, nil
 }
@@ -269,6 +270,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if !v.register(s) || !s.start(stream) {
 		return errStopped
 	}
+	s.settle(ctx, stream)
 	log.Info("cobrowser chat resumed", zap.String("chat_session", st.ChatSession))
 	return nil
 }
