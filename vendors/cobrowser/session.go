@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,6 +71,8 @@ type session struct {
 	state  sessionState // fixed once the session runs
 	block  string       // the customer's key in the block list
 	status connector.Status
+
+	pings atomic.Int64 // server pings answered, for tests
 
 	done chan struct{} // closed when run returned (or never ran)
 	lost chan struct{} // closed once the chat is known gone
@@ -364,6 +367,7 @@ func (s *session) answerIQs(ctx context.Context, st *stream, iqs chan inbound) {
 			b := iqErrorStanza(x.ID, x.From)
 			if x.Ping {
 				b = iqResultStanza(x.ID, x.From)
+				s.pings.Add(1)
 			}
 			if err := st.write(b); err != nil {
 				return

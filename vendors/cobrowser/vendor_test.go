@@ -1,6 +1,7 @@
 package cobrowser
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,11 @@ func TestChat(t *testing.T) {
 				t.Fatalf("chat sessions at the API: %+v", sessions)
 			}
 			vis := visitor(t, c)
+			// The resource the credentials name is the one bound.
+			st, _ := parseSession(c.Session)
+			if users := h.ej.ConnectedUsers(t); !slices.Contains(users, st.User+"/"+st.Resource) {
+				t.Errorf("%s/%s not among the sessions %v", st.User, st.Resource, users)
+			}
 			// The document's presence sequence reached the agent.
 			if _, err := h.agent.WaitStanza(ctx(t), func(s cobrowsertest.Stanza) bool {
 				return s.Kind == "presence" && s.Type == "" && s.Show == "chat" && s.Bare() == vis

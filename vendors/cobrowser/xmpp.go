@@ -1,6 +1,7 @@
 package cobrowser
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/xml"
@@ -90,7 +91,7 @@ func (v *Vendor) dial(ctx context.Context, l login, log *zap.Logger) (*stream, e
 	if err != nil {
 		return nil, fmt.Errorf("cobrowser xmppcredentials: %w", err)
 	}
-	features := []xmpp.StreamFeature{xmpp.SASL("", l.Password, sasl.Plain), xmpp.BindResource()}
+	features := []xmpp.StreamFeature{xmpp.SASL("", l.Password, sasl.Plain), bindResource(l.Resource)}
 	st := &stream{domain: origin.Domainpart(), self: origin.Bare(), log: log, writeTimeout: v.cfg.SendTimeout,
 		nonce: rand.Text()[:8], waiters: map[string]chan error{}, done: make(chan struct{})}
 	if v.cfg.wsURL != nil {
@@ -344,4 +345,81 @@ func (st *stream) hangUp() {
 		st.log.Debug("xmpp stream end not written", zap.Error(err))
 	}
 	st.close()
+}
+
+const nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
+
+// bindResource binds the resource CoBrowser's credentials name. The
+// library's own bind asks for the resource of the JID the server's stream
+// header names, which ejabberd sends without one, and so binds a random
+// resource instead.
+func bindResource(resource string) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: nsBind, Local: "bind"},
+		Necessary:  xmpp.Authn,
+		Prohibited: xmpp.Ready,
+		Parse: func(_ context.Context, d *xml.Decoder, _ *xml.StartElement) (bool, any, error) {
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(_ context.Context, s *xmpp.Session, _ any) (xmpp.SessionState, io.ReadWriter, error) {
+			id := "bind-" + rand.Text()[:8]
+			if _, err := s.Conn().Write(bindStanza(id, resource)); err != nil {
+				return 0, nil, err
+			}
+			r := s.TokenReader()
+			defer r.Close()
+			bound, err := readBind(xml.NewTokenDecoder(r), id)
+			if err != nil {
+				return 0, nil, err
+			}
+			s.UpdateAddr(bound)
+			return xmpp.Ready, nil, nil
+		},
+	}
+}
+
+func bindStanza(id, resource string) []byte {
+	var b bytes.Buffer
+	openStanza(&b, "iq", id, "", "set")
+	b.WriteString(`><bind xmlns="` + nsBind + `">`)
+	if resource != "" {
+		b.WriteString("<resource>")
+		escape(&b, resource)
+		b.WriteString("</resource>")
+	}
+	b.WriteString("</bind></iq>")
+	return b.Bytes()
+}
+
+// readBind reads the answer to our bind iq: the bound JID, or why not.
+func readBind(d *xml.Decoder, id string) (jid.JID, error) {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return jid.JID{}, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		var resp struct {
+			ID   string `xml:"id,attr"`
+			Type string `xml:"type,attr"`
+			JID  string `xml:"bind>jid"`
+			Err  struct {
+				Inner string `xml:",innerxml"`
+			} `xml:"error"`
+		}
+		if err := d.DecodeElement(&resp, &start); err != nil {
+			return jid.JID{}, err
+		}
+		switch {
+		case start.Name.Local != "iq" || resp.ID != id:
+			return jid.JID{}, fmt.Errorf("xmpp bind: unexpected %s", start.Name.Local)
+		case resp.Type == "result":
+			return jid.Parse(resp.JID)
+		default:
+			return jid.JID{}, fmt.Errorf("xmpp bind refused: %.200s", resp.Err.Inner)
+		}
+	}
 }
