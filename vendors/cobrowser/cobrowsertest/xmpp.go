@@ -26,6 +26,8 @@ const (
 	nsSASL       = "urn:ietf:params:xml:ns:xmpp-sasl"
 	nsBind       = "urn:ietf:params:xml:ns:xmpp-bind"
 	nsPing       = "urn:xmpp:ping"
+	nsRoster     = "jabber:iq:roster"
+	nsStanzas    = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	nsChatStates = "http://jabber.org/protocol/chatstates"
 	nsNick       = "http://jabber.org/protocol/nick"
 	nsForward    = "http://cobrowser.io/protocol/chatsession#forward"
@@ -394,15 +396,31 @@ func (c *xmppConn) Run(ctx context.Context, handle func(*node)) error {
 		if err != nil {
 			return err
 		}
-		if n.XMLName.Local == "iq" && n.attr("type") == "get" && n.child(nsPing, "ping") != nil {
-			// Written here, not in handle: a pong must not wait behind a test.
-			if err := c.Send(fmt.Sprintf(`<iq type="result" id="%s" to="%s"/>`, esc(n.attr("id")), esc(n.attr("from")))); err != nil {
+		if n.XMLName.Local == "iq" && (n.attr("type") == "get" || n.attr("type") == "set") {
+			// Answered here, not in handle: a pong must not wait behind a test.
+			if err := c.Send(c.answer(n)); err != nil {
 				return err
 			}
-			continue
+			if n.child(nsPing, "ping") != nil {
+				continue
+			}
 		}
 		handle(n)
 	}
+}
+
+// answer is the reply every request needs: a result for pings and roster
+// pushes, service-unavailable for the rest (RFC 6120 8.4).
+func (c *xmppConn) answer(iq *node) string {
+	to := ""
+	if from := iq.attr("from"); from != "" {
+		to = fmt.Sprintf(` to="%s"`, esc(from))
+	}
+	if iq.child(nsPing, "ping") != nil || iq.child(nsRoster, "query") != nil {
+		return fmt.Sprintf(`<iq type="result" id="%s"%s/>`, esc(iq.attr("id")), to)
+	}
+	return fmt.Sprintf(`<iq type="error" id="%s"%s><error type="cancel"><service-unavailable xmlns="%s"/></error></iq>`,
+		esc(iq.attr("id")), to, nsStanzas)
 }
 
 // Close ends the stream politely, then the connection.
