@@ -52,8 +52,9 @@ func TestChat(t *testing.T) {
 				t.Errorf("chat session status %q, want active", st)
 			}
 
+			had := len(agent.Messages())
 			v.say(t, "hello <agent> & co")
-			lines, err := agent.WaitMessage(ctx, len(agent.Messages())+1)
+			lines, err := agent.WaitMessage(ctx, had+1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,5 +172,31 @@ func TestLongLinesOverWebSocket(t *testing.T) {
 	}
 	if err := v.Ended(); err != nil {
 		t.Fatalf("visitor stream ended: %v", err)
+	}
+}
+
+// TestSplitStanzaEndsWebSocketSession documents why each stanza must be
+// one WebSocket message: ejabberd ends a session that splits one across
+// two ("internal server error" in its log, then <close/>).
+func TestSplitStanzaEndsWebSocketSession(t *testing.T) {
+	e := StartEjabberd(t)
+	e.Register(t, "split", "pw")
+	ctx := testCtx(t, 10*time.Second)
+	c, err := dial(ctx, login{WSURL: e.WSURL, Domain: e.Domain, User: "split", Password: "pw", Resource: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, c)
+	if err := c.Send(`<message to="split@` + e.Domain + `" type="chat"><body>first half`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(` second half</body></message>`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WaitEnded(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("the session survived a split stanza: %v", err)
+	}
+	if len(r.Messages()) != 0 {
+		t.Errorf("the split line was delivered: %v", r.Messages())
 	}
 }

@@ -162,7 +162,8 @@ func Start(ctx context.Context, opts Options) (*Ejabberd, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	dir, err := os.MkdirTemp("", "cobrowsertest-ejabberd-")
+	removeStale()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", dirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("ejabberd directory: %w", err)
 	}
@@ -175,6 +176,26 @@ func Start(ctx context.Context, opts Options) (*Ejabberd, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// dirPrefix starts the name of every instance's directory, followed by
+// the pid of the test binary that made it.
+const dirPrefix = "cobrowsertest-ejabberd-"
+
+// removeStale removes the directories of test binaries that were killed
+// before their cleanup ran (their VM died with them: see launch).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(dir), dirPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // findCtl finds Debian's ejabberdctl (in /usr/sbin, often not in a user's PATH).
@@ -710,11 +731,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// port returns the port of "host:port".
-func port(addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
-	return n
 }

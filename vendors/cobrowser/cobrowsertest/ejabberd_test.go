@@ -194,7 +194,7 @@ func TestVMDiesWithTheTestBinary(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("the child did not start ejabberd: %s", out.String())
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) }) // the killed child could not
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	cmd.Process.Kill()
 	cmd.Wait()
 	for processAlive(pid) && time.Now().Before(deadline) {
@@ -203,6 +203,14 @@ func TestVMDiesWithTheTestBinary(t *testing.T) {
 	if processAlive(pid) {
 		syscall.Kill(pid, syscall.SIGKILL)
 		t.Fatalf("VM %d outlived the test binary", pid)
+	}
+	// The next Start removes what the killed binary left.
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the killed child's directory: %v", err)
+	}
+	removeStale()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale %s not removed: %v", dir, err)
 	}
 }
 

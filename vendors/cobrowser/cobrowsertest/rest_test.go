@@ -102,6 +102,9 @@ func TestRESTAvailability(t *testing.T) {
 		}
 		wantError(t, e, http.StatusNotFound, "Not found")
 	}
+	if st := call(t, s, s.Token(), "DELETE", "campaigns", nil, &e); st != http.StatusNotFound {
+		t.Errorf("DELETE campaigns: %d", st)
+	}
 	if st := call(t, s, s.Token(), "POST", "chatsessions", map[string]string{"campaign_id": "nope"}, &e); st != http.StatusNotFound {
 		t.Errorf("POST chatsessions, unknown campaign: %d", st)
 	}
