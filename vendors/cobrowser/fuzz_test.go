@@ -3,6 +3,7 @@ package cobrowser
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // FuzzParseStanza: whatever the server sends, the reduced stanza stays
@@ -83,6 +84,9 @@ func FuzzDecodeREST(f *testing.F) {
 		var c campaign
 		if json.Unmarshal(b, &c) == nil {
 			c.open()
+			if p, q := surveyOf(&c, time.Time{}); p != nil && (len(q) > 500+maxSurveyOptions*220+20 || len(p.Options) > maxSurveyOptions) {
+				t.Fatalf("survey question of %d bytes, %d options", len(q), len(p.Options))
+			}
 			if c.Slots.N > 1e9 || c.Slots.N < -1e9 {
 				t.Fatalf("slots %d", c.Slots.N)
 			}

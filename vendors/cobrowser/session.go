@@ -33,6 +33,9 @@ type sessionState struct {
 	// blocked customer); nothing to resume or end.
 	NoAgent bool   `json:"no_agent,omitempty"`
 	Why     string `json:"why,omitempty"`
+	// Survey is the survey put to the customer after the agent closed the
+	// chat, while its answer is awaited.
+	Survey *pendingSurvey `json:"survey,omitempty"`
 }
 
 func (st sessionState) marshal() json.RawMessage {
@@ -518,6 +521,10 @@ func (s *session) transferred(ctx context.Context, x inbound) bool {
 // reporting needs, ends the stream and the conversation.
 func (s *session) closedByAgent(ctx context.Context, st *stream) bool {
 	s.finishStream(st)
+	if s.v.cfg.Survey && s.askSurvey(ctx) {
+		s.log.Info("cobrowser chat closed by the agent; survey asked")
+		return false
+	}
 	s.log.Info("cobrowser chat closed by the agent")
 	s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: "agent"})
 	return false

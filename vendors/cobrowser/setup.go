@@ -49,6 +49,7 @@ type Vendor struct {
 	// did not finish (the XMPP login failed): the retry logs in with it
 	// instead of taking a second agent slot. Bounded; forgotten on take.
 	opened  map[int64]sessionState
+	surveys map[int64]*surveyWait
 	started bool
 	stopped bool
 	probe   probeResult
@@ -91,7 +92,8 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		}},
 		blocks: newBlockList(maxBlocks),
 		ctx:    ctx, cancel: cancel, sessions: map[int64]*session{}, opened: map[int64]sessionState{},
-		now: time.Now,
+		surveys: map[int64]*surveyWait{},
+		now:     time.Now,
 	}
 	v.warnInsecure()
 	return v, nil

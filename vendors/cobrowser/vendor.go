@@ -177,6 +177,9 @@ func (v *Vendor) refuse(ctx context.Context, c *connector.Conversation, why, not
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
 	ctx, cancel := v.callContext(ctx)
 	defer cancel()
+	if w := v.surveyFor(c.ID); w != nil {
+		return v.answerSurvey(ctx, c, w, m)
+	}
 	s, err := v.live(ctx, c)
 	if err != nil {
 		return err
@@ -195,6 +198,9 @@ func (v *Vendor) live(ctx context.Context, c *connector.Conversation) (*session,
 	if s := v.session(c.ID); s != nil {
 		return s, nil
 	}
+	if v.surveyFor(c.ID) != nil {
+		return nil, errors.New("the chat is waiting for the survey's answer") // retried: answered then
+	}
 	return nil, connector.Permanent(errors.New("no cobrowser chat is open for the conversation"))
 }
 
@@ -205,6 +211,10 @@ func (v *Vendor) live(ctx context.Context, c *connector.Conversation) (*session,
 func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason string) error {
 	ctx, cancel := v.callContext(ctx)
 	defer cancel()
+	if w := v.surveyFor(c.ID); w != nil && v.takeSurvey(c.ID, w) {
+		close(w.answer) // the chat was closed before the survey
+		return nil
+	}
 	if s := v.take(c.ID); s != nil {
 		if s.end() {
 			s.log.Info("cobrowser chat ended", zap.String("reason", reason))
@@ -212,7 +222,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 		}
 	}
 	st, err := parseSession(c.Session)
-	if err != nil || st.NoAgent || st.User == "" {
+	if err != nil || st.NoAgent || st.User == "" || st.Survey != nil {
 		return nil
 	}
 	s := v.newSession(c, st)
@@ -247,6 +257,9 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	st, err := parseSession(c.Session)
 	if err != nil {
 		return connector.Permanent(err)
+	}
+	if st.Survey != nil {
+		return v.resumeSurvey(ctx, c, st)
 	}
 	if st.NoAgent || st.User == "" {
 		return nil
