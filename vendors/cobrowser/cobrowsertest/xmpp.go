@@ -216,14 +216,37 @@ func (t *wsTransport) read(ctx context.Context) (*node, error) {
 	if typ != websocket.MessageText {
 		return nil, errors.New("binary WebSocket message: RFC 7395 allows only text")
 	}
-	var n node
-	if err := xml.Unmarshal(data, &n); err != nil {
+	n, err := parseElement(data)
+	if err != nil {
 		return nil, fmt.Errorf("WebSocket message %.200q: %w", data, err)
 	}
 	if n.XMLName.Local == "close" && n.XMLName.Space == nsFraming {
 		return nil, io.EOF
 	}
+	return n, nil
+}
+
+// parseElement decodes one WebSocket message: a single XML element.
+func parseElement(data []byte) (*node, error) {
+	var n node
+	if err := xml.Unmarshal(data, &n); err != nil {
+		return nil, err
+	}
 	return &n, nil
+}
+
+// size is the number of bytes of names, attribute values and text in the
+// tree (namespace URIs excepted: one declaration can name many elements).
+// It never exceeds the size of the XML the tree was decoded from.
+func (n *node) size() int {
+	total := len(n.XMLName.Local) + len(n.Text)
+	for _, a := range n.Attrs {
+		total += len(a.Name.Local) + len(a.Value)
+	}
+	for i := range n.Nodes {
+		total += n.Nodes[i].size()
+	}
+	return total
 }
 
 func (t *wsTransport) write(ctx context.Context, element string) error {
