@@ -37,12 +37,15 @@ install_ejabberd() {
 	fi
 	[[ -n $version ]] || { echo "no ejabberd 23.01 package in the apt sources: the CoBrowser XMPP tests will skip (fail when CI=true)" >&2; return; }
 	[[ -e $policy ]] && mv "$policy" "$saved"
+	# Put the machine's own policy back even if the install is interrupted.
+	trap 'rm -f /usr/sbin/policy-rc.d; [[ ! -e /usr/sbin/policy-rc.d.connectord-saved ]] || mv /usr/sbin/policy-rc.d.connectord-saved /usr/sbin/policy-rc.d' EXIT
 	printf '#!/bin/sh\n# scripts/test.sh: no service starts while ejabberd is installed\nexit 101\n' >"$policy"
 	chmod 755 "$policy"
 	echo "installing: ejabberd=$version"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "ejabberd=$version" >/dev/null || true
 	rm -f "$policy"
 	[[ -e $saved ]] && mv "$saved" "$policy"
+	trap - EXIT
 	# The package's own service must stay off: disabled for boot, stopped if it ran anyway.
 	if command -v systemctl >/dev/null; then systemctl disable --now ejabberd.service >/dev/null 2>&1 || true; fi
 	if command -v update-rc.d >/dev/null; then update-rc.d ejabberd disable >/dev/null 2>&1 || true; fi
