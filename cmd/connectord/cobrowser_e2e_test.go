@@ -77,26 +77,26 @@ func newCBWorld(t *testing.T, transport string) *cbWorld {
 	}
 	sw.env = append(sw.env, "E2E_COBROWSER_TOKEN="+api.Token())
 	w := &cbWorld{slackWorld: sw, ej: ej, api: api, agent: api.Agent(t)}
-	w.echo()
+	w.echo(w.agent)
 	return w
 }
 
-// echo makes the agent answer every customer line with "echo: " and the
-// line; context lines of a reopened chat are not answered.
-func (w *cbWorld) echo() {
+// echo makes agent answer every customer line with "echo: " and the line,
+// until its stream ends; context lines of a reopened chat are not answered.
+func (w *cbWorld) echo(agent *cobrowsertest.Agent) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.t.Cleanup(cancel)
 	go func() {
 		for n := 1; ; n++ {
-			ms, err := w.agent.WaitMessage(ctx, n)
-			if err != nil {
+			ms, err := agent.WaitMessage(ctx, n)
+			if err != nil || agent.Ended() != nil {
 				return
 			}
 			m := ms[n-1]
 			if strings.HasPrefix(m.Body, "[connectord]") {
 				continue
 			}
-			if err := w.agent.Say(m.From, "echo: "+m.Body); err != nil && ctx.Err() == nil {
+			if err := agent.Say(m.From, "echo: "+m.Body); err != nil && ctx.Err() == nil {
 				w.t.Logf("agent could not answer %q: %v", m.Body, err)
 			}
 		}
@@ -216,6 +216,23 @@ func TestCoBrowserKillLosesNothing(t *testing.T) {
 			t.Errorf("%q never reached the agent", line)
 		}
 	}
+	for _, m := range w.twilio.Sent() {
+		if strings.Contains(m.Body, "ended") || strings.Contains(m.Body, "could not keep") {
+			t.Errorf("customer told %q", m.Body)
+		}
+	}
+}
+// ejabberd restarted mid-conversation: the conversation goes on.
+func TestCoBrowserEjabberdRestart(t *testing.T) {
+	w := newCBWorld(t, "tcp")
+	w.start()
+	w.sms("before")
+	w.smsTo("echo: before")
+	w.ej.Restart(w.t)
+	w.agent = w.api.Agent(w.t) // the agent's page logs in again
+	w.echo(w.agent)
+	w.sms("after")
+	w.smsTo("echo: after")
 	for _, m := range w.twilio.Sent() {
 		if strings.Contains(m.Body, "ended") || strings.Contains(m.Body, "could not keep") {
 			t.Errorf("customer told %q", m.Body)

@@ -211,8 +211,9 @@ func (s *Server) Sessions() []Session {
 	return out
 }
 
-// Agent logs the agent in (once; later calls return the same Agent).
-// t.Cleanup logs it out.
+// Agent logs the agent in (once; later calls return the same Agent, or a
+// new one when its stream ended, as after Ejabberd.Restart: an agent's page
+// logs in again). t.Cleanup logs it out.
 func (s *Server) Agent(t testing.TB) *Agent {
 	t.Helper()
 	if s.cfg.Ejabberd == nil {
@@ -221,7 +222,7 @@ func (s *Server) Agent(t testing.TB) *Agent {
 	s.mu.Lock()
 	a := s.agent
 	s.mu.Unlock()
-	if a != nil {
+	if a != nil && a.Ended() == nil {
 		return a
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
