@@ -222,6 +222,7 @@ func TestCoBrowserKillLosesNothing(t *testing.T) {
 		}
 	}
 }
+
 // ejabberd restarted mid-conversation: the conversation goes on.
 func TestCoBrowserEjabberdRestart(t *testing.T) {
 	w := newCBWorld(t, "tcp")
