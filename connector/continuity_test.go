@@ -428,3 +428,17 @@ func TestLostAtEveryRestartReopensEachTime(t *testing.T) {
 		}
 	}
 }
+
+// An end the vendor words itself (CoBrowser's blocked notice) replaces the
+// end notice: the customer does not also read "write again any time".
+func TestEndedWithVendorText(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.event(alice, connector.Event{Type: connector.EventEnded, Reason: "blocked", Text: "You are blocked for a day."})
+	h.idle()
+	want := []string{"notice:" + defaults.Queued, "notice:You are blocked for a day."}
+	if diff := cmp.Diff(want, texts(h.toUser.all())); diff != "" {
+		t.Errorf("to customer (-want +got):\n%s", diff)
+	}
+}

@@ -100,9 +100,14 @@ func (r *Router) change(c *Conversation, e Event) (Change, bool) {
 		}
 		ch.State, ch.EndReason = StateEnded, reason
 		r.settleLines(c, &ch, moveLines)
+		if e.Text != "" { // the vendor's own words for the customer (CoBrowser's blocked notice)
+			ch.Messages = r.split(c, &Message{Direction: ToCustomer, Kind: KindNotice, Text: r.capLine(c, e.Text),
+				Format: e.Format, Notice: "ended_by_agent"})
+			break
+		}
 		key := "ended_by_agent"
 		if reason != "agent" {
-			key, d.Reason = "ended_failed", reasonLost // the vendor's words are for the log
+			key, d.Reason = "ended_failed", reasonLost // the vendor's reason is for the log
 		}
 		ch.Messages = r.notice(c, key, d)
 	case EventTyping:

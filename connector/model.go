@@ -197,7 +197,7 @@ const (
 	EventQueue       EventType = "queue"       // queue position or wait (Position, Text)
 	EventTransferred EventType = "transferred" // handed to another agent (Agent)
 	EventNoAgent     EventType = "no_agent"    // nobody can take it (LeaveMessage, Text)
-	EventEnded       EventType = "ended"       // over (Reason)
+	EventEnded       EventType = "ended"       // over (Reason; Text, when set, is what the customer reads instead of the end notice)
 	EventNotice      EventType = "notice"      // vendor text for the customer that is not an agent line
 	EventSession     EventType = "session"     // only Session changed
 	// EventLost: the vendor will not continue the chat (it forgot it while we

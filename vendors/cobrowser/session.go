@@ -540,12 +540,9 @@ func (s *session) blocked(ctx context.Context, st *stream) bool {
 		s.v.blocks.add(s.block, now.Add(d), now)
 	}
 	s.log.Info("cobrowser chat: the agent blocked the customer", zap.Duration("for", s.v.cfg.BlockDuration))
-	if t := s.v.cfg.BlockedNotice; t != "" {
-		if !s.emit(ctx, connector.Event{Type: connector.EventNotice, Text: t}) {
-			return false
-		}
-	}
-	s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: "blocked"})
+	// The blocked notice is the end notice: the core's "write again" end
+	// text would contradict it.
+	s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: "blocked", Text: s.v.cfg.BlockedNotice})
 	return false
 }
 

@@ -185,11 +185,8 @@ func TestBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	ended := h.sink.waitType(t, c.ID, connector.EventEnded)
-	if ended.Reason != "blocked" {
-		t.Errorf("ended %+v", ended)
-	}
-	if n := h.sink.of(c.ID, connector.EventNotice); len(n) != 1 || n[0].Text != h.v.cfg.BlockedNotice {
-		t.Errorf("notices %+v", n)
+	if ended.Reason != "blocked" || ended.Text != h.v.cfg.BlockedNotice {
+		t.Errorf("ended %+v, want reason blocked and the blocked notice as its text", ended)
 	}
 	if _, err := h.agent.WaitState(ctx(t), vis, "closed"); err != nil {
 		t.Errorf("our closed after blocked: %v", err)
