@@ -139,7 +139,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	x := connector.ExpanderFor(path)
 	x.Unset = func(key, name string) {
-		fmt.Fprintf(stderr, "%s: warning: %s: environment variable %s is not set; run will refuse to start without it\n", path, key, name)
+		fmt.Fprintf(stderr, "%s: warning: %s: environment variable %s is not set; run refuses to start without it where the key is used as configured\n", path, key, name)
 	}
 	cfg, err := connector.LoadConfigWith(path, x)
 	var errs []error
