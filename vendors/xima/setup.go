@@ -1,0 +1,301 @@
+package xima
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+var (
+	_ connector.Vendor  = (*Vendor)(nil)
+	_ connector.Resumer = (*Vendor)(nil)
+	_ connector.Checker = (*Vendor)(nil)
+)
+
+// Kind is the "xima" vendor kind for the daemon's registry.
+func Kind() connector.VendorKind { return connector.NewVendorKind("xima", Build, Defaults) }
+
+// Vendor is one [vendors.xima.NAME] instance.
+type Vendor struct {
+	name     string
+	cfg      *settings
+	log      *zap.Logger
+	sink     connector.EventSink
+	progress connector.SendProgress
+	api      *api
+	creds    *creds
+	sqs      *sqs.Client
+	restHTTP *http.Client
+	sqsHTTP  *http.Client
+	keep     *keepalive
+	pool     *pollPool
+
+	// ctx ends with Stop; chats live under it, since they start in Open
+	// and Resume, whose own contexts end when they return.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	chats   map[int64]*chat
+	started bool
+	stopped bool
+	probed  bool
+	restErr error
+}
+
+// maxMemProgress bounds the in-memory stand-in for the core's send-progress
+// store, used by a vendor built without the core.
+const maxMemProgress = 1024
+
+// Build validates env.Instance's block and makes the vendor without
+// connecting anything. Every configuration problem is returned, joined.
+func Build(env connector.VendorEnv) (*Vendor, error) {
+	cfg, err := parseConfig(env.Instance)
+	if err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	progress := env.Progress
+	if progress == nil {
+		progress = connector.NewMemoryProgress(maxMemProgress)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
+		ctx: ctx, cancel: cancel, chats: map[int64]*chat{}}
+	v.restHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost: maxSenders + 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}}
+	// Every long poll holds a connection: keep as many idle ones as there
+	// can be polls, or each poll would dial anew.
+	v.sqsHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+		MaxIdleConns: cfg.MaxPollers + 16, MaxIdleConnsPerHost: cfg.MaxPollers + 16,
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}}
+	v.api = &api{base: cfg.base, installationID: cfg.InstallationID, client: v.restHTTP,
+		timeout: cfg.RequestTimeout, now: time.Now}
+	v.creds = newCreds(v.api, cfg.CredentialsRefresh, time.Now)
+	v.sqs = sqs.New(sqs.Options{
+		Region:      "us-east-1", // each call sets the chat queue's region
+		Credentials: v.creds.cache,
+		HTTPClient:  v.sqsHTTP,
+		// The pollers retry with their own back-off; the SDK's retry quota
+		// would make a thousand failing pollers fail for its own reasons.
+		Retryer: aws.NopRetryer{},
+	})
+	v.keep = newKeepalive(cfg.StillHereInterval, cfg.StillHereJitter, v.stillHere, v.spawn)
+	v.pool = newPollPool(v, cfg.MaxPollers)
+	return v, nil
+}
+
+// Name is the instance name, "xima.support".
+func (v *Vendor) Name() string { return v.name }
+
+// Start starts the still-here loop and the health probe, and returns;
+// queues are polled as chats open or resume.
+func (v *Vendor) Start(ctx context.Context) error {
+	v.mu.Lock()
+	v.started = true
+	v.mu.Unlock()
+	if !v.spawn(func() { v.keep.run(v.ctx) }) || !v.spawn(v.probeLoop) {
+		return errStopped
+	}
+	return nil
+}
+
+var errStopped = errors.New("xima vendor stopped")
+
+// Stop drops every poll and still-here at once (no /chat/end: the chats are
+// resumed on the next start, within Xima's 30 s) and waits for every
+// goroutine, within ctx. It tolerates a vendor never started.
+func (v *Vendor) Stop(ctx context.Context) error {
+	v.mu.Lock()
+	v.stopped = true
+	v.mu.Unlock()
+	v.cancel()
+	done := make(chan struct{})
+	go func() {
+		v.wg.Wait()
+		close(done)
+	}()
+	defer v.restHTTP.CloseIdleConnections()
+	defer v.sqsHTTP.CloseIdleConnections()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("xima goroutines still running: %w", ctx.Err())
+	}
+}
+
+// Health is ready when the REST API answers the health probe, SQS
+// credentials were fetched, and no chat's queue poll is failing. It does
+// not block.
+func (v *Vendor) Health() connector.Health {
+	v.mu.Lock()
+	started, stopped, probed, restErr, live := v.started, v.stopped, v.probed, v.restErr, len(v.chats)
+	v.mu.Unlock()
+	_, credErr, fetched := v.creds.state()
+	failing, first, why := v.pool.failing()
+	switch {
+	case stopped:
+		return connector.Health{Detail: "stopped"}
+	case !started:
+		return connector.Health{Detail: "not started"}
+	case !probed:
+		return connector.Health{Detail: "checking xima"}
+	case restErr != nil:
+		return connector.Health{Detail: "REST API unreachable: " + connector.RedactError(restErr)}
+	case fetched && credErr != nil:
+		return connector.Health{Detail: "SQS credentials not fetched: " + connector.RedactError(credErr)}
+	case failing > 0:
+		return connector.Health{Detail: fmt.Sprintf("%d of %d chat queues failing, retrying (conversation %d: %s)",
+			failing, live, first, why)}
+	case live > 0:
+		return connector.Health{Ready: true, Detail: fmt.Sprintf("%d chats polled", live)}
+	default:
+		return connector.Health{Ready: true, Detail: "reachable, no chats open"}
+	}
+}
+
+// probeLoop asks GET /chat/queue/auth now and every health_interval: it
+// proves the API and the installation id, and shows rotated credentials
+// before SQS refuses the old ones.
+func (v *Vendor) probeLoop() {
+	tick := time.NewTicker(v.cfg.HealthInterval)
+	defer tick.Stop()
+	for {
+		got, err := v.api.credentials(v.ctx)
+		if v.ctx.Err() != nil {
+			return
+		}
+		if err == nil && v.creds.rotated(v.ctx, got.AccessKey) {
+			v.log.Info("xima SQS credentials changed; using the new ones")
+		}
+		v.mu.Lock()
+		if v.restErr == nil && err != nil {
+			v.log.Warn("xima REST API unreachable", zap.String("error", connector.RedactError(err)))
+		} else if v.restErr != nil && err == nil {
+			v.log.Info("xima REST API reachable again")
+		}
+		v.probed, v.restErr = true, err
+		v.mu.Unlock()
+		select {
+		case <-v.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// spawn runs f on a goroutine that Stop waits for; false once stopped.
+func (v *Vendor) spawn(f func()) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stopped {
+		return false
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// callContext is ctx, also ended by Stop.
+func (v *Vendor) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(v.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// chat returns the live chat of a conversation, or nil.
+func (v *Vendor) chat(id int64) *chat {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.chats[id]
+}
+
+// register makes ch the conversation's live chat (closing an older one),
+// keeps it alive from firstStillHere on, and polls its queue.
+func (v *Vendor) register(ch *chat, firstStillHere time.Time) bool {
+	v.mu.Lock()
+	if v.stopped {
+		v.mu.Unlock()
+		return false
+	}
+	old := v.chats[ch.id]
+	v.chats[ch.id] = ch
+	v.mu.Unlock()
+	if old != nil {
+		v.retire(old)
+	}
+	v.keep.add(ch, firstStillHere)
+	v.pool.add(ch)
+	return true
+}
+
+// take removes and returns the conversation's live chat, which stops.
+func (v *Vendor) take(id int64) *chat {
+	v.mu.Lock()
+	ch := v.chats[id]
+	delete(v.chats, id)
+	v.mu.Unlock()
+	if ch != nil {
+		v.retire(ch)
+	}
+	return ch
+}
+
+// drop stops ch and removes it if it is still its conversation's live
+// chat; it reports whether it was.
+func (v *Vendor) drop(ch *chat) bool {
+	v.mu.Lock()
+	was := v.chats[ch.id] == ch
+	if was {
+		delete(v.chats, ch.id)
+	}
+	v.mu.Unlock()
+	v.retire(ch)
+	return was
+}
+
+// retire stops a chat's still-heres and its queue poll.
+func (v *Vendor) retire(ch *chat) {
+	v.keep.remove(ch)
+	ch.close()
+}
+
+// liveCount is the number of live chats.
+func (v *Vendor) liveCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.chats)
+}
+
+// deliver commits e through the sink, which retries a store that refuses
+// for a moment; it fails only once ctx is done or when e can never be
+// stored (Permanent).
+func (v *Vendor) deliver(ctx context.Context, e connector.Event) error {
+	if v.sink == nil {
+		return connector.Permanent(errors.New("xima vendor has no event sink"))
+	}
+	if err := v.sink.Event(ctx, e); err != nil {
+		return fmt.Errorf("commit %s event: %w", e.Type, err)
+	}
+	return nil
+}
