@@ -1,0 +1,494 @@
+package cention
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// sessionState is the vendor session the core stores with the conversation:
+// all a restarted daemon needs to resume the chat.
+type sessionState struct {
+	// Token is the random string connectord made up for the chat; the
+	// server keys the chat on it, so a socket with the same token and a
+	// resume frame continues it.
+	Token string `json:"token"`
+	// SessionID and Secret are what register answered: the upload call
+	// and the add attachment frame carry them.
+	SessionID string `json:"session_id,omitempty"`
+	Secret    string `json:"secret,omitempty"`
+	// Agent is the agent last reported joined, so that a resumed chat does
+	// not report the same agent again.
+	Agent string `json:"agent,omitempty"`
+	// MCount is the last mcount given to a customer line in the chat.
+	MCount int64 `json:"mcount,omitempty"`
+	// NoAgent: no chat runs (closed, nobody available, queue full); only a
+	// left message may follow.
+	NoAgent bool `json:"no_agent,omitempty"`
+}
+
+func (st sessionState) marshal() json.RawMessage {
+	b, _ := json.Marshal(st) // strings, ints and bools cannot fail
+	return b
+}
+
+// maxSession bounds a stored session read back.
+const maxSession = 4 << 10
+
+func parseSession(raw json.RawMessage) (sessionState, error) {
+	var st sessionState
+	if len(raw) == 0 {
+		return st, errors.New("no cention session stored")
+	}
+	if len(raw) > maxSession {
+		return st, fmt.Errorf("stored cention session over %d bytes", maxSession)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return sessionState{}, fmt.Errorf("stored cention session: %w", err)
+	}
+	if len(st.Token) > maxID || len(st.SessionID) > maxID || len(st.Secret) > maxID || len(st.Agent) > maxAgentName || st.MCount < 0 {
+		return sessionState{}, errors.New("stored cention session out of bounds")
+	}
+	return st, nil
+}
+
+// newToken makes up a chat token: 26 characters of crypto/rand base32.
+func newToken() string { return "connectord-" + rand.Text() }
+
+// errDone ends a chat's supervision for a reason already dealt with (the
+// chat is over). It is returned Permanent so that Supervise stops.
+var errDone = errors.New("cention chat socket no longer needed")
+
+// chatLost is the error for the chat of token, which Cention no longer has.
+func chatLost(token, why string) error {
+	return fmt.Errorf("cention chat %s (%s): %w", shortToken(token), why, connector.ErrChatLost)
+}
+
+// shortToken names a token in logs and errors without giving it away.
+func shortToken(t string) string {
+	if len(t) > 16 {
+		return t[:16] + "…"
+	}
+	return t
+}
+
+// session is one conversation's chat: its socket, reconnected with the same
+// token under connector.Supervise, and the goroutine that turns frames into
+// events, one at a time and in order.
+type session struct {
+	v      *Vendor
+	id     int64
+	log    *zap.Logger
+	status connector.Status
+
+	done    chan struct{} // closed when run returned (or never ran)
+	firstUp chan struct{} // closed once run serves its first socket
+	lost    chan struct{} // closed once Cention refused to resume the chat
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	state   sessionState
+	conn    *conn
+	ready   chan struct{} // closed while conn is set
+	ending  bool
+	umids   *idSet                   // umids the server confirmed
+	waiters map[string]chan struct{} // Sends waiting for their umid
+
+	// Owned by the run goroutine.
+	seen     *seenSet
+	typing   bool
+	queuePos int
+}
+
+func (v *Vendor) newSession(id int64, st sessionState) *session {
+	return &session{v: v, id: id, log: v.log.With(zap.Int64("conversation", id)), state: st,
+		done: make(chan struct{}), firstUp: make(chan struct{}), lost: make(chan struct{}), ready: make(chan struct{}),
+		umids: newIDSet(maxRemembered), waiters: map[string]chan struct{}{}, seen: newSeenSet(maxRemembered)}
+}
+
+func (s *session) snapshot() json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.marshal()
+}
+
+func (s *session) token() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.Token
+}
+
+// setConn installs the live socket (nil: down).
+func (s *session) setConn(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c == nil {
+		if s.conn != nil {
+			s.ready = make(chan struct{})
+		}
+	} else if s.conn == nil {
+		close(s.ready)
+	}
+	s.conn = c
+}
+
+// waitReady waits for a live socket, within ctx.
+func (s *session) waitReady(ctx context.Context) (*conn, error) {
+	for {
+		s.mu.Lock()
+		c, ready, ending := s.conn, s.ready, s.ending
+		s.mu.Unlock()
+		if c != nil {
+			return c, nil
+		}
+		if ending {
+			return nil, errors.New("the cention chat is closing")
+		}
+		select {
+		case <-ready:
+		case <-s.lost:
+			return nil, s.lostError()
+		case <-s.done:
+			if s.isLost() {
+				return nil, s.lostError()
+			}
+			return nil, connector.Permanent(errors.New("the cention chat is over"))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the cention chat's socket is still reconnecting: %w", ctx.Err())
+		}
+	}
+}
+
+func (s *session) isLost() bool {
+	select {
+	case <-s.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *session) lostError() error { return chatLost(s.token(), "resume refused") }
+
+func (s *session) isEnding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ending
+}
+
+// peek runs on the reader goroutine for every frame: it takes the umid
+// confirmations ("message sent", and the customer's own lines in a batch)
+// at once, however long the events queued ahead of them take to store.
+func (s *session) peek(f serverFrame) {
+	switch f.Event {
+	case evSent:
+		if _, umid, ok := decodeSent(f.arg0()); ok {
+			s.confirm(umid)
+		}
+	case evNewMessage, evChatMessage:
+		for _, m := range decodeBatch(f.Args).Messages {
+			if m.fromCustomer() && m.UMID != "" {
+				s.confirm(m.UMID)
+			}
+		}
+	}
+}
+
+// confirm records that the server has umid and wakes its Send.
+func (s *session) confirm(umid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.umids.add(umid)
+	if w, ok := s.waiters[umid]; ok {
+		close(w)
+		delete(s.waiters, umid)
+	}
+}
+
+// waiter returns a channel closed once umid is confirmed (already closed
+// when it is).
+func (s *session) waiter(umid string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.waiters[umid]; ok {
+		return w
+	}
+	w := make(chan struct{})
+	if s.umids.has(umid) {
+		close(w)
+		return w
+	}
+	s.waiters[umid] = w
+	return w
+}
+
+func (s *session) dropWaiter(umid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.waiters, umid)
+}
+
+// start runs the session on first, the socket Open or Resume made, with
+// backlog (frames read during the handshake) dispatched first. It returns
+// once the socket counts as up; false when the vendor is stopping (first is
+// then closed).
+func (s *session) start(first *conn, backlog []serverFrame) bool {
+	ctx, cancel := context.WithCancel(s.v.ctx)
+	s.mu.Lock()
+	s.cancel = cancel
+	s.mu.Unlock()
+	s.setConn(first)
+	if !s.v.spawn(func() { s.run(ctx, first, backlog) }) {
+		cancel()
+		s.setConn(nil)
+		first.close()
+		close(s.done)
+		return false
+	}
+	select {
+	case <-s.firstUp:
+	case <-s.done:
+	}
+	return true
+}
+
+// stop ends the run goroutine and waits for it.
+func (s *session) stop() {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	<-s.done
+}
+
+// run serves the chat until it is over or ctx ends: on first, then, each
+// time the socket drops, on a new socket with the same token and a resume
+// frame, at the pace of the reconnect policy, until Cention refuses the
+// resume (EventLost: the core opens a new chat).
+func (s *session) run(ctx context.Context, first *conn, backlog []serverFrame) {
+	defer close(s.done)
+	defer s.v.forget(s)
+	err := connector.Supervise(ctx, s.v.cfg.reconnect(), &s.status, s.log, func(ctx context.Context, up func()) error {
+		if first != nil {
+			c, frames := first, backlog
+			first, backlog = nil, nil
+			up()
+			close(s.firstUp)
+			return s.serve(ctx, c, frames)
+		}
+		c, frames, err := s.reattach(ctx)
+		if errors.Is(err, connector.ErrChatLost) {
+			return connector.Permanent(err)
+		}
+		if err != nil {
+			return err
+		}
+		s.log.Info("cention chat resumed on a new socket")
+		up()
+		return s.serve(ctx, c, frames)
+	})
+	s.over(ctx, err)
+}
+
+// serve reads c until it drops (an error: Supervise reconnects) or the chat
+// is over (errDone, or the chat lost).
+func (s *session) serve(ctx context.Context, c *conn, backlog []serverFrame) error {
+	s.setConn(c)
+	defer func() {
+		s.setConn(nil)
+		c.close()
+	}()
+	for _, f := range backlog {
+		if err := s.handle(ctx, f); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case f, ok := <-c.frames:
+			if !ok {
+				if s.isEnding() {
+					return connector.Permanent(errDone)
+				}
+				return fmt.Errorf("cention socket dropped: %w", connector.Redacted(c.err))
+			}
+			if s.isEnding() {
+				continue
+			}
+			if err := s.handle(ctx, f.serverFrame); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// over deals with supervision having stopped for good. A chat Cention will
+// not resume is not the end of the conversation: EventLost, carrying the
+// lost session, has the core open a new chat.
+func (s *session) over(ctx context.Context, err error) {
+	if err == nil || errors.Is(err, errDone) {
+		return
+	}
+	s.v.markLost(s.id, s.token(), s)
+	close(s.lost)
+	s.log.Warn("cention no longer has the chat; the conversation gets a new one", zap.String("error", connector.RedactError(err)))
+	s.emit(ctx, connector.Event{Type: connector.EventLost, Reason: connector.RedactError(err)})
+}
+
+// reattach dials with the chat's token and sends resume. A refusal (an
+// error answer, "no session") is an error wrapping connector.ErrChatLost.
+func (s *session) reattach(ctx context.Context) (*conn, []serverFrame, error) {
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	c, ans, backlog, err := s.v.resume(ctx, st.Token, s.log, s.peek)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ans.SessionID != "" || ans.Secret != "" {
+		s.mu.Lock()
+		if ans.SessionID != "" {
+			s.state.SessionID = ans.SessionID
+		}
+		if ans.Secret != "" {
+			s.state.Secret = ans.Secret
+		}
+		s.mu.Unlock()
+	}
+	return c, backlog, nil
+}
+
+// resume dials with token and sends resume, waiting within connect_timeout
+// for the answer: a register or resume event with the session, or a batch
+// of the chat's messages, is a yes; an error in any event's first argument
+// is a refusal (ErrChatLost).
+func (v *Vendor) resume(ctx context.Context, token string, log *zap.Logger, peek func(serverFrame)) (*conn, registerAnswer, []serverFrame, error) {
+	c, err := v.dial(ctx, token, log, peek)
+	if err != nil {
+		return nil, registerAnswer{}, nil, err
+	}
+	if err := c.send(ctx, typeResume, resumeData{}); err != nil {
+		c.close()
+		return nil, registerAnswer{}, nil, err
+	}
+	var ans registerAnswer
+	f, backlog, err := c.await(ctx, v.cfg.ConnectTimeout, "resume", func(f serverFrame) bool {
+		a, ok := decodeAnswer(f.arg0())
+		switch {
+		case ok && a.Error != "":
+			ans = a
+			return true
+		case f.Event == evRegister || f.Event == evResume:
+			ans = a
+			return true
+		}
+		return f.Event == evNewMessage || f.Event == evChatMessage
+	})
+	if err != nil {
+		c.close()
+		return nil, ans, nil, err
+	}
+	if ans.Error != "" {
+		c.close()
+		log.Info("cention refused to resume the chat", zap.String("error", ans.Error))
+		return nil, ans, nil, chatLost(token, ans.Error)
+	}
+	if f.Event == evNewMessage || f.Event == evChatMessage {
+		backlog = append(backlog, f) // the chat's messages: dispatched first
+	}
+	return c, ans, backlog, nil
+}
+
+// emit commits e through the sink. Every event but typing carries the
+// session, so that the agent and mcount reach the store with it. An error
+// means e was not stored (ctx ended, or the sink refused it for good:
+// logged) and the chat's reader must stop.
+func (s *session) emit(ctx context.Context, e connector.Event) error {
+	e.ConversationID = s.id
+	if e.Type != connector.EventTyping {
+		e.Session = s.snapshot()
+	}
+	err := s.v.deliver(ctx, e)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("cention event not stored; the chat's socket is dropped", zap.Error(err))
+		}
+		return connector.Permanent(fmt.Errorf("%w: %w", errDone, err))
+	}
+	return nil
+}
+
+// idSet is a set of strings that forgets its oldest entries past max.
+type idSet struct {
+	max   int
+	m     map[string]struct{}
+	order []string
+}
+
+func newIDSet(max int) *idSet { return &idSet{max: max, m: map[string]struct{}{}} }
+
+func (s *idSet) has(id string) bool {
+	_, ok := s.m[id]
+	return ok
+}
+
+func (s *idSet) add(id string) {
+	if s.has(id) {
+		return
+	}
+	if len(s.order) >= s.max {
+		delete(s.m, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.m[id] = struct{}{}
+	s.order = append(s.order, id)
+}
+
+// seenSet remembers the messages of a chat already handled, by Cention id
+// and by umid. A umid alone identifies a message only when it was not seen
+// with another id: agents' lines may share a placeholder umid.
+type seenSet struct {
+	ids   *idSet
+	umids map[string]string // umid -> the id it came with ("" for none)
+	order []string
+	max   int
+}
+
+func newSeenSet(max int) *seenSet {
+	return &seenSet{ids: newIDSet(max), umids: map[string]string{}, max: max}
+}
+
+// check reports whether m was handled before, and records it.
+func (s *seenSet) check(m chatMsg) bool {
+	if m.ID != "" && s.ids.has(m.ID) {
+		return true
+	}
+	if prev, ok := s.umids[m.UMID]; ok && m.UMID != "" && (prev == "" || m.ID == "" || prev == m.ID) {
+		return true
+	}
+	if m.ID != "" {
+		s.ids.add(m.ID)
+	}
+	if m.UMID != "" {
+		if _, ok := s.umids[m.UMID]; !ok {
+			if len(s.order) >= s.max {
+				delete(s.umids, s.order[0])
+				s.order = s.order[1:]
+			}
+			s.order = append(s.order, m.UMID)
+		}
+		s.umids[m.UMID] = m.ID
+	}
+	return false
+}
