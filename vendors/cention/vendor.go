@@ -281,11 +281,15 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 // message twice.
 type leftRecord struct {
 	Token string `json:"left_token"`
+	Left  bool   `json:"left,omitempty"` // register answered: nothing more to do
 }
 
 // LeaveMessage leaves the customer's message after no agent took the chat:
-// register with offlineChat on a socket of its own, then close it. A retry
-// resumes the offline chat of the first attempt when Cention still has it.
+// register with offlineChat on a socket of its own, then close it. The
+// offline chat's token is kept in the send progress before register and
+// marked left once register answered: a retry after that does nothing, and
+// one before it resumes the offline chat when Cention still has it, else
+// registers again with the same token.
 func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
 	ctx, cancel := v.callContext(ctx)
 	defer cancel()
@@ -299,6 +303,9 @@ func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m 
 	} else if len(b) > 0 && len(b) < maxSession {
 		_ = json.Unmarshal(b, &rec) // unreadable: a new offline chat
 	}
+	if rec.Left {
+		return nil
+	}
 	if rec.Token != "" && len(rec.Token) <= maxID {
 		cn, _, _, err := v.resume(ctx, rec.Token, log, nil)
 		if err == nil {
@@ -311,9 +318,8 @@ func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m 
 		}
 	} else {
 		rec.Token = newToken()
-		b, _ := json.Marshal(rec)
-		if err := v.progress.SaveProgress(ctx, m.ID, b); err != nil {
-			return fmt.Errorf("save cention send progress: %w", err)
+		if err := v.saveLeft(ctx, m.ID, rec); err != nil {
+			return err
 		}
 	}
 	cn, f, _, err := v.registerChat(ctx, rec.Token, log, nil, v.registration(c, true, lineText(m)))
@@ -328,6 +334,18 @@ func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m 
 		}
 		return connector.Permanent(fmt.Errorf("cention refused the offline message: %s", why))
 	}
+	rec.Left = true
+	if err := v.saveLeft(ctx, m.ID, rec); err != nil {
+		return err
+	}
 	log.Info("cention offline message left")
+	return nil
+}
+
+func (v *Vendor) saveLeft(ctx context.Context, id int64, rec leftRecord) error {
+	b, _ := json.Marshal(rec) // a string and a bool cannot fail
+	if err := v.progress.SaveProgress(ctx, id, b); err != nil {
+		return fmt.Errorf("save cention send progress: %w", err)
+	}
 	return nil
 }
