@@ -20,6 +20,8 @@ type chat struct {
 	agentID   int
 
 	msgs        []*message // the chat's history, in order
+	byID        map[int64]*message
+	umids       map[string]*message // client messages by umid
 	lines       []Line
 	repeats     []Line
 	afterEnd    []Line
@@ -59,12 +61,7 @@ type message struct {
 }
 
 func (ch *chat) byUmid(umid string) *message {
-	for _, m := range ch.msgs {
-		if m.sender == SenderClient && m.umid == umid {
-			return m
-		}
-	}
-	return nil
+	return ch.umids[umid]
 }
 
 // newMessageLocked appends a message to ch's history.
@@ -76,6 +73,16 @@ func (s *Server) newMessageLocked(ch *chat, sender, umid, text string) *message 
 		m.agent, m.aid = ch.agent, ch.agentID
 	}
 	ch.msgs = append(ch.msgs, m)
+	if ch.byID == nil {
+		ch.byID = make(map[int64]*message)
+	}
+	ch.byID[m.id] = m
+	if sender == SenderClient && umid != "" {
+		if ch.umids == nil {
+			ch.umids = make(map[string]*message)
+		}
+		ch.umids[umid] = m
+	}
 	return m
 }
 
@@ -318,8 +325,12 @@ func (s *Server) onMessage(c *conn, f clientFrame) {
 	}
 }
 
-// confirmLaterLocked confirms m's umid now, or after LateAck.
+// confirmLaterLocked confirms m's umid now, after LateAck, or at ReleaseAcks.
 func (s *Server) confirmLaterLocked(ch *chat, m *message, repeat bool) {
+	if s.holdAcks {
+		s.held = append(s.held, heldAck{ch, m, repeat})
+		return
+	}
 	d := s.lateAck
 	if d <= 0 || s.closed {
 		s.confirmLocked(ch, m, repeat)

@@ -14,6 +14,29 @@ func (s *Server) LateAck(d time.Duration) {
 	s.lateAck = d
 }
 
+// HoldAcks withholds every later umid confirmation until ReleaseAcks: the
+// deterministic form of LateAck, for tests that act while a line is
+// unconfirmed (drop the socket, resend it).
+func (s *Server) HoldAcks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdAcks = true
+}
+
+// ReleaseAcks sends the withheld confirmations, in order, and stops
+// withholding.
+func (s *Server) ReleaseAcks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdAcks = false
+	held := s.held
+	s.held = nil
+	for _, h := range held {
+		s.confirmLocked(h.ch, h.m, h.repeat)
+	}
+	s.changedLocked()
+}
+
 // SetRedeliver makes every later batch also carry again up to n of the
 // newest messages the client was already sent, before the new ones (0: off).
 func (s *Server) SetRedeliver(n int) {

@@ -49,6 +49,7 @@ type Line struct {
 	Text      string // data.message
 	FrameID   string // the frame's id, raw JSON
 	MessageID int64  // the server's message id (of the first line with the umid for a repeat; 0 after the end)
+	Confirmed bool   // the server has confirmed the umid (sent, or due while no socket was there)
 }
 
 // Attachment is one add attachment frame.
@@ -61,11 +62,22 @@ type Attachment struct {
 func (ch *chat) snapshot() Chat {
 	return Chat{Token: ch.token, SessionID: ch.sessionID, SessionSecret: ch.secret,
 		Register: ch.reg, Agent: ch.agent,
-		Lines: slices.Clone(ch.lines), Repeats: slices.Clone(ch.repeats),
+		Lines: ch.confirmed(ch.lines), Repeats: ch.confirmed(ch.repeats),
 		AfterEnd: slices.Clone(ch.afterEnd), Attachments: slices.Clone(ch.attachments),
 		Frames: slices.Clone(ch.frames), Sockets: ch.sockets, Reregisters: ch.reregisters,
 		Resumes: ch.resumes, RefusedResumes: ch.refusedResumes,
 		Ended: ch.ended, EndedBy: ch.endedBy, Lost: ch.lost}
+}
+
+// confirmed copies lines with their Confirmed flag as it is now.
+func (ch *chat) confirmed(lines []Line) []Line {
+	out := slices.Clone(lines)
+	for i := range out {
+		if m := ch.byID[out[i].MessageID]; m != nil {
+			out[i].Confirmed = m.visible
+		}
+	}
+	return out
 }
 
 // Chats returns every chat, in the order they started.
@@ -106,7 +118,7 @@ func (s *Server) WaitLines(ctx context.Context, token string, n int) ([]Line, er
 	var lines []Line
 	err := s.wait(ctx, func() bool {
 		if ch := s.live[token]; ch != nil && len(ch.lines) >= n {
-			lines = slices.Clone(ch.lines)
+			lines = ch.confirmed(ch.lines)
 			return true
 		}
 		return false

@@ -114,12 +114,21 @@ type Server struct {
 	canChat     bool
 	agents      []string
 	lateAck     time.Duration
+	holdAcks    bool
+	held        []heldAck
 	redeliverN  int
 	refusals    []Refusal
 	uploads     []*upload
 	pings       map[string]int // client pings per token
 	malformed   int
 	changed     chan struct{} // closed and replaced whenever something is recorded
+}
+
+// heldAck is a confirmation HoldAcks withholds.
+type heldAck struct {
+	ch     *chat
+	m      *message
+	repeat bool
 }
 
 // Start starts a Server on 127.0.0.1 (plain HTTP and ws://). Close stops it.
