@@ -63,6 +63,8 @@ type client struct {
 	err    error         // the reader's error, set before done closes
 	id     int
 	pings  atomic.Int64 // server pings received
+	// firstPing is when the first server ping came, in unix nanoseconds.
+	firstPing atomic.Int64
 }
 
 // dial connects with token and the server's Origin.
@@ -99,7 +101,9 @@ func dialWith(t *testing.T, url, origin string, pong bool) (*client, *http.Respo
 	c := &client{t: t, frames: make(chan frame, 100), done: make(chan struct{})}
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
 		OnPingReceived: func(context.Context, []byte) bool {
-			c.pings.Add(1)
+			if c.pings.Add(1) == 1 {
+				c.firstPing.Store(time.Now().UnixNano())
+			}
 			return pong
 		}})
 	if err != nil {

@@ -155,9 +155,9 @@ func (c *conn) keepAlive(ctx context.Context) {
 	if cfg.IdleTimeout > 0 {
 		tick = min(tick, cfg.IdleTimeout/4+time.Millisecond)
 	}
+	lastPing := time.Now() // before the ticker, so the first tick is a full interval after it
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	lastPing := time.Now()
 	for {
 		select {
 		case <-ctx.Done():

@@ -569,13 +569,18 @@ func TestPingsAndIdle(t *testing.T) {
 }
 
 func TestUnansweredPingDrops(t *testing.T) {
-	s := NewServer(t, Config{PingInterval: 250 * time.Millisecond})
+	const interval = 500 * time.Millisecond
+	s := NewServer(t, Config{PingInterval: interval})
+	start := time.Now()
 	c := dialNoPong(t, s, "t1")
 	c.register("John", "hi", 2)
 	c.expect(evNewMessage)
 	c.ended()
-	if c.pings.Load() == 0 {
-		t.Error("dropped without a ping")
+	// The first ping comes one interval after the upgrade (not two), and
+	// the socket is dropped one interval later when no pong comes.
+	first := time.Duration(c.firstPing.Load() - start.UnixNano())
+	if c.pings.Load() == 0 || first < interval || first > interval*9/5 {
+		t.Errorf("%d pings, the first after %v; want the first after about %v", c.pings.Load(), first, interval)
 	}
 	if ch, _ := s.Chat("t1"); ch.Ended {
 		t.Error("the drop ended the chat")
