@@ -36,11 +36,14 @@ type pollPool struct {
 	fails   map[*chat]pollFailure
 }
 
-// pollFailure is a chat whose last poll failed.
+// pollFailure is a chat's record of failed polls: down while its last poll
+// failed; n counts toward the back-off until a poll has worked for
+// reconnect_stable after the last failure.
 type pollFailure struct {
-	n     int
-	err   string
-	since time.Time
+	n    int
+	err  string
+	last time.Time
+	down bool
 }
 
 func newPollPool(v *Vendor, max int) *pollPool {
@@ -108,30 +111,39 @@ func (p *pollPool) work() {
 func (p *pollPool) wait() time.Duration {
 	w := p.v.cfg.PollWait
 	if live := p.v.liveCount(); live > p.max {
-		w = max(time.Second, (w*time.Duration(p.max)/time.Duration(live)).Truncate(time.Second))
+		w = max(time.Second, (w * time.Duration(p.max) / time.Duration(live)).Truncate(time.Second))
 	}
 	return w
 }
 
+// failed records a failed poll of c and returns the failures counted.
 func (p *pollPool) failed(c *chat, err error) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := time.Now()
 	f := p.fails[c]
-	if f.n == 0 {
-		f.since = time.Now()
+	if !f.down && now.Sub(f.last) >= p.v.cfg.ReconnectStable {
+		f.n = 0 // it worked for a while: a new trouble
 	}
 	f.n++
-	f.err = connector.RedactError(err)
+	f.err, f.last, f.down = connector.RedactError(err), now, true
 	p.fails[c] = f
 	return f.n
 }
 
-// succeeded clears c's failures. A chat that failed and then stayed up
-// less than reconnect_stable keeps its count toward the back-off.
+// succeeded records a poll of c that worked.
 func (p *pollPool) succeeded(c *chat) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.fails, c)
+	f, ok := p.fails[c]
+	switch {
+	case !ok:
+	case time.Since(f.last) >= p.v.cfg.ReconnectStable:
+		delete(p.fails, c)
+	default:
+		f.down = false
+		p.fails[c] = f
+	}
 }
 
 func (p *pollPool) forget(c *chat) {
@@ -146,7 +158,7 @@ func (p *pollPool) failing() (n int, first int64, why string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c, f := range p.fails {
-		if c.closed() {
+		if c.closed() || !f.down {
 			continue
 		}
 		n++
