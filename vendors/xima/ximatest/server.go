@@ -68,6 +68,7 @@ type Server struct {
 	cancel context.CancelFunc
 	rest   *listener
 	sqs    *listener
+	calls  sync.WaitGroup // handlers running; Add only while !closed, under mu
 
 	mu       sync.Mutex
 	closed   bool
@@ -127,11 +128,11 @@ func New(cfg Config) (*Server, error) {
 	s.faults.visibility = DefaultVisibility
 	s.creds = newCredentials(time.Now())
 	var err error
-	if s.rest, err = listen(http.HandlerFunc(s.serveREST)); err != nil {
+	if s.rest, err = listen(s.tracked(s.serveREST)); err != nil {
 		cancel()
 		return nil, err
 	}
-	if s.sqs, err = listen(http.HandlerFunc(s.serveSQS)); err != nil {
+	if s.sqs, err = listen(s.tracked(s.serveSQS)); err != nil {
 		s.rest.close()
 		cancel()
 		return nil, err
@@ -162,8 +163,8 @@ func (s *Server) SQSEndpoint() string { return s.sqs.url() }
 // Region is the region of the credentials and of the queues.
 func (s *Server) Region() string { return s.cfg.Region }
 
-// Close ends long polls, stops both HTTP servers and every still-here timer.
-// It is idempotent.
+// Close ends long polls, stops both HTTP servers and every still-here timer,
+// and waits for the calls in progress. It is idempotent.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -178,6 +179,24 @@ func (s *Server) Close() {
 	s.cancel()
 	s.rest.close()
 	s.sqs.close()
+	s.calls.Wait()
+}
+
+// tracked counts h's calls so that Close can wait for them; once closed,
+// calls are refused with 503.
+func (s *Server) tracked(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.calls.Add(1)
+		s.mu.Unlock()
+		defer s.calls.Done()
+		h(w, r)
+	})
 }
 
 // notifyLocked wakes everything waiting for a change (long polls, Wait).

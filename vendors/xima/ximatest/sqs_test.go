@@ -532,3 +532,29 @@ func TestWaitText(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseEndsLongPolls(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, q, c := chatWithClient(t, s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.ReceiveMessage(ctxFor(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), WaitTimeSeconds: 20})
+	}()
+	if err := s.Wait(ctxFor(t), func() bool { return s.Polling() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.Close()
+	<-done
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Close with a long poll waiting took %v", elapsed)
+	}
+	if s.Polling() != 0 {
+		t.Errorf("Polling = %d after Close", s.Polling())
+	}
+}
