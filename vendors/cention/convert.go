@@ -61,12 +61,15 @@ func (s *session) batch(ctx context.Context, b batch) error {
 		if m.ID == "" && m.UMID == "" {
 			m.ID = contentKey(m)
 		}
-		if s.seen.check(m) || m.fromCustomer() {
+		if s.seen.dup(m) {
 			continue
 		}
-		if err := s.message(ctx, m); err != nil {
-			return err
+		if !m.fromCustomer() {
+			if err := s.message(ctx, m); err != nil {
+				return err // not marked seen: the resume's history offers it again
+			}
 		}
+		s.seen.add(m)
 	}
 	return nil
 }
@@ -129,18 +132,23 @@ func (s *session) systemText(ctx context.Context, m chatMsg, ev sysEvent) error 
 func (s *session) agentIs(ctx context.Context, name string) error {
 	s.mu.Lock()
 	prev := s.state.Agent
+	s.state.Agent = name // the event carries it in its session
+	s.mu.Unlock()
 	if prev == name {
-		s.mu.Unlock()
 		return nil
 	}
-	s.state.Agent = name
-	s.mu.Unlock()
 	typ := connector.EventJoined
 	if prev != "" {
 		typ = connector.EventTransferred
 	}
 	s.log.Info("cention agent", zap.String("event", string(typ)), zap.String("agent", name))
-	return s.emit(ctx, connector.Event{Type: typ, Agent: name})
+	if err := s.emit(ctx, connector.Event{Type: typ, Agent: name}); err != nil {
+		s.mu.Lock()
+		s.state.Agent = prev // not stored: told again when the history comes back
+		s.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 func (s *session) agentName() string {

@@ -412,21 +412,27 @@ func (v *Vendor) resume(ctx context.Context, token string, log *zap.Logger, peek
 
 // emit commits e through the sink. Every event but typing carries the
 // session, so that the agent and mcount reach the store with it. An error
-// means e was not stored (ctx ended, or the sink refused it for good:
-// logged) and the chat's reader must stop.
+// stops the chat's reader: the sink refused e for good (Permanent: logged,
+// the socket is dropped, as the conversation cannot take its events), or
+// it did not store e now (ctx ended; or, from a sink that does not retry,
+// any other error: the socket is dropped and resumed, and the history the
+// resume brings offers e again).
 func (s *session) emit(ctx context.Context, e connector.Event) error {
 	e.ConversationID = s.id
 	if e.Type != connector.EventTyping {
 		e.Session = s.snapshot()
 	}
 	err := s.v.deliver(ctx, e)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("cention event not stored; the chat's socket is dropped", zap.Error(err))
-		}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case connector.IsPermanent(err):
+		s.log.Error("cention event not stored; the chat's socket is dropped", zap.Error(err))
 		return connector.Permanent(fmt.Errorf("%w: %w", errDone, err))
 	}
-	return nil
+	return fmt.Errorf("cention event not stored now, the chat is read again: %w", err)
 }
 
 // idSet is a set of strings that forgets its oldest entries past max.
@@ -469,26 +475,29 @@ func newSeenSet(max int) *seenSet {
 	return &seenSet{ids: newIDSet(max), umids: map[string]string{}, max: max}
 }
 
-// check reports whether m was handled before, and records it.
-func (s *seenSet) check(m chatMsg) bool {
+// dup reports whether m was handled before.
+func (s *seenSet) dup(m chatMsg) bool {
 	if m.ID != "" && s.ids.has(m.ID) {
 		return true
 	}
-	if prev, ok := s.umids[m.UMID]; ok && m.UMID != "" && (prev == "" || m.ID == "" || prev == m.ID) {
-		return true
-	}
+	prev, ok := s.umids[m.UMID]
+	return ok && m.UMID != "" && (prev == "" || m.ID == "" || prev == m.ID)
+}
+
+// add records m as handled.
+func (s *seenSet) add(m chatMsg) {
 	if m.ID != "" {
 		s.ids.add(m.ID)
 	}
-	if m.UMID != "" {
-		if _, ok := s.umids[m.UMID]; !ok {
-			if len(s.order) >= s.max {
-				delete(s.umids, s.order[0])
-				s.order = s.order[1:]
-			}
-			s.order = append(s.order, m.UMID)
-		}
-		s.umids[m.UMID] = m.ID
+	if m.UMID == "" {
+		return
 	}
-	return false
+	if _, ok := s.umids[m.UMID]; !ok {
+		if len(s.order) >= s.max {
+			delete(s.umids, s.order[0])
+			s.order = s.order[1:]
+		}
+		s.order = append(s.order, m.UMID)
+	}
+	s.umids[m.UMID] = m.ID
 }
