@@ -172,7 +172,7 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	for _, m := range pending {
-		r.enqueue(nil, m)
+		r.requeue(nil, m)
 	}
 	r.heartbeat.Store(time.Now().UnixNano())
 	r.wg.Add(1)
@@ -236,7 +236,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 		if res.Message != nil && res.Message.State.Pending() {
 			// An earlier delivery may have committed after its caller gave up,
 			// so that it was never queued.
-			r.enqueue(res.Conversation, res.Message)
+			r.requeue(res.Conversation, res.Message)
 		}
 		return nil
 	}
@@ -328,10 +328,17 @@ func (r *Router) DeliveryStatus(ctx context.Context, channel, remoteID string, s
 	return nil
 }
 
-// enqueue puts a stored message on its lane, unless that lane holds it
-// already; it reports whether it queued it. c is m's conversation when the
-// caller has it (nil: read when needed).
-func (r *Router) enqueue(c *Conversation, m *Message) bool {
+// enqueue puts a message just committed on its lane, unless that lane holds
+// it already; it reports whether it queued it. c is m's conversation when
+// the caller has it (nil: read when needed).
+func (r *Router) enqueue(c *Conversation, m *Message) bool { return r.queue(c, m, false) }
+
+// requeue is enqueue for a message read earlier (the outbox, a duplicate's
+// record): its lane may have settled it since, so each attempt reads it
+// again first.
+func (r *Router) requeue(c *Conversation, m *Message) bool { return r.queue(c, m, true) }
+
+func (r *Router) queue(c *Conversation, m *Message, stale bool) bool {
 	if r.isQueued(m) {
 		return false
 	}
@@ -345,7 +352,7 @@ func (r *Router) enqueue(c *Conversation, m *Message) bool {
 	r.queued[q] = true
 	r.lanes.Go(k, 0, func() {
 		defer r.dequeued(q)
-		r.deliver(r.runCtx, m)
+		r.deliver(r.runCtx, m, stale)
 	})
 	return true
 }
@@ -386,7 +393,7 @@ func closedChan() chan struct{} {
 
 // deliver moves one message to its destination, retrying until it is sent,
 // fails permanently, or the Router stops (then it stays stored).
-func (r *Router) deliver(ctx context.Context, m *Message) {
+func (r *Router) deliver(ctx context.Context, m *Message, stale bool) {
 	if r.takeRecovered(m.ID) {
 		reason, err := r.admitRecovered(ctx, m)
 		if err != nil {
@@ -400,7 +407,7 @@ func (r *Router) deliver(ctx context.Context, m *Message) {
 	}
 	panics := 0
 	for attempt := 0; ; attempt++ {
-		cur, conv, err := r.current(ctx, m)
+		cur, conv, err := r.current(ctx, m, stale)
 		if err == nil && cur == nil {
 			return // settled meanwhile, or moved to another conversation's lane
 		}
@@ -438,10 +445,21 @@ func (r *Router) deliver(ctx context.Context, m *Message) {
 	}
 }
 
-// current reads m and its conversation as they stand now; a nil message
-// and error mean m no longer waits here (sent, failed, or moved to the
-// customer's next conversation, whose lane has it).
-func (r *Router) current(ctx context.Context, m *Message) (*Message, *Conversation, error) {
+// current reads m's conversation and, where m may have been settled by
+// another path, m itself as it stands now; a nil message and error mean m
+// no longer waits here (sent, failed, or moved to the customer's next
+// conversation, whose lane has it). m is read again when it is stale (read
+// before this job was queued: its earlier job may have sent it since), a
+// context line (sendContext sends it ahead of the line in hand) or in a
+// conversation that ended (its lines move, are left or fail only then).
+func (r *Router) current(ctx context.Context, m *Message, stale bool) (*Message, *Conversation, error) {
+	c, err := r.store.Conversation(ctx, m.ConversationID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Open() && m.Kind != KindContext && !stale {
+		return m, c, nil
+	}
 	cur, err := r.store.Message(ctx, m.ID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, nil
@@ -451,10 +469,6 @@ func (r *Router) current(ctx context.Context, m *Message) (*Message, *Conversati
 	}
 	if !cur.State.Pending() || cur.ConversationID != m.ConversationID {
 		return nil, nil, nil
-	}
-	c, err := r.store.Conversation(ctx, cur.ConversationID)
-	if err != nil {
-		return nil, nil, err
 	}
 	return cur, c, nil
 }
@@ -552,7 +566,7 @@ func (r *Router) sweepOutbox(ctx context.Context) {
 		return
 	}
 	for _, m := range pending {
-		if r.enqueue(nil, m) {
+		if r.requeue(nil, m) {
 			r.log.Warn("outbox sweep queued a message nobody held", zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID))
 		}
 	}
