@@ -1,7 +1,6 @@
 package cention
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -282,43 +281,42 @@ func TestRestartRefusedResume(t *testing.T) {
 	}
 }
 
-// An Open whose register answer never came (the first attempt's context
-// ended) is retried: the chat of the first token is resumed, not doubled.
+// An Open whose register answer was not seen is retried: the chat of its
+// token is resumed when Cention has it (no second chat), and registered
+// with the same token when Cention does not.
 func TestOpenRetryKeepsChat(t *testing.T) {
 	h := newHarness(t, centiontest.Config{}, nil)
 	c := h.conv()
-	h.v.keepOpened(c.ID, "connectord-halfopened")
-	// The half-open chat exists at Cention: a register went through.
-	v2 := h.start()
-	sess, err := v2.Open(ctxFor(t), c)
+	first := h.start() // plays the attempt whose register went through
+	sess, err := first.Open(ctxFor(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = sess
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Now the retry on h.v: it resumes the half-opened token, which Cention
-	// does not know, so it registers with that token: one chat.
-	sess, err = h.v.Open(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stopVendor(t, first)
 	st, _ := parseSession(sess)
-	if st.Token != "connectord-halfopened" {
-		t.Errorf("retried Open used token %q", st.Token)
-	}
-	sess2, err := func() ([]byte, error) {
-		h.v.keepOpened(c.ID, st.Token)
-		return h.v.Open(ctx, c)
-	}()
+	h.v.keepOpened(c.ID, st.Token) // what the failed attempt left in h.v
+	sess, err = h.v.Open(ctxFor(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st2, _ := parseSession(sess2); st2.Token != st.Token {
-		t.Errorf("second retry used token %q", st2.Token)
+	if st2, _ := parseSession(sess); st2.Token != st.Token || st2.SessionID != st.SessionID {
+		t.Errorf("retried Open: session %s, want the chat of %s", sess, st.Token)
 	}
-	if ch, _ := h.srv.Chat(st.Token); ch.Reregisters != 0 || ch.Resumes != 1 {
-		t.Errorf("chat of the retried Open: %d re-registers, %d resumes; want a resume", ch.Reregisters, ch.Resumes)
+	if chats := h.srv.Chats(); len(chats) != 1 || chats[0].Resumes != 1 || chats[0].Reregisters != 0 {
+		t.Errorf("chats after the retry: %+v", chats)
+	}
+
+	c2 := h.conv()
+	h.v.keepOpened(c2.ID, "connectord-never-registered")
+	sess, err = h.v.Open(ctxFor(t), c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st3, _ := parseSession(sess); st3.Token != "connectord-never-registered" || st3.SessionID == "" {
+		t.Errorf("Open retried on an unknown token: session %s", sess)
+	}
+	if n := len(h.srv.Chats()); n != 2 {
+		t.Errorf("%d chats, want 2", n)
 	}
 }
 
