@@ -342,13 +342,22 @@ func compare[T int | int64](a, b T) int {
 // its effects, makes the redelivery a no-op.
 func (v *Vendor) deleteMessage(c *chat, r received) {
 	_, queue := c.ids()
-	ctx, cancel := context.WithTimeout(v.ctx, v.cfg.RequestTimeout)
-	defer cancel()
-	_, err := v.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queue),
-		ReceiptHandle: aws.String(r.handle)}, v.endpointFor(queue))
-	if err != nil && v.ctx.Err() == nil {
+	for attempt := 0; ; attempt++ {
+		key, _ := v.creds.current(v.ctx)
+		ctx, cancel := context.WithTimeout(v.ctx, v.cfg.RequestTimeout)
+		_, err := v.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queue),
+			ReceiptHandle: aws.String(r.handle)}, v.endpointFor(queue))
+		cancel()
+		switch {
+		case err == nil, v.ctx.Err() != nil:
+			return
+		case isAuthError(err) && attempt == 0:
+			v.creds.refused(v.ctx, key) // rotated: once more with the new ones
+			continue
+		}
 		c.log.Info("xima SQS delete failed; the message will come again and be recognised",
 			zap.String("message", r.id), zap.String("error", connector.RedactError(err)))
+		return
 	}
 }
 
@@ -377,12 +386,24 @@ func (v *Vendor) checkLost(c *chat, why string) bool {
 }
 
 // reportLost stops c and commits EventLost, when c is still its
-// conversation's chat (a chat that an Open already replaced says nothing).
+// conversation's chat: whoever stops a lost chat first (this, or a Send
+// that found it gone and returns ErrChatLost) is the only one to report it.
 // The event carries no session: the stored one may differ from c's newest
 // by cookies or seen ids, and the core ignores a lost report whose session
-// is not the stored one. A report that does not get stored (Stop) is made
-// again by the next Resume, which finds the chat gone.
+// is not the stored one. Until it is stored, a Resume of the chat waits
+// (a retry), so that the core does not also learn of it from ErrChatLost
+// and open a second new chat. A report that does not get stored (Stop) is
+// made again by the next Resume, which finds the chat gone.
 func (v *Vendor) reportLost(c *chat, reason string) {
+	chatID, _ := c.ids()
+	v.mu.Lock()
+	v.reporting[c.id] = chatID
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		delete(v.reporting, c.id)
+		v.mu.Unlock()
+	}()
 	if !v.drop(c) {
 		return
 	}
@@ -390,6 +411,14 @@ func (v *Vendor) reportLost(c *chat, reason string) {
 	if err != nil {
 		c.log.Info("xima lost chat not reported", zap.String("error", connector.RedactError(err)))
 	}
+}
+
+// beingReported reports whether chat chatID of conversation id is being
+// reported lost right now.
+func (v *Vendor) beingReported(id int64, chatID string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.reporting[id] == chatID
 }
 
 // saveSession stores the chat's session on its own (an EventSession).

@@ -47,7 +47,10 @@ type Vendor struct {
 
 	mu      sync.Mutex
 	chats   map[int64]*chat
-	started bool
+	// reporting names, by conversation, the chat whose EventLost is being
+	// committed (reportLost).
+	reporting map[int64]string
+	started   bool
 	stopped bool
 	probed  bool
 	restErr error
@@ -74,7 +77,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
-		ctx: ctx, cancel: cancel, chats: map[int64]*chat{}}
+		ctx: ctx, cancel: cancel, chats: map[int64]*chat{}, reporting: map[int64]string{}}
 	v.restHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
 		MaxIdleConnsPerHost: maxSenders + 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}}
 	// Every long poll holds a connection: keep as many idle ones as there

@@ -76,7 +76,7 @@ func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connect
 		return err
 	}
 	if err := v.api.say(ctx, chatID, lineText(m), ch.jar); err != nil {
-		return v.sendFailed(ch, err)
+		return v.sendFailed(ctx, ch, err)
 	}
 	// Xima took it: a failure to record that must not make the core post it
 	// again.
@@ -99,23 +99,26 @@ func lineText(m *connector.Message) string {
 
 // sendFailed maps a failed POST /chat: a client error makes the session
 // check decide whether the chat is gone (ErrChatLost) or the line itself
-// was refused (Permanent); anything else is retried.
-func (v *Vendor) sendFailed(ch *chat, err error) error {
+// was refused; anything else is retried. When the chat's poller or
+// keepalive stopped it first, they report the loss (EventLost) and this
+// Send is retried.
+func (v *Vendor) sendFailed(ctx context.Context, ch *chat, err error) error {
 	status := statusOf(err)
 	if status < 400 || status >= 500 || status == http.StatusTooManyRequests {
 		return err
 	}
 	chatID, _ := ch.ids()
-	_, gone, cerr := v.api.checkChat(ch.ctx, chatID, ch.jar)
-	if cerr != nil {
+	_, gone, cerr := v.api.checkChat(ctx, chatID, ch.jar)
+	switch {
+	case cerr != nil:
 		return fmt.Errorf("%w (and the session check failed: %v)", stripPermanent(err), connector.RedactError(cerr))
+	case !gone:
+		return err
+	case !v.drop(ch):
+		return fmt.Errorf("xima chat %s gone; its loss is reported: %w", chatID, stripPermanent(err))
 	}
-	if gone {
-		v.drop(ch)
-		ch.log.Info("xima chat gone at a send")
-		return fmt.Errorf("xima chat %s: %v: %w", chatID, connector.RedactError(err), connector.ErrChatLost)
-	}
-	return err
+	ch.log.Info("xima chat gone at a send")
+	return fmt.Errorf("xima chat %s: %v: %w", chatID, connector.RedactError(err), connector.ErrChatLost)
 }
 
 // stripPermanent makes a Permanent error retried.
@@ -180,6 +183,9 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	st, err := parseSession(c.Session)
 	if err != nil {
 		return fmt.Errorf("xima session unusable (%v): %w", err, connector.ErrChatLost)
+	}
+	if v.beingReported(c.ID, st.Chat) {
+		return fmt.Errorf("xima chat %s: its loss is being reported", st.Chat)
 	}
 	ctx, cancel := v.callContext(ctx)
 	defer cancel()
