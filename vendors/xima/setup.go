@@ -45,15 +45,15 @@ type Vendor struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	chats   map[int64]*chat
+	mu    sync.Mutex
+	chats map[int64]*chat
 	// reporting names, by conversation, the chat whose EventLost is being
 	// committed (reportLost).
 	reporting map[int64]string
 	started   bool
-	stopped bool
-	probed  bool
-	restErr error
+	stopped   bool
+	probed    bool
+	restErr   error
 }
 
 // maxMemProgress bounds the in-memory stand-in for the core's send-progress

@@ -373,7 +373,7 @@ func TestResume(t *testing.T) {
 	gone, goneID := h.open()
 	c, id := h.open()
 	h.waitSrv("a still-here", func() bool { return h.chat(id).StillHere > 0 })
-	h.stop(h.v) // right after a still-here: Xima's deadline runs from now
+	h.stop(h.v)                        // right after a still-here: Xima's deadline runs from now
 	time.Sleep(650 * time.Millisecond) // the daemon is down for most of the deadline
 	v2 := h.vendor(true)
 	before := h.chat(id).StillHere
