@@ -4,10 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/connectord/connectord/connector"
@@ -146,5 +149,46 @@ func TestCustomerName(t *testing.T) {
 	s, _ = parseConfig(instance(keys))
 	if q := s.question(&connector.Conversation{Channel: "slack.support"}); q != "A customer writes by slack.support." {
 		t.Errorf("question fallback %q", q)
+	}
+}
+
+// The README's configuration block (the one for config.example.toml)
+// loads with no error and holds every default, and writes every key.
+func TestREADMEBlock(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start := strings.Index(text, "```toml\n[vendors.cention.cloud]\n")
+	end := strings.Index(text[start+1:], "```\n")
+	if start < 0 || end < 0 {
+		t.Fatal("no [vendors.cention.cloud] block in README.md")
+	}
+	block := text[start+len("```toml\n") : start+1+end]
+	cfg, err := connector.ParseConfig([]byte(block), connector.Expander{Getenv: os.LookupEnv})
+	if err != nil || cfg == nil || len(cfg.Vendors) != 1 {
+		t.Fatalf("README block: %v", err)
+	}
+	s, err := parseConfig(cfg.Vendors[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultConfig()
+	want.BaseURL, want.Area, want.Origin = "https://cloud.cention.com/s/demo", 2, "https://www.example.com"
+	if diff := cmp.Diff(want, s.Config); diff != "" {
+		t.Errorf("README block is not the defaults (-want +got):\n%s", diff)
+	}
+	var raw map[string]map[string]map[string]map[string]any
+	if _, err := toml.Decode(block, &raw); err != nil {
+		t.Fatal(err)
+	}
+	written := raw["vendors"]["cention"]["cloud"]
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		key := typ.Field(i).Tag.Get("toml")
+		if _, ok := written[key]; !ok && key != "ca" {
+			t.Errorf("README block lacks %s", key)
+		}
 	}
 }

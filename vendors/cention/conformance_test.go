@@ -163,4 +163,3 @@ func (p *proxy) setDown(down bool) {
 		c.Close()
 	}
 }
-

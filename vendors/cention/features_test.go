@@ -214,3 +214,23 @@ func TestContextLine(t *testing.T) {
 		t.Errorf("lines %q", got)
 	}
 }
+
+// A file Cention's upload refuses (413 past its size) goes as its link;
+// the conversation goes on.
+func TestUploadRefused(t *testing.T) {
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(strings.Repeat("x", 3000)))
+	}))
+	defer files.Close()
+	h := newHarness(t, centiontest.Config{MaxUpload: 1000}, nil)
+	h.v.fetchClient = files.Client()
+	c := h.openJoined()
+	m := &connector.Message{ID: 40, ConversationID: c.ID, Kind: connector.KindText,
+		Attachments: []connector.Attachment{{URL: files.URL + "/big.pdf"}}}
+	if err := h.v.Send(ctxFor(t), h.current(c), m); err != nil {
+		t.Fatal(err)
+	}
+	if got := lineTexts(h.lines(c)); !slices.Equal(got, []string{files.URL + "/big.pdf"}) {
+		t.Errorf("lines %q", got)
+	}
+}

@@ -147,12 +147,15 @@ func (v *Vendor) upload(ctx context.Context, st sessionState, a connector.Attach
 	}
 	req.Header.Set("Content-Type", w.FormDataContentType())
 	answer, err := v.call(ctx, "upload", req)
+	if connector.IsPermanent(err) { // refused (too big, a type it does not take): the link goes instead
+		return uploaded{}, fmt.Errorf("%w: %v", errNotUploaded, err)
+	}
 	if err != nil {
 		return uploaded{}, err
 	}
 	up, err := decodeUpload(answer)
 	if err != nil {
-		return uploaded{}, connector.Permanent(err)
+		return uploaded{}, fmt.Errorf("%w: %v", errNotUploaded, err)
 	}
 	if up.Name == "" {
 		up.Name = name
