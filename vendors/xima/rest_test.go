@@ -225,3 +225,21 @@ func TestJar(t *testing.T) {
 		t.Errorf("stored cookies not checked: %+v", got)
 	}
 }
+
+// SQS answers are cut at their bound: a body of exactly the bound reads
+// whole, one byte more is an error.
+func TestBoundedBody(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{{0, true}, {100, true}, {101, false}, {5000, false}} {
+		b := &boundedBody{rc: io.NopCloser(strings.NewReader(strings.Repeat("x", tc.size))), left: 100}
+		got, err := io.ReadAll(b)
+		if (err == nil) != tc.ok || (tc.ok && len(got) != tc.size) {
+			t.Errorf("%d bytes: read %d, err %v", tc.size, len(got), err)
+		}
+		if !tc.ok && !errors.Is(err, errAnswerTooLarge) {
+			t.Errorf("%d bytes: %v", tc.size, err)
+		}
+	}
+}

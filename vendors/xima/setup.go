@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -82,9 +83,9 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		MaxIdleConnsPerHost: maxSenders + 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}}
 	// Every long poll holds a connection: keep as many idle ones as there
 	// can be polls, or each poll would dial anew.
-	v.sqsHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+	v.sqsHTTP = &http.Client{Transport: boundedTransport{rt: &http.Transport{Proxy: http.ProxyFromEnvironment,
 		MaxIdleConns: cfg.MaxPollers + 16, MaxIdleConnsPerHost: cfg.MaxPollers + 16,
-		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}}
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}, max: maxSQSAnswer}}
 	v.api = &api{base: cfg.base, installationID: cfg.InstallationID, client: v.restHTTP,
 		timeout: cfg.RequestTimeout, now: time.Now}
 	v.creds = newCreds(v.api, cfg.CredentialsRefresh, time.Now)
@@ -302,3 +303,57 @@ func (v *Vendor) deliver(ctx context.Context, e connector.Event) error {
 	}
 	return nil
 }
+
+// maxSQSAnswer bounds one SQS answer: a batch of ten messages of SQS's
+// largest, their attributes and the JSON around them.
+const maxSQSAnswer = 10*maxBody + 1<<20
+
+// boundedTransport cuts every answer's body at max bytes: the SDK reads an
+// answer whole, and a thousand pollers must not each hold an unbounded one.
+type boundedTransport struct {
+	rt  http.RoundTripper
+	max int64
+}
+
+var errAnswerTooLarge = errors.New("xima SQS answer over the size bound")
+
+func (b boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := b.rt.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &boundedBody{rc: resp.Body, left: b.max}
+	return resp, nil
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport.
+func (b boundedTransport) CloseIdleConnections() {
+	if c, ok := b.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+type boundedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (l *boundedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		n, err := l.rc.Read(one[:])
+		if n > 0 || err == nil {
+			return 0, errAnswerTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.rc.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+func (l *boundedBody) Close() error { return l.rc.Close() }

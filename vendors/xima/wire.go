@@ -125,8 +125,8 @@ type message struct {
 	ID string
 }
 
-// maxBody is SQS's largest message (256 KiB); a body over it is refused.
-const maxBody = 256 << 10
+// maxBody is SQS's largest message (1 MiB); a body over it is refused.
+const maxBody = 1 << 20
 
 // decodeMessage reads a queue message body: the document's JSON, or an SNS
 // notification envelope around it (a queue subscribed to a topic delivers
