@@ -32,6 +32,13 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 		old.stop()
 	}
 	cc, err := v.canChat(ctx)
+	var perm *connector.PermanentError
+	if errors.As(err, &perm) {
+		// A canchat the server refuses (a wrong base_url or area) will work
+		// once the configuration is fixed: the customer's lines wait,
+		// /readyz says why, rather than every conversation failing.
+		return nil, perm.Err
+	}
 	if err != nil {
 		return nil, err
 	}
