@@ -110,4 +110,3 @@ func envOr(name, def string) string {
 	}
 	return def
 }
-
