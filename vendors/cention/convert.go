@@ -197,7 +197,7 @@ func (s *session) noAgent(ctx context.Context, event string) error {
 // reads instead of the core's end notice.
 func (s *session) ended(ctx context.Context, reason, text, event string) error {
 	s.mu.Lock()
-	s.ending = true
+	s.ending, s.state.Ended = true, true
 	s.mu.Unlock()
 	s.log.Info("cention chat ended", zap.String("event", event), zap.String("reason", reason))
 	if err := s.emit(ctx, connector.Event{Type: connector.EventEnded, Reason: reason, Text: text}); err != nil {

@@ -32,6 +32,8 @@ type sessionState struct {
 	// NoAgent: no chat runs (closed, nobody available, queue full); only a
 	// left message may follow.
 	NoAgent bool `json:"no_agent,omitempty"`
+	// Ended: Cention ended the chat; End and Resume have nothing to do.
+	Ended bool `json:"ended,omitempty"`
 }
 
 func (st sessionState) marshal() json.RawMessage {

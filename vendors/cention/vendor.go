@@ -194,7 +194,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 		}
 	}
 	st, err := parseSession(c.Session)
-	if err != nil || st.NoAgent || st.Token == "" {
+	if err != nil || st.NoAgent || st.Ended || st.Token == "" {
 		return nil
 	}
 	log := v.log.With(zap.Int64("conversation", c.ID))
@@ -253,7 +253,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if err != nil {
 		return connector.Permanent(err)
 	}
-	if st.NoAgent || st.Token == "" {
+	if st.NoAgent || st.Ended || st.Token == "" {
 		return nil
 	}
 	if v.isLost(c.ID, st.Token) {

@@ -221,8 +221,14 @@ func TestAgentEnds(t *testing.T) {
 			if n := len(h.sink.of(c.ID, connector.EventText)); n != 0 {
 				t.Errorf("%d text events: %s", n, describe(h.sink.all()))
 			}
+			if st, _ := parseSession(e.Session); !st.Ended {
+				t.Errorf("ended session %s", e.Session)
+			}
 			if err := h.v.End(ctxFor(t), h.current(c), "customer"); err != nil {
 				t.Errorf("End after the agent ended: %v", err)
+			}
+			if ch := h.chat(c); ch.Sockets != 1 || ch.Resumes+ch.RefusedResumes != 0 {
+				t.Errorf("End of an ended chat dialled: %d sockets, %d resumes", ch.Sockets, ch.Resumes+ch.RefusedResumes)
 			}
 		})
 	}
