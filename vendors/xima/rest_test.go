@@ -243,3 +243,25 @@ func TestBoundedBody(t *testing.T) {
 		}
 	}
 }
+
+// A redirect is not followed (the API key is in the body): it is an error,
+// and nothing goes where it points.
+func TestRESTNoRedirect(t *testing.T) {
+	rec, a := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	})
+	v, err := Build(connector.VendorEnv{Instance: instance(validKeys())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Stop(context.Background())
+	a.client = v.restHTTP
+	if _, err := a.startChat(context.Background(), chatSessionRequest{APIKey: testKey}, nil); statusOf(err) != http.StatusTemporaryRedirect {
+		t.Errorf("redirect: %v", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.reqs) != 1 || rec.reqs[0].Path != "/chat/apiqueue" {
+		t.Errorf("%d requests: %+v", len(rec.reqs), rec.reqs)
+	}
+}

@@ -80,7 +80,10 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		ctx: ctx, cancel: cancel, chats: map[int64]*chat{}, reporting: map[int64]string{}}
 	v.restHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: maxSenders + 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}}
+		MaxIdleConnsPerHost: maxSenders + 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout},
+		// A redirect is not followed: a 307 would carry the API key in the
+		// body to wherever it points. It is an error like any non-2xx.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	// Every long poll holds a connection: keep as many idle ones as there
 	// can be polls, or each poll would dial anew.
 	v.sqsHTTP = &http.Client{Transport: boundedTransport{rt: &http.Transport{Proxy: http.ProxyFromEnvironment,
