@@ -18,6 +18,7 @@ import (
 	"github.com/connectord/connectord/vendors/cobrowser"
 	"github.com/connectord/connectord/vendors/customerchannel"
 	"github.com/connectord/connectord/vendors/whoson"
+	"github.com/connectord/connectord/vendors/xima"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,6 +35,7 @@ func registry() connector.Registry {
 			whoson.Kind(),
 			customerchannel.Kind(),
 			cobrowser.Kind(),
+			xima.Kind(),
 		},
 	}
 }
