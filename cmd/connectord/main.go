@@ -15,6 +15,7 @@ import (
 	"github.com/connectord/connectord/channels/slack"
 	"github.com/connectord/connectord/channels/sms"
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/vendors/cention"
 	"github.com/connectord/connectord/vendors/cobrowser"
 	"github.com/connectord/connectord/vendors/customerchannel"
 	"github.com/connectord/connectord/vendors/whoson"
@@ -36,6 +37,7 @@ func registry() connector.Registry {
 			customerchannel.Kind(),
 			cobrowser.Kind(),
 			xima.Kind(),
+			cention.Kind(),
 		},
 	}
 }
