@@ -183,8 +183,10 @@ func TestXimaDuplicatesIdleRotationAndEnd(t *testing.T) {
 }
 
 // SIGKILL after acknowledged webhooks and with agent lines not yet deleted
-// from SQS, then a restart: every customer line reaches the agent once and
-// every agent line the customer once.
+// from SQS, then a restart: every customer line reaches the agent, only the
+// one in flight at the kill possibly twice (Xima's POST /chat has no id to
+// drop a repeat by); every agent line reaches the customer exactly once per
+// time the agent said it, although SQS delivers the undeleted ones again.
 func TestXimaKillLosesNothing(t *testing.T) {
 	w := newXimaWorld(t, 30*time.Second, 20*time.Second)
 	w.start()
@@ -207,15 +209,19 @@ func TestXimaKillLosesNothing(t *testing.T) {
 	w.start()
 	w.sms("six")
 	w.smsTo("echo: six")
+	c, _ := w.xima.Chat(chat)
+	repeats := 0
 	for _, line := range append([]string{"one"}, append(want, "six")...) {
-		if n := countBody(w.twilio.Sent(), "echo: "+line); n != 1 {
-			t.Errorf("%q reached the customer %d times, want once", "echo: "+line, n)
+		said := countValue(c.Lines, line)
+		if said < 1 {
+			t.Errorf("the agent never got %q", line)
+		}
+		repeats += max(said-1, 0)
+		if got := countBody(w.twilio.Sent(), "echo: "+line); got != said {
+			t.Errorf("%q reached the customer %d times; the agent said it %d times", "echo: "+line, got, said)
 		}
 	}
-	c, _ := w.xima.Chat(chat)
-	for _, line := range append(want, "six") {
-		if n := countValue(c.Lines, line); n != 1 {
-			t.Errorf("the agent got %q %d times, want once", line, n)
-		}
+	if repeats > 1 {
+		t.Errorf("the agent got %q: %d repeats, at most the line in flight at the kill may repeat", c.Lines, repeats)
 	}
 }
