@@ -1,0 +1,202 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// Apply commits a Change atomically; see connector.Change. Within a change,
+// FailPending runs before Messages are appended (it fails what was waiting,
+// never what the change adds), and LeaveMessage is computed after them.
+func (s *Store) Apply(ctx context.Context, ch connector.Change) (connector.ChangeResult, error) {
+	var res connector.ChangeResult
+	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
+		res, err = applyChange(ctx, tx, ch, nowNanos())
+		return err
+	})
+	if err != nil {
+		return connector.ChangeResult{}, err // res may still be written: not read
+	}
+	return res, nil
+}
+
+func applyChange(ctx context.Context, tx *txn, ch connector.Change, now int64) (connector.ChangeResult, error) {
+	c, err := getConversation(ctx, tx, ch.ConversationID)
+	if err != nil {
+		return connector.ChangeResult{}, err
+	}
+	if ch.RequireOpen && !c.Open() {
+		return connector.ChangeResult{Conversation: c, Skipped: true}, nil
+	}
+	var res connector.ChangeResult
+	if ch.FailPending != "" {
+		if res.Failed, err = failPending(ctx, tx, c.ID, ch.FailPending, now); err != nil {
+			return connector.ChangeResult{}, err
+		}
+	}
+	if res.Added, err = appendMessages(ctx, tx, c, ch.Messages, now); err != nil {
+		return connector.ChangeResult{}, err
+	}
+	ending := ch.State == connector.StateEnded && c.Open()
+	if err := updateConversation(ctx, tx, c, ch, res.Added, now); err != nil {
+		return connector.ChangeResult{}, err
+	}
+	if ending && ch.Move != nil {
+		if err := moveWaiting(ctx, tx, c, ch.Move, now, &res); err != nil {
+			return connector.ChangeResult{}, err
+		}
+	}
+	res.Conversation = c
+	return res, nil
+}
+
+// moveWaiting moves ended conversation c's waiting customer lines to a new
+// conversation of the same customer (see connector.Change.Move). c must
+// already be ended in tx: only one conversation per customer may be open.
+func moveWaiting(ctx context.Context, tx *txn, c *connector.Conversation, mv *connector.Move, now int64, res *connector.ChangeResult) error {
+	var waiting int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM messages
+		WHERE conversation_id = $1 AND direction = 'to_agent' AND kind = 'text' AND state = 'stored'`, c.ID).Scan(&waiting)
+	if err != nil || waiting == 0 {
+		return err
+	}
+	next, err := createConversation(ctx, tx, connector.Inbound{Channel: c.Channel, Customer: c.Customer, Profile: c.Profile}, mv.Vendor, now)
+	if err != nil {
+		return err
+	}
+	moved, err := scanMessages(tx.QueryContext(ctx, `UPDATE messages SET conversation_id = $1, updated_at = $2, progress = NULL
+		WHERE conversation_id = $3 AND direction = 'to_agent' AND kind = 'text' AND state = 'stored'
+		RETURNING `+messageColumns, next.ID, now, c.ID))
+	if err != nil {
+		return fmt.Errorf("move waiting lines: %w", err)
+	}
+	slices.SortFunc(moved, func(a, b *connector.Message) int { return cmp.Compare(a.ID, b.ID) })
+	added, err := appendMessages(ctx, tx, c, mv.Messages, now)
+	if err != nil {
+		return err
+	}
+	res.Next, res.Moved, res.Added = next, moved, append(res.Added, added...)
+	return nil
+}
+
+// updateConversation applies ch's conversation fields to c, in memory and in
+// the database; added are the messages ch appended.
+func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation, ch connector.Change, added []*connector.Message, now int64) error {
+	if ch.State != "" && c.Open() {
+		c.State = ch.State
+		if ch.State == connector.StateEnded {
+			c.EndReason = ch.EndReason
+		}
+	}
+	if ch.Agent != nil {
+		c.Agent = *ch.Agent
+	}
+	if ch.ClearSession {
+		c.Session = nil
+	}
+	if ch.Session != nil {
+		c.Session = nil
+		if len(ch.Session) > 0 {
+			c.Session = json.RawMessage(slices.Clone(ch.Session))
+		}
+	}
+	if ch.Reopen {
+		c.ReopenedAt, c.ContextMessage = fromNanos(now), firstContext(added)
+	}
+	if ch.LeaveMessage {
+		err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = $1`, c.ID).
+			Scan(&c.LeaveMessageAfter)
+		if err != nil {
+			return fmt.Errorf("leave message: %w", err)
+		}
+	}
+	if ch.Touch {
+		c.LastActivity = fromNanos(now)
+	}
+	c.UpdatedAt = fromNanos(now)
+	_, err := tx.ExecContext(ctx, `UPDATE conversations SET state = $1, end_reason = $2, agent = $3, session = $4,
+		leave_message_after = $5, reopened_at = $6, context_msg = $7, last_activity = $8, updated_at = $9 WHERE id = $10`,
+		c.State, c.EndReason, c.Agent, sessionValue(c.Session), c.LeaveMessageAfter,
+		toNanos(c.ReopenedAt), c.ContextMessage, toNanos(c.LastActivity), now, c.ID)
+	if err != nil {
+		return fmt.Errorf("update conversation %d: %w", c.ID, err)
+	}
+	return nil
+}
+
+// firstContext returns the id of the first KindContext message, 0 if none.
+func firstContext(ms []*connector.Message) int64 {
+	for _, m := range ms {
+		if m.Kind == connector.KindContext {
+			return m.ID
+		}
+	}
+	return 0
+}
+
+// appendMessages stores copies of ms in order and returns those added.
+func appendMessages(ctx context.Context, tx *txn, c *connector.Conversation, ms []*connector.Message, now int64) ([]*connector.Message, error) {
+	var added []*connector.Message
+	for _, in := range ms {
+		// A copy: the caller's message is not written to, so a caller that
+		// gave up does not race with the writer.
+		m := &connector.Message{ConversationID: c.ID, Direction: in.Direction, Kind: in.Kind, Text: in.Text,
+			Format: in.Format, Attachments: slices.Clone(in.Attachments), SourceID: in.SourceID, Notice: in.Notice, Agent: in.Agent}
+		ok, err := insertMessage(ctx, tx, c.Channel, m, now)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			added = append(added, m)
+		}
+	}
+	return added, nil
+}
+
+// insertMessage stores m as DeliveryStored and fills in its ID, State and
+// times. It reports false, storing nothing, when m's non-empty SourceID is
+// taken: for a customer message, by any message of the channel; for an agent
+// message, in the conversation.
+func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Message, now int64) (bool, error) {
+	attachments, err := attachmentsJSON(m.Attachments)
+	if err != nil {
+		return false, err
+	}
+	// The id comes from the messages sequence, which never gives one twice. A
+	// repeated source id hits a unique index and inserts nothing (a sequence
+	// value is spent: ids have gaps, never repeats).
+	err = tx.QueryRowContext(ctx, `INSERT INTO messages
+		(conversation_id, channel, direction, kind, text, format, attachments, source_id, notice, agent, state, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'stored', $11, $12)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		m.ConversationID, channel, m.Direction, m.Kind, m.Text, m.Format, attachments, m.SourceID, m.Notice, m.Agent, now, now).Scan(&m.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("insert message: %w", err)
+	}
+	m.State = connector.DeliveryStored
+	m.CreatedAt, m.UpdatedAt = fromNanos(now), fromNanos(now)
+	return true, nil
+}
+
+// failPending fails the conversation's ToAgent messages still waiting, except
+// KindEnd (the vendor must still be told), and returns them in order.
+func failPending(ctx context.Context, tx *txn, convID int64, reason string, now int64) ([]*connector.Message, error) {
+	ms, err := scanMessages(tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = $1, updated_at = $2, progress = NULL
+		WHERE conversation_id = $3 AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
+		RETURNING `+messageColumns, reason, now, convID))
+	if err != nil {
+		return nil, fmt.Errorf("fail pending: %w", err)
+	}
+	slices.SortFunc(ms, func(a, b *connector.Message) int { return cmp.Compare(a.ID, b.ID) })
+	return ms, nil
+}

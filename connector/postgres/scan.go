@@ -1,0 +1,170 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// Time is stored as unix nanoseconds: an integer compares, sorts and round-trips
+// exactly, where text would need a format and a zone.
+
+func nowNanos() int64 { return time.Now().UnixNano() }
+
+// fromNanos is the inverse of UnixNano; zero stays the zero time.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// toNanos is the inverse of fromNanos.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// queryer is what reads need: the read pool or a write transaction.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+const conversationColumns = `id, channel, customer, vendor, state, end_reason, agent, profile,
+	session, leave_message_after, reopened_at, context_msg, created_at, updated_at, last_activity`
+
+func scanConversation(row scanner) (*connector.Conversation, error) {
+	var (
+		c                          connector.Conversation
+		profile                    string
+		session                    []byte
+		created, updated, lastSeen int64
+		reopened                   int64
+	)
+	err := row.Scan(&c.ID, &c.Channel, &c.Customer, &c.Vendor, &c.State, &c.EndReason, &c.Agent,
+		&profile, &session, &c.LeaveMessageAfter, &reopened, &c.ContextMessage, &created, &updated, &lastSeen)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(profile), &c.Profile); err != nil {
+		return nil, fmt.Errorf("conversation %d: profile: %w", c.ID, err)
+	}
+	if len(session) > 0 {
+		c.Session = json.RawMessage(session)
+	}
+	c.CreatedAt, c.UpdatedAt, c.LastActivity = fromNanos(created), fromNanos(updated), fromNanos(lastSeen)
+	c.ReopenedAt = fromNanos(reopened)
+	return &c, nil
+}
+
+const messageColumns = `id, conversation_id, direction, kind, text, format, attachments,
+	source_id, notice, agent, remote_id, state, reason, created_at, updated_at`
+
+func scanMessage(row scanner) (*connector.Message, error) {
+	var (
+		m                connector.Message
+		attachments      sql.NullString
+		created, updated int64
+	)
+	err := row.Scan(&m.ID, &m.ConversationID, &m.Direction, &m.Kind, &m.Text, &m.Format, &attachments,
+		&m.SourceID, &m.Notice, &m.Agent, &m.RemoteID, &m.State, &m.Reason, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	if attachments.Valid && attachments.String != "" {
+		if err := json.Unmarshal([]byte(attachments.String), &m.Attachments); err != nil {
+			return nil, fmt.Errorf("message %d: attachments: %w", m.ID, err)
+		}
+	}
+	m.CreatedAt, m.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &m, nil
+}
+
+// scanMessages reads every row of a message query.
+func scanMessages(rows *sql.Rows, err error) ([]*connector.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*connector.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// scanConversations reads every row of a conversation query.
+func scanConversations(rows *sql.Rows, err error) ([]*connector.Conversation, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*connector.Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// attachmentsJSON encodes attachments, NULL when there are none.
+func attachmentsJSON(as []connector.Attachment) (any, error) {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(as)
+	if err != nil {
+		return nil, fmt.Errorf("encode attachments: %w", err)
+	}
+	return string(b), nil
+}
+
+func profileJSON(p connector.Profile) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("encode profile: %w", err)
+	}
+	return string(b), nil
+}
+
+// sessionValue stores an empty session as NULL, so that it reads back as nil.
+func sessionValue(s json.RawMessage) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return []byte(s)
+}
+
+// scanIDs reads a one-column result of ids, closing rows.
+func scanIDs(rows *sql.Rows, err error) ([]int64, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
