@@ -58,8 +58,8 @@ type framed struct {
 }
 
 // dial opens the chat socket of token within connect_timeout, with the
-// configured Origin, and starts its goroutines through spawn. It sends
-// nothing: the caller speaks first (register or resume).
+// configured Origin, and starts its goroutines in the vendor's group. It
+// sends nothing: the caller speaks first (register or resume).
 func (v *Vendor) dial(ctx context.Context, token string, log *zap.Logger, peek func(serverFrame)) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
 	defer cancel()
@@ -81,11 +81,11 @@ func (v *Vendor) dial(ctx context.Context, token string, log *zap.Logger, peek f
 	}
 	c := &conn{ws: ws, log: log, frames: make(chan framed, frameQueue), peek: peek,
 		closing: make(chan struct{}), reader: make(chan struct{}), pinger: make(chan struct{})}
-	if !v.spawn(c.readLoop) {
+	if !v.group.Go(func(context.Context) { c.readLoop() }) {
 		ws.CloseNow()
 		return nil, errStopped
 	}
-	if !v.spawn(func() { c.pingLoop(v.cfg.PingInterval) }) {
+	if !v.group.Go(func(context.Context) { c.pingLoop(v.cfg.PingInterval) }) {
 		close(c.pinger)
 		c.close()
 		return nil, errStopped
@@ -181,9 +181,9 @@ func (c *conn) close() {
 // closeGracefully sends a close frame and waits for the server's, so that
 // frames written just before reach it; when ctx ends first it drops the
 // socket at once. (websocket's Close alone may wait about 10 s.)
-func (c *conn) closeGracefully(ctx context.Context, spawn func(func()) bool) {
+func (c *conn) closeGracefully(ctx context.Context, group *connector.Group) {
 	done := make(chan struct{})
-	if !spawn(func() {
+	if !group.Go(func(context.Context) {
 		defer close(done)
 		_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	}) {

@@ -242,12 +242,12 @@ func (s *session) dropWaiter(umid string) {
 // once the socket counts as up; false when the vendor is stopping (first is
 // then closed).
 func (s *session) start(first *conn, backlog []serverFrame) bool {
-	ctx, cancel := context.WithCancel(s.v.ctx)
+	ctx, cancel := s.v.group.Bind(context.Background())
 	s.mu.Lock()
 	s.cancel = cancel
 	s.mu.Unlock()
 	s.setConn(first)
-	if !s.v.spawn(func() { s.run(ctx, first, backlog) }) {
+	if !s.v.group.Go(func(context.Context) { s.run(ctx, first, backlog) }) {
 		cancel()
 		s.setConn(nil)
 		first.close()

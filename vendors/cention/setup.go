@@ -41,11 +41,9 @@ type Vendor struct {
 	// addresses. Tests replace it.
 	fetchClient *http.Client
 
-	// ctx ends with Stop; every chat's socket lives under it: chats start
+	// group ends with Stop; every chat's socket lives under it: chats start
 	// in Open and Resume, whose own contexts end when they return.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	group *connector.Group
 
 	mu       sync.Mutex
 	sessions map[int64]*session
@@ -57,7 +55,6 @@ type Vendor struct {
 	opened  map[int64]string
 	lost    map[int64]string
 	started bool
-	stopped bool
 	probe   probeResult
 }
 
@@ -83,7 +80,6 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if progress == nil {
 		progress = connector.NewMemoryProgress(maxMemProgress)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		client: &http.Client{
@@ -93,8 +89,8 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		fetchClient: netguard.New(nil).Client(cfg.RequestTimeout, 3),
-		ctx:         ctx, cancel: cancel,
-		sessions: map[int64]*session{}, opened: map[int64]string{}, lost: map[int64]string{},
+		group:       connector.NewGroup(),
+		sessions:    map[int64]*session{}, opened: map[int64]string{}, lost: map[int64]string{},
 	}
 	return v, nil
 }
@@ -108,7 +104,7 @@ func (v *Vendor) Start(context.Context) error {
 	v.mu.Lock()
 	v.started = true
 	v.mu.Unlock()
-	if !v.spawn(v.probeLoop) {
+	if !v.group.Go(v.probeLoop) {
 		return errStopped
 	}
 	return nil
@@ -117,23 +113,12 @@ func (v *Vendor) Start(context.Context) error {
 // Stop drops every socket at once, without close chat (the chats are
 // resumed on the next start), and waits for every goroutine within ctx.
 func (v *Vendor) Stop(ctx context.Context) error {
-	v.mu.Lock()
-	v.stopped = true
-	v.mu.Unlock()
-	v.cancel()
-	done := make(chan struct{})
-	go func() {
-		v.wg.Wait()
-		close(done)
-	}()
 	defer v.client.CloseIdleConnections()
 	defer v.fetchClient.CloseIdleConnections()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cention goroutines still running: %w", ctx.Err())
+	if err := v.group.Stop(ctx); err != nil {
+		return fmt.Errorf("cention %w", err)
 	}
+	return nil
 }
 
 // Health is ready while canchat answers and every live chat has its
@@ -141,7 +126,7 @@ func (v *Vendor) Stop(ctx context.Context) error {
 // first is. It does not block.
 func (v *Vendor) Health() connector.Health {
 	v.mu.Lock()
-	started, stopped, p := v.started, v.stopped, v.probe
+	started, stopped, p := v.started, v.group.Stopped(), v.probe
 	total, down := 0, 0
 	var first *session
 	var why connector.Health
@@ -176,12 +161,12 @@ func (v *Vendor) Health() connector.Health {
 }
 
 // probeLoop asks canchat now and every health_interval.
-func (v *Vendor) probeLoop() {
+func (v *Vendor) probeLoop(ctx context.Context) {
 	tick := time.NewTicker(v.cfg.HealthInterval)
 	defer tick.Stop()
 	for {
-		cc, err := v.canChat(v.ctx)
-		if v.ctx.Err() != nil {
+		cc, err := v.canChat(ctx)
+		if ctx.Err() != nil {
 			return
 		}
 		p := probeResult{done: true, err: err}
@@ -199,35 +184,10 @@ func (v *Vendor) probeLoop() {
 		v.probe = p
 		v.mu.Unlock()
 		select {
-		case <-v.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-	}
-}
-
-// spawn runs f on a goroutine that Stop waits for; false once stopped.
-func (v *Vendor) spawn(f func()) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.stopped {
-		return false
-	}
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// callContext is ctx, also ended by Stop.
-func (v *Vendor) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(v.ctx, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
 	}
 }
 
@@ -240,7 +200,7 @@ func (v *Vendor) session(id int64) *session {
 // register makes s the conversation's session, stopping an older one.
 func (v *Vendor) register(s *session) bool {
 	v.mu.Lock()
-	if v.stopped {
+	if v.group.Stopped() {
 		v.mu.Unlock()
 		return false
 	}

@@ -25,7 +25,7 @@ import (
 // whose register went unanswered resumes that chat rather than starting a
 // second one.
 func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawMessage, error) {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if old := v.session(c.ID); old != nil {
 		v.forget(old)
@@ -67,7 +67,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 			why = "Cention refused the chat: " + ans.Error
 		}
 		_ = cn.send(ctx, typeClose, nil)
-		cn.closeGracefully(ctx, v.spawn)
+		cn.closeGracefully(ctx, v.group)
 		return v.refuse(ctx, c, why, false)
 	}
 	s.state.SessionID, s.state.Secret = ans.SessionID, ans.Secret
@@ -157,7 +157,7 @@ func (v *Vendor) refuse(ctx context.Context, c *connector.Conversation, why stri
 // first; one Cention refuses to resume is an error wrapping
 // connector.ErrChatLost.
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	s, err := v.live(ctx, c)
 	if err != nil {
@@ -185,7 +185,7 @@ func (v *Vendor) live(ctx context.Context, c *connector.Conversation) (*session,
 // is resumed once to say it; one Cention no longer has is over already:
 // nil.
 func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason string) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if s := v.take(c.ID); s != nil {
 		if s.end(ctx) {
@@ -219,7 +219,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 func (v *Vendor) closeSoon(ctx context.Context, cn *conn) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.SendTimeout)
 	defer cancel()
-	cn.closeGracefully(ctx, v.spawn)
+	cn.closeGracefully(ctx, v.group)
 }
 
 // end closes a live chat from our side: close chat on its socket, the
@@ -259,7 +259,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if v.isLost(c.ID, st.Token) {
 		return chatLost(st.Token, "resume refused")
 	}
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	s := v.newSession(c.ID, st)
 	cn, backlog, err := s.reattach(ctx)
@@ -298,7 +298,7 @@ type leftRecord struct {
 // one before it resumes the offline chat when Cention still has it, else
 // registers again with the same token.
 func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if s := v.take(c.ID); s != nil {
 		s.stop()
