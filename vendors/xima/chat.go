@@ -39,7 +39,7 @@ type chat struct {
 const maxSeen = 256
 
 func (v *Vendor) newChat(conv int64, st sessionState, j *jar) *chat {
-	ctx, cancel := context.WithCancel(v.ctx)
+	ctx, cancel := v.group.Bind(context.Background())
 	return &chat{id: conv, jar: j, ctx: ctx, cancel: cancel, chatID: st.Chat, queue: st.Queue,
 		seen: newSeen(st.Seen, maxSeen),
 		log:  v.log.With(zap.Int64("conversation", conv), zap.String("chat_session", st.Chat))}

@@ -16,9 +16,9 @@ type keepalive struct {
 	interval, jitter, retry time.Duration
 	// send posts one still-here; an error schedules the retry.
 	send func(ctx context.Context, c *chat) error
-	// spawn runs f on a goroutine the owner's Stop waits for; false once
-	// stopped.
-	spawn func(f func()) bool
+	// spawn runs f on a goroutine the owner's Stop waits for, with a
+	// context Stop ends; false once stopped.
+	spawn func(f func(ctx context.Context)) bool
 
 	mu   sync.Mutex
 	due  map[*chat]time.Time
@@ -29,7 +29,7 @@ type keepalive struct {
 // maxSenders bounds the still-here calls in flight at once.
 const maxSenders = 32
 
-func newKeepalive(interval, jitter time.Duration, send func(context.Context, *chat) error, spawn func(func()) bool) *keepalive {
+func newKeepalive(interval, jitter time.Duration, send func(context.Context, *chat) error, spawn func(func(context.Context)) bool) *keepalive {
 	return &keepalive{interval: interval, jitter: jitter, retry: min(2*time.Second, max(interval/4, time.Millisecond)),
 		send: send, spawn: spawn, due: map[*chat]time.Time{}, wake: make(chan struct{}, 1), sem: make(chan struct{}, maxSenders)}
 }
@@ -83,7 +83,7 @@ func (k *keepalive) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			if !k.spawn(func() { defer func() { <-k.sem }(); k.sendOne(ctx, c) }) {
+			if !k.spawn(func(ctx context.Context) { defer func() { <-k.sem }(); k.sendOne(ctx, c) }) {
 				return
 			}
 		}

@@ -24,15 +24,15 @@ type keepRig struct {
 
 func newKeepRig(interval, jitter time.Duration) *keepRig {
 	r := &keepRig{sends: map[*chat][]time.Time{}, fail: map[*chat]int{}}
-	spawn := func(f func()) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	spawn := func(f func(context.Context)) bool {
 		r.wg.Add(1)
-		go func() { defer r.wg.Done(); f() }()
+		go func() { defer r.wg.Done(); f(ctx) }()
 		return true
 	}
 	r.k = newKeepalive(interval, jitter, r.send, spawn)
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	spawn(func() { r.k.run(ctx) })
+	spawn(r.k.run)
 	return r
 }
 

@@ -61,7 +61,7 @@ func (p *pollPool) add(c *chat) {
 	p.ring = append(p.ring, c)
 	if p.workers < p.max {
 		p.workers++
-		if !p.v.spawn(p.work) {
+		if !p.v.group.Go(p.work) {
 			p.workers--
 		}
 	}
@@ -84,13 +84,13 @@ func (p *pollPool) next() *chat {
 	return nil
 }
 
-func (p *pollPool) work() {
+func (p *pollPool) work(ctx context.Context) {
 	for {
 		c := p.next()
 		if c == nil {
 			return
 		}
-		p.v.pollOnce(c, p.wait())
+		p.v.pollOnce(ctx, c, p.wait())
 		if c.closed() {
 			p.forget(c)
 			continue
@@ -180,12 +180,13 @@ func (v *Vendor) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// pollOnce receives one batch of c's queue and handles it.
-func (v *Vendor) pollOnce(c *chat, wait time.Duration) {
+// pollOnce receives one batch of c's queue and handles it; ctx is the
+// vendor's lifetime (a delete or a lost report outlives the chat).
+func (v *Vendor) pollOnce(ctx context.Context, c *chat, wait time.Duration) {
 	_, queue := c.ids()
 	key, _ := v.creds.current(c.ctx)
-	ctx, cancel := context.WithTimeout(c.ctx, wait+v.cfg.RequestTimeout)
-	out, err := v.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	rctx, cancel := context.WithTimeout(c.ctx, wait+v.cfg.RequestTimeout)
+	out, err := v.sqs.ReceiveMessage(rctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(queue),
 		MaxNumberOfMessages:         int32(v.cfg.PollMaxMessages),
 		WaitTimeSeconds:             int32(wait / time.Second),
@@ -196,17 +197,17 @@ func (v *Vendor) pollOnce(c *chat, wait time.Duration) {
 		return
 	}
 	if err != nil {
-		v.pollFailed(c, key, err)
+		v.pollFailed(ctx, c, key, err)
 		return
 	}
 	v.pool.succeeded(c)
-	v.handleBatch(c, out.Messages)
+	v.handleBatch(ctx, c, out.Messages)
 }
 
 // pollFailed handles a failed receive: credentials refused are fetched
 // again and the poll retried at once (the first time); a queue that no
 // longer exists means the chat may be gone; anything else backs off.
-func (v *Vendor) pollFailed(c *chat, key string, err error) {
+func (v *Vendor) pollFailed(ctx context.Context, c *chat, key string, err error) {
 	n := v.pool.failed(c, err)
 	switch {
 	case isAuthError(err):
@@ -216,7 +217,7 @@ func (v *Vendor) pollFailed(c *chat, key string, err error) {
 			return
 		}
 	case isQueueGone(err):
-		if v.checkLost(c, "its SQS queue no longer exists") {
+		if v.checkLost(ctx, c, "its SQS queue no longer exists") {
 			return
 		}
 	default:
@@ -287,7 +288,7 @@ type received struct {
 // handled (the same id seen) is only deleted. It stops at the first message
 // whose commit did not happen (Stop, the chat's end): that one and the rest
 // stay in the queue, to be delivered again.
-func (v *Vendor) handleBatch(c *chat, msgs []types.Message) {
+func (v *Vendor) handleBatch(ctx context.Context, c *chat, msgs []types.Message) {
 	batch := make([]received, 0, len(msgs))
 	for i, m := range msgs {
 		r := received{handle: aws.ToString(m.ReceiptHandle), sqsID: aws.ToString(m.MessageId), arrival: i}
@@ -322,7 +323,7 @@ func (v *Vendor) handleBatch(c *chat, msgs []types.Message) {
 				return
 			}
 		}
-		v.deleteMessage(c, r)
+		v.deleteMessage(ctx, c, r)
 	}
 }
 
@@ -340,19 +341,19 @@ func compare[T int | int64](a, b T) int {
 // receipt handle that expired (the sink was slow) or a delete that did not
 // arrive leaves the message to be delivered again, and its id, stored with
 // its effects, makes the redelivery a no-op.
-func (v *Vendor) deleteMessage(c *chat, r received) {
+func (v *Vendor) deleteMessage(ctx context.Context, c *chat, r received) {
 	_, queue := c.ids()
 	for attempt := 0; ; attempt++ {
-		key, _ := v.creds.current(v.ctx)
-		ctx, cancel := context.WithTimeout(v.ctx, v.cfg.RequestTimeout)
-		_, err := v.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queue),
+		key, _ := v.creds.current(ctx)
+		dctx, cancel := context.WithTimeout(ctx, v.cfg.RequestTimeout)
+		_, err := v.sqs.DeleteMessage(dctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queue),
 			ReceiptHandle: aws.String(r.handle)}, v.endpointFor(queue))
 		cancel()
 		switch {
-		case err == nil, v.ctx.Err() != nil:
+		case err == nil, ctx.Err() != nil:
 			return
 		case isAuthError(err) && attempt == 0:
-			v.creds.refused(v.ctx, key) // rotated: once more with the new ones
+			v.creds.refused(ctx, key) // rotated: once more with the new ones
 			continue
 		}
 		c.log.Info("xima SQS delete failed; the message will come again and be recognised",
@@ -364,8 +365,8 @@ func (v *Vendor) deleteMessage(c *chat, r received) {
 // checkLost asks Xima whether c's chat still exists (the queue is gone, a
 // still-here was refused). Gone: EventLost is committed (the core opens a
 // new chat) and c stops; true. A chat that exists under another queue
-// takes that queue.
-func (v *Vendor) checkLost(c *chat, why string) bool {
+// takes that queue. ctx is the vendor's lifetime: the commits outlive c.
+func (v *Vendor) checkLost(ctx context.Context, c *chat, why string) bool {
 	chatID, queue := c.ids()
 	cs, gone, err := v.api.checkChat(c.ctx, chatID, c.jar)
 	switch {
@@ -376,12 +377,12 @@ func (v *Vendor) checkLost(c *chat, why string) bool {
 		if cs.Queue != "" && cs.Queue != queue {
 			c.log.Info("xima chat has a new queue", zap.String("queue", redactQueue(cs.Queue)))
 			c.setQueue(cs.Queue)
-			v.saveSession(c)
+			v.saveSession(ctx, c)
 		}
 		return false
 	}
 	c.log.Info("xima chat gone", zap.String("why", why))
-	v.reportLost(c, fmt.Sprintf("xima chat %s gone (%s)", chatID, why))
+	v.reportLost(ctx, c, fmt.Sprintf("xima chat %s gone (%s)", chatID, why))
 	return true
 }
 
@@ -394,7 +395,7 @@ func (v *Vendor) checkLost(c *chat, why string) bool {
 // (a retry), so that the core does not also learn of it from ErrChatLost
 // and open a second new chat. A report that does not get stored (Stop) is
 // made again by the next Resume, which finds the chat gone.
-func (v *Vendor) reportLost(c *chat, reason string) {
+func (v *Vendor) reportLost(ctx context.Context, c *chat, reason string) {
 	chatID, _ := c.ids()
 	v.mu.Lock()
 	v.reporting[c.id] = chatID
@@ -407,7 +408,7 @@ func (v *Vendor) reportLost(c *chat, reason string) {
 	if !v.drop(c) {
 		return
 	}
-	err := v.deliver(v.ctx, connector.Event{ConversationID: c.id, Type: connector.EventLost, Reason: reason})
+	err := v.deliver(ctx, connector.Event{ConversationID: c.id, Type: connector.EventLost, Reason: reason})
 	if err != nil {
 		c.log.Info("xima lost chat not reported", zap.String("error", connector.RedactError(err)))
 	}
@@ -422,8 +423,8 @@ func (v *Vendor) beingReported(id int64, chatID string) bool {
 }
 
 // saveSession stores the chat's session on its own (an EventSession).
-func (v *Vendor) saveSession(c *chat) {
-	if err := v.commit(v.ctx, c, connector.Event{Type: connector.EventSession}, ""); err != nil {
+func (v *Vendor) saveSession(ctx context.Context, c *chat) {
+	if err := v.commit(ctx, c, connector.Event{Type: connector.EventSession}, ""); err != nil {
 		c.log.Info("xima session not stored", zap.String("error", connector.RedactError(err)))
 	}
 }

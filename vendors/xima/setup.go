@@ -40,11 +40,10 @@ type Vendor struct {
 	keep     *keepalive
 	pool     *pollPool
 
-	// ctx ends with Stop; chats live under it, since they start in Open
-	// and Resume, whose own contexts end when they return.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// group runs the loops and polls, and ends with Stop; chats live under
+	// it, since they start in Open and Resume, whose own contexts end when
+	// they return.
+	group *connector.Group
 
 	mu    sync.Mutex
 	chats map[int64]*chat
@@ -52,9 +51,11 @@ type Vendor struct {
 	// committed (reportLost).
 	reporting map[int64]string
 	started   bool
-	stopped   bool
-	probed    bool
-	restErr   error
+	// stopped is set under mu with Stop, so that register, which checks it
+	// under mu, adds no chat to chats once Stop began.
+	stopped bool
+	probed  bool
+	restErr error
 }
 
 // maxMemProgress bounds the in-memory stand-in for the core's send-progress
@@ -76,9 +77,8 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if progress == nil {
 		progress = connector.NewMemoryProgress(maxMemProgress)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
-		ctx: ctx, cancel: cancel, chats: map[int64]*chat{}, reporting: map[int64]string{}}
+		group: connector.NewGroup(), chats: map[int64]*chat{}, reporting: map[int64]string{}}
 	v.restHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
 		MaxIdleConnsPerHost: maxSenders + 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout},
 		// A redirect is not followed: a 307 would carry the API key in the
@@ -100,7 +100,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		// would make a thousand failing pollers fail for its own reasons.
 		Retryer: aws.NopRetryer{},
 	})
-	v.keep = newKeepalive(cfg.StillHereInterval, cfg.StillHereJitter, v.stillHere, v.spawn)
+	v.keep = newKeepalive(cfg.StillHereInterval, cfg.StillHereJitter, v.stillHere, v.group.Go)
 	v.pool = newPollPool(v, cfg.MaxPollers)
 	return v, nil
 }
@@ -114,7 +114,7 @@ func (v *Vendor) Start(ctx context.Context) error {
 	v.mu.Lock()
 	v.started = true
 	v.mu.Unlock()
-	if !v.spawn(func() { v.keep.run(v.ctx) }) || !v.spawn(v.probeLoop) {
+	if !v.group.Go(v.keep.run) || !v.group.Go(v.probeLoop) {
 		return errStopped
 	}
 	return nil
@@ -129,20 +129,12 @@ func (v *Vendor) Stop(ctx context.Context) error {
 	v.mu.Lock()
 	v.stopped = true
 	v.mu.Unlock()
-	v.cancel()
-	done := make(chan struct{})
-	go func() {
-		v.wg.Wait()
-		close(done)
-	}()
 	defer v.restHTTP.CloseIdleConnections()
 	defer v.sqsHTTP.CloseIdleConnections()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("xima goroutines still running: %w", ctx.Err())
+	if err := v.group.Stop(ctx); err != nil {
+		return fmt.Errorf("xima %w", err) // "xima goroutines still running: ..."
 	}
+	return nil
 }
 
 // Health is ready when the REST API answers the health probe, SQS
@@ -178,15 +170,15 @@ func (v *Vendor) Health() connector.Health {
 // probeLoop asks GET /chat/queue/auth now and every health_interval: it
 // proves the API and the installation id, and shows rotated credentials
 // before SQS refuses the old ones.
-func (v *Vendor) probeLoop() {
+func (v *Vendor) probeLoop(ctx context.Context) {
 	tick := time.NewTicker(v.cfg.HealthInterval)
 	defer tick.Stop()
 	for {
-		got, err := v.api.credentials(v.ctx)
-		if v.ctx.Err() != nil {
+		got, err := v.api.credentials(ctx)
+		if ctx.Err() != nil {
 			return
 		}
-		if err == nil && v.creds.rotated(v.ctx, got.AccessKey) {
+		if err == nil && v.creds.rotated(ctx, got.AccessKey) {
 			v.log.Info("xima SQS credentials changed; using the new ones")
 		}
 		v.mu.Lock()
@@ -198,35 +190,10 @@ func (v *Vendor) probeLoop() {
 		v.probed, v.restErr = true, err
 		v.mu.Unlock()
 		select {
-		case <-v.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-	}
-}
-
-// spawn runs f on a goroutine that Stop waits for; false once stopped.
-func (v *Vendor) spawn(f func()) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.stopped {
-		return false
-	}
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// callContext is ctx, also ended by Stop.
-func (v *Vendor) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(v.ctx, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 // returns once Xima queued the chat; the queue's first poll and the
 // still-heres start at once. An agent joins later (CHAT_STARTED).
 func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawMessage, error) {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	v.take(c.ID) // a chat lost or left from an earlier Open: its still-heres stop, it dies at Xima
 	j := newJar(nil)
@@ -62,7 +62,7 @@ func (v *Vendor) request(c *connector.Conversation) chatSessionRequest {
 // not posted again; a post whose answer was lost can be, as the API has no
 // id to tell. A chat Xima no longer has is ErrChatLost.
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if m.Kind != connector.KindText && m.Kind != connector.KindContext {
 		return connector.Permanent(fmt.Errorf("xima cannot send a %s message", m.Kind))
@@ -148,7 +148,7 @@ func (v *Vendor) live(ctx context.Context, c *connector.Conversation) (*chat, er
 // with the chat's cookies. A chat Xima no longer knows (a 4xx) is over
 // already: nil.
 func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason string) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	var j *jar
 	if ch := v.take(c.ID); ch != nil {
@@ -187,7 +187,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if v.beingReported(c.ID, st.Chat) {
 		return fmt.Errorf("xima chat %s: its loss is being reported", st.Chat)
 	}
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	j := newJar(st.Cookies)
 	cs, gone, err := v.api.checkChat(ctx, st.Chat, j)
@@ -207,7 +207,10 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 		return errStopped
 	}
 	if moved || j.changed() {
-		v.saveSession(ch)
+		// Stored under the vendor's lifetime, not the caller's deadline.
+		life, stop := v.group.Bind(context.WithoutCancel(ctx))
+		v.saveSession(life, ch)
+		stop()
 	}
 	ch.log.Info("xima chat resumed", zap.String("queue", redactQueue(st.Queue)))
 	return nil
@@ -215,7 +218,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 
 // stillHere is the keepalive's POST /chat/still-here for c. A client error
 // asks whether the chat is gone (EventLost).
-func (v *Vendor) stillHere(_ context.Context, c *chat) error {
+func (v *Vendor) stillHere(ctx context.Context, c *chat) error {
 	chatID, _ := c.ids()
 	err := v.api.stillHere(c.ctx, chatID, c.jar)
 	if err == nil {
@@ -227,7 +230,7 @@ func (v *Vendor) stillHere(_ context.Context, c *chat) error {
 	}
 	c.log.Warn("xima still-here failed", zap.String("error", connector.RedactError(err)))
 	if s := statusOf(err); s >= 400 && s < 500 && s != http.StatusTooManyRequests {
-		v.checkLost(c, "still-here refused")
+		v.checkLost(ctx, c, "still-here refused")
 	}
 	return err
 }

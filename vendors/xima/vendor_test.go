@@ -329,7 +329,12 @@ func TestRestartBeforeDelete(t *testing.T) {
 		at := string(e.Type) + e.Text
 		if (e.Type == connector.EventJoined || e.Text == "two") && !died[at] {
 			died[at] = true
-			live.Load().cancel() // the process dies: the delete that follows never happens
+			// The process dies: the delete that follows never happens. A
+			// Stop given no time cancels at once and does not wait for this
+			// very goroutine.
+			gone, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = live.Load().group.Stop(gone)
 		}
 	}
 	agent(t, h.srv.StartChat(id, "Myles"))
