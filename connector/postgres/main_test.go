@@ -1,4 +1,4 @@
-package postgres_test
+package postgres
 
 import (
 	"context"
@@ -14,8 +14,6 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-
-	"github.com/connectord/connectord/connector/postgres"
 )
 
 // defaultDSN is the machine's own server: PostgreSQL on loopback, trust auth.
@@ -127,14 +125,14 @@ func schemaOf(t testing.TB, dsn string) string {
 }
 
 // open opens a store on dsn that is closed when the test ends (unless it was already).
-func open(t testing.TB, dsn string) *postgres.Store {
+func open(t testing.TB, dsn string) *Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), dsn)
+	s, err := Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := s.Close(); err != nil && !errors.Is(err, postgres.ErrClosed) {
+		if err := s.Close(); err != nil && !errors.Is(err, ErrClosed) {
 			t.Errorf("Close: %v", err)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/connectord/connectord/connector"
@@ -120,24 +121,14 @@ func redactedError(what string, err error, dsn string) error {
 	return fmt.Errorf("connector/postgres: %s: %s", what, msg)
 }
 
-// dsnSecrets returns what in dsn must never be shown: the password of a URL
-// (raw and decoded) or of a key=value string, and the whole DSN.
+// dsnSecrets returns what in dsn must never be shown: the whole DSN and its
+// password as pgx reads it (from a URL, a query parameter or a key=value
+// string, quoted or not), raw and URL-escaped.
 func dsnSecrets(dsn string) []string {
 	out := []string{dsn}
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			out = append(out, p, url.PathEscape(p), url.QueryEscape(p))
-		}
-	}
-	if u, err := url.Parse(dsn); err == nil {
-		if p := u.Query().Get("password"); p != "" {
-			out = append(out, p)
-		}
-	}
-	for _, f := range strings.Fields(dsn) {
-		if k, v, ok := strings.Cut(f, "="); ok && k == "password" && v != "" {
-			out = append(out, strings.Trim(v, "'"))
-		}
+	if cfg, err := pgconn.ParseConfig(dsn); err == nil && cfg.Password != "" {
+		p := cfg.Password
+		out = append(out, p, url.PathEscape(p), url.QueryEscape(p), url.UserPassword("", p).String()[1:])
 	}
 	return out
 }
