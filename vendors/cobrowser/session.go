@@ -189,12 +189,13 @@ func (s *session) connect(ctx context.Context, announce bool) (*stream, error) {
 // start runs the session on first, the stream Open or Resume made; false
 // when the vendor is stopping (first is then closed).
 func (s *session) start(first *stream) bool {
-	ctx, cancel := context.WithCancel(s.v.ctx)
+	// Made here, not in the goroutine: stop may cancel before it runs.
+	ctx, cancel := s.v.lifetime()
 	s.mu.Lock()
 	s.cancel = cancel
 	s.mu.Unlock()
 	s.setStream(first)
-	if !s.v.spawn(func() { s.run(ctx, first) }) {
+	if !s.v.group.Go(func(context.Context) { s.run(ctx, first) }) {
 		cancel()
 		s.setStream(nil)
 		first.close()
@@ -319,10 +320,12 @@ func (s *session) serve(ctx context.Context, st *stream) error {
 // dropped handles the reader's end: what it queued is still handled, then
 // the stream counts as dropped.
 func (s *session) dropped(st *stream, in chan inbound, err error) error {
+	ctx, cancel := s.v.lifetime()
+	defer cancel()
 	for {
 		select {
 		case x := <-in:
-			if !s.handle(s.v.ctx, st, x) {
+			if !s.handle(ctx, st, x) {
 				return connector.Permanent(errDone)
 			}
 		default:
@@ -553,11 +556,13 @@ func (s *session) finishStream(st *stream) {
 	s.ending = true
 	s.mu.Unlock()
 	if err := st.write(chatStateStanza(st.nextID(), s.state.AgentJID, stateClosed)); err == nil {
-		ctx, cancel := context.WithTimeout(s.v.ctx, s.v.cfg.SendTimeout)
+		ctx, unbind := s.v.lifetime()
+		ctx, cancel := context.WithTimeout(ctx, s.v.cfg.SendTimeout)
 		if err := st.confirm(ctx, s.v.cfg.SendTimeout); err != nil {
 			s.log.Info("closed sent; the server did not confirm it", zap.Error(err))
 		}
 		cancel()
+		unbind()
 	}
 	st.hangUp()
 }

@@ -37,11 +37,9 @@ type Vendor struct {
 	progress connector.SendProgress
 	blocks   *blockList
 
-	// ctx ends with Stop; every chat's stream lives under it: chats start in
-	// Open and Resume, whose own contexts end when they return.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// group ends with Stop; every chat's stream lives under it: chats start
+	// in Open and Resume, whose own contexts end when they return.
+	group *connector.Group
 
 	mu       sync.Mutex
 	sessions map[int64]*session
@@ -51,7 +49,6 @@ type Vendor struct {
 	opened  map[int64]sessionState
 	surveys map[int64]*surveyWait
 	started bool
-	stopped bool
 	probe   probeResult
 
 	// now is time.Now; tests move it.
@@ -81,7 +78,6 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if progress == nil {
 		progress = connector.NewMemoryProgress(maxMemProgress)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		api: &api{base: cfg.api, token: cfg.APIToken, timeout: cfg.RequestTimeout, client: &http.Client{
@@ -91,7 +87,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}},
 		blocks: newBlockList(maxBlocks),
-		ctx:    ctx, cancel: cancel, sessions: map[int64]*session{}, opened: map[int64]sessionState{},
+		group:  connector.NewGroup(), sessions: map[int64]*session{}, opened: map[int64]sessionState{},
 		surveys: map[int64]*surveyWait{},
 		now:     time.Now,
 	}
@@ -117,7 +113,7 @@ func (v *Vendor) Start(context.Context) error {
 	v.started = true
 	v.mu.Unlock()
 	v.warnInsecure()
-	if !v.spawn(v.probeLoop) {
+	if !v.group.Go(v.probeLoop) {
 		return errStopped
 	}
 	return nil
@@ -128,29 +124,18 @@ var errStopped = errors.New("cobrowser vendor stopped")
 // Stop drops every stream at once, without closed (the chats are resumed
 // on the next start), and waits for every goroutine within ctx.
 func (v *Vendor) Stop(ctx context.Context) error {
-	v.mu.Lock()
-	v.stopped = true
-	v.mu.Unlock()
-	v.cancel()
-	done := make(chan struct{})
-	go func() {
-		v.wg.Wait()
-		close(done)
-	}()
 	defer v.api.client.CloseIdleConnections()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cobrowser goroutines still running: %w", ctx.Err())
+	if err := v.group.Stop(ctx); err != nil {
+		return fmt.Errorf("cobrowser: %w", err)
 	}
+	return nil
 }
 
 // Health is ready while the API answers, the campaign is active and every
 // chat's stream is up. It does not block.
 func (v *Vendor) Health() connector.Health {
 	v.mu.Lock()
-	started, stopped, p := v.started, v.stopped, v.probe
+	started, stopped, p := v.started, v.group.Stopped(), v.probe
 	total, down := 0, 0
 	var first *session
 	var why connector.Health
@@ -187,12 +172,12 @@ func (v *Vendor) Health() connector.Health {
 }
 
 // probeLoop reads the campaign now and every health_interval.
-func (v *Vendor) probeLoop() {
+func (v *Vendor) probeLoop(ctx context.Context) {
 	tick := time.NewTicker(v.cfg.HealthInterval)
 	defer tick.Stop()
 	for {
-		c, err := v.api.campaign(v.ctx, v.cfg.CampaignID)
-		if v.ctx.Err() != nil {
+		c, err := v.api.campaign(ctx, v.cfg.CampaignID)
+		if ctx.Err() != nil {
 			return
 		}
 		p := probeResult{done: true, err: err}
@@ -211,36 +196,17 @@ func (v *Vendor) probeLoop() {
 		v.probe = p
 		v.mu.Unlock()
 		select {
-		case <-v.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-// spawn runs f on a goroutine that Stop waits for; false once stopped.
-func (v *Vendor) spawn(f func()) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.stopped {
-		return false
-	}
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// callContext is ctx, also ended by Stop.
-func (v *Vendor) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(v.ctx, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
+// lifetime is a context that ends with Stop, for work that outlives the
+// context at hand (a chat's closed, the stanzas read before a drop).
+func (v *Vendor) lifetime() (context.Context, context.CancelFunc) {
+	return v.group.Bind(context.Background())
 }
 
 func (v *Vendor) session(id int64) *session {
@@ -252,7 +218,7 @@ func (v *Vendor) session(id int64) *session {
 // register makes s the conversation's session, stopping an older one.
 func (v *Vendor) register(s *session) bool {
 	v.mu.Lock()
-	if v.stopped {
+	if v.group.Stopped() {
 		v.mu.Unlock()
 		return false
 	}

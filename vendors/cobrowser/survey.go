@@ -110,11 +110,11 @@ func (v *Vendor) keepSurvey(id int64, st sessionState, wait time.Duration) {
 	v.mu.Lock()
 	v.surveys[id] = w
 	v.mu.Unlock()
-	v.spawn(func() {
+	v.group.Go(func(ctx context.Context) {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
-		case <-v.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-w.answer:
 			return
@@ -122,7 +122,7 @@ func (v *Vendor) keepSurvey(id int64, st sessionState, wait time.Duration) {
 		}
 		if v.takeSurvey(id, w) {
 			v.log.Info("survey not answered in time", zap.Int64("conversation", id))
-			if err := v.deliver(v.ctx, connector.Event{ConversationID: id, Type: connector.EventEnded, Reason: "agent"}); err != nil {
+			if err := v.deliver(ctx, connector.Event{ConversationID: id, Type: connector.EventEnded, Reason: "agent"}); err != nil {
 				v.log.Warn("end after the survey not stored", zap.Error(err))
 			}
 		}

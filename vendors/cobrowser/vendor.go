@@ -28,7 +28,7 @@ import (
 // the core's no-agent path: the event is committed before Open returns,
 // with a nil error, and the customer's next message tries again.
 func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawMessage, error) {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if old := v.session(c.ID); old != nil {
 		v.forget(old)
@@ -175,7 +175,7 @@ func (v *Vendor) refuse(ctx context.Context, c *connector.Conversation, why, not
 // error may repeat a line, with the same stanza id. A chat whose
 // credentials the server refuses is ErrChatLost.
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if w := v.surveyFor(c.ID); w != nil {
 		return v.answerSurvey(ctx, c, w, m)
@@ -209,7 +209,7 @@ func (v *Vendor) live(ctx context.Context, c *connector.Conversation) (*session,
 // not live in this process (after a restart) is logged in once to say
 // closed; one whose credentials are refused is over already: nil.
 func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason string) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if w := v.surveyFor(c.ID); w != nil && v.takeSurvey(c.ID, w) {
 		close(w.answer) // the chat was closed before the survey
@@ -233,7 +233,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 	if err != nil {
 		return err
 	}
-	v.spawn(func() { // answers the confirmation of closed
+	v.group.Go(func(context.Context) { // answers the confirmation of closed
 		_ = stream.read(func(x inbound) bool {
 			if x.Kind == "iq" {
 				stream.answered(x)
@@ -264,7 +264,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if st.NoAgent || st.User == "" {
 		return nil
 	}
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	log := v.log.With(zap.Int64("conversation", c.ID))
 	if gone, why := v.chatGone(ctx, st); gone {
