@@ -82,7 +82,10 @@ CREATE TABLE conversation_counts (
     PRIMARY KEY (channel, state)
 );
 
-CREATE FUNCTION conversation_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SET search_path FROM CURRENT: the function finds conversation_counts in
+-- the schema it was created in, whatever search_path the writing session has.
+CREATE FUNCTION conversation_counts_keep() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         UPDATE conversation_counts SET n = n - 1 WHERE channel = OLD.channel AND state = OLD.state;
