@@ -66,6 +66,68 @@ if ! ejabberdctl_found; then
 	fi
 fi
 
+# PostgreSQL runs the tests of connector/postgres (each run makes a database of its own
+# and drops it). With CONNECTORD_TEST_PG_DSN set, that server is used and nothing here
+# runs. Otherwise the machine's own cluster on 127.0.0.1:5432: installed from Debian's
+# package when missing, started when down (pg_ctlcluster runs the server as the
+# postgres user: PostgreSQL refuses to run as root), and, when the default DSN
+# (postgres@127.0.0.1, no password) is refused, reached through a test role.
+pg_default_dsn='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'
+pg_test_dsn='postgres://connectord_test:connectord_test@127.0.0.1:5432/postgres?sslmode=disable'
+pg_cluster_down() { pg_lsclusters --no-header 2>/dev/null | awk '$4 != "online" { found = 1 } END { exit !found }'; }
+pg_start_clusters() {
+	local ver name port status rest
+	while read -r ver name port status rest; do
+		[[ $status == online ]] && continue
+		echo "starting PostgreSQL cluster $ver/$name"
+		pg_ctlcluster "$ver" "$name" start || echo "PostgreSQL cluster $ver/$name did not start" >&2
+	done < <(pg_lsclusters --no-header)
+}
+pg_wait() {
+	for _ in $(seq 1 30); do
+		pg_isready -q -h 127.0.0.1 -p 5432 && return 0
+		sleep 0.5
+	done
+	return 1
+}
+setup_postgres() {
+	if ! command -v pg_lsclusters >/dev/null; then
+		if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+			echo "installing: postgresql"
+			DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >/dev/null ||
+				{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >/dev/null; } ||
+				echo "postgresql did not install" >&2
+		fi
+		command -v pg_lsclusters >/dev/null || {
+			echo "missing Debian package: postgresql (as root: apt-get install postgresql); the connector/postgres tests will skip (fail when CI=true)" >&2
+			return
+		}
+	fi
+	if pg_cluster_down; then
+		if [[ $(id -u) -eq 0 ]]; then
+			pg_start_clusters
+		else
+			echo "PostgreSQL is down: as root, pg_ctlcluster <version> main start; the connector/postgres tests will skip (fail when CI=true)" >&2
+			return
+		fi
+	fi
+	pg_wait || { echo "PostgreSQL does not answer on 127.0.0.1:5432; the connector/postgres tests will skip (fail when CI=true)" >&2; return; }
+	psql "$pg_default_dsn" -qAtc 'SELECT 1' >/dev/null 2>&1 && return
+	# A fresh Debian install asks for a password on 127.0.0.1: use a test role that has one.
+	if [[ $(id -u) -eq 0 ]] && command -v runuser >/dev/null; then
+		runuser -u postgres -- psql -qAtc "DO \$\$ BEGIN
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'connectord_test') THEN
+				CREATE ROLE connectord_test LOGIN CREATEDB PASSWORD 'connectord_test';
+			END IF; END \$\$" >/dev/null || true
+	fi
+	if psql "$pg_test_dsn" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+		export CONNECTORD_TEST_PG_DSN=$pg_test_dsn
+	else
+		echo "PostgreSQL refuses postgres@127.0.0.1 without a password: set CONNECTORD_TEST_PG_DSN; the connector/postgres tests will skip (fail when CI=true)" >&2
+	fi
+}
+[[ -n ${CONNECTORD_TEST_PG_DSN:-} ]] || setup_postgres
+
 command -v go >/dev/null || { echo "go is not installed: https://go.dev/dl/ (go 1.26)" >&2; exit 1; }
 
 # The simulator's Node packages, from its lock file, when missing or older than the lock.
