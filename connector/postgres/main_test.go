@@ -14,6 +14,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"github.com/connectord/connectord/connector"
 )
 
 // defaultDSN is the machine's own server: PostgreSQL on loopback, trust auth.
@@ -37,7 +39,7 @@ func run(m *testing.M) int {
 	}
 	drop, err := createDatabase(server)
 	if err != nil {
-		msg := fmt.Sprintf("PostgreSQL is not reachable (%v): start it (bash scripts/test.sh does) or set CONNECTORD_TEST_PG_DSN", err)
+		msg := fmt.Sprintf("PostgreSQL is not reachable (%s): start it (bash scripts/test.sh does) or set CONNECTORD_TEST_PG_DSN", connector.RedactText(err.Error()))
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "FAIL:", msg)
 			return 1
