@@ -133,16 +133,20 @@ func (w *writer) commit(batch []*request) {
 		answerAll(batch, err)
 		return
 	}
+	// Counted before any caller hears back: a caller that reads Stats right
+	// after its write returns must find the write counted.
 	var ok uint64
-	for i, r := range batch {
+	for i := range batch {
 		if errs[i] == nil {
 			ok++
 		}
-		r.done <- errs[i]
 	}
 	if ok > 0 { // a batch whose every request failed wrote nothing to count
 		w.transactions.Add(1)
 		w.writes.Add(ok)
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
 	}
 }
 

@@ -141,3 +141,18 @@ func TestCallerGivingUp(t *testing.T) {
 		t.Errorf("write after a caller gave up: %v", err)
 	}
 }
+
+// TestWriteCountedBeforeItReturns: Stats read right after a write returns
+// counts it (the conformance suite's Stats case found it counted late).
+func TestWriteCountedBeforeItReturns(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, freshDSN(t))
+	for i := range 500 {
+		if err := s.write(ctx, func(context.Context, *txn) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.w.writes.Load(); got != uint64(i+1) {
+			t.Fatalf("after write %d returned, Writes is %d", i+1, got)
+		}
+	}
+}
