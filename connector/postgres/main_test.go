@@ -14,6 +14,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"go.uber.org/goleak"
 
 	"github.com/connectord/connectord/connector"
 )
@@ -30,7 +31,16 @@ var testDB struct {
 	admin   *sql.DB
 }
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
+// TestMain fails the package when a goroutine outlives the tests: every Store
+// was closed by then, so its writer and pool must be gone.
+func TestMain(m *testing.M) {
+	code := run(m)
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: leaked goroutines:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
 
 func run(m *testing.M) int {
 	server := os.Getenv("CONNECTORD_TEST_PG_DSN")
