@@ -71,9 +71,14 @@ func createDatabase(server string) (func(), error) {
 		return nil, err
 	}
 	name := "connectord_test_" + randomName()
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		admin.Close()
-		return nil, err
+	// A linguistic collation, as production databases often have (where
+	// 'a' sorts before 'B'); the store must not depend on the server's.
+	// Servers without ICU get their default.
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name+` LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0`); err != nil {
+		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+			admin.Close()
+			return nil, err
+		}
 	}
 	u, err := url.Parse(server)
 	if err != nil {

@@ -39,7 +39,10 @@ CREATE TABLE messages (
     text            TEXT    NOT NULL DEFAULT '',
     format          TEXT    NOT NULL DEFAULT '',
     attachments     TEXT,                              -- JSON []connector.Attachment; NULL when none
-    source_id       TEXT    NOT NULL DEFAULT '',
+    -- Byte order, as in SQLite, whatever the database's collation: a channel's
+    -- newest source id is found by sorting them (Slack's sort by time), and
+    -- under a linguistic collation 'a' sorts before 'B'.
+    source_id       TEXT    COLLATE "C" NOT NULL DEFAULT '',
     notice          TEXT    NOT NULL DEFAULT '',
     agent           TEXT    NOT NULL DEFAULT '',
     remote_id       TEXT    NOT NULL DEFAULT '',
