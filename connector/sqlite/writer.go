@@ -130,15 +130,19 @@ func (w *writer) commit(batch []*request) {
 		return
 	}
 	var ok uint64
-	for i, r := range batch {
+	for i := range batch {
 		if errs[i] == nil {
 			ok++
 		}
-		r.done <- errs[i]
 	}
+	// Counted before the callers are answered, so that Stats read right
+	// after a write sees it.
 	if ok > 0 { // a batch whose every request failed wrote nothing to count
 		w.transactions.Add(1)
 		w.writes.Add(ok)
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
 	}
 }
 
