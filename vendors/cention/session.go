@@ -247,7 +247,8 @@ func (s *session) start(first *conn, backlog []serverFrame) bool {
 	s.cancel = cancel
 	s.mu.Unlock()
 	s.setConn(first)
-	if !s.v.group.Go(func(context.Context) { s.run(ctx, first, backlog) }) {
+	// cancel once run returns: a finished chat keeps no hook on the vendor.
+	if !s.v.group.Go(func(context.Context) { defer cancel(); s.run(ctx, first, backlog) }) {
 		cancel()
 		s.setConn(nil)
 		first.close()

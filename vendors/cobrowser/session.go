@@ -195,7 +195,8 @@ func (s *session) start(first *stream) bool {
 	s.cancel = cancel
 	s.mu.Unlock()
 	s.setStream(first)
-	if !s.v.group.Go(func(context.Context) { s.run(ctx, first) }) {
+	// cancel once run returns: a finished chat keeps no hook on the vendor.
+	if !s.v.group.Go(func(context.Context) { defer cancel(); s.run(ctx, first) }) {
 		cancel()
 		s.setStream(nil)
 		first.close()
