@@ -54,7 +54,8 @@ type conn struct {
 	pinger    chan struct{} // closed when the pinger returned
 }
 
-// dial opens a socket within ctx and starts its goroutines through spawn.
+// dial opens a socket within ctx and starts its goroutines in the vendor's
+// group, so that Stop ends them.
 // It sends nothing: the caller speaks first.
 func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
@@ -70,11 +71,11 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	ws.SetReadLimit(readLimit)
 	c := &conn{ws: ws, log: log, frames: make(chan []byte, frameQueue), closing: make(chan struct{}),
 		reader: make(chan struct{}), pinger: make(chan struct{})}
-	if !v.spawn(c.readLoop) {
+	if !v.group.Go(func(context.Context) { c.readLoop() }) {
 		ws.CloseNow()
 		return nil, errStopped
 	}
-	if !v.spawn(func() { c.pingLoop(v.cfg.PingInterval) }) {
+	if !v.group.Go(func(context.Context) { c.pingLoop(v.cfg.PingInterval) }) {
 		close(c.pinger)
 		c.close()
 		return nil, errStopped
@@ -170,10 +171,10 @@ func (c *conn) close() {
 
 // closeGracefully sends a close frame and waits for the server's, so that
 // commands written just before reach it; when ctx ends first it drops the
-// socket at once.
-func (c *conn) closeGracefully(ctx context.Context, spawn func(func()) bool) {
+// socket at once. The close handshake runs in g, so that Stop waits for it.
+func (c *conn) closeGracefully(ctx context.Context, g *connector.Group) {
 	done := make(chan struct{})
-	if !spawn(func() {
+	if !g.Go(func(context.Context) {
 		defer close(done)
 		c.ws.Close(websocket.StatusNormalClosure, "")
 	}) {

@@ -167,12 +167,12 @@ func (s *session) waitReady(ctx context.Context) (*conn, string, error) {
 // the socket counts as up (Health says so from then on); false when the
 // vendor is stopping.
 func (s *session) start(c *conn, backlog []event) bool {
-	ctx, cancel := context.WithCancel(s.v.ctx)
+	ctx, cancel := s.v.group.Bind(context.Background())
 	s.mu.Lock()
 	s.cancel = cancel
 	s.mu.Unlock()
 	s.setConn(c)
-	if !s.v.spawn(func() { s.run(ctx, c, backlog) }) {
+	if !s.v.group.Go(func(context.Context) { s.run(ctx, c, backlog) }) {
 		cancel()
 		s.setConn(nil)
 		c.close()
@@ -543,7 +543,7 @@ func (s *session) finish(ctx context.Context, last func(sessionID string) *comma
 		if cmd != nil {
 			err = c.send(ctx, *cmd)
 		}
-		c.closeGracefully(ctx, s.v.spawn)
+		c.closeGracefully(ctx, s.v.group)
 	}
 	s.stop()
 	return err

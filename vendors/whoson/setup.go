@@ -40,12 +40,10 @@ type Vendor struct {
 	// sent; in memory, an older one falls out when it is full.
 	progress connector.SendProgress
 
-	// ctx ends with Stop; every session and socket lives under it. It is
-	// kept here because chats start in Open and Resume, whose own contexts
-	// end when they return, and must run until End or Stop.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// group runs every session and socket until Stop. Chats start in Open
+	// and Resume, whose own contexts end when they return, and must run
+	// until End or Stop.
+	group *connector.Group
 
 	mu       sync.Mutex
 	sessions map[int64]*session
@@ -54,7 +52,6 @@ type Vendor struct {
 	// Resume for that chat meanwhile returns ErrChatLost without a dial.
 	lost     map[int64]string
 	started  bool
-	stopped  bool
 	probed   bool
 	probeErr error
 
@@ -77,14 +74,13 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if progress == nil {
 		progress = connector.NewMemoryProgress(maxMemProgress)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls,
 			TLSHandshakeTimeout: cfg.ConnectTimeout,
 		}},
-		ctx: ctx, cancel: cancel, sessions: map[int64]*session{}, lost: map[int64]string{}, probeEvery: probeInterval,
+		group: connector.NewGroup(), sessions: map[int64]*session{}, lost: map[int64]string{}, probeEvery: probeInterval,
 	}
 	v.warnInsecure()
 	if cfg.APIKey.Empty() {
@@ -114,7 +110,7 @@ func (v *Vendor) Start(ctx context.Context) error {
 	v.started = true
 	v.mu.Unlock()
 	v.warnInsecure()
-	if !v.spawn(v.probeLoop) {
+	if !v.group.Go(v.probeLoop) {
 		return errStopped
 	}
 	return nil
@@ -124,22 +120,11 @@ func (v *Vendor) Start(ctx context.Context) error {
 // next start) and waits for every goroutine, within ctx. It tolerates a
 // vendor that was never started.
 func (v *Vendor) Stop(ctx context.Context) error {
-	v.mu.Lock()
-	v.stopped = true
-	v.mu.Unlock()
-	v.cancel()
-	done := make(chan struct{})
-	go func() {
-		v.wg.Wait()
-		close(done)
-	}()
 	defer v.client.CloseIdleConnections()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("whoson goroutines still running: %w", ctx.Err())
+	if err := v.group.Stop(ctx); err != nil {
+		return fmt.Errorf("whoson %w", err)
 	}
+	return nil
 }
 
 // Health is an aggregate over the open chats, each with its own socket
@@ -149,7 +134,7 @@ func (v *Vendor) Stop(ctx context.Context) error {
 // It does not block.
 func (v *Vendor) Health() connector.Health {
 	v.mu.Lock()
-	started, stopped, probed, probeErr := v.started, v.stopped, v.probed, v.probeErr
+	started, stopped, probed, probeErr := v.started, v.group.Stopped(), v.probed, v.probeErr
 	total, down := 0, 0
 	var first *session
 	var why connector.Health
@@ -185,13 +170,14 @@ func (v *Vendor) Health() connector.Health {
 	}
 }
 
-// probeLoop dials the server now and every probeEvery, hanging up at once.
-func (v *Vendor) probeLoop() {
+// probeLoop dials the server now and every probeEvery, hanging up at once,
+// until ctx ends.
+func (v *Vendor) probeLoop(ctx context.Context) {
 	tick := time.NewTicker(v.probeEvery)
 	defer tick.Stop()
 	for {
-		err := v.probe()
-		if v.ctx.Err() != nil {
+		err := v.probe(ctx)
+		if ctx.Err() != nil {
 			return
 		}
 		v.mu.Lock()
@@ -203,45 +189,20 @@ func (v *Vendor) probeLoop() {
 		v.probed, v.probeErr = true, err
 		v.mu.Unlock()
 		select {
-		case <-v.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-func (v *Vendor) probe() error {
-	c, err := v.dial(v.ctx, v.log)
+func (v *Vendor) probe(ctx context.Context) error {
+	c, err := v.dial(ctx, v.log)
 	if err != nil {
 		return err
 	}
 	c.close()
 	return nil
-}
-
-// spawn runs f on a goroutine that Stop waits for; false once stopped.
-func (v *Vendor) spawn(f func()) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.stopped {
-		return false
-	}
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// callContext is ctx, also ended by Stop.
-func (v *Vendor) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(v.ctx, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
 }
 
 // session returns the live session of a conversation, or nil.
@@ -251,10 +212,11 @@ func (v *Vendor) session(id int64) *session {
 	return v.sessions[id]
 }
 
-// register makes s the conversation's session, stopping an older one.
+// register makes s the conversation's session, stopping an older one. It
+// refuses once Stop was called.
 func (v *Vendor) register(s *session) bool {
 	v.mu.Lock()
-	if v.stopped {
+	if v.group.Stopped() {
 		v.mu.Unlock()
 		return false
 	}

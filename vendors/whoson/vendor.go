@@ -55,7 +55,7 @@ func newCookie() string { return "connectord-" + rand.Text()[:16] }
 // error. A socket or timeout failure is an error to retry; an error event
 // from the server is permanent.
 func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawMessage, error) {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	if old := v.take(c.ID); old != nil {
 		old.stop()
@@ -141,7 +141,7 @@ func (v *Vendor) refused(ctx context.Context, s *session, cn *conn, ev event) (j
 // is gone is resumed first; a chat WhosOn lost is an error wrapping
 // connector.ErrChatLost.
 func (v *Vendor) Send(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	s, err := v.live(ctx, c)
 	if err != nil {
@@ -171,7 +171,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 	if s == nil {
 		return nil
 	}
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	err := s.finish(ctx, func(sid string) *command {
 		if s.state.NoAgent {
@@ -193,7 +193,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 // took the chat: over the chat's socket when it is still open, else over a
 // new one (Connect first, as every command needs a session).
 func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m *connector.Message) error {
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	lm := leftMessage{Name: v.cfg.visitorName(c), Department: v.cfg.Department,
 		Email: c.Profile.Email, Phone: customerPhone(c), Text: visitorText(m)}
@@ -233,7 +233,7 @@ func (v *Vendor) leaveOnNewSocket(ctx context.Context, c *connector.Conversation
 		cn.close()
 		return err
 	}
-	cn.closeGracefully(ctx, v.spawn)
+	cn.closeGracefully(ctx, v.group)
 	log.Info("message left at whoson")
 	return nil
 }
@@ -258,7 +258,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if v.isLost(c.ID, st.ChatUID) {
 		return chatLost(st.ChatUID)
 	}
-	ctx, cancel := v.callContext(ctx)
+	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	s := v.newSession(c.ID, st, st.LeaveMessage)
 	cn, backlog, err := s.reattach(ctx)
