@@ -302,7 +302,10 @@ func TestSlackKillWithoutReattach(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if n := len(w.whoson.Chats()); n < 2 || contexts != 1 {
+	// One context line when the chat was lost and opened again; none when
+	// the kill came after WhosOn accepted the chat but before connectord
+	// stored it (the next process opens a chat as for a new conversation).
+	if n := len(w.whoson.Chats()); n < 2 || contexts > 1 {
 		t.Errorf("whoson has %d chats and saw %d context lines: want the chat lost and one new chat", n, contexts)
 	}
 	if !slices.Equal(slices.Compact(slices.Clone(lines)), append(want, "six")) {
