@@ -172,7 +172,8 @@ func (s *session) start(c *conn, backlog []event) bool {
 	s.cancel = cancel
 	s.mu.Unlock()
 	s.setConn(c)
-	if !s.v.group.Go(func(context.Context) { s.run(ctx, c, backlog) }) {
+	// cancel once run returns: a finished chat keeps no hook on the vendor.
+	if !s.v.group.Go(func(context.Context) { defer cancel(); s.run(ctx, c, backlog) }) {
 		cancel()
 		s.setConn(nil)
 		c.close()
