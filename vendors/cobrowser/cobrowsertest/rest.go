@@ -559,6 +559,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, kind string) {
 		return
 	}
 	c, err := s.newVisitor(r.Context(), kind)
+	if err != nil && r.Context().Err() != nil {
+		return // the client went away (a test killed it mid-request): nobody to answer
+	}
 	if err != nil {
 		s.t.Errorf("cobrowsertest: registering a visitor: %v", err)
 		writeError(w, http.StatusInternalServerError, "Internal Server Error")
