@@ -90,10 +90,15 @@ func (s *session) askSurvey(ctx context.Context) bool {
 	st := s.state
 	st.Survey = p
 	sess := st.marshal()
+	// Kept before the question goes out: the customer's answer may come
+	// back (a Send) before emit returns, and must find the survey waiting.
+	w := s.v.keepSurvey(s.id, st, s.v.cfg.SurveyWindow)
 	if !s.emit(ctx, connector.Event{Type: connector.EventNotice, Text: question, Session: sess}) {
+		if s.v.takeSurvey(s.id, w) {
+			close(w.answer)
+		}
 		return false
 	}
-	s.v.keepSurvey(s.id, st, s.v.cfg.SurveyWindow)
 	return true
 }
 
@@ -105,7 +110,7 @@ type surveyWait struct {
 	answer chan struct{} // closed once answered (the timer then does nothing)
 }
 
-func (v *Vendor) keepSurvey(id int64, st sessionState, wait time.Duration) {
+func (v *Vendor) keepSurvey(id int64, st sessionState, wait time.Duration) *surveyWait {
 	w := &surveyWait{st: st, answer: make(chan struct{})}
 	v.mu.Lock()
 	v.surveys[id] = w
@@ -127,6 +132,7 @@ func (v *Vendor) keepSurvey(id int64, st sessionState, wait time.Duration) {
 			}
 		}
 	})
+	return w
 }
 
 // takeSurvey removes w if it is still the conversation's survey.
