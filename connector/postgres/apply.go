@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // Apply commits a Change atomically; see connector.Change. Within a change,
@@ -18,7 +19,7 @@ import (
 func (s *Store) Apply(ctx context.Context, ch connector.Change) (connector.ChangeResult, error) {
 	var res connector.ChangeResult
 	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
-		res, err = applyChange(ctx, tx, ch, nowNanos())
+		res, err = applyChange(ctx, tx, ch, sqlrow.NowNanos())
 		return err
 	})
 	if err != nil {
@@ -71,9 +72,9 @@ func moveWaiting(ctx context.Context, tx *txn, c *connector.Conversation, mv *co
 	if err != nil {
 		return err
 	}
-	moved, err := scanMessages(tx.QueryContext(ctx, `UPDATE messages SET conversation_id = $1, updated_at = $2, progress = NULL
+	moved, err := sqlrow.ScanMessages(tx.QueryContext(ctx, `UPDATE messages SET conversation_id = $1, updated_at = $2, progress = NULL
 		WHERE conversation_id = $3 AND direction = 'to_agent' AND kind = 'text' AND state = 'stored'
-		RETURNING `+messageColumns, next.ID, now, c.ID))
+		RETURNING `+sqlrow.MessageColumns, next.ID, now, c.ID))
 	if err != nil {
 		return fmt.Errorf("move waiting lines: %w", err)
 	}
@@ -108,7 +109,7 @@ func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation,
 		}
 	}
 	if ch.Reopen {
-		c.ReopenedAt, c.ContextMessage = fromNanos(now), firstContext(added)
+		c.ReopenedAt, c.ContextMessage = sqlrow.FromNanos(now), firstContext(added)
 	}
 	if ch.LeaveMessage {
 		err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = $1`, c.ID).
@@ -118,13 +119,13 @@ func updateConversation(ctx context.Context, tx *txn, c *connector.Conversation,
 		}
 	}
 	if ch.Touch {
-		c.LastActivity = fromNanos(now)
+		c.LastActivity = sqlrow.FromNanos(now)
 	}
-	c.UpdatedAt = fromNanos(now)
+	c.UpdatedAt = sqlrow.FromNanos(now)
 	_, err := tx.ExecContext(ctx, `UPDATE conversations SET state = $1, end_reason = $2, agent = $3, session = $4,
 		leave_message_after = $5, reopened_at = $6, context_msg = $7, last_activity = $8, updated_at = $9 WHERE id = $10`,
-		c.State, c.EndReason, c.Agent, sessionValue(c.Session), c.LeaveMessageAfter,
-		toNanos(c.ReopenedAt), c.ContextMessage, toNanos(c.LastActivity), now, c.ID)
+		c.State, c.EndReason, c.Agent, sqlrow.SessionValue(c.Session), c.LeaveMessageAfter,
+		sqlrow.ToNanos(c.ReopenedAt), c.ContextMessage, sqlrow.ToNanos(c.LastActivity), now, c.ID)
 	if err != nil {
 		return fmt.Errorf("update conversation %d: %w", c.ID, err)
 	}
@@ -165,7 +166,7 @@ func appendMessages(ctx context.Context, tx *txn, c *connector.Conversation, ms 
 // taken: for a customer message, by any message of the channel; for an agent
 // message, in the conversation.
 func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Message, now int64) (bool, error) {
-	attachments, err := attachmentsJSON(m.Attachments)
+	attachments, err := sqlrow.AttachmentsJSON(m.Attachments)
 	if err != nil {
 		return false, err
 	}
@@ -184,16 +185,16 @@ func insertMessage(ctx context.Context, tx *txn, channel string, m *connector.Me
 		return false, fmt.Errorf("insert message: %w", err)
 	}
 	m.State = connector.DeliveryStored
-	m.CreatedAt, m.UpdatedAt = fromNanos(now), fromNanos(now)
+	m.CreatedAt, m.UpdatedAt = sqlrow.FromNanos(now), sqlrow.FromNanos(now)
 	return true, nil
 }
 
 // failPending fails the conversation's ToAgent messages still waiting, except
 // KindEnd (the vendor must still be told), and returns them in order.
 func failPending(ctx context.Context, tx *txn, convID int64, reason string, now int64) ([]*connector.Message, error) {
-	ms, err := scanMessages(tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = $1, updated_at = $2, progress = NULL
+	ms, err := sqlrow.ScanMessages(tx.QueryContext(ctx, `UPDATE messages SET state = 'failed', reason = $1, updated_at = $2, progress = NULL
 		WHERE conversation_id = $3 AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
-		RETURNING `+messageColumns, reason, now, convID))
+		RETURNING `+sqlrow.MessageColumns, reason, now, convID))
 	if err != nil {
 		return nil, fmt.Errorf("fail pending: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // MarkSent records that the remote side accepted a stored message, as
@@ -15,7 +16,7 @@ import (
 func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 	return s.write(ctx, func(ctx context.Context, tx *txn) error {
 		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'sent', remote_id = $1, updated_at = $2, progress = NULL
-			WHERE id = $3 AND state = 'stored'`, remoteID, nowNanos(), id)
+			WHERE id = $3 AND state = 'stored'`, remoteID, sqlrow.NowNanos(), id)
 		if err := changedOrExists(ctx, tx, r, err, id); err != nil {
 			return err
 		}
@@ -29,7 +30,7 @@ func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 	return s.write(ctx, func(ctx context.Context, tx *txn) error {
 		r, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'failed', reason = $1, updated_at = $2, progress = NULL
-			WHERE id = $3 AND state IN ('stored', 'sent')`, reason, nowNanos(), id)
+			WHERE id = $3 AND state IN ('stored', 'sent')`, reason, sqlrow.NowNanos(), id)
 		if err := changedOrExists(ctx, tx, r, err, id); err != nil {
 			return err
 		}
@@ -128,7 +129,7 @@ func updateDelivery(ctx context.Context, tx *txn, channel, remoteID string, stat
 		reason = ""
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE messages SET state = $1, reason = $2, updated_at = $3 WHERE id = $4`,
-		state, reason, nowNanos(), id)
+		state, reason, sqlrow.NowNanos(), id)
 	if err != nil {
 		return false, fmt.Errorf("update delivery of message %d: %w", id, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // RecordInbound commits a customer message; see connector.Store. The message
@@ -19,7 +20,7 @@ func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor 
 	}
 	var res connector.InboundResult
 	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
-		res, err = recordInbound(ctx, tx, in, vendor, nowNanos())
+		res, err = recordInbound(ctx, tx, in, vendor, sqlrow.NowNanos())
 		return err
 	})
 	if err != nil {
@@ -72,7 +73,7 @@ func inboundDuplicate(ctx context.Context, tx *txn, in connector.Inbound) (conne
 	if in.SourceID == "" {
 		return connector.InboundResult{}, nil
 	}
-	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
+	m, err := sqlrow.ScanMessage(tx.QueryRowContext(ctx, `SELECT `+sqlrow.MessageColumns+` FROM messages
 		WHERE channel = $1 AND source_id = $2 AND direction = 'to_agent' AND source_id != ''`,
 		in.Channel, in.SourceID))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -89,8 +90,8 @@ func inboundDuplicate(ctx context.Context, tx *txn, in connector.Inbound) (conne
 }
 
 // openConversationOf returns the customer's open conversation, or nil.
-func openConversationOf(ctx context.Context, tx queryer, channel, customer string) (*connector.Conversation, error) {
-	c, err := scanConversation(tx.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations
+func openConversationOf(ctx context.Context, tx sqlrow.Queryer, channel, customer string) (*connector.Conversation, error) {
+	c, err := sqlrow.ScanConversation(tx.QueryRowContext(ctx, `SELECT `+sqlrow.ConversationColumns+` FROM conversations
 		WHERE channel = $1 AND customer = $2 AND state != 'ended'`, channel, customer))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -99,7 +100,7 @@ func openConversationOf(ctx context.Context, tx queryer, channel, customer strin
 }
 
 func createConversation(ctx context.Context, tx *txn, in connector.Inbound, vendor string, now int64) (*connector.Conversation, error) {
-	profile, err := profileJSON(in.Profile)
+	profile, err := sqlrow.ProfileJSON(in.Profile)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func createConversation(ctx context.Context, tx *txn, in connector.Inbound, vend
 	if err != nil {
 		return nil, fmt.Errorf("create conversation: %w", err)
 	}
-	t := fromNanos(now)
+	t := sqlrow.FromNanos(now)
 	return &connector.Conversation{ID: id, Channel: in.Channel, Customer: in.Customer, Vendor: vendor,
 		State: connector.StatePending, Profile: in.Profile, CreatedAt: t, UpdatedAt: t, LastActivity: t}, nil
 }
@@ -121,7 +122,7 @@ func touchInbound(ctx context.Context, tx *txn, c *connector.Conversation, p con
 	if p != (connector.Profile{}) {
 		c.Profile = p
 	}
-	profile, err := profileJSON(c.Profile)
+	profile, err := sqlrow.ProfileJSON(c.Profile)
 	if err != nil {
 		return err
 	}
@@ -130,6 +131,6 @@ func touchInbound(ctx context.Context, tx *txn, c *connector.Conversation, p con
 	if err != nil {
 		return fmt.Errorf("update conversation: %w", err)
 	}
-	c.LastActivity, c.UpdatedAt = fromNanos(now), fromNanos(now)
+	c.LastActivity, c.UpdatedAt = sqlrow.FromNanos(now), sqlrow.FromNanos(now)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"io/fs"
 	"path"
 	"sort"
@@ -102,7 +103,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-			m.version, nowNanos()); err != nil {
+			m.version, sqlrow.NowNanos()); err != nil {
 			return fmt.Errorf("record migration %s: %w", m.name, err)
 		}
 	}

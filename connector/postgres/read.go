@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // Reads go to the read pool. The writer answers a caller only after its
@@ -27,12 +28,12 @@ func (s *Store) OpenConversations(ctx context.Context) ([]*connector.Conversatio
 	if err != nil {
 		return nil, err
 	}
-	return scanConversations(db.QueryContext(ctx, queryOpenConversations))
+	return sqlrow.ScanConversations(db.QueryContext(ctx, queryOpenConversations))
 }
 
 // queryOpenConversations reads the open conversations; its predicate is
 // that of the partial index conversations_open, which holds only them.
-const queryOpenConversations = `SELECT ` + conversationColumns + ` FROM conversations
+const queryOpenConversations = `SELECT ` + sqlrow.ConversationColumns + ` FROM conversations
 	WHERE state <> 'ended' ORDER BY id`
 
 // FindOpen returns the customer's open conversation on channel, or an error
@@ -109,8 +110,8 @@ func (s *Store) Messages(ctx context.Context, conversationID int64) ([]*connecto
 	if err != nil {
 		return nil, err
 	}
-	return scanMessages(db.QueryContext(ctx,
-		`SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 ORDER BY id`, conversationID))
+	return sqlrow.ScanMessages(db.QueryContext(ctx,
+		`SELECT `+sqlrow.MessageColumns+` FROM messages WHERE conversation_id = $1 ORDER BY id`, conversationID))
 }
 
 // Outbox returns every message still DeliveryStored, by id.
@@ -119,8 +120,8 @@ func (s *Store) Outbox(ctx context.Context) ([]*connector.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scanMessages(db.QueryContext(ctx,
-		`SELECT `+messageColumns+` FROM messages WHERE state = 'stored' ORDER BY id`))
+	return sqlrow.ScanMessages(db.QueryContext(ctx,
+		`SELECT `+sqlrow.MessageColumns+` FROM messages WHERE state = 'stored' ORDER BY id`))
 }
 
 // Message returns one message as it stands now, or connector.ErrNotFound.
@@ -132,8 +133,8 @@ func (s *Store) Message(ctx context.Context, id int64) (*connector.Message, erro
 	return getMessage(ctx, db, id)
 }
 
-func getMessage(ctx context.Context, q queryer, id int64) (*connector.Message, error) {
-	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
+func getMessage(ctx context.Context, q sqlrow.Queryer, id int64) (*connector.Message, error) {
+	m, err := sqlrow.ScanMessage(q.QueryRowContext(ctx, `SELECT `+sqlrow.MessageColumns+` FROM messages WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %d: %w", id, connector.ErrNotFound)
 	}
@@ -142,9 +143,9 @@ func getMessage(ctx context.Context, q queryer, id int64) (*connector.Message, e
 
 // getConversation reads one conversation through q (the read pool, or the
 // writer's transaction).
-func getConversation(ctx context.Context, q queryer, id int64) (*connector.Conversation, error) {
-	c, err := scanConversation(q.QueryRowContext(ctx,
-		`SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id))
+func getConversation(ctx context.Context, q sqlrow.Queryer, id int64) (*connector.Conversation, error) {
+	c, err := sqlrow.ScanConversation(q.QueryRowContext(ctx,
+		`SELECT `+sqlrow.ConversationColumns+` FROM conversations WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("conversation %d: %w", id, connector.ErrNotFound)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // The queries metrics run on every scrape. TestQueryPlans checks that none
@@ -45,7 +46,7 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 
 // outboxStats returns the outbox's depth and the time of its first message,
 // which is the oldest: ids follow commit order.
-func outboxStats(ctx context.Context, db queryer) (int, time.Time, error) {
+func outboxStats(ctx context.Context, db sqlrow.Queryer) (int, time.Time, error) {
 	var (
 		depth  int
 		oldest sql.NullInt64
@@ -54,7 +55,7 @@ func outboxStats(ctx context.Context, db queryer) (int, time.Time, error) {
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", err)
 	}
-	return depth, fromNanos(oldest.Int64), nil
+	return depth, sqlrow.FromNanos(oldest.Int64), nil
 }
 
 // OpenCounts returns how many of channel's conversations are in each state
@@ -73,7 +74,7 @@ func (s *Store) OpenCounts(ctx context.Context, channel string) (map[connector.S
 }
 
 // readCounts adds the (state, count) rows of query to into.
-func readCounts(ctx context.Context, db queryer, into map[connector.State]int, query string, args ...any) error {
+func readCounts(ctx context.Context, db sqlrow.Queryer, into map[connector.State]int, query string, args ...any) error {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("conversation counts: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // ErrClosed is returned by every method of a closed Store.
@@ -83,7 +84,7 @@ func (s *Store) Close() error {
 // (read-only, disk full, gone) fails Ping and counts in Stats.WriteErrors.
 func (s *Store) Ping(ctx context.Context) error {
 	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE write_probe SET at = $1 WHERE only_row = 1`, nowNanos())
+		_, err := tx.ExecContext(ctx, `UPDATE write_probe SET at = $1 WHERE only_row = 1`, sqlrow.NowNanos())
 		return err
 	})
 	if err != nil {

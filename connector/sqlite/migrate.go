@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"io/fs"
 	"path"
 	"sort"
@@ -93,7 +94,7 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-			m.version, nowNanos()); err != nil {
+			m.version, sqlrow.NowNanos()); err != nil {
 			return fmt.Errorf("record migration %s: %w", m.name, err)
 		}
 	}

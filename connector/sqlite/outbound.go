@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // RecordOutbound commits a vendor-started message; see connector.Store.
@@ -17,7 +18,7 @@ func (s *Store) RecordOutbound(ctx context.Context, o connector.Outbound) (conne
 	}
 	var res connector.OutboundResult
 	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
-		res, err = recordOutbound(ctx, tx, o, nowNanos())
+		res, err = recordOutbound(ctx, tx, o, sqlrow.NowNanos())
 		return err
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"time"
 )
 
@@ -27,7 +28,7 @@ func (s *Store) Purge(ctx context.Context, cutoff time.Time, limit int) (int, er
 	total := 0
 	for total < limit {
 		want := min(purgeChunk, limit-total)
-		n, err := s.purgeChunk(ctx, toNanos(cutoff), want)
+		n, err := s.purgeChunk(ctx, sqlrow.ToNanos(cutoff), want)
 		total += n
 		if err != nil {
 			return total, err
@@ -89,7 +90,7 @@ const (
 // purgeCandidates returns the ids of up to limit ended conversations updated
 // before cutoff, oldest first, that have no message still to send.
 func purgeCandidates(ctx context.Context, tx *txn, cutoff int64, limit int) ([]int64, error) {
-	ids, err := scanIDs(tx.QueryContext(ctx, queryPurgeCandidates, cutoff, limit))
+	ids, err := sqlrow.ScanIDs(tx.QueryContext(ctx, queryPurgeCandidates, cutoff, limit))
 	if err != nil {
 		return nil, fmt.Errorf("find conversations to purge: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // ErrClosed is returned by every method of a closed Store.
@@ -158,7 +159,7 @@ func (s *Store) Close() error {
 // ends, even while the writer is stuck on a frozen disk.
 func (s *Store) Ping(ctx context.Context) error {
 	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE write_probe SET at = ? WHERE only = 1`, nowNanos())
+		_, err := tx.ExecContext(ctx, `UPDATE write_probe SET at = ? WHERE only = 1`, sqlrow.NowNanos())
 		return err
 	})
 	if err != nil {

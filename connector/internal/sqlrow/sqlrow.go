@@ -1,4 +1,8 @@
-package postgres
+// Package sqlrow holds what the SQL stores (connector/sqlite,
+// connector/postgres) read and write alike: the column lists, the scans of
+// a conversation and a message, and the encodings of times, profiles,
+// sessions and attachments.
+package sqlrow
 
 import (
 	"context"
@@ -13,37 +17,37 @@ import (
 // Time is stored as unix nanoseconds: an integer compares, sorts and round-trips
 // exactly, where text would need a format and a zone.
 
-func nowNanos() int64 { return time.Now().UnixNano() }
+func NowNanos() int64 { return time.Now().UnixNano() }
 
-// fromNanos is the inverse of UnixNano; zero stays the zero time.
-func fromNanos(n int64) time.Time {
+// FromNanos is the inverse of UnixNano; zero stays the zero time.
+func FromNanos(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, n)
 }
 
-// toNanos is the inverse of fromNanos.
-func toNanos(t time.Time) int64 {
+// ToNanos is the inverse of FromNanos.
+func ToNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixNano()
 }
 
-// queryer is what reads need: the read pool or a write transaction.
-type queryer interface {
+// Queryer is what reads need: the read pool or a write transaction.
+type Queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
+// Scanner is a *sql.Row or *sql.Rows.
+type Scanner interface{ Scan(dest ...any) error }
 
-const conversationColumns = `id, channel, customer, vendor, state, end_reason, agent, profile,
+const ConversationColumns = `id, channel, customer, vendor, state, end_reason, agent, profile,
 	session, leave_message_after, reopened_at, context_msg, created_at, updated_at, last_activity`
 
-func scanConversation(row scanner) (*connector.Conversation, error) {
+func ScanConversation(row Scanner) (*connector.Conversation, error) {
 	var (
 		c                          connector.Conversation
 		profile                    string
@@ -62,15 +66,15 @@ func scanConversation(row scanner) (*connector.Conversation, error) {
 	if len(session) > 0 {
 		c.Session = json.RawMessage(session)
 	}
-	c.CreatedAt, c.UpdatedAt, c.LastActivity = fromNanos(created), fromNanos(updated), fromNanos(lastSeen)
-	c.ReopenedAt = fromNanos(reopened)
+	c.CreatedAt, c.UpdatedAt, c.LastActivity = FromNanos(created), FromNanos(updated), FromNanos(lastSeen)
+	c.ReopenedAt = FromNanos(reopened)
 	return &c, nil
 }
 
-const messageColumns = `id, conversation_id, direction, kind, text, format, attachments,
+const MessageColumns = `id, conversation_id, direction, kind, text, format, attachments,
 	source_id, notice, agent, remote_id, state, reason, created_at, updated_at`
 
-func scanMessage(row scanner) (*connector.Message, error) {
+func ScanMessage(row Scanner) (*connector.Message, error) {
 	var (
 		m                connector.Message
 		attachments      sql.NullString
@@ -86,19 +90,19 @@ func scanMessage(row scanner) (*connector.Message, error) {
 			return nil, fmt.Errorf("message %d: attachments: %w", m.ID, err)
 		}
 	}
-	m.CreatedAt, m.UpdatedAt = fromNanos(created), fromNanos(updated)
+	m.CreatedAt, m.UpdatedAt = FromNanos(created), FromNanos(updated)
 	return &m, nil
 }
 
-// scanMessages reads every row of a message query.
-func scanMessages(rows *sql.Rows, err error) ([]*connector.Message, error) {
+// ScanMessages reads every row of a message query.
+func ScanMessages(rows *sql.Rows, err error) ([]*connector.Message, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*connector.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := ScanMessage(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -107,15 +111,15 @@ func scanMessages(rows *sql.Rows, err error) ([]*connector.Message, error) {
 	return out, rows.Err()
 }
 
-// scanConversations reads every row of a conversation query.
-func scanConversations(rows *sql.Rows, err error) ([]*connector.Conversation, error) {
+// ScanConversations reads every row of a conversation query.
+func ScanConversations(rows *sql.Rows, err error) ([]*connector.Conversation, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*connector.Conversation
 	for rows.Next() {
-		c, err := scanConversation(rows)
+		c, err := ScanConversation(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -124,8 +128,8 @@ func scanConversations(rows *sql.Rows, err error) ([]*connector.Conversation, er
 	return out, rows.Err()
 }
 
-// attachmentsJSON encodes attachments, NULL when there are none.
-func attachmentsJSON(as []connector.Attachment) (any, error) {
+// AttachmentsJSON encodes attachments, NULL when there are none.
+func AttachmentsJSON(as []connector.Attachment) (any, error) {
 	if len(as) == 0 {
 		return nil, nil
 	}
@@ -136,7 +140,7 @@ func attachmentsJSON(as []connector.Attachment) (any, error) {
 	return string(b), nil
 }
 
-func profileJSON(p connector.Profile) (string, error) {
+func ProfileJSON(p connector.Profile) (string, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return "", fmt.Errorf("encode profile: %w", err)
@@ -144,16 +148,16 @@ func profileJSON(p connector.Profile) (string, error) {
 	return string(b), nil
 }
 
-// sessionValue stores an empty session as NULL, so that it reads back as nil.
-func sessionValue(s json.RawMessage) any {
+// SessionValue stores an empty session as NULL, so that it reads back as nil.
+func SessionValue(s json.RawMessage) any {
 	if len(s) == 0 {
 		return nil
 	}
 	return []byte(s)
 }
 
-// scanIDs reads a one-column result of ids, closing rows.
-func scanIDs(rows *sql.Rows, err error) ([]int64, error) {
+// ScanIDs reads a one-column result of ids, closing rows.
+func ScanIDs(rows *sql.Rows, err error) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
