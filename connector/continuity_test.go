@@ -442,3 +442,70 @@ func TestEndedWithVendorText(t *testing.T) {
 		t.Errorf("to customer (-want +got):\n%s", diff)
 	}
 }
+
+// The store refusing writes while a lost chat is recorded (a full disk):
+// nothing is lost or doubled; once it takes writes again the new chat opens
+// and the waiting line reaches it once, after the context line.
+func TestLostWhileStoreRefuses(t *testing.T) {
+	fs := &flakyStore{}
+	var refused atomic.Bool
+	var h *harness
+	h = newHarness(t, func(h2 *harness) {
+		withFlaky(fs)(h2)
+		h2.vendor.send = func(m *connector.Message) error {
+			if m.Text != "two" || h2.vendor.openCount() > 1 {
+				return nil
+			}
+			// The first chat is gone for good: every send on it says so.
+			if refused.CompareAndSwap(false, true) {
+				fs.apply.Store(4) // and the record of the loss is refused four times
+			}
+			return fmt.Errorf("chat gone: %w", connector.ErrChatLost)
+		}
+	})
+	h.inbound(alice, "SM1", "one")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	h.inbound(alice, "SM2", "two")
+	h.toAgent.wait(t, 3, 10*time.Second)
+	h.idle()
+	got := agentTexts(h)
+	if len(got) != 3 || !strings.HasPrefix(got[1], "context:") || got[2] != "text:two" {
+		t.Errorf("to agent: %q", got)
+	}
+	if n := h.vendor.openCount(); n != 2 {
+		t.Errorf("%d chats opened, want 2", n)
+	}
+	if fs.apply.Load() >= 0 {
+		t.Errorf("the store never refused (%d refusals left): the fault was not met", fs.apply.Load())
+	}
+}
+
+// The store refusing writes when the agent ends the chat with a line
+// waiting: the end event is retried until committed, and the line still
+// moves to the next conversation and reaches an agent once.
+func TestMoveWhileStoreRefuses(t *testing.T) {
+	fs := &flakyStore{}
+	var g gate
+	h := newHarness(t, func(h *harness) {
+		withFlaky(fs)(h)
+		h.vendor.send = func(*connector.Message) error { return g.err() }
+	})
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	g.set(true)
+	h.inbound(alice, "SM2", "still there?")
+	fs.apply.Store(3)
+	h.event(alice, connector.Event{Type: connector.EventEnded, Reason: "agent"}) // Event retries the refused commit
+	g.set(false)
+	h.toAgent.wait(t, 2, 10*time.Second)
+	h.idle()
+	if diff := cmp.Diff([]string{"text:hello", "text:still there?"}, agentTexts(h)); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	if n := h.vendor.openCount(); n != 2 {
+		t.Errorf("%d chats opened, want 2", n)
+	}
+	if fs.apply.Load() >= 0 {
+		t.Errorf("the store never refused (%d refusals left): the fault was not met", fs.apply.Load())
+	}
+}
