@@ -5,12 +5,8 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+
 	"github.com/connectord/connectord/connector/internal/sqlrow"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 )
 
 //go:embed migrations/*.sql
@@ -21,42 +17,8 @@ var migrationFiles embed.FS
 // otherwise both create the tables, and one would fail.
 const migrationLock = 0x636f6e6e6563 // "connec"
 
-// migration is one numbered schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded steps in version order. File names are
-// NNNN_description.sql; the numbers must run 1, 2, 3... without gaps.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its number", base)
-		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+// migrations returns the embedded steps in version order.
+func migrations() ([]sqlrow.Migration, error) { return sqlrow.Migrations(migrationFiles, "migrations") }
 
 // SchemaVersion is the schema version this binary writes.
 func SchemaVersion() int {
@@ -99,12 +61,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("database schema version %d is newer than this binary's %d: upgrade connectord", current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-			m.version, sqlrow.NowNanos()); err != nil {
-			return fmt.Errorf("record migration %s: %w", m.name, err)
+			m.Version, sqlrow.NowNanos()); err != nil {
+			return fmt.Errorf("record migration %s: %w", m.Name, err)
 		}
 	}
 	return tx.Commit()

@@ -3,8 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"time"
+
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // purgeChunk is how many conversations one write transaction of Purge deletes

@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"time"
+
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
 // purgeChunk is how many conversations one write transaction of Purge deletes
