@@ -117,6 +117,9 @@ type Conversation struct {
 	// LastActivity is the time of the last message either way; the inactivity
 	// timeout counts from it.
 	LastActivity time.Time
+	// Owner is the instance that serves the conversation when several share
+	// the store (Cluster); "" when there is one, or nobody owns it now.
+	Owner string
 }
 
 // Open reports whether the conversation has not ended.
