@@ -67,11 +67,13 @@ type Cluster interface {
 
 // Singleton is a vendor with a connection or a role that only one instance
 // may hold at a time when several share the store: the Customer Channel
-// connector registration, which would otherwise deliver each campaign message
-// once per instance. The core calls Lead(ctx, true) when this instance takes
-// the role (the vendor's name) and Lead(ctx, false) when it loses it; with
-// one instance, Lead(ctx, true) before Start. Lead must not block on the
-// network: it records the role and lets the vendor's connection act on it.
+// connector registration, which would otherwise have each campaign message
+// offered to every instance. The role is named after the vendor. When
+// several instances share the store, the core calls Lead(ctx, false) before
+// Start, then Lead(ctx, true) when this instance takes the role and
+// Lead(ctx, false) when it loses it. A vendor never told otherwise leads (a
+// single instance). Lead must not block on the network: it records the role
+// and lets the vendor's connection act on it.
 type Singleton interface {
 	Lead(ctx context.Context, lead bool)
 }
