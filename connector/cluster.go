@@ -50,11 +50,13 @@ type Cluster interface {
 	// Listen reports, until ctx is done, the work that other instances
 	// commit for this one: wake(id) when another instance stored a message in
 	// a conversation this one owns (a customer line it took, an end the
-	// customer asked for), and claimable() when another instance handed
-	// conversations back. It returns nil once ctx is done, or an error when
-	// the notification connection fails. Notifications sent while nobody
-	// listens are lost: after listening again, the caller sweeps.
-	Listen(ctx context.Context, wake func(conversation int64), claimable func()) error
+	// customer asked for), and sweep() when another instance handed
+	// conversations back. It also calls sweep() once as soon as it listens:
+	// work committed before that was not notified. It returns nil once ctx is
+	// done, or an error when the notification connection fails;
+	// notifications sent while nobody listens are lost, which the sweep of
+	// the next Listen makes up for.
+	Listen(ctx context.Context, wake func(conversation int64), sweep func()) error
 	// Lead takes the named role for this instance when nobody holds it or
 	// its holder's lease lapsed, or renews it when this instance holds it
 	// already, and reports whether this instance holds it now.
