@@ -67,6 +67,29 @@ type HTTPConfig struct {
 	MaxConnections int `toml:"max_connections"`
 }
 
+// Instance is daemon.instance_id, or the host name when it is empty.
+func (c *Config) Instance() string {
+	if c.Daemon.InstanceID != "" {
+		return c.Daemon.InstanceID
+	}
+	host, _ := os.Hostname()
+	return host
+}
+
+// validInstanceID reports whether id can name an instance in a shared store
+// (and in its notifications).
+func validInstanceID(id string) bool {
+	if id == "" || len(id) > 63 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // StoreConfig is [store].
 type StoreConfig struct {
 	Driver string `toml:"driver"`
@@ -74,6 +97,11 @@ type StoreConfig struct {
 	// Retention deletes ended conversations and their messages this long
 	// after they ended; 0 keeps everything.
 	Retention time.Duration `toml:"retention"`
+	// Lease is how long an instance's claim on its conversations lasts
+	// without renewal when several instances share a PostgreSQL store: a
+	// dead instance's conversations move to the others about this long
+	// after it died. It is renewed every third of it.
+	Lease time.Duration `toml:"lease"`
 }
 
 // ConversationConfig is [conversation]: the Router's timing.
@@ -120,7 +148,7 @@ func defaultConfig() Config {
 		Log:    LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9464",
 			MaxBodyBytes: 1 << 20, MaxConnections: 1024},
-		Store: StoreConfig{Driver: "sqlite", Retention: 30 * 24 * time.Hour},
+		Store: StoreConfig{Driver: "sqlite", Retention: 30 * 24 * time.Hour, Lease: 5 * time.Second},
 		Conversation: ConversationConfig{
 			InactivityTimeout: 30 * time.Minute,
 			RetryInitial:      500 * time.Millisecond,
@@ -378,6 +406,12 @@ func (c *Config) validate() []error {
 	}
 	if c.Store.Driver != "sqlite" && c.Store.Driver != "postgres" {
 		bad("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
+	}
+	if c.Store.Lease < time.Second {
+		bad("store.lease", "must be at least 1s")
+	}
+	if c.Store.Driver == "postgres" && !validInstanceID(c.Instance()) {
+		bad("daemon.instance_id", "must be 1 to 63 letters, digits, '.', '_' or '-' when instances share a PostgreSQL store, not %q", c.Instance())
 	}
 	if c.Daemon.ShutdownTimeout <= 0 {
 		bad("daemon.shutdown_timeout", "must be positive")

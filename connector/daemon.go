@@ -92,6 +92,9 @@ type Daemon struct {
 	vendors  []Vendor
 
 	probe *writeProbe
+	// member is this instance's part in a Cluster, nil when it is the
+	// store's only instance.
+	member *member
 
 	ln       net.Listener
 	srv      *http.Server
@@ -129,6 +132,10 @@ func New(cfg *Config, reg Registry, store Store, log *zap.Logger) (*Daemon, erro
 	}
 	d := &Daemon{cfg: cfg, log: log, store: store, metrics: m, router: r,
 		channels: channels, vendors: vendors, probe: probe}
+	if cl, ok := store.(Cluster); ok && cl.Instance() != "" {
+		d.member = newMember(cl, r, log, m, vendors)
+		m.AttachOwned(func() float64 { return float64(d.member.owned.Load()) })
+	}
 	m.AttachHealth(d.checkers)
 	return d, nil
 }
@@ -153,6 +160,13 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.stopBG = stop
 	d.goBackground(func() { d.probe.run(bgctx) })
 	d.goBackground(func() { d.retain(bgctx) })
+	if d.member != nil {
+		// Before the vendors start: a Singleton must hear that it does not
+		// lead yet, and the Router loads only what the lease makes ours.
+		if err = d.member.join(ctx); err != nil {
+			return err
+		}
+	}
 	for _, v := range d.vendors {
 		if err = v.Start(ctx); err != nil {
 			return fmt.Errorf("start vendor %s: %w", v.Name(), err)
@@ -160,6 +174,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	if err = d.router.Start(ctx); err != nil {
 		return err
+	}
+	if d.member != nil {
+		d.member.start()
 	}
 	for _, c := range d.channels {
 		if err = c.Start(ctx); err != nil {
@@ -241,12 +258,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go d.watchdog(wctx)
-	var serveErr error
+	var serveErr, leaseErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-d.served:
 		d.served <- serveErr
 		d.log.Error("http server stopped", zap.Error(serveErr))
+	case leaseErr = <-d.leaseLost():
 	}
 	d.notify(daemon.SdNotifyStopping)
 	d.log.Info("draining")
@@ -254,6 +272,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	d.Shutdown(sctx)
 	d.log.Info("stopped")
+	if leaseErr != nil {
+		return fmt.Errorf("stopped because %w", leaseErr)
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", serveErr)
 	}
@@ -277,10 +298,21 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 			d.log.Warn("stop vendor", zap.String("vendor", v.Name()), zap.Error(err))
 		}
 	}
+	if d.member != nil {
+		d.member.stop(ctx)
+	}
 	if d.stopBG != nil {
 		d.stopBG()
 		d.bg.Wait()
 	}
+}
+
+// leaseLost reports this instance's lease lost; never with one instance.
+func (d *Daemon) leaseLost() <-chan error {
+	if d.member == nil {
+		return nil
+	}
+	return d.member.lost
 }
 
 // shutdownServer stops srv, or closes ln when srv never started.

@@ -29,6 +29,12 @@ func (r *Router) event(ctx context.Context, e Event) error {
 		return fmt.Errorf("event for conversation %d: %w", e.ConversationID, err)
 	}
 	if e.Type == EventLost {
+		if r.ownedElsewhere(c) {
+			// A session this instance kept after its conversation moved
+			// on: the owner's own session decides whether the chat is lost.
+			r.convLog(c).Info("lost chat reported for another instance's conversation; ignored")
+			return nil
+		}
 		return r.lostLocked(ctx, c, e.Session, "vendor: "+e.Reason)
 	}
 	ch, ok := r.change(c, e)

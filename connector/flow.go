@@ -289,7 +289,7 @@ func (r *Router) enqueueAll(c *Conversation, ms []*Message) {
 func (r *Router) resume(ctx context.Context, id int64) {
 	for attempt := 0; ; attempt++ {
 		c, err := r.store.Conversation(ctx, id)
-		if err != nil || !c.Open() {
+		if err != nil || !c.Open() || r.ownedElsewhere(c) {
 			return
 		}
 		rs, ok := r.vendors[c.Vendor].(Resumer)

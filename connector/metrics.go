@@ -37,6 +37,11 @@ type Metrics struct {
 	// Reopened counts vendor chats opened again because the vendor lost
 	// the first, by vendor.
 	Reopened *prometheus.CounterVec
+	// Claimed counts conversations this instance claimed from instances
+	// that died or stopped (several instances on one store).
+	Claimed prometheus.Counter
+	// Leader is 1 for each Singleton role this instance holds, by role.
+	Leader *prometheus.GaugeVec
 }
 
 // NewMetrics registers the counters; AttachStore adds the store's gauges.
@@ -71,11 +76,23 @@ func NewMetrics() *Metrics {
 			Help: "Customer lines no agent could take (no agent, a vendor that refused the customer or kept losing the chat); the customer was told. By channel."}, []string{"adapter"}),
 		Reopened: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_chats_reopened_total",
 			Help: "Vendor chats opened again for a conversation because the vendor lost the chat, by vendor."}, []string{"adapter"}),
+		Claimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "connectord_conversations_claimed_total",
+			Help: "Conversations this instance claimed from instances that died or stopped."}),
+		Leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "connectord_leader",
+			Help: "1 while this instance holds the role (a vendor connection only one instance may hold), by role."}, []string{"role"}),
 	}
 	m.Registry.MustRegister(m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Webhook,
 		m.StoreWriteFailures, m.LogDropped, m.Held, m.Poisoned, m.Purged, m.LinesMoved, m.LinesFailed, m.Reopened,
+		m.Claimed, m.Leader,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// AttachOwned adds connectord_conversations_owned, read from owned at
+// each scrape (several instances on one store).
+func (m *Metrics) AttachOwned(owned func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "connectord_conversations_owned",
+		Help: "Conversations this instance owns (serves) among the instances sharing the store; -1 when the count failed."}, owned))
 }
 
 // AddAdapter starts the per-adapter counters at zero, so that a rate or an

@@ -53,6 +53,10 @@ type Router struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // housekeeping
 
+	// member is this instance's part in a Cluster; nil when it is the only
+	// instance on its store.
+	member *member
+
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
 	started   time.Time    // set by Start
 }
@@ -233,7 +237,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 	}
 	if res.Duplicate {
 		r.metrics.Duplicates.WithLabelValues(in.Channel).Inc()
-		if res.Message != nil && res.Message.State.Pending() {
+		if res.Message != nil && res.Message.State.Pending() && !r.ownedElsewhere(res.Conversation) {
 			// An earlier delivery may have committed after its caller gave up,
 			// so that it was never queued.
 			r.requeue(res.Conversation, res.Message)
@@ -249,7 +253,9 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 		// adds the "queued" notice, which must come after this one.
 		r.tellNew(ctx, res.Conversation)
 	}
-	r.enqueue(res.Conversation, res.Message)
+	if !r.ownedElsewhere(res.Conversation) { // else its owner was woken by the commit
+		r.enqueue(res.Conversation, res.Message)
+	}
 	return nil
 }
 
@@ -286,7 +292,9 @@ func (r *Router) endByCustomer(ctx context.Context, in Inbound) error {
 	if !res.Skipped {
 		r.convLog(c).Info("conversation ended by customer")
 	}
-	r.enqueueAll(res.Conversation, res.Added)
+	if !r.ownedElsewhere(res.Conversation) {
+		r.enqueueAll(res.Conversation, res.Added)
+	}
 	return nil
 }
 
@@ -447,15 +455,23 @@ func (r *Router) deliver(ctx context.Context, m *Message, stale bool) {
 
 // current reads m's conversation and, where m may have been settled by
 // another path, m itself as it stands now; a nil message and error mean m
-// no longer waits here (sent, failed, or moved to the customer's next
-// conversation, whose lane has it). m is read again when it is stale (read
-// before this job was queued: its earlier job may have sent it since), a
-// context line (sendContext sends it ahead of the line in hand) or in a
-// conversation that ended (its lines move, are left or fail only then).
+// no longer waits here (sent, failed, moved to the customer's next
+// conversation, whose lane has it, or in a conversation another instance
+// serves). m is read again when it is stale (read before this job was
+// queued: its earlier job may have sent it since), a context line
+// (sendContext sends it ahead of the line in hand) or in a conversation
+// that ended (its lines move, are left or fail only then).
+//
+// With several instances, this is the check before every attempt that
+// keeps an instance from sending for a conversation it no longer owns, or
+// while its lease is not confirmed (then it retries).
 func (r *Router) current(ctx context.Context, m *Message, stale bool) (*Message, *Conversation, error) {
 	c, err := r.store.Conversation(ctx, m.ConversationID)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ok, err := r.serves(c); !ok {
+		return nil, nil, err // another instance's, or wait for the lease
 	}
 	if c.Open() && m.Kind != KindContext && !stale {
 		return m, c, nil
@@ -586,6 +602,67 @@ func (r *Router) sweepIdle(ctx context.Context, now time.Time) {
 		}
 		if err := r.end(ctx, c, "timeout", "ended_timeout", true); err != nil {
 			r.convLog(c).Error("end idle conversation", zap.Error(err))
+		}
+	}
+}
+
+// serves reports whether this instance works on c now: always when it is
+// the only instance; with several, when it owns c and its lease holds. An
+// error says it owns c but cannot confirm its lease yet: try again later.
+func (r *Router) serves(c *Conversation) (bool, error) {
+	if r.member == nil {
+		return true, nil
+	}
+	return r.member.serves(c)
+}
+
+// ownedElsewhere reports whether another instance owns c: its work is that
+// instance's, which the store's commit woke.
+func (r *Router) ownedElsewhere(c *Conversation) bool {
+	return r.member != nil && c != nil && c.Owner != r.member.cl.Instance()
+}
+
+// Adopt takes up conversations this instance has just claimed from an
+// instance that died or stopped, as Start does for its own: it resumes
+// their vendor sessions and queues what waits in them. A message whose
+// reading fails here is queued by the next outbox sweep.
+func (r *Router) Adopt(ctx context.Context, cs []*Conversation) {
+	for _, c := range cs {
+		if c.Open() && len(c.Session) > 0 && c.State != StatePending {
+			if _, ok := r.vendors[c.Vendor].(Resumer); ok {
+				r.scheduleResume(c.ID)
+			}
+		}
+		ms, err := r.store.Messages(ctx, c.ID)
+		if err != nil {
+			r.convLog(c).Warn("read a claimed conversation's messages", zap.Error(err))
+			continue
+		}
+		for _, m := range ms {
+			if !m.State.Pending() {
+				continue
+			}
+			// Its send may be what killed the last owner: count it as
+			// poison checks count what a restart finds.
+			r.mu.Lock()
+			r.recovered[m.ID] = true
+			r.mu.Unlock()
+			r.requeue(c, m)
+		}
+	}
+}
+
+// Wake queues what waits in a conversation of this instance's that another
+// instance stored a message in.
+func (r *Router) Wake(ctx context.Context, id int64) {
+	ms, err := r.store.Messages(ctx, id)
+	if err != nil {
+		r.log.Warn("read a woken conversation's messages; the outbox sweep queues them", zap.Int64("conversation", id), zap.Error(err))
+		return
+	}
+	for _, m := range ms {
+		if m.State.Pending() {
+			r.requeue(nil, m)
 		}
 	}
 }

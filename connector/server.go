@@ -167,6 +167,9 @@ func (d *Daemon) checkers() map[string]Checker {
 			out[v.Name()] = readyChecker{}
 		}
 	}
+	if d.member != nil {
+		out["cluster"] = d.member
+	}
 	return out
 }
 
