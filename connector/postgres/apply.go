@@ -68,7 +68,9 @@ func moveWaiting(ctx context.Context, tx *txn, c *connector.Conversation, mv *co
 	if err != nil || waiting == 0 {
 		return err
 	}
-	next, err := createConversation(ctx, tx, connector.Inbound{Channel: c.Channel, Customer: c.Customer, Profile: c.Profile}, mv.Vendor, now)
+	// The next conversation goes to the ended one's owner, which serves the
+	// customer now (see connector.Cluster).
+	next, err := createConversation(ctx, tx, connector.Inbound{Channel: c.Channel, Customer: c.Customer, Profile: c.Profile}, mv.Vendor, c.Owner, now)
 	if err != nil {
 		return err
 	}

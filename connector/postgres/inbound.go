@@ -20,7 +20,7 @@ func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor 
 	}
 	var res connector.InboundResult
 	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
-		res, err = recordInbound(ctx, tx, in, vendor, sqlrow.NowNanos())
+		res, err = recordInbound(ctx, tx, in, vendor, s.instance, sqlrow.NowNanos())
 		return err
 	})
 	if err != nil {
@@ -35,8 +35,9 @@ func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor 
 // conversation, costs three statements: find the conversation, insert the
 // message (a repeated source id inserts nothing: a duplicate), touch the
 // conversation. Only a first message checks for a duplicate before it
-// creates a conversation.
-func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor string, now int64) (connector.InboundResult, error) {
+// creates a conversation, which owner (this instance, or "" for a store that
+// is not shared) then owns.
+func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor, owner string, now int64) (connector.InboundResult, error) {
 	c, err := openConversationOf(ctx, tx, in.Channel, in.Customer)
 	if err != nil {
 		return connector.InboundResult{}, err
@@ -46,7 +47,7 @@ func recordInbound(ctx context.Context, tx *txn, in connector.Inbound, vendor st
 		if dup, err := inboundDuplicate(ctx, tx, in); dup.Duplicate || err != nil {
 			return dup, err
 		}
-		if c, err = createConversation(ctx, tx, in, vendor, now); err != nil {
+		if c, err = createConversation(ctx, tx, in, vendor, owner, now); err != nil {
 			return connector.InboundResult{}, err
 		}
 	}
@@ -99,21 +100,22 @@ func openConversationOf(ctx context.Context, tx sqlrow.Queryer, channel, custome
 	return c, err
 }
 
-func createConversation(ctx context.Context, tx *txn, in connector.Inbound, vendor string, now int64) (*connector.Conversation, error) {
+// createConversation opens a pending conversation of in's customer, owned by owner.
+func createConversation(ctx context.Context, tx *txn, in connector.Inbound, vendor, owner string, now int64) (*connector.Conversation, error) {
 	profile, err := sqlrow.ProfileJSON(in.Profile)
 	if err != nil {
 		return nil, err
 	}
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO conversations
-		(channel, customer, vendor, state, profile, created_at, updated_at, last_activity)
-		VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7) RETURNING id`, in.Channel, in.Customer, vendor, profile, now, now, now).Scan(&id)
+		(channel, customer, vendor, state, profile, created_at, updated_at, last_activity, owner)
+		VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8) RETURNING id`, in.Channel, in.Customer, vendor, profile, now, now, now, owner).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("create conversation: %w", err)
 	}
 	t := sqlrow.FromNanos(now)
 	return &connector.Conversation{ID: id, Channel: in.Channel, Customer: in.Customer, Vendor: vendor,
-		State: connector.StatePending, Profile: in.Profile, CreatedAt: t, UpdatedAt: t, LastActivity: t}, nil
+		State: connector.StatePending, Profile: in.Profile, CreatedAt: t, UpdatedAt: t, LastActivity: t, Owner: owner}, nil
 }
 
 // touchInbound records a customer message's activity on c (and in memory),

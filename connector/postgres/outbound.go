@@ -18,7 +18,7 @@ func (s *Store) RecordOutbound(ctx context.Context, o connector.Outbound) (conne
 	}
 	var res connector.OutboundResult
 	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
-		res, err = recordOutbound(ctx, tx, o, sqlrow.NowNanos())
+		res, err = recordOutbound(ctx, tx, o, s.instance, sqlrow.NowNanos())
 		return err
 	})
 	if err != nil {
@@ -27,8 +27,9 @@ func (s *Store) RecordOutbound(ctx context.Context, o connector.Outbound) (conne
 	return res, nil
 }
 
-// recordOutbound claims the vendor's id first: a repeat changes nothing.
-func recordOutbound(ctx context.Context, tx *txn, o connector.Outbound, now int64) (connector.OutboundResult, error) {
+// recordOutbound claims the vendor's id first: a repeat changes nothing. A
+// conversation it creates is owner's.
+func recordOutbound(ctx context.Context, tx *txn, o connector.Outbound, owner string, now int64) (connector.OutboundResult, error) {
 	var taken int
 	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbound_keys WHERE vendor = $1 AND source_id = $2`,
 		o.Vendor, o.SourceID).Scan(&taken)
@@ -38,7 +39,7 @@ func recordOutbound(ctx context.Context, tx *txn, o connector.Outbound, now int6
 	if taken > 0 {
 		return connector.OutboundResult{Duplicate: true}, nil
 	}
-	convID, err := outboundConversation(ctx, tx, o, now)
+	convID, err := outboundConversation(ctx, tx, o, owner, now)
 	if err != nil {
 		return connector.OutboundResult{}, err
 	}
@@ -55,9 +56,9 @@ func recordOutbound(ctx context.Context, tx *txn, o connector.Outbound, now int6
 	return connector.OutboundResult{Message: m}, nil
 }
 
-// outboundConversation checks the conversation o names or creates an ended
-// one of its own.
-func outboundConversation(ctx context.Context, tx *txn, o connector.Outbound, now int64) (int64, error) {
+// outboundConversation checks the conversation o names (which keeps its
+// owner) or creates an ended one of its own, owned by owner.
+func outboundConversation(ctx context.Context, tx *txn, o connector.Outbound, owner string, now int64) (int64, error) {
 	if o.Conversation != 0 {
 		var channel, customer string
 		err := tx.QueryRowContext(ctx, `SELECT channel, customer FROM conversations WHERE id = $1`,
@@ -76,8 +77,8 @@ func outboundConversation(ctx context.Context, tx *txn, o connector.Outbound, no
 	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO conversations
-		(channel, customer, vendor, state, end_reason, created_at, updated_at, last_activity)
-		VALUES ($1, $2, $3, 'ended', 'outbound', $4, $5, $6) RETURNING id`, o.Channel, o.Customer, o.Vendor, now, now, now).Scan(&id)
+		(channel, customer, vendor, state, end_reason, created_at, updated_at, last_activity, owner)
+		VALUES ($1, $2, $3, 'ended', 'outbound', $4, $5, $6, $7) RETURNING id`, o.Channel, o.Customer, o.Vendor, now, now, now, owner).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create outbound conversation: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/internal/sqlrow"
@@ -22,11 +23,15 @@ func (s *Store) Conversation(ctx context.Context, id int64) (*connector.Conversa
 	return getConversation(ctx, db, id)
 }
 
-// OpenConversations returns every conversation not ended, by id.
+// OpenConversations returns every conversation not ended, by id; in a shared
+// store, only those this instance owns.
 func (s *Store) OpenConversations(ctx context.Context) ([]*connector.Conversation, error) {
 	db, err := s.reader()
 	if err != nil {
 		return nil, err
+	}
+	if s.instance != "" {
+		return sqlrow.ScanConversations(db.QueryContext(ctx, queryOwnedOpen, s.instance))
 	}
 	return sqlrow.ScanConversations(db.QueryContext(ctx, queryOpenConversations))
 }
@@ -35,6 +40,11 @@ func (s *Store) OpenConversations(ctx context.Context) ([]*connector.Conversatio
 // that of the partial index conversations_open, which holds only them.
 const queryOpenConversations = `SELECT ` + sqlrow.ConversationColumns + ` FROM conversations
 	WHERE state <> 'ended' ORDER BY id`
+
+// queryOwnedOpen reads one owner's open conversations through
+// conversations_owner (owner, id), which holds only open ones.
+const queryOwnedOpen = `SELECT ` + sqlrow.ConversationColumns + ` FROM conversations
+	WHERE owner = $1 AND state <> 'ended' ORDER BY id`
 
 // FindOpen returns the customer's open conversation on channel, or an error
 // wrapping connector.ErrNotFound.
@@ -114,11 +124,17 @@ func (s *Store) Messages(ctx context.Context, conversationID int64) ([]*connecto
 		`SELECT `+sqlrow.MessageColumns+` FROM messages WHERE conversation_id = $1 ORDER BY id`, conversationID))
 }
 
-// Outbox returns every message still DeliveryStored, by id.
+// Outbox returns every message still DeliveryStored, by id; in a shared
+// store, only those of the conversations this instance owns.
 func (s *Store) Outbox(ctx context.Context) ([]*connector.Message, error) {
 	db, err := s.reader()
 	if err != nil {
 		return nil, err
+	}
+	if s.instance != "" {
+		return sqlrow.ScanMessages(db.QueryContext(ctx, `SELECT `+qualified("m", sqlrow.MessageColumns)+`
+			FROM messages m JOIN conversations c ON c.id = m.conversation_id
+			WHERE m.state = 'stored' AND c.owner = $1 ORDER BY m.id`, s.instance))
 	}
 	return sqlrow.ScanMessages(db.QueryContext(ctx,
 		`SELECT `+sqlrow.MessageColumns+` FROM messages WHERE state = 'stored' ORDER BY id`))
@@ -150,4 +166,13 @@ func getConversation(ctx context.Context, q sqlrow.Queryer, id int64) (*connecto
 		return nil, fmt.Errorf("conversation %d: %w", id, connector.ErrNotFound)
 	}
 	return c, err
+}
+
+// qualified prefixes each name of a column list with alias, for a join.
+func qualified(alias, columns string) string {
+	names := strings.Split(columns, ",")
+	for i, n := range names {
+		names[i] = alias + "." + strings.TrimSpace(n)
+	}
+	return strings.Join(names, ", ")
 }

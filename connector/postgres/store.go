@@ -26,16 +26,34 @@ import (
 // ErrClosed is returned by every method of a closed Store.
 var ErrClosed = errors.New("connector/postgres: store is closed")
 
-// Store is the PostgreSQL connector.Store. Open it with Open; it is safe for
-// concurrent use.
+// Store is the PostgreSQL connector.Store. Open it with Open, or with
+// OpenWith to share the database with other instances (connector.Cluster); it
+// is safe for concurrent use.
 type Store struct {
 	db     *sql.DB
 	rdb    *sql.DB // the same pool; named apart so that reads read as reads
 	w      *writer
 	closed atomic.Bool
+
+	// What OpenWith adds; all zero for a store that is not shared.
+	instance string
+	ttl      time.Duration
+	epoch    atomic.Int64    // this process's lease epoch, set by Join; 0 before
+	cdb      *sql.DB         // a small pool of its own for leases and claims
+	listen   *pgx.ConnConfig // what Listen connects with
+	channel  string          // the NOTIFY channel of this store's schema
+	dsn      string          // only to redact it from errors
+
+	// Test hooks, nil in production: claimLocked runs inside Claim once the
+	// dead instances' leases are locked, onListen once LISTEN is in effect.
+	claimLocked func()
+	onListen    func()
 }
 
-var _ connector.Store = (*Store)(nil)
+var (
+	_ connector.Store   = (*Store)(nil)
+	_ connector.Cluster = (*Store)(nil)
+)
 
 // maxConns bounds the pool: one connection for the writer's transaction and
 // a few for readers.
@@ -46,16 +64,54 @@ const maxConns = 8
 // several connectord starting at once migrate it once), and starts the
 // writer. A database written by a newer connectord is refused.
 //
+// The store is not shared: it serves every conversation, as OpenWith with no
+// Instance does.
+//
 // No error carries dsn or its password: errors end up in logs.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// Options say how a store is shared.
+type Options struct {
+	// Instance is this connectord's id among those sharing the database: 1
+	// to 63 characters of A-Z, a-z, 0-9, '.', '_' and '-'. Empty: the store is
+	// not shared (one instance serves everything) and the Cluster methods
+	// other than Instance and LeaseTTL fail.
+	Instance string
+	// LeaseTTL is how long the instance's lease and the roles it leads last
+	// after each renewal; DefaultLeaseTTL when zero. Another instance takes
+	// over a dead one's conversations about this long after its last renewal.
+	LeaseTTL time.Duration
+}
+
+// DefaultLeaseTTL is the lease length when Options.LeaseTTL is zero.
+const DefaultLeaseTTL = 5 * time.Second
+
+// clusterConns bounds the pool for leases and claims: a renewal, a claim and
+// a role's lead at once. It is apart from the main pool so that a renewal
+// never waits for a connection behind slow reads or a long write batch.
+const clusterConns = 3
+
+// OpenWith is Open for a store that may be shared by several instances (see
+// Options and connector.Cluster). With an Instance, every connection the
+// store opens carries it as the session setting connectord.instance, which
+// the database's notification trigger reads to tell whose write it is.
+func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, redactedError("parse the database DSN", err, dsn)
 	}
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	if o.Instance != "" {
+		cfg.RuntimeParams["connectord.instance"] = o.Instance
+		if cfg.RuntimeParams["application_name"] == "" {
+			cfg.RuntimeParams["application_name"] = "connectord/" + o.Instance
+		}
+	}
+	db := openPool(cfg, maxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, redactedError("connect to the database", err, dsn)
@@ -65,18 +121,70 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, redactedError("migrate the database", err, dsn)
 	}
 	s := &Store{db: db, rdb: db, w: newWriter(db)}
+	if o.Instance != "" {
+		s.instance, s.ttl, s.listen, s.dsn = o.Instance, o.LeaseTTL, cfg.Copy(), dsn
+		if s.ttl == 0 {
+			s.ttl = DefaultLeaseTTL
+		}
+		if s.channel, err = notifyChannel(ctx, db); err != nil {
+			db.Close()
+			return nil, redactedError("read the notification channel", err, dsn)
+		}
+		s.cdb = openPool(cfg, clusterConns)
+	}
 	go s.w.run()
 	return s, nil
 }
 
+func openPool(cfg *pgx.ConnConfig, conns int) *sql.DB {
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db
+}
+
+// check validates o.
+func (o Options) check() error {
+	if o.Instance != "" && !validInstance(o.Instance) {
+		return fmt.Errorf("connector/postgres: instance id %q: want 1 to 63 characters of A-Z, a-z, 0-9, '.', '_', '-'", o.Instance)
+	}
+	if o.LeaseTTL < 0 {
+		return fmt.Errorf("connector/postgres: lease TTL %v: must be positive", o.LeaseTTL)
+	}
+	return nil
+}
+
+// validInstance reports whether id may name an instance. The characters
+// keep it one word in a notification's payload, and 63 bytes is
+// PostgreSQL's identifier length (application_name is cut there).
+func validInstance(id string) bool {
+	if len(id) == 0 || len(id) > 63 {
+		return false
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Close finishes the writes already handed to the writer, then closes the
-// pool. Every later call, Close included, returns ErrClosed.
+// pools. Listen has a connection of its own, which Close leaves alone:
+// cancel Listen's context. Every later call, Close included, returns
+// ErrClosed.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
 	s.w.stop()
-	return s.db.Close()
+	var cerr error
+	if s.cdb != nil {
+		cerr = s.cdb.Close()
+	}
+	return errors.Join(s.db.Close(), cerr)
 }
 
 // Ping commits a write: it rewrites the one row of write_probe through the

@@ -49,8 +49,11 @@ type Queryer interface {
 // Scanner is a *sql.Row or *sql.Rows.
 type Scanner interface{ Scan(dest ...any) error }
 
+// ConversationColumns are what ScanConversation reads, in its order. owner is
+// the instance that serves the conversation when several share a PostgreSQL
+// store; SQLite has the column too (always empty) so that one scan serves both.
 const ConversationColumns = `id, channel, customer, vendor, state, end_reason, agent, profile,
-	session, leave_message_after, reopened_at, context_msg, created_at, updated_at, last_activity`
+	session, leave_message_after, reopened_at, context_msg, created_at, updated_at, last_activity, owner`
 
 func ScanConversation(row Scanner) (*connector.Conversation, error) {
 	var (
@@ -61,7 +64,7 @@ func ScanConversation(row Scanner) (*connector.Conversation, error) {
 		reopened                   int64
 	)
 	err := row.Scan(&c.ID, &c.Channel, &c.Customer, &c.Vendor, &c.State, &c.EndReason, &c.Agent,
-		&profile, &session, &c.LeaveMessageAfter, &reopened, &c.ContextMessage, &created, &updated, &lastSeen)
+		&profile, &session, &c.LeaveMessageAfter, &reopened, &c.ContextMessage, &created, &updated, &lastSeen, &c.Owner)
 	if err != nil {
 		return nil, err
 	}
