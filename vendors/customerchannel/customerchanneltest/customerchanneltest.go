@@ -282,9 +282,10 @@ func (s *Server) Agent(ctx context.Context, a AgentAction) error {
 	return s.post(ctx, "/_sim/agent", a, nil)
 }
 
-// Campaign sends a third-party ChatMessage {refId, text} to every socket whose
+// Campaign sends a third-party ChatMessage {refId, text} to every connected socket whose
 // registerConnector channel is channel ("" = every registered socket) and returns the
-// message id (id, or a new one when id is "").
+// message id (id, or a new one when id is ""). With no such socket the server keeps it and
+// sends it to the next socket that registers for channel (State.Campaigns says Pending).
 func (s *Server) Campaign(ctx context.Context, refID, text, id, channel string) (string, error) {
 	var out struct {
 		ID string `json:"id"`
@@ -344,9 +345,10 @@ type State struct {
 	EIO           int              `json:"eio"`
 	SocketIO      string           `json:"socketIo"` // version of the socket.io package
 	Connectors    []Connector      `json:"connectors"`
-	Inits         []map[string]any `json:"inits"`    // accepted init bodies
-	Rejected      []Rejected       `json:"rejected"` // REST requests refused as bad input
-	Requests      []Request        `json:"requests"` // every /api/ request
+	Registered    []Connector      `json:"registered"` // each connected socket's latest registration: who takes campaigns
+	Inits         []map[string]any `json:"inits"`      // accepted init bodies
+	Rejected      []Rejected       `json:"rejected"`   // REST requests refused as bad input
+	Requests      []Request        `json:"requests"`   // every /api/ request
 	Transcripts   []Transcript     `json:"transcripts"`
 	Conversations []Conversation   `json:"conversations"`
 	Campaigns     []CampaignSent   `json:"campaigns"`
@@ -409,6 +411,9 @@ type CampaignSent struct {
 	Text           string   `json:"text"`
 	Channel        string   `json:"channel"`
 	DeliveredTo    []string `json:"deliveredTo"` // socket ids
+	// Pending: no registered socket has taken it yet; the next socket that
+	// registers for its channel does.
+	Pending bool `json:"pending"`
 }
 
 // Participant is the vendor's Participant object.

@@ -82,7 +82,11 @@ function freshState() {
     requests: [], // {method, path, status} of every /api/ request
     transcripts: [], // {conversationId, type, status}
     conversations: new Map(), // id -> conversation (see newConversation)
-    campaigns: [], // {id, conversationId, refId, text, channel, deliveredTo: [socketIds]}
+    campaigns: [], // {id, conversationId, refId, text, channel, deliveredTo: [socketIds], pending}
+    // Campaign messages no registered socket took yet, in order: {record, msg}. The vendor does
+    // not say what its server does with a campaign while no connector is registered; this one
+    // keeps it and hands it to the next socket that registers for its channel.
+    pending: [],
     connections: 0, // socket connections ever
     autoAgent: null, // {name, greeting, echo, whisper, joinDelayMs}
     agentSeq: 0, // numbering for agent-<n> participant ids
@@ -93,7 +97,9 @@ function freshState() {
 }
 state = freshState();
 
-// Connected sockets, independent of reset: socketId -> {socket, rooms: Set, channel}
+// Connected sockets, independent of reset: socketId -> {socket, rooms: Set, channel, reg}. channel
+// and reg are the socket's latest registerConnector (null when it has not registered since the
+// last reset); a socket that disconnects is no longer registered.
 const sockets = new Map();
 // Raw TCP connections of the HTTP server, for POST /_sim/drop {"mode":"kill"}.
 const tcpSockets = new Set();
@@ -271,7 +277,7 @@ function str(v) {
 
 io.on('connection', (socket) => {
   state.connections += 1;
-  const entry = { socket, rooms: new Set(), channel: null };
+  const entry = { socket, rooms: new Set(), channel: null, reg: null };
   sockets.set(socket.id, entry);
   log(`socket ${socket.id} connected (${sockets.size} connected)`);
 
@@ -304,7 +310,9 @@ io.on('connection', (socket) => {
     const reg = { socketId: socket.id, id: str(p.id), name: str(p.name), channel: str(p.channel), at: now() };
     state.registrations.push(reg);
     entry.channel = reg.channel;
+    entry.reg = reg;
     log(`socket ${socket.id} registerConnector`, reg);
+    deliverPending(socket.id, entry);
   });
 
   on('joinConversation', (p) => {
@@ -636,6 +644,9 @@ function snapshot() {
     eio: opts.eio,
     socketIo: ioVersion,
     connectors: state.registrations.map((r) => Object.assign({}, r, { connected: sockets.has(r.socketId) })),
+    registered: Array.from(sockets.values())
+      .filter((e) => e.reg !== null)
+      .map((e) => Object.assign({}, e.reg, { connected: true })),
     inits: state.inits,
     rejected: state.rejected,
     requests: state.requests,
@@ -666,6 +677,7 @@ function reset() {
     for (const room of e.rooms) e.socket.leave(room);
     e.rooms.clear();
     e.channel = null;
+    e.reg = null;
   }
   state = freshState();
   log('reset');
@@ -756,14 +768,38 @@ function campaign(b) {
   };
   const deliveredTo = [];
   for (const [sid, e] of sockets) {
-    if (e.channel === null) continue; // not registered (since the last reset)
-    if (channel !== '' && e.channel !== channel) continue;
+    if (!takes(e, channel)) continue;
     e.socket.emit('messageArrived', msg);
     deliveredTo.push(sid);
   }
-  state.campaigns.push({ id, conversationId: msg.conversationId, refId: b.refId, text: msg.text, channel, deliveredTo });
-  log(`campaign ${id} to ${deliveredTo.length} socket(s)`);
-  return { id, conversationId: msg.conversationId, deliveredTo };
+  const record = { id, conversationId: msg.conversationId, refId: b.refId, text: msg.text, channel, deliveredTo, pending: deliveredTo.length === 0 };
+  state.campaigns.push(record);
+  if (record.pending) state.pending.push({ record, msg });
+  log(`campaign ${id} to ${deliveredTo.length} socket(s)${record.pending ? ' (kept until a connector registers)' : ''}`);
+  return { id, conversationId: msg.conversationId, deliveredTo, pending: record.pending };
+}
+
+// takes reports whether socket entry e is a registered connector for a campaign on channel ('':
+// any registered connector).
+function takes(e, channel) {
+  return e.channel !== null && (channel === '' || e.channel === channel);
+}
+
+// deliverPending hands the socket that just registered every kept campaign for its channel, in
+// the order they were started.
+function deliverPending(sid, e) {
+  const keep = [];
+  for (const p of state.pending) {
+    if (!takes(e, p.record.channel)) {
+      keep.push(p);
+      continue;
+    }
+    e.socket.emit('messageArrived', p.msg);
+    p.record.deliveredTo.push(sid);
+    p.record.pending = false;
+    log(`campaign ${p.record.id} (kept) to socket ${sid}`);
+  }
+  state.pending = keep;
 }
 
 function drop(b, spare) {
