@@ -2,13 +2,19 @@ package connector_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/postgres"
 )
 
 // countingVendor counts what reaches it and signals when a target is met.
@@ -31,14 +37,25 @@ func (v *countingVendor) Send(ctx context.Context, c *connector.Conversation, m 
 // routed by their lanes to a vendor, and marked sent. It reports messages per
 // second and how many messages share one committed transaction (one fsync).
 //
-//	go test -run '^$' -bench RouterSQLite -benchtime 20000x ./connector/
-func BenchmarkRouterSQLite(b *testing.B) {
+//	go test -run '^$' -bench 'Router(SQLite|Postgres)' -benchtime 20000x ./connector/
+func BenchmarkRouterSQLite(b *testing.B) { benchRouter(b, nil) }
+
+// BenchmarkRouterPostgres is BenchmarkRouterSQLite on the PostgreSQL store,
+// in a database of its own on the server CONNECTORD_TEST_PG_DSN names (the
+// machine's own by default).
+func BenchmarkRouterPostgres(b *testing.B) {
+	dsn := benchDatabase(b)
+	benchRouter(b, func(ctx context.Context) (connector.Store, error) { return postgres.Open(ctx, dsn) })
+}
+
+func benchRouter(b *testing.B, open func(ctx context.Context) (connector.Store, error)) {
 	const conversations = 64
 	v := &countingVendor{done: make(chan struct{})}
 	h := newHarness(b, func(h *harness) {
 		h.notices = connector.Notices{} // measure messages, not notices
 		v.fakeVendor = fakeVendor{name: "whoson.sales", rec: h.toAgent}
 		h.vendor = &v.fakeVendor
+		h.open = open
 	})
 	// The harness registered the embedded fakeVendor; route to the counter instead.
 	h.router.AddVendor(v)
@@ -91,3 +108,31 @@ func BenchmarkRouterSQLite(b *testing.B) {
 }
 
 func customer(i int) string { return fmt.Sprintf("+1555%07d", i) }
+
+// benchDatabase makes a database for one benchmark and drops it after.
+func benchDatabase(b *testing.B) string {
+	server := os.Getenv("CONNECTORD_TEST_PG_DSN")
+	if server == "" {
+		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { admin.Close() })
+	name := fmt.Sprintf("connectord_bench_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		b.Skipf("PostgreSQL is not reachable (%s): start it or set CONNECTORD_TEST_PG_DSN", connector.RedactText(err.Error()))
+	}
+	b.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
+			b.Errorf("drop %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(server)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}

@@ -190,7 +190,7 @@ func (v *fakeVendor) Resume(ctx context.Context, c *connector.Conversation) erro
 // one fake vendor.
 type harness struct {
 	t       testing.TB
-	store   *sqlite.Store
+	store   connector.Store
 	router  *connector.Router
 	channel *fakeChannel
 	// asChannel, when set, is what the router gets instead of channel (a
@@ -206,6 +206,8 @@ type harness struct {
 	// wrap, when set, is the store the router gets, around the real one (to
 	// inject failures).
 	wrap func(connector.Store) connector.Store
+	// open, when set, opens the store instead of SQLite at dbPath.
+	open func(ctx context.Context) (connector.Store, error)
 }
 
 func quickConversation() connector.ConversationConfig {
@@ -232,7 +234,13 @@ func newHarness(t testing.TB, tweak func(h *harness)) *harness {
 func (h *harness) start() {
 	h.t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, h.dbPath)
+	var st connector.Store
+	var err error
+	if h.open != nil {
+		st, err = h.open(ctx)
+	} else {
+		st, err = sqlite.Open(ctx, h.dbPath)
+	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
