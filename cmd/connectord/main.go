@@ -62,7 +62,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "run":
 		err = cmdRun(ctx, args, stderr)
 	case "check-config":
-		err = cmdCheck(args, stdout, stderr)
+		err = cmdCheck(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "connectord", version)
 	case "demo":
@@ -97,7 +97,7 @@ func usage(w io.Writer) {
 
 commands:
   run           run the daemon (the default)       -config FILE
-  check-config  validate a configuration, exit 0/1 -config FILE
+  check-config  validate a configuration, exit 0/1 -config FILE [-connect: also reach the database]
   demo          a whole conversation against built-in fakes, no accounts needed
                 (-channel sms or -channel slack)
   version       print the version
@@ -108,7 +108,16 @@ commands:
 
 // configFlag parses -config for run and check-config.
 func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+	return configFlags(name, args, stderr, nil)
+}
+
+// configFlags is configFlag for a command with more flags, which more
+// defines on its flag set.
+func configFlags(name string, args []string, stderr io.Writer, more func(fs *flag.FlagSet)) (string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	if more != nil {
+		more(fs)
+	}
 	fs.SetOutput(stderr)
 	def := os.Getenv("CONNECTORD_CONFIG")
 	if def == "" {

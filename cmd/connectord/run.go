@@ -3,20 +3,20 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
-	"github.com/connectord/connectord/connector/sqlite"
 )
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
@@ -113,27 +113,11 @@ func printErrors(w io.Writer, path string, err error) {
 	}
 }
 
-func checkStore(cfg *connector.Config) error {
-	if cfg.Store.Driver == "postgres" {
-		return &connector.ConfigError{Path: "store.driver", Msg: "postgres is not available in this build yet; use sqlite"}
-	}
-	return nil
-}
-
-func openStore(ctx context.Context, cfg *connector.Config) (*sqlite.Store, error) {
-	dsn := cfg.Store.DSN.Reveal()
-	if dsn == "" {
-		dsn = filepath.Join(cfg.StatePath(), "connectord.db")
-	}
-	s, err := sqlite.Open(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return s, nil
-}
-
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
-	path, err := configFlag("check-config", args, stderr)
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var connect bool
+	path, err := configFlags("check-config", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&connect, "connect", false, "also connect to the store's database and check its schema version")
+	})
 	if err != nil {
 		return err
 	}
@@ -149,6 +133,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if cfg != nil {
 		errs = append(errs, checkStore(cfg))
 		errs = append(errs, connector.Check(cfg, registry(), zap.NewNop()))
+	}
+	if connect && errors.Join(errs...) == nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		errs = append(errs, checkConnect(cctx, cfg, stdout))
+		cancel()
 	}
 	if err := errors.Join(connector.Problems(errors.Join(errs...))...); err != nil {
 		printErrors(stderr, path, err)
