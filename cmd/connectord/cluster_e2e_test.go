@@ -1,0 +1,249 @@
+package main
+
+// Two instances of the real binary on one PostgreSQL: a customer line taken
+// by the instance that does not own the conversation reaches the agent
+// through its owner; a SIGKILLed owner's conversation is served by the other
+// within 10 s; a SIGTERMed one hands its conversations over at once.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/connectord/connectord/channels/sms/smstest"
+	"github.com/connectord/connectord/vendors/whoson/whosontest"
+)
+
+const clusterConfig = `
+[daemon]
+instance_id = %q
+state_dir = %q
+shutdown_timeout = "5s"
+
+[log]
+level = "debug"
+format = "json"
+
+[http]
+listen = %q
+public_url = %q
+admin_listen = %q
+
+[store]
+driver = "postgres"
+dsn = "${E2E_DSN}"
+lease = "5s"
+
+[conversation]
+retry_initial = "50ms"
+retry_max = "500ms"
+
+[channels.sms.main]
+account_sid = %q
+auth_token = "${E2E_TWILIO_TOKEN}"
+from = %q
+api_url = %q
+` + e2eWhoson + `
+[[routes]]
+channel = "sms.main"
+vendor = "whoson.sales"
+`
+
+// clusterNode is one instance.
+type clusterNode struct {
+	id, addr, admin, cfgPath string
+	proc                     *process
+}
+
+// cluster is two or more instances on one database, behind a front that
+// sends each webhook to the instance the test names (every instance shares
+// the front's URL as public_url, as behind a load balancer).
+type cluster struct {
+	t      *testing.T
+	twilio *smstest.Server
+	whoson *whosontest.Server
+	db     *sql.DB
+	env    []string
+	nodes  map[string]*clusterNode
+	target atomic.Pointer[string] // the node the front sends to
+	front  *httptest.Server
+}
+
+func newCluster(t *testing.T, ids ...string) *cluster {
+	t.Helper()
+	dsn, db := chaosDatabase(t)
+	twilio, err := smstest.New(smstest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(twilio.Close)
+	whoson, err := whosontest.New(whosontest.Config{Operator: echoOperator(), ResumeGrace: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(whoson.Close)
+	c := &cluster{t: t, twilio: twilio, whoson: whoson, db: db, nodes: map[string]*clusterNode{},
+		env: []string{"E2E_DSN=" + dsn, "E2E_TWILIO_TOKEN=" + twilio.AuthToken()}}
+	c.front = httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		u, _ := url.Parse("http://" + c.nodes[*c.target.Load()].addr)
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}})
+	t.Cleanup(c.front.Close)
+	addrs := freeAddrs(t, 2*len(ids))
+	dir := t.TempDir()
+	for i, id := range ids {
+		n := &clusterNode{id: id, addr: addrs[2*i], admin: addrs[2*i+1], cfgPath: filepath.Join(dir, id+".toml")}
+		text := fmt.Sprintf(clusterConfig, id, filepath.Join(dir, id), n.addr, c.front.URL, n.admin,
+			twilio.AccountSID(), companyNumber, twilio.URL(), whoson.URL())
+		if err := os.WriteFile(n.cfgPath, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[id] = n
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range c.nodes {
+				if n.proc != nil {
+					t.Logf("instance %s log:\n%s", n.id, n.proc.log.String())
+				}
+			}
+		}
+	})
+	return c
+}
+
+// start starts an instance and waits until it is ready.
+func (c *cluster) start(id string) {
+	c.t.Helper()
+	n := c.nodes[id]
+	n.proc = startDaemon(c.t, n.cfgPath, c.env)
+	if err := awaitReady(n.proc, n.addr, 30*time.Second); err != nil {
+		c.t.Fatalf("instance %s: %v\n%s", id, err, n.proc.log.String())
+	}
+}
+
+// sms posts a customer's text through the front to instance via.
+func (c *cluster) sms(via, from, text string) {
+	c.t.Helper()
+	c.target.Store(&via)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, status, err := c.twilio.Inbound(ctx, c.front.URL+"/sms/main", from, companyNumber, text)
+	if err != nil || status != http.StatusOK {
+		c.t.Fatalf("inbound %q via %s: status %d, %v", text, via, status, err)
+	}
+}
+
+// echoed waits for the agent's echo of text to reach the customer, and
+// returns when it arrived.
+func (c *cluster) echoed(to, text string, within time.Duration) time.Time {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if countSMS(c.twilio.Sent(), to, "echo: "+text) > 0 {
+			return time.Now()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("no echo of %q reached %s within %s; sent: %+v", text, to, within, c.twilio.Sent())
+	return time.Time{}
+}
+
+// owner reads who owns the customer's open conversation.
+func (c *cluster) owner(customer string) string {
+	c.t.Helper()
+	var owner string
+	err := c.db.QueryRow(`SELECT owner FROM conversations WHERE customer = $1 AND state <> 'ended'`, customer).Scan(&owner)
+	if err != nil {
+		c.t.Fatalf("owner of %s: %v", customer, err)
+	}
+	return owner
+}
+
+func countSMS(sent []smstest.Sent, to, body string) int {
+	n := 0
+	for _, s := range sent {
+		if s.To == to && s.Body == body {
+			n++
+		}
+	}
+	return n
+}
+
+func TestClusterTakeover(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	c.start("a")
+	c.start("b")
+	const alice = "+15550001111"
+
+	c.sms("a", alice, "one")
+	c.echoed(alice, "one", 15*time.Second)
+	if got := c.owner(alice); got != "a" {
+		t.Fatalf("the conversation started on a is owned by %q", got)
+	}
+
+	// Taken by b, served by its owner a: b commits it and wakes a.
+	c.sms("b", alice, "two")
+	c.echoed(alice, "two", 5*time.Second)
+	if got := c.owner(alice); got != "a" {
+		t.Fatalf("after a line taken by b, owner = %q, want a", got)
+	}
+
+	// a dies holding the conversation: b takes it after the lease lapses.
+	killed := time.Now()
+	if err := c.nodes["a"].proc.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.nodes["a"].proc.done
+	c.sms("b", alice, "three")
+	served := c.echoed(alice, "three", 15*time.Second).Sub(killed)
+	t.Logf("SIGKILLed owner: its conversation served again %s after the kill (lease 5s)", served.Round(time.Millisecond))
+	if served > 10*time.Second {
+		t.Errorf("conversation unserved for %s after its owner was killed, want <= 10s", served)
+	}
+	if got := c.owner(alice); got != "b" {
+		t.Errorf("after a's death, owner = %q, want b", got)
+	}
+	lines := c.whoson.AllVisitorLines()
+	for _, l := range []string{"one", "two", "three"} {
+		if n := countValue(lines, l); n != 1 {
+			t.Errorf("agent got %q %d times, want once (lines %q)", l, n, lines)
+		}
+	}
+
+	// a comes back and starts a conversation; stopped, it hands it over at once.
+	c.start("a")
+	const bob = "+15550002222"
+	c.sms("a", bob, "hello")
+	c.echoed(bob, "hello", 15*time.Second)
+	if got := c.owner(bob); got != "a" {
+		t.Fatalf("bob's conversation owned by %q, want a", got)
+	}
+	if err := c.nodes["a"].proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-c.nodes["a"].proc.done; err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, c.nodes["a"].proc.log.String())
+	}
+	stopped := time.Now()
+	c.sms("b", bob, "again")
+	handed := c.echoed(bob, "again", 15*time.Second).Sub(stopped)
+	t.Logf("SIGTERMed owner: its conversation served again %s after it exited", handed.Round(time.Millisecond))
+	if handed > 3*time.Second {
+		t.Errorf("a conversation handed back on SIGTERM waited %s, want well under the 5s lease", handed)
+	}
+	if got := c.owner(bob); got != "b" {
+		t.Errorf("after a's stop, bob's owner = %q, want b", got)
+	}
+}
