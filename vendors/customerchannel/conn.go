@@ -2,6 +2,7 @@ package customerchannel
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,10 +20,24 @@ func (v *Vendor) run(ctx context.Context) {
 	}
 }
 
-// connect makes and serves one connection: it registers the connector and
-// rejoins every live conversation before reading, and is up once the
-// namespace is connected and registerConnector has been sent.
+// connect makes and serves connections until one fails or ctx is done.
+// A connection ended because this instance lost the connector role is
+// followed at once by a new one (no reconnect wait: nothing failed).
 func (v *Vendor) connect(ctx context.Context, up func()) error {
+	for {
+		err := v.serve(ctx, up)
+		if !errors.Is(err, errResigned) || ctx.Err() != nil {
+			return err
+		}
+		v.log.Info("connecting again without registerConnector: another instance is the registered connector")
+	}
+}
+
+// serve makes and serves one connection: it registers the connector (when
+// this instance leads) and rejoins every live conversation before reading,
+// and is up once the namespace is connected and, when leading,
+// registerConnector has been sent.
+func (v *Vendor) serve(ctx context.Context, up func()) error {
 	client, err := v.dial(ctx, sio.Options{URL: v.cfg.URL, EIO: v.cfg.EIO, ConnectTimeout: v.cfg.ConnectTimeout})
 	if err != nil {
 		return err
@@ -33,18 +48,26 @@ func (v *Vendor) connect(ctx context.Context, up func()) error {
 	if err != nil {
 		return err
 	}
-	v.read(ctx, client, gen)
+	if err := v.read(ctx, client, gen); err != nil {
+		return err
+	}
 	return client.Err()
 }
 
-// setUp registers the connector and rejoins every live conversation. The
-// client is published for sending in the same step as the conversations to
-// rejoin are listed, so that one opened meanwhile is joined exactly once:
-// either here or by Open itself. It returns the connection's number.
+// setUp registers the connector when this instance leads and rejoins every
+// live conversation. The client is published for sending in the same step
+// as the conversations to rejoin are listed, so that one opened meanwhile
+// is joined exactly once: either here or by Open itself. A role change
+// meanwhile is acted on by the reader (its kick waits). It returns the
+// connection's number.
 func (v *Vendor) setUp(ctx context.Context, client sio.Client, up func()) (uint64, error) {
-	reg := map[string]string{"id": v.cfg.ConnectorID, "name": v.cfg.ConnectorName, "channel": v.cfg.ConnectorChannel}
-	if err := client.Emit(ctx, evRegister, reg); err != nil {
-		return 0, err
+	v.mu.Lock()
+	lead := v.leadsLocked()
+	v.mu.Unlock()
+	if lead {
+		if err := v.register(ctx, client); err != nil {
+			return 0, err
+		}
 	}
 	v.mu.Lock()
 	sessions := make([]session, 0, len(v.live))
@@ -54,6 +77,9 @@ func (v *Vendor) setUp(ctx context.Context, client sio.Client, up func()) (uint6
 	v.client = client
 	v.gen++
 	gen := v.gen
+	if lead {
+		v.role.regGen = gen
+	}
 	v.changedLocked()
 	v.mu.Unlock()
 	up()
@@ -62,14 +88,18 @@ func (v *Vendor) setUp(ctx context.Context, client sio.Client, up func()) (uint6
 			return 0, err
 		}
 	}
-	v.log.Info("connected to the chat server", zap.Int("eio", v.cfg.EIO), zap.Int("rejoined", len(sessions)))
+	v.log.Info("connected to the chat server", zap.Int("eio", v.cfg.EIO), zap.Int("rejoined", len(sessions)),
+		zap.Bool("registered", lead))
 	return gen, nil
 }
 
 // read handles the connection's events in order until it ends or ctx is
 // done, and watches the joins of connection gen for their answer: one left
-// unanswered is a chat the server lost (lost.go).
-func (v *Vendor) read(ctx context.Context, client sio.Client, gen uint64) {
+// unanswered is a chat the server lost (lost.go). It acts on a change of
+// the connector role (lead.go) and returns errResigned when the
+// connection must end for it, once the events already received are
+// handled.
+func (v *Vendor) read(ctx context.Context, client sio.Client, gen uint64) error {
 	w := newWatch(v.cfg.SendConfirmTimeout)
 	defer w.timer.Stop()
 	for ctx.Err() == nil { // not one more event once stopping
@@ -78,14 +108,22 @@ func (v *Vendor) read(ctx context.Context, client sio.Client, gen uint64) {
 		expired := false
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-v.kick:
+			continue
+		case <-v.role.kick:
+			if err := v.actOnRole(ctx, client, gen); err != nil {
+				if errors.Is(err, errResigned) {
+					v.drain(ctx, client)
+				}
+				return err
+			}
 			continue
 		case <-w.arm():
 			expired = true
 		case e, ok := <-client.Events():
 			if !ok {
-				return
+				return nil
 			}
 			ev = e
 		}
@@ -101,6 +139,27 @@ func (v *Vendor) read(ctx context.Context, client sio.Client, gen uint64) {
 			}
 		}
 		w.busy += time.Since(start) // the sink may have held us: not the server's time
+	}
+	return nil
+}
+
+// drain handles the events client has received and not yet delivered,
+// before the connection is given up: a campaign message the server handed
+// this instance while it was still the registered connector is not offered
+// again. (One still in the network when the connection closes is lost as
+// at any drop: the spec has no acknowledgement.) Join verdicts are not
+// taken from it: the next connection rejoins every chat.
+func (v *Vendor) drain(ctx context.Context, client sio.Client) {
+	for ctx.Err() == nil {
+		select {
+		case ev, ok := <-client.Events():
+			if !ok {
+				return
+			}
+			v.handle(ctx, ev)
+		default:
+			return
+		}
 	}
 }
 

@@ -50,6 +50,7 @@ type Vendor struct {
 	// blindGen is a connection on which silence after a join proves
 	// nothing (an answer named no conversation).
 	blindGen uint64
+	role     role // the connector role among instances (lead.go)
 	started  bool
 	stopped  bool
 	cancel   context.CancelFunc
@@ -106,7 +107,7 @@ func New(env connector.VendorEnv) (*Vendor, error) {
 	}
 	return &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
 		http: hc, dial: sio.Dial, live: map[string]*live{}, lost: map[string]*lostChat{}, quit: make(chan struct{}),
-		changed: make(chan struct{}), kick: make(chan struct{}, 1)}, nil
+		changed: make(chan struct{}), kick: make(chan struct{}, 1), role: role{kick: make(chan struct{}, 1)}}, nil
 }
 
 // DeliverVia names the channel server-started messages go out on, for the
@@ -157,13 +158,22 @@ func (v *Vendor) Stop(ctx context.Context) error {
 	}
 }
 
-// Health is ready while the Socket.IO connection is up and registered;
-// otherwise its detail says why not (connector.Status, kept by Supervise).
+// Health is ready while the Socket.IO connection is up, with
+// registerConnector sent when this instance leads; otherwise its detail
+// says why not (connector.Status, kept by Supervise). Once instances share
+// the store (Lead was called), the detail says whether this one is the
+// registered connector.
 func (v *Vendor) Health() connector.Health {
 	h := v.status.Health()
-	if h.Ready {
-		h.Detail = fmt.Sprintf("connected (eio %d)", v.cfg.EIO)
+	if !h.Ready {
+		return h
 	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.client == nil { // between connections: up no longer, not yet down
+		return connector.Health{Detail: "reconnecting"}
+	}
+	h.Detail = fmt.Sprintf("connected (eio %d)", v.cfg.EIO) + v.roleDetailLocked()
 	return h
 }
 

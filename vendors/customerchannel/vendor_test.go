@@ -158,6 +158,14 @@ func newHarnessAt(t *testing.T, url string, eio int) *harness {
 // newHarnessWith is newHarnessAt with extra configuration keys.
 func newHarnessWith(t *testing.T, url string, eio int, extra map[string]any) *harness {
 	t.Helper()
+	h := buildHarness(t, url, eio, extra)
+	h.start()
+	return h
+}
+
+// buildHarness is newHarnessWith without starting the vendor (see start).
+func buildHarness(t *testing.T, url string, eio int, extra map[string]any) *harness {
+	t.Helper()
 	h := &harness{t: t, rec: &recorder{}, inits: make(chan initRequest, 16), status: 200, clients: make(chan *fakeClient, 16)}
 	rest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in initRequest
@@ -192,11 +200,16 @@ func newHarnessWith(t *testing.T, url string, eio int, extra map[string]any) *ha
 		v.dial = h.fakeDial
 	}
 	h.v = v
-	if err := v.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Stop(context.Background()) })
 	return h
+}
+
+// start starts the vendor, which the test's end stops.
+func (h *harness) start() {
+	h.t.Helper()
+	if err := h.v.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { h.v.Stop(context.Background()) })
 }
 
 func (h *harness) fakeDial(ctx context.Context, o sio.Options) (sio.Client, error) {
