@@ -81,6 +81,8 @@ func TestResumedAgentNotJoinedAgain(t *testing.T) {
 	c.server(evArrived, joinedDee)
 	c.server(evConversation, info("participants", `[{"id":"a2","name":"Eve","role":"agent"}]`))
 	<-sink.entered
+	// entered is told before the event is recorded: wait for the record.
+	waitFor(t, "the transfer recorded", func() bool { ev, _ := sink.all(); return len(ev) > 0 })
 	ev, _ := sink.all()
 	want := []connector.Event{{ConversationID: 7, Type: connector.EventTransferred, Agent: "Eve"}}
 	if diff := cmp.Diff(want, ev); diff != "" {
