@@ -9,12 +9,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -246,4 +248,52 @@ func TestClusterTakeover(t *testing.T) {
 	if got := c.owner(bob); got != "b" {
 		t.Errorf("after a's stop, bob's owner = %q, want b", got)
 	}
+	c.reports("b", "instance b, owns 2 conversations",
+		"connectord_conversations_owned 2", "connectord_conversations_claimed_total 2")
+}
+
+// reports waits until instance id's admin /readyz says detail for the
+// cluster and its /metrics has every line of metrics: the owned count
+// follows within a claim round.
+func (c *cluster) reports(id, detail string, metrics ...string) {
+	c.t.Helper()
+	admin := "http://" + c.nodes[id].admin
+	var missing []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var ready struct {
+			Adapters map[string]struct {
+				Ready  bool   `json:"ready"`
+				Detail string `json:"detail"`
+			} `json:"adapters"`
+		}
+		getJSON(c.t, admin+"/readyz", http.StatusOK, &ready)
+		missing = nil
+		if cl := ready.Adapters["cluster"]; !cl.Ready || cl.Detail != detail {
+			missing = append(missing, fmt.Sprintf("/readyz cluster %+v, want ready with %q", cl, detail))
+		}
+		body := httpGet(c.t, admin+"/metrics")
+		for _, m := range metrics {
+			if !strings.Contains(body, "\n"+m+"\n") {
+				missing = append(missing, "/metrics line "+m)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+	}
+	c.t.Errorf("instance %s does not report: %q", id, missing)
+}
+
+func httpGet(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
