@@ -10,13 +10,16 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -64,6 +67,7 @@ vendor = "whoson.sales"
 // clusterNode is one instance.
 type clusterNode struct {
 	id, addr, admin, cfgPath string
+	env                      []string // more environment, after the cluster's
 	proc                     *process
 }
 
@@ -75,6 +79,7 @@ type cluster struct {
 	twilio *smstest.Server
 	whoson *whosontest.Server
 	db     *sql.DB
+	dsn    string
 	env    []string
 	nodes  map[string]*clusterNode
 	target atomic.Pointer[string] // the node the front sends to
@@ -94,7 +99,7 @@ func newCluster(t *testing.T, ids ...string) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(whoson.Close)
-	c := &cluster{t: t, twilio: twilio, whoson: whoson, db: db, nodes: map[string]*clusterNode{},
+	c := &cluster{t: t, twilio: twilio, whoson: whoson, db: db, dsn: dsn, nodes: map[string]*clusterNode{},
 		env: []string{"E2E_DSN=" + dsn, "E2E_TWILIO_TOKEN=" + twilio.AuthToken()}}
 	c.front = httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		u, _ := url.Parse("http://" + c.nodes[*c.target.Load()].addr)
@@ -129,7 +134,7 @@ func newCluster(t *testing.T, ids ...string) *cluster {
 func (c *cluster) start(id string) {
 	c.t.Helper()
 	n := c.nodes[id]
-	n.proc = startDaemon(c.t, n.cfgPath, c.env)
+	n.proc = startDaemon(c.t, n.cfgPath, append(slices.Clip(c.env), n.env...))
 	if err := awaitReady(n.proc, n.addr, 30*time.Second); err != nil {
 		c.t.Fatalf("instance %s: %v\n%s", id, err, n.proc.log.String())
 	}
@@ -296,4 +301,127 @@ func httpGet(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	return string(body)
+}
+
+// A partition between an owner and the database: the owner stops serving
+// (it cannot confirm its lease), the other instance takes its conversation
+// once the lease lapses, and when the partition heals the old owner finds
+// its lease gone and stops with an error instead of serving on.
+func TestClusterPartitionedOwnerStops(t *testing.T) {
+	c := newCluster(t, "a", "b")
+	link := newCuttableLink(t, c.dsn)
+	c.nodes["a"].env = []string{"E2E_DSN=" + link.dsn}
+	c.start("a")
+	c.start("b")
+	const carol = "+15550003333"
+	c.sms("a", carol, "before")
+	c.echoed(carol, "before", 15*time.Second)
+
+	link.cut()
+	cut := time.Now()
+	c.sms("b", carol, "during")
+	served := c.echoed(carol, "during", 20*time.Second).Sub(cut)
+	t.Logf("owner cut off from the database: its conversation served by the other %s after the cut (lease 5s)", served.Round(time.Millisecond))
+	if got := c.owner(carol); got != "b" {
+		t.Fatalf("after the partition, owner = %q, want b", got)
+	}
+
+	link.heal()
+	select {
+	case err := <-c.nodes["a"].proc.done:
+		if err == nil {
+			t.Errorf("the old owner exited 0 after losing its lease, want an error")
+		}
+		if log := c.nodes["a"].proc.log.String(); !strings.Contains(log, "lease lost") {
+			t.Errorf("the old owner's log does not say its lease was lost:\n%s", log)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the old owner still runs 15s after the partition healed")
+	}
+	lines := c.whoson.AllVisitorLines()
+	for _, l := range []string{"before", "during"} {
+		if n := countValue(lines, l); n != 1 {
+			t.Errorf("agent got %q %d times, want once (lines %q)", l, n, lines)
+		}
+	}
+	if n := countSMS(c.twilio.Sent(), carol, "echo: during"); n != 1 {
+		t.Errorf("customer got the echo of \"during\" %d times, want once", n)
+	}
+}
+
+// cuttableLink is a TCP relay to the database that the test can cut (every
+// connection dropped, new ones refused at once) and heal.
+type cuttableLink struct {
+	t   *testing.T
+	ln  net.Listener
+	dsn string // the database's DSN, through the relay
+	to  string
+
+	mu    sync.Mutex
+	down  bool
+	conns map[net.Conn]bool
+}
+
+func newCuttableLink(t *testing.T, dsn string) *cuttableLink {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &cuttableLink{t: t, ln: ln, to: u.Host, conns: map[net.Conn]bool{}}
+	u.Host = ln.Addr().String()
+	l.dsn = u.String()
+	go l.serve()
+	t.Cleanup(func() { ln.Close(); l.cut() })
+	return l
+}
+
+func (l *cuttableLink) serve() {
+	for {
+		in, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		go l.relay(in)
+	}
+}
+
+func (l *cuttableLink) relay(in net.Conn) {
+	out, err := net.Dial("tcp", l.to)
+	if err != nil {
+		in.Close()
+		return
+	}
+	l.mu.Lock()
+	if l.down {
+		l.mu.Unlock()
+		in.Close()
+		out.Close()
+		return
+	}
+	l.conns[in], l.conns[out] = true, true
+	l.mu.Unlock()
+	go func() { io.Copy(out, in); out.Close() }() //nolint:errcheck // a cut ends the copy
+	io.Copy(in, out)                              //nolint:errcheck
+	in.Close()
+}
+
+func (l *cuttableLink) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.down = true
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
+}
+
+func (l *cuttableLink) heal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.down = false
 }
