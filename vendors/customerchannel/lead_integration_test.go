@@ -2,6 +2,7 @@ package customerchannel
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -243,5 +244,39 @@ func TestResignLosesAndDoublesNoLine(t *testing.T) {
 			}
 		}
 		t.Logf("eio %d: %d agent lines, %d offered again by the rejoin's history and dropped by id", eio, len(relayed), dropped)
+	})
+}
+
+// TestRoleFlipsBounded: every loss of the role replaces the connection,
+// every gain registers on the live one; twenty of each leave no goroutine
+// behind and make exactly twenty new connections.
+func TestRoleFlipsBounded(t *testing.T) {
+	bothGenerations(t, func(t *testing.T, eio int) {
+		sim := customerchanneltest.StartTest(t, eio)
+		ctx := simCtx(t)
+		h := clusterHarness(t, sim, "node A", true)
+		waitRegistered(t, sim, "node A")
+		before := runtime.NumGoroutine()
+		const flips = 20
+		for range flips {
+			h.v.Lead(ctx, false)
+			waitRegistered(t, sim)
+			wantDetail(t, h.v, "connected (eio "+strconv.Itoa(eio)+"), not the registered connector (another instance is)")
+			h.v.Lead(ctx, true)
+			waitRegistered(t, sim, "node A")
+		}
+		st, err := sim.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Connections != 1+flips {
+			t.Errorf("%d connections after %d losses of the role, want %d", st.Connections, flips, 1+flips)
+		}
+		var after int
+		waitFor(t, "goroutines back to their number before the flips", func() bool {
+			after = runtime.NumGoroutine()
+			return after <= before
+		})
+		t.Logf("eio %d: %d goroutines before %d role flips, %d after", eio, before, flips, after)
 	})
 }
