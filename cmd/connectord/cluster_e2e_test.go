@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -424,4 +425,52 @@ func (l *cuttableLink) heal() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.down = false
+}
+
+// check-config -connect reaches the database and reads its schema version,
+// changing nothing; a DSN that cannot connect is reported under store.dsn
+// without its password.
+func TestCheckConfigConnect(t *testing.T) {
+	dsn, db := chaosDatabase(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	text := fmt.Sprintf(`[daemon]
+instance_id = "check"
+state_dir = %q
+[http]
+public_url = "https://c.example.com"
+[store]
+driver = "postgres"
+dsn = "${E2E_DSN}"
+`, dir)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(dsn string) (int, string) {
+		cmd := exec.Command(binary, "check-config", "-connect", "-config", path)
+		cmd.Env = append(os.Environ(), "E2E_DSN="+dsn)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	code, out := check(dsn)
+	if code != 0 || !strings.Contains(out, "no connectord schema yet") {
+		t.Errorf("fresh database: exit %d\n%s", code, out)
+	}
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'`).Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("check-config -connect created %d tables (%v), want none", tables, err)
+	}
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("nosuchrole", "pw-that-must-not-show")
+	code, out = check(u.String())
+	if code != 1 || !strings.Contains(out, "store.dsn: ") {
+		t.Errorf("bad login: exit %d, want 1 naming store.dsn\n%s", code, out)
+	}
+	if strings.Contains(out, "pw-that-must-not-show") {
+		t.Errorf("the password was printed:\n%s", out)
+	}
 }
