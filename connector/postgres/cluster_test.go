@@ -195,6 +195,36 @@ func TestWakeOwnerOfAnotherInstancesWrite(t *testing.T) {
 	if got := lb.nextWake(t); got != c3 {
 		t.Fatalf("b woken for %d, want only %d", got, c3)
 	}
+	// b ends a's conversation with lines waiting: they move to a next
+	// conversation (a's), and the notice appended to the ended one is a's to
+	// send. a is woken for both.
+	res, err := b.Apply(ctx, connector.Change{ConversationID: c1, State: connector.StateEnded, EndReason: "customer",
+		Move: &connector.Move{Vendor: "whoson.sales", Messages: []*connector.Message{
+			{Direction: connector.ToCustomer, Kind: connector.KindNotice, Text: "a new chat starts"}}}})
+	if err != nil || res.Next == nil {
+		t.Fatalf("Apply with Move: %+v, %v", res, err)
+	}
+	woken := []int64{la.nextWake(t), la.nextWake(t)}
+	slices.Sort(woken)
+	if d := cmp.Diff([]int64{c1, res.Next.ID}, woken); d != "" {
+		t.Fatalf("a woken after b's Move (-want +got):\n%s", d)
+	}
+}
+
+// A line stored in a conversation nobody owns (handed back, not claimed
+// yet) tells the other instances to claim.
+func TestLineForAnUnownedConversationNotifiesClaimable(t *testing.T) {
+	dsn := freshDSN(t)
+	a, b, c := member(t, dsn, "a"), member(t, dsn, "b"), member(t, dsn, "c")
+	conv := inbound(t, a, customer(1), "SM1").Conversation.ID
+	if err := a.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lc := listen(t, c)
+	if got := inbound(t, b, customer(1), "SM2").Conversation; got.ID != conv || got.Owner != "" {
+		t.Fatalf("b's line went to %d owned by %q, want %d owned by nobody", got.ID, got.Owner, conv)
+	}
+	lc.nextClaimable(t)
 }
 
 // An expired owner's open conversations and its ended ones with a message

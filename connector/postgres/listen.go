@@ -102,7 +102,8 @@ func parseNotice(p string) (n notice, ok bool) {
 	switch {
 	case len(f) == 4 && f[0] == noticeWake:
 		id, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil || id <= 0 || f[2] == "" || !validWriter(f[2]) || !validWriter(f[3]) {
+		// Only the trigger's own spelling of the id: no sign, no leading zero.
+		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != f[1] || f[2] == "" || !validWriter(f[2]) || !validWriter(f[3]) {
 			return notice{}, false
 		}
 		return notice{kind: noticeWake, conversation: id, owner: f[2], writer: f[3]}, true
