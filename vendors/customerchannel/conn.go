@@ -150,7 +150,9 @@ func (v *Vendor) read(ctx context.Context, client sio.Client, gen uint64) error 
 // at any drop: the spec has no acknowledgement.) Join verdicts are not
 // taken from it: the next connection rejoins every chat.
 func (v *Vendor) drain(ctx context.Context, client sio.Client) {
-	for ctx.Err() == nil {
+	// What is buffered now, not what keeps coming: a busy server must not
+	// hold the connection open.
+	for n := len(client.Events()); n > 0 && ctx.Err() == nil; n-- {
 		select {
 		case ev, ok := <-client.Events():
 			if !ok {

@@ -3,6 +3,7 @@ package customerchannel
 import (
 	"context"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -165,4 +166,58 @@ func TestLeadDoesNotBlock(t *testing.T) {
 func wantDetail(t *testing.T, v *Vendor, want string) {
 	t.Helper()
 	waitFor(t, "health "+want, func() bool { h := v.Health(); return h.Ready && h.Detail == want })
+}
+
+// Losing the role ends the connection only after the events it has
+// already received are handled: campaign messages the server handed this
+// instance while it was registered are stored, not dropped with the
+// connection. (The reader picks the role change or the next event at
+// random: without the drain, all five are handled first about 1 run in 32.)
+func TestResignHandlesWhatArrived(t *testing.T) {
+	release := make(chan struct{})
+	sink := &scriptedSink{entered: make(chan connector.Event, 8), answer: func(ctx context.Context, e connector.Event) error {
+		<-release
+		return nil
+	}}
+	v, err := New(connector.VendorEnv{Instance: instanceOf("deliver_via = \"sms.main\"\n"), Logger: zaptest.NewLogger(t), Sink: sink, Outbound: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := make(chan *fakeClient, 4)
+	v.dial = func(ctx context.Context, o sio.Options) (sio.Client, error) {
+		c := newFakeClient()
+		clients <- c
+		return c, nil
+	}
+	track(v, conversation(), session{ConversationID: "conv-1", ParticipantID: "cust-1"}, false)
+	if err := v.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Stop(context.Background()) })
+	defer close(release)
+	c := <-clients
+	waitFor(t, "connected", func() bool { return v.Health().Ready })
+	c.server(evArrived, line("m1", "hello"))
+	<-sink.entered // the reader is held; what follows waits in the connection
+	var want []string
+	for i := range 5 {
+		id := "c" + strconv.Itoa(i)
+		want = append(want, id)
+		c.server(evArrived, `{"type":"ChatMessage","conversationId":"camp-`+id+`","id":"`+id+`","refId":"+15550001111","from":{"id":"campaign"},"text":"Sale!"}`)
+	}
+	v.Lead(context.Background(), false)
+	release <- struct{}{}
+	select {
+	case <-clients:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the registered connection was kept after Lead(false)")
+	}
+	_, out := sink.all()
+	var got []string
+	for _, o := range out {
+		got = append(got, o.SourceID)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("campaigns stored before the connection ended (-want +got):\n%s", diff)
+	}
 }
