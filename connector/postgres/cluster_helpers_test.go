@@ -10,15 +10,21 @@ import (
 	"github.com/connectord/connectord/connector"
 )
 
-// testTTL is short so that tests which wait for a real lapse wait little;
-// most tests expire a lease by hand instead (expireLease).
-const testTTL = 300 * time.Millisecond
+// testTTL is the lease of the stores tests open: long, so that no lease
+// lapses on a slow machine unless a test means it to. Tests expire a lease by
+// hand (expireLease), or open a store with shortTTL and wait for it to lapse.
+const (
+	testTTL  = time.Minute
+	shortTTL = time.Second
+)
 
 // member opens a store on dsn as instance id and joins; it is closed when
 // the test ends.
-func member(t testing.TB, dsn, id string) *Store {
+func member(t testing.TB, dsn, id string) *Store { return memberWith(t, dsn, id, testTTL) }
+
+func memberWith(t testing.TB, dsn, id string, ttl time.Duration) *Store {
 	t.Helper()
-	s, err := OpenWith(context.Background(), dsn, Options{Instance: id, LeaseTTL: testTTL})
+	s, err := OpenWith(context.Background(), dsn, Options{Instance: id, LeaseTTL: ttl})
 	if err != nil {
 		t.Fatalf("OpenWith %s: %v", id, err)
 	}

@@ -282,7 +282,7 @@ func TestClaimTakesWhatADeadInstanceServed(t *testing.T) {
 func TestRenewAfterLapseFails(t *testing.T) {
 	dsn := freshDSN(t)
 	ctx := context.Background()
-	a := member(t, dsn, "a")
+	a := memberWith(t, dsn, "a", shortTTL)
 	if err := a.Renew(ctx); err != nil {
 		t.Fatalf("Renew right after Join: %v", err)
 	}
