@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/connectord/connectord/channels/sms/smstest"
+	"github.com/connectord/connectord/vendors/customerchannel/customerchanneltest"
 	"github.com/connectord/connectord/vendors/whoson/whosontest"
 )
 
@@ -59,10 +60,28 @@ account_sid = %q
 auth_token = "${E2E_TWILIO_TOKEN}"
 from = %q
 api_url = %q
-` + e2eWhoson + `
+`
+
+// clusterWhoson routes SMS to WhosOn; its %q is the fake's URL.
+const clusterWhoson = e2eWhoson + `
 [[routes]]
 channel = "sms.main"
 vendor = "whoson.sales"
+`
+
+// clusterCC routes SMS to the Customer Channel simulator, whose campaigns go
+// out by SMS; its %q is the simulator's URL.
+const clusterCC = `
+[vendors.customerchannel.hub]
+url = %q
+connector_id = "sms"
+connector_name = "connectord connector"
+deliver_via = "sms.main"
+reconnect_max = "500ms"
+
+[[routes]]
+channel = "sms.main"
+vendor = "customerchannel.hub"
 `
 
 // clusterNode is one instance.
@@ -89,6 +108,13 @@ type cluster struct {
 
 func newCluster(t *testing.T, ids ...string) *cluster {
 	t.Helper()
+	return newClusterWith(t, func(c *cluster) string { return fmt.Sprintf(clusterWhoson, c.whoson.URL()) }, ids...)
+}
+
+// newClusterWith is newCluster with the vendor and routes block vendors
+// returns appended to each instance's configuration.
+func newClusterWith(t *testing.T, vendors func(c *cluster) string, ids ...string) *cluster {
+	t.Helper()
 	dsn, db := chaosDatabase(t)
 	twilio, err := smstest.New(smstest.Config{})
 	if err != nil {
@@ -108,12 +134,13 @@ func newCluster(t *testing.T, ids ...string) *cluster {
 		r.Out.Host = r.In.Host
 	}})
 	t.Cleanup(c.front.Close)
+	c.target.Store(&ids[0]) // Twilio's status callbacks go there until a test names one
 	addrs := freeAddrs(t, 2*len(ids))
 	dir := t.TempDir()
 	for i, id := range ids {
 		n := &clusterNode{id: id, addr: addrs[2*i], admin: addrs[2*i+1], cfgPath: filepath.Join(dir, id+".toml")}
 		text := fmt.Sprintf(clusterConfig, id, filepath.Join(dir, id), n.addr, c.front.URL, n.admin,
-			twilio.AccountSID(), companyNumber, twilio.URL(), whoson.URL())
+			twilio.AccountSID(), companyNumber, twilio.URL()) + vendors(c)
 		if err := os.WriteFile(n.cfgPath, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -473,4 +500,90 @@ dsn = "${E2E_DSN}"
 	if strings.Contains(out, "pw-that-must-not-show") {
 		t.Errorf("the password was printed:\n%s", out)
 	}
+}
+
+// The Customer Channel connector registration belongs to one instance at a
+// time; when it dies, another registers within 10 s and a campaign the
+// server kept meanwhile reaches the customer once.
+func TestClusterCustomerChannelLeader(t *testing.T) {
+	sim := customerchanneltest.StartTest(t, 4)
+	c := newClusterWith(t, func(*cluster) string { return fmt.Sprintf(clusterCC, sim.URL) }, "a", "b")
+	c.start("a")
+	c.start("b")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader := c.registered(ctx, sim, "")
+	other := map[string]string{"a": "b", "b": "a"}[leader]
+	if _, err := sim.Campaign(ctx, "+15550004444", "first campaign", "camp-1", "sms"); err != nil {
+		t.Fatal(err)
+	}
+	c.smsArrives("+15550004444", "first campaign")
+	c.reports(leader, "instance "+leader+", owns 0 conversations, leads customerchannel.hub",
+		`connectord_leader{role="customerchannel.hub"} 1`)
+
+	killed := time.Now()
+	if err := c.nodes[leader].proc.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.nodes[leader].proc.done
+	if _, err := sim.Campaign(ctx, "+15550005555", "second campaign", "camp-2", "sms"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.registered(ctx, sim, leader); got != other {
+		t.Fatalf("after %s died, %s registered, want %s", leader, got, other)
+	}
+	took := c.smsArrives("+15550005555", "second campaign").Sub(killed)
+	t.Logf("leader SIGKILLed: the other instance registered and delivered the kept campaign %s after the kill (lease 5s)", took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("campaign delivery resumed %s after the leader died, want <= 10s", took)
+	}
+	for to, body := range map[string]string{"+15550004444": "first campaign", "+15550005555": "second campaign"} {
+		if n := countSMS(c.twilio.Sent(), to, body); n != 1 {
+			t.Errorf("%q sent %d times, want once", body, n)
+		}
+	}
+}
+
+// registered waits until exactly one connected socket is registered, from
+// an instance other than not, and returns which instance it is (read from
+// the instances' health).
+func (c *cluster) registered(ctx context.Context, sim *customerchanneltest.Server, not string) string {
+	c.t.Helper()
+	for ctx.Err() == nil {
+		st, err := sim.State(ctx)
+		if err == nil && len(st.Registered) == 1 {
+			for id, n := range c.nodes {
+				if id != not && n.proc != nil && n.proc.cmd.ProcessState == nil && c.leads(id) {
+					return id
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("no single registered connector (other than %q) in time", not)
+	return ""
+}
+
+// leads reports whether instance id's admin /readyz says it holds the
+// Customer Channel role.
+func (c *cluster) leads(id string) bool {
+	resp, err := http.Get("http://" + c.nodes[id].admin + "/readyz")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(body), "leads customerchannel.hub")
+}
+
+// smsArrives waits for an SMS to to with body, and returns when it came.
+func (c *cluster) smsArrives(to, body string) time.Time {
+	c.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if countSMS(c.twilio.Sent(), to, body) > 0 {
+			return time.Now()
+		}
+	}
+	c.t.Fatalf("no SMS %q to %s; sent: %+v", body, to, c.twilio.Sent())
+	return time.Time{}
 }
