@@ -85,8 +85,10 @@ type listener struct {
 }
 
 // listen starts s.Listen and returns once LISTEN is in effect, so that what
-// the test commits next is reported. The test's end cancels it and requires
-// that it returned nil.
+// the test commits next is reported, and once Listen's first sweep came
+// (the contract's: what was committed before listening was not notified),
+// which the returned listener does not count. The test's end cancels it and
+// requires that it returned nil.
 func listen(t testing.TB, s *Store) *listener {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -104,6 +106,12 @@ func listen(t testing.TB, s *Store) *listener {
 	case <-time.After(10 * time.Second):
 		cancel()
 		t.Fatalf("Listen %s: not listening after 10s", s.Instance())
+	}
+	select {
+	case <-l.claims:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("Listen %s did not sweep once it listened", s.Instance())
 	}
 	t.Cleanup(func() {
 		l.cancel()

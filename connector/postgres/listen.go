@@ -13,12 +13,14 @@ import (
 // Listen reports the notifications other instances commit for this one
 // until ctx is done; see connector.Cluster. It listens on a connection of its
 // own (a pgx connection, not one of the pools: a pooled connection would be
-// handed to other work between waits), and calls wake and claimable from
-// that goroutine, one at a time: they should only signal. It returns nil
+// handed to other work between waits), and calls wake and sweep from that
+// goroutine, one at a time: they should only signal. sweep comes once as
+// soon as it listens, since what was committed before was not notified,
+// and again for every hand-back by another instance. It returns nil
 // once ctx is done, and an error, without the DSN, when the connection fails
 // (the server went away or the backend was terminated); it does not connect
 // again itself.
-func (s *Store) Listen(ctx context.Context, wake func(conversation int64), claimable func()) error {
+func (s *Store) Listen(ctx context.Context, wake func(conversation int64), sweep func()) error {
 	if _, err := s.clusterDB(); err != nil {
 		return err
 	}
@@ -39,6 +41,7 @@ func (s *Store) Listen(ctx context.Context, wake func(conversation int64), claim
 	if s.onListen != nil {
 		s.onListen()
 	}
+	sweep()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -47,7 +50,7 @@ func (s *Store) Listen(ctx context.Context, wake func(conversation int64), claim
 			}
 			return redactedError("wait for notifications", err, s.dsn)
 		}
-		s.dispatch(n.Payload, wake, claimable)
+		s.dispatch(n.Payload, wake, sweep)
 	}
 }
 
