@@ -40,7 +40,7 @@ func (s *Store) clusterDB() (*sql.DB, error) {
 	if s.instance == "" {
 		return nil, ErrNotShared
 	}
-	if s.closed.Load() {
+	if s.w.Closed() {
 		return nil, ErrClosed
 	}
 	return s.cdb, nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/internal/sqlrow"
+	"github.com/connectord/connectord/connector/internal/sqlstore"
 )
 
 // ErrClosed is returned by every method of a closed Store.
@@ -30,10 +31,9 @@ var ErrClosed = errors.New("connector/postgres: store is closed")
 // OpenWith to share the database with other instances (connector.Cluster); it
 // is safe for concurrent use.
 type Store struct {
-	db     *sql.DB
-	rdb    *sql.DB // the same pool; named apart so that reads read as reads
-	w      *writer
-	closed atomic.Bool
+	db  *sql.DB
+	rdb *sql.DB // the same pool; named apart so that reads read as reads
+	w   *sqlstore.Writer
 
 	// What OpenWith adds; all zero for a store that is not shared.
 	instance string
@@ -120,7 +120,7 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 		db.Close()
 		return nil, redactedError("migrate the database", err, dsn)
 	}
-	s := &Store{db: db, rdb: db, w: newWriter(db)}
+	s := &Store{db: db, rdb: db}
 	if o.Instance != "" {
 		s.instance, s.ttl, s.listen, s.dsn = o.Instance, o.LeaseTTL, cfg.Copy(), dsn
 		if s.ttl == 0 {
@@ -132,7 +132,7 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 		}
 		s.cdb = openPool(cfg, clusterConns)
 	}
-	go s.w.run()
+	s.w = sqlstore.NewWriter(db, dialect())
 	return s, nil
 }
 
@@ -176,10 +176,9 @@ func validInstance(id string) bool {
 // cancel Listen's context. Every later call, Close included, returns
 // ErrClosed.
 func (s *Store) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !s.w.Stop() {
 		return ErrClosed
 	}
-	s.w.stop()
 	var cerr error
 	if s.cdb != nil {
 		cerr = s.cdb.Close()
@@ -201,17 +200,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// write runs op in the writer's next batch; see writer.do.
-func (s *Store) write(ctx context.Context, op func(ctx context.Context, tx *txn) error) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	return s.w.do(ctx, op)
-}
+// write runs op in the writer's next batch; see sqlstore.Writer.Do.
+func (s *Store) write(ctx context.Context, op sqlstore.Op) error { return s.w.Do(ctx, op) }
+
+// txn is the writer's transaction.
+type txn = sqlstore.Tx
 
 // reader returns the pool for reads, or ErrClosed.
 func (s *Store) reader() (*sql.DB, error) {
-	if s.closed.Load() {
+	if s.w.Closed() {
 		return nil, ErrClosed
 	}
 	return s.rdb, nil

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/connectord/connectord/connector"
 )
@@ -129,30 +128,6 @@ func chattr(t *testing.T, files []string, flag string) {
 		if out, err := exec.Command("chattr", flag, f).CombinedOutput(); err != nil {
 			t.Errorf("chattr %s %s: %v: %s", flag, f, err, out)
 		}
-	}
-}
-
-// TestPingRespectsContext: a writer stuck (as on a frozen disk) must not keep
-// Ping past its context.
-func TestPingRespectsContext(t *testing.T) {
-	s, _ := openInternal(t)
-	release, started := make(chan struct{}), make(chan struct{})
-	go s.write(context.Background(), func(context.Context, *txn) error { //nolint:errcheck // only holds the writer
-		close(started)
-		<-release
-		return nil
-	})
-	defer close(release)
-	<-started
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := s.Ping(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Ping with the writer stuck = %v, want context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Ping returned after %v, its context ended after 50ms", d)
 	}
 }
 

@@ -32,7 +32,7 @@ func TestQueryPlans(t *testing.T) {
 		"Purge messages":      {queryPurgeMessages, []any{"[1]"}},
 		"Purge conversations": {queryPurgeConversations, []any{"[1]"}},
 	} {
-		rows, err := s.rdb.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
+		rows, err := s.rdb.DB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

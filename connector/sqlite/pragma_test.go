@@ -31,7 +31,7 @@ func TestPragmas(t *testing.T) {
 			t.Errorf("reader: PRAGMA %s = %s, want %s", pragma, got, value)
 		}
 	}
-	if _, err := s.rdb.db.ExecContext(ctx, `DELETE FROM messages`); err == nil {
+	if _, err := s.rdb.DB.ExecContext(ctx, `DELETE FROM messages`); err == nil {
 		t.Errorf("a reader connection could write")
 	}
 }

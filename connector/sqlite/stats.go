@@ -33,7 +33,7 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 		connector.StatePending: 0, connector.StateQueued: 0, connector.StateActive: 0, connector.StateEnded: 0,
 	}}
 	// The counters and the rows are not one snapshot; metrics do not need one.
-	st.Transactions, st.Writes, st.WriteErrors = s.w.transactions.Load(), s.w.writes.Load(), s.w.writeErrors.Load()
+	st.Transactions, st.Writes, st.WriteErrors = s.w.Counts()
 	err = readCounts(ctx, db, st.Conversations, queryStateCounts)
 	if err != nil {
 		return connector.Stats{}, err

@@ -14,12 +14,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/internal/sqlrow"
+	"github.com/connectord/connectord/connector/internal/sqlstore"
 )
 
 // ErrClosed is returned by every method of a closed Store.
@@ -28,10 +28,9 @@ var ErrClosed = errors.New("connector/sqlite: store is closed")
 // Store is the SQLite connector.Store. Open it with Open; it is safe for
 // concurrent use.
 type Store struct {
-	wdb    *sql.DB  // one connection, used only by the writer
-	rdb    *readers // read-only pool; WAL lets readers run beside the writer
-	w      *writer
-	closed atomic.Bool
+	wdb *sql.DB               // one connection, used only by the writer
+	rdb *sqlstore.CachedReads // read-only pool; WAL lets readers run beside the writer
+	w   *sqlstore.Writer
 }
 
 var _ connector.Store = (*Store)(nil)
@@ -65,8 +64,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{wdb: wdb, rdb: &readers{db: rdb, stmts: make(map[string]*sql.Stmt)}, w: newWriter(wdb)}
-	go s.w.run()
+	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, dialect())}
 	return s, nil
 }
 
@@ -146,11 +144,10 @@ func openReaders(ctx context.Context, path string) (*sql.DB, error) {
 // Close finishes the writes already handed to the writer, then closes the
 // database. Every later call, Close included, returns ErrClosed.
 func (s *Store) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !s.w.Stop() {
 		return ErrClosed
 	}
-	s.w.stop()
-	return errors.Join(s.rdb.close(), s.wdb.Close())
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 
 // Ping commits a write: it rewrites the one row of write_probe through the
@@ -168,17 +165,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// write runs op in the writer's next batch; see writer.do.
-func (s *Store) write(ctx context.Context, op func(ctx context.Context, tx *txn) error) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	return s.w.do(ctx, op)
-}
+// write runs op in the writer's next batch; see sqlstore.Writer.Do.
+func (s *Store) write(ctx context.Context, op sqlstore.Op) error { return s.w.Do(ctx, op) }
+
+// txn is the writer's transaction.
+type txn = sqlstore.Tx
 
 // reader returns the read pool, or ErrClosed.
-func (s *Store) reader() (*readers, error) {
-	if s.closed.Load() {
+func (s *Store) reader() (*sqlstore.CachedReads, error) {
+	if s.w.Closed() {
 		return nil, ErrClosed
 	}
 	return s.rdb, nil

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -6,28 +6,37 @@ import (
 	"sync"
 )
 
-// Statements are prepared once and reused. The statements here are short, so
+// Statements can be prepared once and reused (Dialect.PrepareWrites, and
+// CachedReads for a read pool). On SQLite the statements here are short, so
 // parsing one costs about as much as running it, and the writer is the one
 // goroutine every write waits for: without the caches half of its time went
-// to the SQLite parser.
+// to the parser.
 
-// txn is a write transaction whose statements come from the writer's cache.
-// It is used only on the writer's goroutine.
-type txn struct {
+// Tx is a batch's write transaction as the operations see it. With a
+// statement cache, its statements come from the writer's. It is used only
+// on the writer's goroutine.
+type Tx struct {
 	tx *sql.Tx
-	w  *writer
+	w  *Writer
 	// bound holds the writer's statements bound to tx, each bound once: a
 	// batch runs the same few statements for every request in it.
 	bound map[string]*sql.Stmt
 }
 
-func newTxn(tx *sql.Tx, w *writer) *txn {
-	return &txn{tx: tx, w: w, bound: make(map[string]*sql.Stmt)}
+func (w *Writer) newTx(tx *sql.Tx) *Tx {
+	t := &Tx{tx: tx, w: w}
+	if w.stmts != nil {
+		t.bound = make(map[string]*sql.Stmt)
+	}
+	return t
 }
 
 // stmt returns query's statement bound to the transaction, or nil when the
-// writer has not prepared it yet.
-func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+// writer caches none or has not prepared it yet.
+func (t *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if t.bound == nil {
+		return nil
+	}
 	if st, ok := t.bound[query]; ok {
 		return st
 	}
@@ -39,21 +48,21 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, query, args...)
 }
 
-func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
-func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -63,7 +72,7 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 // stmt returns the prepared statement for query, or nil when it has not been
 // prepared yet; the writer then prepares it after the running transaction,
 // when its one connection is free (see prepareMissed).
-func (w *writer) stmt(query string) *sql.Stmt {
+func (w *Writer) stmt(query string) *sql.Stmt {
 	st, ok := w.stmts[query]
 	if !ok {
 		w.stmts[query] = nil
@@ -76,7 +85,7 @@ func (w *writer) stmt(query string) *sql.Stmt {
 // Preparing on the database (not on a Conn or Tx) is what lets Tx.StmtContext
 // reuse the statement on the same connection later. A statement that fails to
 // prepare stays nil and keeps running unprepared, which reports its error.
-func (w *writer) prepareMissed(ctx context.Context) {
+func (w *Writer) prepareMissed(ctx context.Context) {
 	for _, q := range w.missed {
 		if st, err := w.db.PrepareContext(ctx, q); err == nil {
 			w.stmts[q] = st
@@ -85,7 +94,7 @@ func (w *writer) prepareMissed(ctx context.Context) {
 	w.missed = w.missed[:0]
 }
 
-func (w *writer) closeStmts() {
+func (w *Writer) closeStmts() {
 	for q, st := range w.stmts {
 		if st != nil {
 			st.Close()
@@ -94,21 +103,26 @@ func (w *writer) closeStmts() {
 	}
 }
 
-// readers is the read-only pool with its own statement cache; database/sql
+// CachedReads is a read pool with a statement cache of its own; database/sql
 // prepares a cached statement again on each pool connection that runs it.
-type readers struct {
-	db    *sql.DB
+type CachedReads struct {
+	DB    *sql.DB
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
 }
 
-func (r *readers) stmt(ctx context.Context, query string) *sql.Stmt {
+// NewCachedReads caches the statements run on db; Close closes both.
+func NewCachedReads(db *sql.DB) *CachedReads {
+	return &CachedReads{DB: db, stmts: make(map[string]*sql.Stmt)}
+}
+
+func (r *CachedReads) stmt(ctx context.Context, query string) *sql.Stmt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if st, ok := r.stmts[query]; ok {
 		return st
 	}
-	st, err := r.db.PrepareContext(ctx, query)
+	st, err := r.DB.PrepareContext(ctx, query)
 	if err != nil {
 		return nil // run unprepared, which reports the error
 	}
@@ -116,26 +130,27 @@ func (r *readers) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-func (r *readers) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (r *CachedReads) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := r.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return r.db.QueryRowContext(ctx, query, args...)
+	return r.DB.QueryRowContext(ctx, query, args...)
 }
 
-func (r *readers) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (r *CachedReads) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := r.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return r.db.QueryContext(ctx, query, args...)
+	return r.DB.QueryContext(ctx, query, args...)
 }
 
-func (r *readers) close() error {
+// Close closes the cached statements and the pool.
+func (r *CachedReads) Close() error {
 	r.mu.Lock()
 	for _, st := range r.stmts {
 		st.Close()
 	}
 	clear(r.stmts)
 	r.mu.Unlock()
-	return r.db.Close()
+	return r.DB.Close()
 }
