@@ -13,7 +13,9 @@ const (
 	apiVersion        = "2010-04-01"
 	directionOutbound = "outbound-api"
 	directionInbound  = "inbound"
+	directionReply    = "outbound-reply" // Twilio's own answer to a keyword
 	maxBodyRunes      = 1600
+	maxMedia          = 10 // media files per message, both ways
 )
 
 // Message statuses.
@@ -24,6 +26,7 @@ const (
 	statusDelivered   = "delivered"
 	statusUndelivered = "undelivered"
 	statusReceived    = "received"
+	statusFailed      = "failed"
 )
 
 // endpoint serves one authenticated API call and returns the status and JSON document
@@ -35,6 +38,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /2010-04-01/Accounts/{account}/Messages.json", s.api(s.create))
 	mux.Handle("GET /2010-04-01/Accounts/{account}/Messages.json", s.api(s.list))
 	mux.Handle("GET /2010-04-01/Accounts/{account}/Messages/{file}", s.api(s.fetch))
+	mux.Handle("GET /2010-04-01/Accounts/{account}/Messages/{message}/Media.json", s.api(s.listMedia))
+	mux.Handle("GET /2010-04-01/Accounts/{account}/Messages/{message}/Media/{file}", http.HandlerFunc(s.serveMedia))
+	mux.HandleFunc("GET "+cdnPrefix+"{token}", s.serveCDN)
 	mux.Handle("/", s.api(func(r *http.Request) (int, any) {
 		return http.StatusNotFound, errNotFound(r.URL.Path)
 	}))
@@ -103,7 +109,10 @@ func (s *Server) create(r *http.Request) (int, any) {
 	if e, ok := s.validate(m); !ok {
 		return e.Status, e
 	}
-	doc, sent := s.recordOutbound(m)
+	doc, sent, refused := s.recordOutbound(m)
+	if refused != nil {
+		return refused.Status, *refused
+	}
 	s.notifySent(sent)
 	s.startLifecycle(m)
 	return http.StatusCreated, doc
@@ -122,7 +131,11 @@ func (s *Server) validate(m *message) (apiError, bool) {
 		return errBadRequest(codeBodyRequired, "Message body is required."), false
 	case utf8.RuneCountInString(m.body) > maxBodyRunes:
 		return errBadRequest(codeBodyTooLong, "The concatenated message body exceeds the 1600 character limit."), false
-	case s.optedOutNumber(m.to):
+	case len(m.media) > maxMedia:
+		return errBadRequest(codeTooManyMedia, "Number of media files exceeds allowed limit"), false
+	case !validMediaURLs(m.media):
+		return errBadRequest(codeInvalidMediaURL, "Invalid media URL(s)"), false
+	case s.optedOutPair(m):
 		return errBadRequest(codeUnsubscribed, "Attempt to send to unsubscribed recipient"), false
 	}
 	return apiError{}, true
@@ -138,17 +151,22 @@ func validNumber(to string) bool {
 	return strings.Trim(digits, "0123456789") == ""
 }
 
-func (s *Server) optedOutNumber(to string) bool {
+func (s *Server) optedOutPair(m *message) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.optedOut[to]
+	return s.blockedLocked(m)
 }
 
 // recordOutbound stores m as a new queued message and returns its resource document
-// and its Sent view, both taken before its status can move on.
-func (s *Server) recordOutbound(m *message) (messageDoc, Sent) {
+// and its Sent view, both taken before its status can move on. With loop protection
+// or a full queue the message is stored to fail; a create from a number whose queue
+// is full is refused instead (21611), nothing stored.
+func (s *Server) recordOutbound(m *message) (messageDoc, Sent, *apiError) {
 	now := time.Now().UTC()
 	m.sid = newSID("SM")
+	if len(m.media) > 0 {
+		m.sid = newSID("MM") // Twilio's prefix for a message with media
+	}
 	m.created, m.updated = now, now
 	m.status = statusQueued
 	if m.from == "" {
@@ -156,9 +174,18 @@ func (s *Server) recordOutbound(m *message) (messageDoc, Sent) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case s.cfg.LoopProtection && !m.autoReply && s.loopedLocked(m, now):
+		m.failCode = codeLoopLimit
+	case !s.scheduleLocked(m, now) && m.from != "":
+		e := errBadRequest(codeQueueFull, "This 'From' number has exceeded the maximum number of queued messages")
+		return messageDoc{}, Sent{}, &e
+	case m.departed.IsZero():
+		m.failCode = codeQueueOverflow // a Messaging Service's queue: fails after creation
+	}
 	m.finalCode = s.undelivered[m.to]
 	s.add(m)
-	return s.docLocked(m), m.snapshot(s.cfg.AccountSID)
+	return s.docLocked(m), m.snapshot(s.cfg.AccountSID), nil
 }
 
 // fetch serves GET Messages/{Sid}.json.

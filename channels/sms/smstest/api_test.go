@@ -34,8 +34,8 @@ func TestCreateRecordsMessage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateMessage: %v", err)
 	}
-	if !strings.HasPrefix(*got.Sid, "SM") || len(*got.Sid) != 34 {
-		t.Errorf("sid = %q, want SM + 32 hex", *got.Sid)
+	if !strings.HasPrefix(*got.Sid, "MM") || len(*got.Sid) != 34 {
+		t.Errorf("sid = %q, want MM (a message with media) + 32 hex", *got.Sid)
 	}
 	created, err := time.Parse(time.RFC1123Z, *got.DateCreated)
 	if err != nil || created.Before(before.Truncate(time.Second)) || !strings.HasSuffix(*got.DateCreated, "+0000") {

@@ -33,6 +33,15 @@ const (
 	codeToRequired       = 21604
 	codeUnsubscribed     = 21610
 	codeBodyTooLong      = 21617
+	codeInvalidMediaURL  = 21620
+	codeTooManyMedia     = 21623
+	codeQueueFull        = 21611
+	// Codes a created message fails with (status "failed"), not API answers.
+	codeLoopLimit      = 14107 // more than 30 messages between two numbers in 30 s
+	codeQueueOverflow  = 30001 // a Messaging Service's queue overflowed
+	codeMediaRetrieval = 11200 // a MediaUrl could not be downloaded (HTTP retrieval failure)
+	codeMediaType      = 12300 // a MediaUrl's Content-Type is not accepted
+	codeMediaTooLarge  = 11751 // the media add up to more than 5 MB
 )
 
 func errAuthenticate() apiError {

@@ -45,24 +45,6 @@ func (s *Server) currentLatency() time.Duration {
 	return s.latency
 }
 
-// SetOptOut marks the number to as having opted out (true) or back in (false). Creates
-// to an opted-out number answer 400 with code 21610, as Twilio does after a customer
-// texted STOP. Inbound does the same by itself for Twilio's default keywords (STOP,
-// STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT opt out; START, YES, UNSTOP opt back in).
-func (s *Server) SetOptOut(to string, out bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.setOptOutLocked(to, out)
-}
-
-func (s *Server) setOptOutLocked(to string, out bool) {
-	if out {
-		s.optedOut[to] = true
-	} else {
-		delete(s.optedOut, to)
-	}
-}
-
 // SetUndelivered makes messages to the number to, created from now on, end
 // "undelivered" with the given error code instead of "delivered" (30003 Unreachable
 // destination handset, 30005 Unknown destination, 30006 Landline, ...). Code 0 restores

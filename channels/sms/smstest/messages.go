@@ -17,6 +17,8 @@ type Sent struct {
 	// ErrorCode is Twilio's error code when Status is undelivered or failed, else 0.
 	ErrorCode int
 	Created   time.Time
+	// AutoReply marks Twilio's own reply to a keyword (see Config.KeywordReplies).
+	AutoReply bool
 }
 
 // Callback is the outcome of one status callback the Server posted.
@@ -34,21 +36,28 @@ type Callback struct {
 // message is one Message resource. Its fields are guarded by Server.mu.
 type message struct {
 	sid, direction, from, to, msid, body, statusCallback string
-	media                                                []string
+	media                                                []string // MediaUrl values; for inbound the fake's own URLs
+	mediaSIDs                                            []string // inbound: the media SIDs behind media
 	status                                               string
 	errorCode                                            int
 	finalCode                                            int       // error code it will end undelivered with; 0: delivered
+	failCode                                             int       // error code it fails with instead of being sent; 0: none
 	created, updated, sent                               time.Time // sent is zero until "sent"
+	departed                                             time.Time // outbound: when it leaves its sender's queue
+	autoReply                                            bool
+	optOutType                                           string // inbound: the OptOutType parameter, "" for none
 }
 
-func (m *message) outbound() bool { return m.direction == directionOutbound }
+func (m *message) outbound() bool {
+	return m.direction == directionOutbound || m.direction == directionReply
+}
 
 func (m *message) snapshot(account string) Sent {
 	return Sent{
 		SID: m.sid, AccountSID: account, From: m.from, To: m.to,
 		MessagingServiceSID: m.msid, Body: m.body, StatusCallback: m.statusCallback,
 		MediaURLs: slices.Clone(m.media), Status: m.status, ErrorCode: m.errorCode,
-		Created: m.created,
+		Created: m.created, AutoReply: m.autoReply,
 	}
 }
 
@@ -62,7 +71,8 @@ func (s *Server) add(m *message) {
 	}
 }
 
-// Sent returns every outbound message the API accepted, oldest first.
+// Sent returns every outbound message the API accepted, oldest first, with Twilio's
+// own keyword replies (AutoReply) among them.
 func (s *Server) Sent() []Sent {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -52,8 +52,50 @@ type Config struct {
 	// and again how long it stays "sent" before its final status; default 50ms.
 	StatusDelay time.Duration
 	// MessagingServiceSID, when set, is sent as MessagingServiceSid in inbound
-	// webhooks, as when the receiving number belongs to a Messaging Service.
+	// webhooks, as when the receiving number belongs to a Messaging Service. Every
+	// number of the fake then belongs to that service (the fake's choice): an opt-out
+	// received on any of them blocks the service and all its numbers, as Twilio
+	// documents for numbers in a Messaging Service.
 	MessagingServiceSID string
+
+	// KeywordReplies makes the fake answer the opt-out, opt-in and help keywords
+	// itself, as Twilio does by default on long codes and, customisable, with a
+	// Messaging Service's Advanced Opt-Out: the reply is an outbound message from the
+	// number the customer wrote to (Sent.AutoReply, direction "outbound-reply"), and
+	// with MessagingServiceSID set the inbound webhook carries OptOutType. Off (the
+	// default) the fake stays silent, as when Twilio Support turned the replies off.
+	KeywordReplies bool
+
+	// MPS is every sender's rate in message segments per second (a US long code: 1);
+	// SetMPS overrides it per sender. A create beyond the rate is accepted and queued,
+	// as Twilio does: it leaves its sender's queue 1/MPS per segment after the one
+	// before (see Departures). 0 (the default) queues nothing.
+	MPS float64
+	// MaxQueue is how far ahead a sender's queue may run before a create from a
+	// number is refused with 21611 (or, through a Messaging Service, the message
+	// fails with 30001); default 10h, Twilio's documented limit. Only with MPS.
+	MaxQueue time.Duration
+
+	// LoopProtection enables Twilio's error 14107: when more than LoopLimit messages
+	// go between the same two numbers each within LoopWindow of the one before, the
+	// following ones fail ("failed", error 14107) for LoopWindow. Defaults: 30 and
+	// 30s, Twilio's documented figures.
+	LoopProtection bool
+	LoopLimit      int
+	LoopWindow     time.Duration
+
+	// PublicMedia serves inbound media without authentication, as for accounts
+	// created before Twilio enforced HTTP basic authentication on media URLs; by
+	// default a media URL answers 401 without the account SID and auth token.
+	PublicMedia bool
+	// MediaRedirect makes a media URL answer 307 to a one-time unauthenticated URL,
+	// as Twilio redirects media downloads to its CDN; by default the media URL
+	// answers with the content itself.
+	MediaRedirect bool
+	// FetchMedia makes the fake download every outbound MediaUrl once, as Twilio
+	// does, and fail the message when it cannot be used (see MediaFetches). Off by
+	// default, so that tests may name URLs that do not exist.
+	FetchMedia bool
 }
 
 // Server is a running fake Twilio. Create it with New and stop it with Close.
@@ -77,13 +119,22 @@ type Server struct {
 	callbacks   []Callback
 	fail        failure
 	latency     time.Duration
-	optedOut    map[string]bool
+	optedOut    map[optOutKey]bool
 	undelivered map[string]int
+	queues      map[string]*senderQueue // by sender: From, else MessagingServiceSid
+	loops       map[pairKey]*loopState
+	media       map[string]*storedMedia // by media SID
+	cdn         map[string]*storedMedia // by one-time token of MediaRedirect
+	fetches     []MediaFetch            // inbound media downloads
+	outFetches  map[string][]MediaResult
 }
 
 const (
 	defaultAddr        = "127.0.0.1:0"
 	defaultStatusDelay = 50 * time.Millisecond
+	defaultMaxQueue    = 10 * time.Hour
+	defaultLoopLimit   = 30
+	defaultLoopWindow  = 30 * time.Second
 	// webhookTimeout is how long Twilio waits for a webhook's answer.
 	webhookTimeout = 15 * time.Second
 )
@@ -104,8 +155,13 @@ func New(cfg Config) (*Server, error) {
 		cancel:      cancel,
 		bySID:       make(map[string]*message),
 		changed:     make(chan struct{}),
-		optedOut:    make(map[string]bool),
+		optedOut:    make(map[optOutKey]bool),
 		undelivered: make(map[string]int),
+		queues:      make(map[string]*senderQueue),
+		loops:       make(map[pairKey]*loopState),
+		media:       make(map[string]*storedMedia),
+		cdn:         make(map[string]*storedMedia),
+		outFetches:  make(map[string][]MediaResult),
 	}
 	s.srv = &http.Server{
 		Handler:           s.routes(),
@@ -132,6 +188,15 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.StatusDelay <= 0 {
 		cfg.StatusDelay = defaultStatusDelay
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = defaultMaxQueue
+	}
+	if cfg.LoopLimit <= 0 {
+		cfg.LoopLimit = defaultLoopLimit
+	}
+	if cfg.LoopWindow <= 0 {
+		cfg.LoopWindow = defaultLoopWindow
 	}
 	return cfg
 }

@@ -19,12 +19,27 @@ func (s *Server) startLifecycle(m *message) {
 	go s.deliver(m)
 }
 
-// deliver makes m "sent" after StatusDelay and then, after StatusDelay again,
-// "delivered" or "undelivered". Each change is posted to m's StatusCallback, if any,
-// and the next change waits for that post, so callbacks of one message arrive in order.
+// deliver makes m "sent" StatusDelay after it left its sender's queue and then,
+// after StatusDelay again, "delivered" or "undelivered". A message that cannot be
+// sent (loop protection, queue overflow, media that cannot be used) becomes
+// "failed" StatusDelay after it was created instead. Each change is posted to m's
+// StatusCallback, if any, and the next change waits for that post, so callbacks of
+// one message arrive in order.
 func (s *Server) deliver(m *message) {
 	defer s.wg.Done()
-	if !s.sleep(s.ctx, s.cfg.StatusDelay) {
+	s.mu.Lock()
+	departed, fail := m.departed, m.failCode
+	s.mu.Unlock()
+	if fail == 0 && s.cfg.FetchMedia && len(m.media) > 0 && m.direction == directionOutbound {
+		fail = s.fetchOutboundMedia(m)
+	}
+	if fail != 0 {
+		if s.sleep(s.ctx, s.cfg.StatusDelay) {
+			s.advance(m, statusFailed, fail)
+		}
+		return
+	}
+	if !s.sleep(s.ctx, time.Until(departed)+s.cfg.StatusDelay) {
 		return
 	}
 	s.advance(m, statusSent, 0)
