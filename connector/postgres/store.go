@@ -31,6 +31,9 @@ var ErrClosed = errors.New("connector/postgres: store is closed")
 // OpenWith to share the database with other instances (connector.Cluster); it
 // is safe for concurrent use.
 type Store struct {
+	// Store is every method but Close, shared with connector/sqlite; it
+	// sees what this instance owns when the store is shared.
+	*sqlstore.Store
 	db  *sql.DB
 	rdb *sql.DB // the same pool; named apart so that reads read as reads
 	w   *sqlstore.Writer
@@ -132,7 +135,9 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 		}
 		s.cdb = openPool(cfg, clusterConns)
 	}
-	s.w = sqlstore.NewWriter(db, dialect())
+	d := dialect()
+	s.w = sqlstore.NewWriter(db, d)
+	s.Store = sqlstore.New(d, s.w, s.rdb, s.instance)
 	return s, nil
 }
 

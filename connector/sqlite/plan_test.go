@@ -4,6 +4,8 @@ import (
 	"context"
 	"regexp"
 	"testing"
+
+	"github.com/connectord/connectord/connector/internal/sqlstore"
 )
 
 // bigTableScan matches a plan step that reads a whole history table: a scan
@@ -19,20 +21,12 @@ var boundedIndex = regexp.MustCompile(`USING (COVERING )?INDEX (conversations_op
 func TestQueryPlans(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openInternal(t)
-	for name, q := range map[string]struct {
-		query string
-		args  []any
-	}{
-		"Stats conversations": {queryStateCounts, nil},
-		"Stats outbox":        {queryOutbox, nil},
-		"OpenCounts":          {queryOpenCounts, []any{"sms.main"}},
-		"OpenConversations":   {queryOpenConversations, nil},
-		"Purge candidates":    {queryPurgeCandidates, []any{0, 10}},
-		"Purge outbound keys": {queryPurgeOutboundKeys, []any{"[1]"}},
-		"Purge messages":      {queryPurgeMessages, []any{"[1]"}},
-		"Purge conversations": {queryPurgeConversations, []any{"[1]"}},
-	} {
-		rows, err := s.rdb.DB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
+	hot, err := sqlstore.HotQueries(dialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, q := range hot {
+		rows, err := s.rdb.DB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.Query, q.Args...)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -28,6 +28,8 @@ var ErrClosed = errors.New("connector/sqlite: store is closed")
 // Store is the SQLite connector.Store. Open it with Open; it is safe for
 // concurrent use.
 type Store struct {
+	// Store is every method but Close, shared with connector/postgres.
+	*sqlstore.Store
 	wdb *sql.DB               // one connection, used only by the writer
 	rdb *sqlstore.CachedReads // read-only pool; WAL lets readers run beside the writer
 	w   *sqlstore.Writer
@@ -64,7 +66,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, dialect())}
+	d := dialect()
+	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, d)}
+	s.Store = sqlstore.New(d, s.w, s.rdb, "")
 	return s, nil
 }
 

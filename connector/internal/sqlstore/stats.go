@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,20 +10,10 @@ import (
 	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
-// The queries metrics run on every scrape. TestQueryPlans checks that none
-// scans conversations or messages.
-const (
-	queryStateCounts = `SELECT state, sum(n) FROM conversation_counts GROUP BY state`
-	queryOpenCounts  = `SELECT state, n FROM conversation_counts WHERE channel = ? AND state != 'ended'`
-	// The count reads only the messages_outbox index; the oldest message is its first entry.
-	queryOutbox = `SELECT (SELECT count(*) FROM messages WHERE state = 'stored'),
-		(SELECT created_at FROM messages WHERE state = 'stored' ORDER BY id LIMIT 1)`
-)
-
 // Stats reads conversations by state (every state present, zero included)
-// from conversation_counts, which triggers keep (migration 0005), the outbox
-// from its partial index, and the writer's counters. Its cost depends on the
-// number of channels and the outbox, not on the history kept.
+// from conversation_counts, which triggers keep (in both schemas), the
+// outbox from its partial index, and the writer's counters. Its cost depends
+// on the number of channels and the outbox, not on the history kept.
 func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 	db, err := s.reader()
 	if err != nil {
@@ -34,11 +24,11 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 	}}
 	// The counters and the rows are not one snapshot; metrics do not need one.
 	st.Transactions, st.Writes, st.WriteErrors = s.w.Counts()
-	err = readCounts(ctx, db, st.Conversations, queryStateCounts)
+	err = readCounts(ctx, db, st.Conversations, s.q.stateCounts)
 	if err != nil {
 		return connector.Stats{}, err
 	}
-	if st.OutboxDepth, st.OldestPending, err = outboxStats(ctx, db); err != nil {
+	if st.OutboxDepth, st.OldestPending, err = s.outboxStats(ctx, db); err != nil {
 		return connector.Stats{}, err
 	}
 	return st, nil
@@ -46,12 +36,12 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 
 // outboxStats returns the outbox's depth and the time of its first message,
 // which is the oldest: ids follow commit order.
-func outboxStats(ctx context.Context, db sqlrow.Queryer) (int, time.Time, error) {
+func (s *Store) outboxStats(ctx context.Context, db sqlrow.Queryer) (int, time.Time, error) {
 	var (
 		depth  int
 		oldest sql.NullInt64
 	)
-	err := db.QueryRowContext(ctx, queryOutbox).Scan(&depth, &oldest)
+	err := db.QueryRowContext(ctx, s.q.outboxStats).Scan(&depth, &oldest)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", err)
 	}
@@ -66,7 +56,7 @@ func (s *Store) OpenCounts(ctx context.Context, channel string) (map[connector.S
 		return nil, err
 	}
 	counts := map[connector.State]int{}
-	err = readCounts(ctx, db, counts, queryOpenCounts, channel)
+	err = readCounts(ctx, db, counts, s.q.openCounts, channel)
 	if err != nil {
 		return nil, err
 	}

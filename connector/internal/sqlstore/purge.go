@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -22,7 +22,8 @@ const purgeChunk = 100
 //
 // The inbound de-duplication keys of the deleted messages go with them: a
 // channel redelivers within minutes, and retention is counted in days. The
-// messages sequence never gives a deleted id again.
+// schemas keep deleted message ids from being given again (SQLite's
+// message_id_floor, PostgreSQL's sequence).
 func (s *Store) Purge(ctx context.Context, cutoff time.Time, limit int) (int, error) {
 	total := 0
 	for total < limit {
@@ -42,8 +43,8 @@ func (s *Store) Purge(ctx context.Context, cutoff time.Time, limit int) (int, er
 // purgeChunk deletes up to n conversations in one write.
 func (s *Store) purgeChunk(ctx context.Context, cutoff int64, n int) (int, error) {
 	var deleted int
-	err := s.write(ctx, func(ctx context.Context, tx *txn) (err error) {
-		deleted, err = purgeConversations(ctx, tx, cutoff, n)
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+		deleted, err = s.purgeConversations(ctx, tx, cutoff, n)
 		return err
 	})
 	if err != nil {
@@ -54,39 +55,22 @@ func (s *Store) purgeChunk(ctx context.Context, cutoff int64, n int) (int, error
 
 // purgeConversations finds the candidates through conversations_ended and
 // deletes children before parents, as the foreign keys require.
-func purgeConversations(ctx context.Context, tx *txn, cutoff int64, limit int) (int, error) {
-	ids, err := purgeCandidates(ctx, tx, cutoff, limit)
-	if err != nil || len(ids) == 0 {
+func (s *Store) purgeConversations(ctx context.Context, tx *Tx, cutoff int64, limit int) (int, error) {
+	ids, err := sqlrow.ScanIDs(tx.QueryContext(ctx, s.q.purgeCandidates, cutoff, limit))
+	if err != nil {
+		return 0, fmt.Errorf("find conversations to purge: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	list, err := s.d.IDList(ids)
+	if err != nil {
 		return 0, err
 	}
-	for _, q := range []string{queryPurgeOutboundKeys, queryPurgeMessages, queryPurgeConversations} {
-		if _, err := tx.ExecContext(ctx, q, ids); err != nil {
+	for _, q := range []string{s.q.purgeOutboundKeys, s.q.purgeMessages, s.q.purgeConversations} {
+		if _, err := tx.ExecContext(ctx, q, list); err != nil {
 			return 0, fmt.Errorf("delete %d conversations: %w", len(ids), err)
 		}
 	}
 	return len(ids), nil
-}
-
-// queryPurgeCandidates walks conversations_ended from the oldest.
-const queryPurgeCandidates = `SELECT c.id FROM conversations c
-	WHERE c.state = 'ended' AND c.updated_at < $1
-		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.state = 'stored')
-	ORDER BY c.updated_at, c.id LIMIT $2`
-
-// The deletes take the conversation ids as an array, children first.
-const (
-	queryPurgeOutboundKeys = `DELETE FROM outbound_keys WHERE message_id IN (SELECT id FROM messages
-		WHERE conversation_id = ANY($1))`
-	queryPurgeMessages      = `DELETE FROM messages WHERE conversation_id = ANY($1)`
-	queryPurgeConversations = `DELETE FROM conversations WHERE id = ANY($1)`
-)
-
-// purgeCandidates returns the ids of up to limit ended conversations updated
-// before cutoff, oldest first, that have no message still to send.
-func purgeCandidates(ctx context.Context, tx *txn, cutoff int64, limit int) ([]int64, error) {
-	ids, err := sqlrow.ScanIDs(tx.QueryContext(ctx, queryPurgeCandidates, cutoff, limit))
-	if err != nil {
-		return nil, fmt.Errorf("find conversations to purge: %w", err)
-	}
-	return ids, nil
 }

@@ -1,0 +1,122 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
+)
+
+// MarkSent records that the remote side accepted a stored message, as
+// remoteID. A message no longer stored (sent, delivered, failed) is left as
+// it is; an unknown id is connector.ErrNotFound.
+func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		r, err := tx.ExecContext(ctx, s.q.markSent, remoteID, sqlrow.NowNanos(), id)
+		if err := s.changedOrExists(ctx, tx, r, err, id); err != nil {
+			return err
+		}
+		return s.contextSettled(ctx, tx, id)
+	})
+}
+
+// MarkFailed gives up on a message, with the reason. Like a delivery report it
+// never moves a message backwards: a delivered or already failed message is
+// left as it is. An unknown id is connector.ErrNotFound.
+func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		r, err := tx.ExecContext(ctx, s.q.markFailed, reason, sqlrow.NowNanos(), id)
+		if err := s.changedOrExists(ctx, tx, r, err, id); err != nil {
+			return err
+		}
+		return s.contextSettled(ctx, tx, id)
+	})
+}
+
+// contextSettled clears the conversation's ContextMessage when it is id: the
+// context line is owed no more.
+func (s *Store) contextSettled(ctx context.Context, tx *Tx, id int64) error {
+	if _, err := tx.ExecContext(ctx, s.q.contextSettled, id, id); err != nil {
+		return fmt.Errorf("settle context line %d: %w", id, err)
+	}
+	return nil
+}
+
+// deliveryRank orders the states a message moves through; failed is terminal
+// and handled apart.
+func deliveryRank(d connector.Delivery) (int, bool) {
+	switch d {
+	case connector.DeliveryStored:
+		return 0, true
+	case connector.DeliverySent:
+		return 1, true
+	case connector.DeliveryDelivered:
+		return 2, true
+	}
+	return 0, false
+}
+
+// advances reports whether a report of to may replace from: forward only,
+// failed is final, and a failure reported after delivery is not believed
+// (carriers do send late failures for delivered messages).
+func advances(from, to connector.Delivery) bool {
+	switch {
+	case from == connector.DeliveryFailed:
+		return false
+	case to == connector.DeliveryFailed:
+		return from != connector.DeliveryDelivered
+	}
+	f, _ := deliveryRank(from)
+	t, _ := deliveryRank(to)
+	return t > f
+}
+
+// UpdateDelivery applies a delivery report to the message channel sent as
+// remoteID (the latest one, should a remote id repeat). It reports false when
+// there is none. A report that would move the message backwards is ignored
+// but still reports true. An unknown state is an error.
+func (s *Store) UpdateDelivery(ctx context.Context, channel, remoteID string, state connector.Delivery, reason string) (bool, error) {
+	if _, ok := deliveryRank(state); !ok && state != connector.DeliveryFailed {
+		return false, s.d.errorf("unknown delivery state %q", state)
+	}
+	if remoteID == "" {
+		return false, nil
+	}
+	var found bool
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+		found, err = s.updateDelivery(ctx, tx, channel, remoteID, state, reason)
+		return err
+	})
+	if err != nil {
+		return false, err // found may still be written: not read
+	}
+	return found, nil
+}
+
+func (s *Store) updateDelivery(ctx context.Context, tx *Tx, channel, remoteID string, state connector.Delivery, reason string) (bool, error) {
+	var (
+		id  int64
+		cur connector.Delivery
+	)
+	err := tx.QueryRowContext(ctx, s.q.byRemoteID, channel, remoteID).Scan(&id, &cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("find message by remote id: %w", err)
+	}
+	if !advances(cur, state) {
+		return true, nil
+	}
+	if state != connector.DeliveryFailed {
+		reason = ""
+	}
+	_, err = tx.ExecContext(ctx, s.q.setDelivery, state, reason, sqlrow.NowNanos(), id)
+	if err != nil {
+		return false, fmt.Errorf("update delivery of message %d: %w", id, err)
+	}
+	return true, nil
+}
