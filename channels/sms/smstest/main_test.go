@@ -109,6 +109,8 @@ type hookRequest struct {
 	header http.Header
 	body   []byte
 	form   url.Values
+	host   string   // the Host header
+	target *url.URL // path and query as requested
 }
 
 func newHook(t *testing.T, script ...int) *hook {
@@ -123,7 +125,7 @@ func (h *hook) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	form, _ := url.ParseQuery(string(body))
 	h.mu.Lock()
-	h.reqs = append(h.reqs, hookRequest{r.Header.Clone(), body, form})
+	h.reqs = append(h.reqs, hookRequest{r.Header.Clone(), body, form, r.Host, r.URL})
 	status := http.StatusOK
 	if len(h.script) > 0 {
 		status, h.script = h.script[0], h.script[1:]
