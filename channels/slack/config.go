@@ -73,6 +73,11 @@ type Config struct {
 	ReconnectInitial time.Duration `toml:"reconnect_initial"`
 	ReconnectMax     time.Duration `toml:"reconnect_max"`
 	ReconnectStable  time.Duration `toml:"reconnect_stable"`
+	// SocketSilenceTimeout is how long a Socket Mode connection may stay
+	// silent (no frame, no ping from Slack, no pong to ours) before it is
+	// taken for dead and replaced; we ping every half of it. Slack pings
+	// about every 10 s.
+	SocketSilenceTimeout time.Duration `toml:"socket_silence_timeout"`
 
 	fetchAllow   []netip.Prefix // FetchAllow, parsed
 	tokenOrigins []origin       // FileHosts and api_url's origin, parsed
@@ -101,9 +106,10 @@ func defaultConfig() Config {
 		Reactions:   Reactions{Queued: "hourglass_flowing_sand", Active: "speech_balloon", Ended: "white_check_mark"},
 		FileLinkTTL: 7 * 24 * time.Hour, MaxFileBytes: 50 << 20,
 		FileHosts: DefaultFileHosts(), FetchTimeout: time.Minute,
-		ReconnectInitial: connector.DefaultReconnect().Initial,
-		ReconnectMax:     connector.DefaultReconnect().Max,
-		ReconnectStable:  connector.DefaultReconnect().Stable,
+		ReconnectInitial:     connector.DefaultReconnect().Initial,
+		ReconnectMax:         connector.DefaultReconnect().Max,
+		ReconnectStable:      connector.DefaultReconnect().Stable,
+		SocketSilenceTimeout: 20 * time.Second,
 	}
 }
 
@@ -203,7 +209,14 @@ func (c Config) checkDurations(bad func(key, format string, args ...any)) {
 			bad(d.key, "must be a duration like \"10s\"")
 		}
 	}
+	if c.SocketSilenceTimeout < minSilence {
+		bad("socket_silence_timeout", "must be at least %s (Slack pings about every 10s; default 20s)", minSilence)
+	}
 }
+
+// minSilence bounds socket_silence_timeout from below: shorter would replace
+// sockets that are only slow.
+const minSilence = time.Second
 
 func (c Config) checkEmoji(bad func(key, format string, args ...any)) {
 	for key, name := range map[string]string{"reactions.queued": c.Reactions.Queued,

@@ -26,6 +26,7 @@ func Kind() connector.ChannelKind { return connector.NewChannelKind("slack", New
 // Channel is one Slack app installation. It is safe for concurrent use.
 type Channel struct {
 	name      string // "slack.support"
+	key       string // "channels.slack.support": the block, for errors naming a key
 	path      string // "/slack/support"
 	cfg       Config
 	log       *zap.Logger
@@ -52,6 +53,11 @@ type Channel struct {
 
 	apiFailure atomic.Pointer[string] // the last Web API call's auth or network failure; "" after a success
 	socket     connector.Status       // the Socket Mode session, kept by connector.Supervise
+	// stale says why the newest socket was found dead, until the next
+	// hello; nil while it is not.
+	stale atomic.Pointer[string]
+	// firstURL is the Socket Mode URL Start got, for the first dial.
+	firstURL atomic.Pointer[string]
 
 	// progress keeps what earlier attempts at each message achieved: the
 	// core's store, or ownProgress when built without the core.
@@ -103,7 +109,7 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken.Reveal()))
 	}
 	c := &Channel{
-		name: env.Instance.FullName(), path: "/slack/" + env.Instance.Name, cfg: cfg, log: log,
+		name: env.Instance.FullName(), key: env.Instance.Path, path: "/slack/" + env.Instance.Name, cfg: cfg, log: log,
 		sink: env.Sink, lister: env.Conversations, publicURL: env.PublicURL,
 		channels: map[string]bool{}, http: hc,
 		api:      slack.New(cfg.BotToken.Reveal(), opts...),
@@ -137,9 +143,11 @@ func (c *Channel) MarksNotices() {}
 
 // Start asks Slack who the app is, then starts intake: the Socket Mode
 // connection, or (Events API) nothing, since the core serves the webhook.
-// A bot token Slack rejects fails Start; an unreachable Slack does not: Start
-// keeps trying in the background and Health says so. The app token is first
-// used by the socket: refused there, Socket Mode stops and Health says why.
+// A bot token Slack rejects fails Start, and so does (Socket Mode) an app
+// token that apps.connections.open refuses, with an error naming the key.
+// An unreachable Slack does not: Start keeps trying in the background and
+// Health says so; an app token refused only then (or later, revoked) leaves
+// the channel not ready, naming the key, while it retries.
 func (c *Channel) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.cancel != nil || c.stopped {
@@ -156,6 +164,8 @@ func (c *Channel) Start(ctx context.Context) error {
 	}
 	if first == nil {
 		c.log.Warn("Slack not reachable yet; retrying in the background", zap.Error(err))
+	} else if err := c.checkAppToken(ctx); err != nil {
+		return err
 	}
 	c.wg.Add(1)
 	go func() {
@@ -170,6 +180,28 @@ func (c *Channel) Start(ctx context.Context) error {
 		defer c.recoverPanic("catch-up")
 		c.catchUp(runCtx)
 	}()
+	return nil
+}
+
+// checkAppToken, in Socket Mode, gets the first socket's URL from
+// apps.connections.open and keeps it for the first dial. Slack refusing the
+// token is returned, naming the key; any other failure is left to the
+// socket's own retries.
+func (c *Channel) checkAppToken(ctx context.Context) error {
+	if !c.cfg.SocketMode() {
+		return nil
+	}
+	octx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	u, err := c.openSocket(octx)
+	switch {
+	case err == nil:
+		c.firstURL.Store(&u)
+	case fatalAtStart(err):
+		return err
+	default:
+		c.log.Warn("apps.connections.open failed; the socket retries", zap.Error(err))
+	}
 	return nil
 }
 
@@ -213,6 +245,9 @@ func (c *Channel) Health() connector.Health {
 	if c.cfg.SocketMode() {
 		if s := c.socket.Health(); !s.Ready {
 			return connector.Health{Detail: "socket mode: " + s.Detail}
+		}
+		if why := c.stale.Load(); why != nil {
+			return connector.Health{Detail: *why}
 		}
 		h.Detail = "socket mode connected"
 	}

@@ -1,10 +1,16 @@
 package slack
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/connectord/connectord/channels/slack/slacktest"
 )
@@ -50,28 +56,159 @@ func TestSocketModeRefreshKeepsReady(t *testing.T) {
 	}
 }
 
-// Slack refusing the app token during the run ends supervision: no more
-// apps.connections.open calls, and Health and the log say why.
-func TestSocketModeRefusedAppTokenStopsRetrying(t *testing.T) {
+// Slack refusing the app token while the channel runs (an admin revoked
+// it) leaves the channel up but not ready, naming the key, and every retry
+// waits reconnect_max: no storm of apps.connections.open calls.
+func TestSocketModeRevokedAppTokenBacksOff(t *testing.T) {
 	e := newEnv(t, true, func(cfg map[string]any) {
-		cfg["reconnect_initial"], cfg["reconnect_max"] = "10ms", "20ms"
+		cfg["reconnect_initial"], cfg["reconnect_max"] = "10ms", "300ms"
 	})
 	logs := e.observe()
 	e.start()
-	e.fake.Fail("apps.connections.open", slacktest.Fault{Error: "token_revoked"})
+	e.fake.RevokeAppToken()
+	before := len(e.fake.Calls("apps.connections.open"))
 	e.fake.DropSockets()
-	e.waitFor("the refusal in Health", func() bool { return strings.Contains(e.ch.Health().Detail, "token_revoked") })
-	if h := e.ch.Health(); h.Ready || !strings.Contains(h.Detail, "socket mode: ") || !strings.Contains(h.Detail, "not retrying") {
-		t.Errorf("Health = %+v, want not ready, the socket named, and no retry", h)
+	e.waitFor("four refused attempts", func() bool { return len(e.fake.Calls("apps.connections.open")) >= before+4 })
+	h := e.ch.Health()
+	if h.Ready || !strings.HasPrefix(h.Detail, "socket mode: channels.slack.test.app_token: ") || !strings.Contains(h.Detail, "token_revoked") {
+		t.Errorf("Health = %+v, want not ready, naming the key and Slack's refusal", h)
 	}
-	calls := len(e.fake.Calls("apps.connections.open"))
-	time.Sleep(300 * time.Millisecond) // 15 or more attempts, were it retrying
-	if n := len(e.fake.Calls("apps.connections.open")); n != calls {
-		t.Errorf("apps.connections.open called %d more times after Slack refused the token", n-calls)
+	calls := e.fake.Calls("apps.connections.open")[before:]
+	for i := 1; i < len(calls); i++ {
+		if gap := calls[i].Time.Sub(calls[i-1].Time); gap < 290*time.Millisecond {
+			t.Errorf("attempt %d came %s after a refusal, want reconnect_max (300ms)", i+1, gap)
+		}
 	}
-	if logs.FilterMessageSnippet("socket mode stopped").Len() != 1 {
-		t.Errorf("the end of supervision is not logged once: %v", logs.All())
+	named := logs.FilterMessageSnippet("reconnecting").FilterField(zap.String("error", h.Detail[len("socket mode: "):]))
+	if named.Len() == 0 {
+		t.Errorf("no log line names the key: %v", logs.All())
 	}
+}
+
+// An app token Slack refuses at start fails Start with an error naming
+// the key, and no socket is opened; a Slack that fails otherwise does not
+// fail Start (the socket retries).
+func TestStartRefusedAppToken(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		code  string // Slack's answer; "" opens a socket after a 500
+		fault bool   // scripted, else the token itself
+	}{
+		{"unknown token", "invalid_auth", false},
+		{"a bot token", "not_allowed_token_type", true},
+		{"no token", "not_authed", true},
+		{"revoked", "token_revoked", false},
+		{"Slack failing", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, true, func(cfg map[string]any) {
+				if tc.code == "invalid_auth" {
+					cfg["app_token"] = "xapp-1-not-this-app"
+				}
+			})
+			switch {
+			case tc.code == "token_revoked":
+				e.fake.RevokeAppToken()
+			case tc.code == "":
+				e.fake.Fail("apps.connections.open", slacktest.Fault{Status: 500, Times: 1})
+			case tc.fault:
+				e.fake.Fail("apps.connections.open", slacktest.Fault{Error: tc.code})
+			}
+			err := e.ch.Start(t.Context())
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := e.ch.Stop(ctx); err != nil {
+					t.Errorf("Stop: %v", err)
+				}
+			})
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("Start: %v, want the socket to retry", err)
+				}
+				e.waitFor("the socket", func() bool { return e.ch.Health().Ready })
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), "channels.slack.test.app_token: ") || !strings.Contains(err.Error(), tc.code) {
+				t.Errorf("Start: %v, want an error naming channels.slack.test.app_token and %s", err, tc.code)
+			}
+			if strings.Contains(fmt.Sprint(err), e.fake.AppToken) {
+				t.Errorf("the error shows the token: %v", err)
+			}
+			if n := e.fake.Connections(); n != 0 {
+				t.Errorf("%d sockets opened", n)
+			}
+		})
+	}
+}
+
+// silentEnv is a Socket Mode channel with a 1 s silence timeout and a
+// reconnect policy slow enough (2.5-5 s) to tell a replacement within the
+// session from a reconnect.
+func silentEnv(t *testing.T) (*env, *observer.ObservedLogs) {
+	e := newEnv(t, true, func(cfg map[string]any) {
+		cfg["socket_silence_timeout"] = "1s"
+		cfg["reconnect_initial"], cfg["reconnect_max"] = "5s", "5s"
+	})
+	return e, e.observe()
+}
+
+// A socket that goes silent (no frame, no ping, no pong: a half-open
+// connection) is replaced within the silence timeout: the channel is not
+// ready until the next socket's hello, the next socket opens before the
+// silent one is closed, and the envelope lost in the silent socket is
+// committed and acked through the next.
+func TestSocketModeSilentSocketReplaced(t *testing.T) {
+	e, logs := silentEnv(t)
+	e.start()
+	// A slow apps.connections.open keeps the not-ready time long enough to see.
+	e.fake.Fail("apps.connections.open", slacktest.Fault{Delay: 300 * time.Millisecond, Times: 1})
+	silenced := time.Now()
+	e.fake.SilenceSockets()
+	m := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "said into a dead socket"})
+	e.waitFor("the envelope lost", func() bool { return slices.Contains(e.fake.Lost(), m.EventID) })
+	e.waitFor("not ready, saying why", func() bool {
+		h := e.ch.Health()
+		return !h.Ready && strings.Contains(h.Detail, "socket mode connection dead: ")
+	})
+	detected := time.Since(silenced)
+	e.waitFor("the next socket", func() bool { return e.fake.Connections() == 2 })
+	e.waitFor("ready again", func() bool { return e.ch.Health().Ready })
+	replaced := time.Since(silenced)
+	e.waitFor("the silent socket closed", func() bool { return e.fake.Sockets() == 1 && e.fake.QuietSockets() == 0 })
+	e.waitFor("the lost event acked", func() bool { return ackedEvents(e.fake, m.EventID) > 0 })
+	if got := e.sink.inbound(); len(got) != 1 || got[0].Text != "said into a dead socket" {
+		t.Errorf("committed %+v, want the lost message once", got)
+	}
+	t.Logf("silence noticed after %s, next socket ready after %s", detected, replaced)
+	if detected > 1500*time.Millisecond || replaced > 2*time.Second {
+		t.Errorf("noticed after %s, ready after %s; want within the 1s timeout (+ the 300ms open)", detected, replaced)
+	}
+	if logs.FilterMessageSnippet("reconnecting").Len() != 0 {
+		t.Errorf("the session reconnected instead of replacing the socket: %v", logs.All())
+	}
+}
+
+// A socket whose Slack end no longer reads (Slack's pings still come, our
+// pings get no pong, our acks go nowhere) is replaced too.
+func TestSocketModeDeafSocketReplaced(t *testing.T) {
+	e, logs := silentEnv(t)
+	e.fake.SetPingInterval(100 * time.Millisecond) // Slack's pings alone never let it look silent
+	e.start()
+	deafened := time.Now()
+	e.fake.DeafenSockets()
+	e.waitFor("the next socket", func() bool { return e.fake.Connections() == 2 })
+	e.waitFor("the deaf socket closed", func() bool { return e.fake.Sockets() == 1 && e.fake.QuietSockets() == 0 })
+	took := time.Since(deafened)
+	dead := logs.FilterMessageSnippet("socket mode connection dead").All()
+	if len(dead) != 1 || !strings.HasPrefix(dead[0].ContextMap()["why"].(string), "ping unanswered for 500ms") {
+		t.Errorf("the missing pong is not logged once: %v", logs.All())
+	}
+	if took > 2*time.Second {
+		t.Errorf("replaced after %s, want within the 1s timeout", took)
+	}
+	m := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "heard again"})
+	e.waitFor("the message acked", func() bool { return ackedEvents(e.fake, m.EventID) > 0 })
 }
 
 // A dropped socket reconnects after the configured wait, not at once, and

@@ -140,3 +140,14 @@ func retryAfterSeconds(d time.Duration) int64 {
 	secs := int64(math.Ceil(d.Seconds()))
 	return max(secs, 1)
 }
+
+// RevokeAppToken revokes the app-level token, as an admin can while the app
+// runs: from now on every call made with it (apps.connections.open) answers
+// {"ok":false,"error":"token_revoked"}. Open sockets stay open (Slack does
+// not say that it closes them); DropSockets or Refresh make the app ask for
+// another. A revoked token is never valid again.
+func (s *Server) RevokeAppToken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appRevoked = true
+}

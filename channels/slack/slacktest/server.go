@@ -99,6 +99,8 @@ type Server struct {
 	rr           int                  // round robin position over sockets
 	connections  int                  // opened since start
 	tickets      map[string]bool      // issued, unused
+	appRevoked   bool                 // RevokeAppToken
+	lost         []string             // event ids of envelopes lost in silent sockets
 	pingInterval time.Duration
 	refreshEvery time.Duration
 }
@@ -154,6 +156,7 @@ func NewServer() *Server {
 		Handler:           s.track(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       connContext,
 		// Close waits for connection goroutines too (net/http lingers up to
 		// half a second on a connection closed after an oversized body), so
 		// that callers checking for leaked goroutines see none. StateNew runs in
@@ -170,7 +173,7 @@ func NewServer() *Server {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_ = s.srv.Serve(ln) // returns on Close
+		_ = s.srv.Serve(gateListener{ln}) // returns on Close
 	}()
 	return s
 }

@@ -42,6 +42,8 @@ type socket struct {
 	wake    chan struct{}   // (buffered) new items in queue
 	poke    chan struct{}   // (buffered) settings changed or Refresh asked
 	refresh bool            // Refresh asked, disconnect not sent yet
+	gate    *gateConn       // its connection; nil if not a gateConn
+	quiet   quiet           // SilenceSockets, DeafenSockets
 }
 
 func signal(c chan struct{}) {
@@ -175,6 +177,7 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	so := &socket{conn: conn, ctx: ctx, wake: make(chan struct{}, 1), poke: make(chan struct{}, 1)}
+	so.gate, _ = r.Context().Value(gateKey{}).(*gateConn)
 
 	s.mu.Lock()
 	if s.closed {
@@ -280,11 +283,15 @@ func (s *Server) writeLoop(so *socket) {
 		}
 		env := so.queue[0]
 		so.queue = so.queue[1:]
+		lost := so.quiet == silent
 		s.mu.Unlock()
 
-		ctx, cancel := context.WithTimeout(so.ctx, socketWriteTimeout)
-		err := so.conn.Write(ctx, websocket.MessageText, env.frame)
-		cancel()
+		var err error
+		if !lost { // a silent socket's envelopes go nowhere, unacked
+			ctx, cancel := context.WithTimeout(so.ctx, socketWriteTimeout)
+			err = so.conn.Write(ctx, websocket.MessageText, env.frame)
+			cancel()
+		}
 		s.mu.Lock()
 		if err != nil {
 			// The socket is failing; the envelope waits for another one.
@@ -292,6 +299,10 @@ func (s *Server) writeLoop(so *socket) {
 			s.mu.Unlock()
 			_ = so.conn.CloseNow()
 			return
+		}
+		if lost {
+			s.lost = append(s.lost, env.ev.id)
+			s.changedLocked()
 		}
 		if !env.isSent {
 			env.isSent = true
@@ -312,7 +323,12 @@ func (s *Server) keepLoop(so *socket) {
 		pingEvery, refreshEvery := s.pingInterval, s.refreshEvery
 		asked := so.refresh
 		so.refresh = false
+		mute := so.quiet == silent
 		s.mu.Unlock()
+		if mute {
+			<-so.ctx.Done() // neither pings nor refreshes any more
+			return
+		}
 
 		now := time.Now()
 		if !closeAt.IsZero() && !now.Before(closeAt) {
@@ -333,8 +349,9 @@ func (s *Server) keepLoop(so *socket) {
 		}
 		if pingEvery > 0 && now.Sub(lastPing) >= pingEvery {
 			lastPing = now
-			// Ping waits for the pong, which the read loop receives.
-			ctx, cancel := context.WithTimeout(so.ctx, socketWriteTimeout)
+			// Ping waits for the pong, which the read loop receives (none
+			// from a deaf socket: not past the next ping).
+			ctx, cancel := context.WithTimeout(so.ctx, min(socketWriteTimeout, pingEvery))
 			_ = so.conn.Ping(ctx)
 			cancel()
 			now = time.Now()
@@ -433,13 +450,19 @@ func (s *Server) newEnvelopeLocked(ev *event, attempt int, reason string) *envel
 }
 
 // flushUnsentLocked hands the envelopes waiting for a socket to the open
-// sockets, round robin. s.mu must be held.
+// sockets, round robin over those still talking when there are any (a
+// redelivery thus goes to another socket than a quiet one it was lost on).
+// s.mu must be held.
 func (s *Server) flushUnsentLocked() {
 	if len(s.sockets) == 0 {
 		return
 	}
+	to := slices.DeleteFunc(slices.Clone(s.sockets), func(so *socket) bool { return so.quiet != talking })
+	if len(to) == 0 {
+		to = s.sockets
+	}
 	for _, env := range s.unsent {
-		so := s.sockets[s.rr%len(s.sockets)]
+		so := to[s.rr%len(to)]
 		s.rr++
 		so.queue = append(so.queue, env)
 		signal(so.wake)

@@ -169,9 +169,14 @@ func (s *Server) serveAPI(ctx context.Context, name string, p params, token stri
 	if perr != "" {
 		return fail(perr)
 	}
+	s.mu.Lock()
+	revoked := s.appRevoked
+	s.mu.Unlock()
 	switch {
 	case token == "":
 		return fail("not_authed")
+	case token == s.AppToken && revoked:
+		return fail("token_revoked")
 	case token != s.BotToken && token != s.AppToken:
 		return fail("invalid_auth")
 	case name == "apps.connections.open" && token != s.AppToken:
