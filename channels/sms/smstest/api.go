@@ -174,13 +174,13 @@ func (s *Server) recordOutbound(m *message) (messageDoc, Sent, *apiError) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.cfg.LoopProtection && !m.autoReply && s.loopedLocked(m, now):
-		m.failCode = codeLoopLimit
-	case !s.scheduleLocked(m, now) && m.from != "":
-		e := errBadRequest(codeQueueFull, "This 'From' number has exceeded the maximum number of queued messages")
-		return messageDoc{}, Sent{}, &e
-	case m.departed.IsZero():
+	if s.cfg.LoopProtection && !m.autoReply && s.loopedLocked(m, now) {
+		m.failCode = codeLoopLimit // fails without taking a place in the queue
+	} else if !s.scheduleLocked(m, now) {
+		if m.from != "" {
+			e := errBadRequest(codeQueueFull, "This 'From' number has exceeded the maximum number of queued messages")
+			return messageDoc{}, Sent{}, &e
+		}
 		m.failCode = codeQueueOverflow // a Messaging Service's queue: fails after creation
 	}
 	m.finalCode = s.undelivered[m.to]

@@ -5,9 +5,12 @@
 // twilio-go client uses: it creates, lists and fetches Message resources, checks HTTP
 // basic auth, answers Twilio's error JSON, moves every outbound message through
 // queued -> sent -> delivered (or undelivered) and posts signed status callbacks. It
-// also plays the customer's side: Inbound posts a signed inbound-SMS webhook exactly as
-// Twilio does. Failures can be scripted with FailNext, SetLatency, SetOptOut and
-// SetUndelivered.
+// also plays the customer's side: Inbound and InboundMedia post a signed inbound-SMS
+// or MMS webhook exactly as Twilio does, and serve the MMS's media behind basic auth.
+// Failures can be scripted with FailNext, SetLatency, SetOptOut(From) and
+// SetUndelivered; opt-out keyword replies, per-sender queueing, loop protection
+// (14107) and the download of outbound media are switched on in Config. See
+// README.md for what is Twilio's documented behaviour and what is the fake's choice.
 //
 // Choices where Twilio's behaviour is not fully pinned down:
 //   - With SetLatency the work happens before the delay: a create is recorded even
@@ -17,7 +20,10 @@
 //   - The list includes inbound messages (direction "inbound"), newest first.
 //   - Status callbacks are retried after a transport error or a 5xx (4 attempts in
 //     all); inbound webhooks are posted once (replay them with PostWebhook).
-//   - Opt-out is kept per customer number, not per (sender, customer) pair.
+//   - Opt-out is kept per (sender, customer) pair, the sender a number or a
+//     Messaging Service; with Config.MessagingServiceSID every number belongs to it.
+//   - A message that Twilio fails after creation (14107, 30001, bad media) is
+//     answered 201 "queued" and becomes "failed" StatusDelay later.
 //
 // To point twilio-go at a Server, give its client.Client an *http.Client whose
 // RoundTripper rewrites https://api.twilio.com to URL(). twilio-go never closes the
