@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/connectord/connectord/connector"
-	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"github.com/connectord/connectord/connector/internal/sqlstore"
 )
 
@@ -189,34 +188,6 @@ func (s *Store) Close() error {
 		cerr = s.cdb.Close()
 	}
 	return errors.Join(s.db.Close(), cerr)
-}
-
-// Ping commits a write: it rewrites the one row of write_probe through the
-// writer, in the next batch like any write, so a server that refuses writes
-// (read-only, disk full, gone) fails Ping and counts in Stats.WriteErrors.
-func (s *Store) Ping(ctx context.Context) error {
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE write_probe SET at = $1 WHERE only_row = 1`, sqlrow.NowNanos())
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("connector/postgres: write probe: %w", err)
-	}
-	return nil
-}
-
-// write runs op in the writer's next batch; see sqlstore.Writer.Do.
-func (s *Store) write(ctx context.Context, op sqlstore.Op) error { return s.w.Do(ctx, op) }
-
-// txn is the writer's transaction.
-type txn = sqlstore.Tx
-
-// reader returns the pool for reads, or ErrClosed.
-func (s *Store) reader() (*sql.DB, error) {
-	if s.w.Closed() {
-		return nil, ErrClosed
-	}
-	return s.rdb, nil
 }
 
 // redactedError describes err without the DSN: pgx's connection errors name

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlstore"
 )
 
 func openInternal(t *testing.T) (*Store, string) {
@@ -165,7 +166,7 @@ func TestWriteErrorsCountsAFullDatabase(t *testing.T) {
 func TestStatementRefusedByDiskIsAWriteError(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openInternal(t)
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
+	err := s.w.Do(ctx, func(ctx context.Context, tx *sqlstore.Tx) error {
 		if _, err := tx.ExecContext(ctx, "PRAGMA query_only = 1"); err != nil {
 			return err
 		}

@@ -18,7 +18,6 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/connectord/connectord/connector"
-	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"github.com/connectord/connectord/connector/internal/sqlstore"
 )
 
@@ -152,35 +151,6 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
-}
-
-// Ping commits a write: it rewrites the one row of write_probe through the
-// writer, in the next batch like any write, so a disk that is full, read-only
-// or failing fails Ping (and counts in Stats.WriteErrors). It gives up when ctx
-// ends, even while the writer is stuck on a frozen disk.
-func (s *Store) Ping(ctx context.Context) error {
-	err := s.write(ctx, func(ctx context.Context, tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE write_probe SET at = ? WHERE only = 1`, sqlrow.NowNanos())
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("connector/sqlite: write probe: %w", err)
-	}
-	return nil
-}
-
-// write runs op in the writer's next batch; see sqlstore.Writer.Do.
-func (s *Store) write(ctx context.Context, op sqlstore.Op) error { return s.w.Do(ctx, op) }
-
-// txn is the writer's transaction.
-type txn = sqlstore.Tx
-
-// reader returns the read pool, or ErrClosed.
-func (s *Store) reader() (*sqlstore.CachedReads, error) {
-	if s.w.Closed() {
-		return nil, ErrClosed
-	}
-	return s.rdb, nil
 }
 
 // withoutPath keeps the file's name out of err: an os function's
