@@ -69,6 +69,8 @@ type ChannelEnv struct {
 	Conversations ConversationLister
 	// Progress keeps what earlier attempts at a message achieved.
 	Progress SendProgress
+	// OptOuts keeps which customers opted out of the channel's messages.
+	OptOuts OptOuts
 	// PublicURL is http.public_url without a trailing slash: the base of the URLs
 	// that remote services call and sign.
 	PublicURL string

@@ -91,3 +91,16 @@ type TypingDisplay interface {
 type Resolver interface {
 	Resolve(ctx context.Context, text string) string
 }
+
+// OptOuts keeps which customers asked not to be messaged any more on a
+// channel (an SMS STOP), per sender (the number or messaging service they
+// wrote to) and customer, in the store: it outlives restarts and holds for
+// every instance.
+type OptOuts interface {
+	// SetOptOut records that customer opted out of messages from sender on
+	// channel (out), or back in.
+	SetOptOut(ctx context.Context, channel, sender, customer string, out bool) error
+	// OptedOut reports whether customer opted out of messages from sender
+	// on channel and has not opted back in.
+	OptedOut(ctx context.Context, channel, sender, customer string) (bool, error)
+}

@@ -272,8 +272,10 @@ func (r *Router) sendContext(ctx context.Context, v Vendor, c *Conversation) err
 }
 
 // sendsAfterEnd reports whether a customer line still goes to the vendor
-// although its conversation ended: the customer ended it, and the vendor
-// chat stays open until the end request, which follows the line on its lane.
+// although its conversation ended: the customer ended it (or opted out: the
+// agent's notice of it is such a line), and the vendor chat stays open
+// until the end request, which follows the line on its lane.
 func sendsAfterEnd(c *Conversation, m *Message) bool {
-	return c.EndReason == "customer" && len(c.Session) > 0 && m.Kind == KindText
+	byCustomer := c.EndReason == "customer" || c.EndReason == "customer opted out"
+	return byCustomer && len(c.Session) > 0 && m.Kind == KindText
 }

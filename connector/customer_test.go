@@ -50,6 +50,31 @@ func TestCustomerEnds(t *testing.T) {
 	}
 }
 
+// A customer who opts out (an SMS STOP) ends the chat: the agent is told
+// why before the vendor hears of the end, and the customer, who may not be
+// messaged any more, is sent nothing.
+func TestCustomerOptsOut(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "M1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	before := len(h.toUser.wait(t, 1, 5*time.Second)) // the queued notice
+	for range 2 {
+		h.receive(connector.Inbound{Customer: alice, Text: "STOP", SourceID: "M2", End: true, OptedOut: true})
+	}
+	got := texts(h.toAgent.wait(t, 3, 5*time.Second))
+	want := []string{"text:hello", "text:" + defaults.OptedOutAgent, "end:customer opted out"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	h.idle()
+	if after := h.toUser.all(); len(after) != before {
+		t.Errorf("the customer who opted out was sent %q", texts(after[before:]))
+	}
+	if cs, err := h.store.OpenConversations(context.Background()); err != nil || len(cs) != 0 {
+		t.Errorf("open conversations after the opt-out = %v, %v; want none", cs, err)
+	}
+}
+
 func TestCustomerEndsPending(t *testing.T) {
 	h := newHarness(t, func(h *harness) {
 		h.vendor.onOpen = func(*connector.Conversation) error { return errors.New("vendor down") }

@@ -37,8 +37,9 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 		}
 		lister, _ := cs.(ConversationLister)
 		progress, _ := cs.(SendProgress)
+		optOuts, _ := cs.(OptOuts)
 		ch, err := k.Build(ChannelEnv{Instance: inst, Logger: log.With(zap.String("channel", inst.FullName())),
-			Sink: cs, Conversations: lister, Progress: progress, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
+			Sink: cs, Conversations: lister, Progress: progress, OptOuts: optOuts, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -188,6 +188,11 @@ type Inbound struct {
 	// reply in a Slack thread): if the message opens a new conversation, the
 	// customer is told that it is a new one.
 	Continues bool
+	// OptedOut, with End, says the customer opted out of messages on this
+	// channel (an SMS STOP): the agent is told so (notices.opted_out_agent)
+	// before the vendor hears of the end, and the customer is sent no end
+	// notice, since nothing may reach them any more.
+	OptedOut bool
 }
 
 // EventType is the kind of a normalised agent-side event.

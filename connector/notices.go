@@ -33,6 +33,9 @@ type Notices struct {
 	// Undelivered tells a customer which of their lines no agent could take
 	// ({{.Text}} quotes the start of each).
 	Undelivered string `toml:"undelivered"`
+	// OptedOutAgent is the line the agent gets when the customer opted out
+	// of the channel's messages (an SMS STOP): the chat ends after it.
+	OptedOutAgent string `toml:"opted_out_agent"`
 }
 
 // NoticeData is what a notice template can use.
@@ -62,6 +65,7 @@ func DefaultNotices() Notices {
 		Busy:            "All our agents' lines are busy right now. Your message is kept and you will be connected as soon as one is free.",
 		Reconnected:     "We were briefly disconnected. An agent will be with you shortly.",
 		Undelivered:     "Sorry, no agent could take these messages: {{.Text}}",
+		OptedOutAgent:   "The customer opted out of messages on this channel (they texted STOP): nothing more can reach them, so the chat ends.",
 	}
 }
 

@@ -276,15 +276,26 @@ func (r *Router) endByCustomer(ctx context.Context, in Inbound) error {
 	// end request on the lane; a conversation never opened has nobody to
 	// take them.
 	ch := Change{ConversationID: c.ID, State: StateEnded, EndReason: "customer", RequireOpen: true}
+	if in.OptedOut {
+		ch.EndReason = "customer opted out"
+	}
 	// The vendor's KindEnd carries the request's source id, so a repeated
 	// request (same id) finds the conversation already ended and changes
 	// nothing. A pending conversation was never opened at the vendor.
-	if c.State != StatePending {
-		ch.Messages = []*Message{{Direction: ToAgent, Kind: KindEnd, Text: "customer", SourceID: in.SourceID}}
-	} else {
+	switch {
+	case c.State == StatePending:
 		ch.FailPending = "conversation ended"
+	case in.OptedOut:
+		// The agent reads why, then the vendor hears of the end; the
+		// customer, who may not be messaged any more, reads nothing.
+		ch.Messages = []*Message{r.agentNotice(c, "opted_out_agent", in.SourceID+"/opted-out"),
+			{Direction: ToAgent, Kind: KindEnd, Text: ch.EndReason, SourceID: in.SourceID}}
+	default:
+		ch.Messages = []*Message{{Direction: ToAgent, Kind: KindEnd, Text: "customer", SourceID: in.SourceID}}
 	}
-	ch.Messages = append(ch.Messages, r.notice(c, "ended_by_customer", NoticeData{Reason: "customer"})...)
+	if !in.OptedOut {
+		ch.Messages = append(ch.Messages, r.notice(c, "ended_by_customer", NoticeData{Reason: "customer"})...)
+	}
 	res, err := r.store.Apply(ctx, ch)
 	if err != nil {
 		return fmt.Errorf("end conversation: %w", err)
@@ -665,4 +676,35 @@ func (r *Router) Wake(ctx context.Context, id int64) {
 			r.requeue(nil, m)
 		}
 	}
+}
+
+// agentNotice is a notice for the agent: a line to the agent in the
+// customer's stead, which the vendor relays as it relays the customer's.
+func (r *Router) agentNotice(c *Conversation, key, sourceID string) *Message {
+	text, err := r.settings().notices.render(key, NoticeData{})
+	if err != nil {
+		r.convLog(c).Error("render agent notice", zap.String("notice", key), zap.Error(err))
+		text = key
+	}
+	return &Message{Direction: ToAgent, Kind: KindText, Text: text, SourceID: sourceID}
+}
+
+var _ OptOuts = (*Router)(nil)
+
+// SetOptOut implements OptOuts, in the store.
+func (r *Router) SetOptOut(ctx context.Context, channel, sender, customer string, out bool) error {
+	os, ok := r.store.(OptOuts)
+	if !ok {
+		return errors.New("the store keeps no opt-outs")
+	}
+	return os.SetOptOut(ctx, channel, sender, customer, out)
+}
+
+// OptedOut implements OptOuts, from the store.
+func (r *Router) OptedOut(ctx context.Context, channel, sender, customer string) (bool, error) {
+	os, ok := r.store.(OptOuts)
+	if !ok {
+		return false, errors.New("the store keeps no opt-outs")
+	}
+	return os.OptedOut(ctx, channel, sender, customer)
 }
