@@ -3,67 +3,24 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlstore/sqlstoretest"
 )
 
 // BenchmarkRecordInboundSerial is the baseline: one writer, so one
 // transaction (and fsync) per message.
 func BenchmarkRecordInboundSerial(b *testing.B) {
-	ctx := context.Background()
-	s := open(b, freshDSN(b))
-	start := time.Now()
-	for i := 0; b.Loop(); i++ {
-		_, err := s.RecordInbound(ctx, connector.Inbound{Channel: "sms.main",
-			Customer: fmt.Sprintf("+1555%07d", i%1000), SourceID: fmt.Sprint("SM", i), Text: "hello"}, "whoson.sales")
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	sqlstoretest.BenchRecordInboundSerial(b, open(b, freshDSN(b)))
 }
 
-// BenchmarkRecordInbound measures inbound throughput with 64 concurrent
-// writers (as many webhooks in flight), each message durable (synchronous_commit as the server has it)
-// on return. writes/tx shows how many writes shared each fsync.
+// BenchmarkRecordInbound: 64 concurrent writers, each message durable
+// (synchronous_commit as the server has it) on return.
 func BenchmarkRecordInbound(b *testing.B) {
-	ctx := context.Background()
-	s := open(b, freshDSN(b))
-	before, err := s.Stats(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var seq atomic.Int64
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) // about 64 goroutines
-	start := time.Now()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := seq.Add(1)
-			_, err := s.RecordInbound(ctx, connector.Inbound{Channel: "sms.main",
-				Customer: fmt.Sprintf("+1555%07d", n%1000), SourceID: fmt.Sprint("SM", n), Text: "hello"}, "whoson.sales")
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	elapsed := time.Since(start)
-	after, err := s.Stats(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	writes, txs := after.Writes-before.Writes, after.Transactions-before.Transactions
-	b.ReportMetric(float64(seq.Load())/elapsed.Seconds(), "msgs/s")
-	if txs > 0 {
-		b.ReportMetric(float64(writes)/float64(txs), "writes/tx")
-	}
+	sqlstoretest.BenchRecordInbound(b, open(b, freshDSN(b)))
 }
 
 // benchMember opens and joins a store as id with a lease long enough not

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -36,6 +37,7 @@ func dialect() *sqlstore.Dialect {
 		// batches take any connection of the pool.
 		PrepareWrites: false,
 		BatchTimeout:  batchTimeout,
+		MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLock)),
 	}
 }
 

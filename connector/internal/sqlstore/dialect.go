@@ -52,6 +52,10 @@ type Dialect struct {
 	// connection and reuse it; for an engine whose parser costs as much as
 	// the statement runs and whose driver keeps no cache of its own.
 	PrepareWrites bool
+	// MigrationLock is a statement the migration transaction runs first,
+	// so that processes starting at once on a fresh database migrate it
+	// once ("" when the engine's own locking does that).
+	MigrationLock string
 	// BatchTimeout bounds one batch's transaction (0: unbounded), so that a
 	// server that stops answering fails the batch instead of holding every
 	// writer's caller forever.
