@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -71,6 +72,11 @@ type ChannelEnv struct {
 	Progress SendProgress
 	// OptOuts keeps which customers opted out of the channel's messages.
 	OptOuts OptOuts
+	// Receipts says where the channel's stored customer messages end.
+	Receipts Receipts
+	// Metrics registers the channel's own metrics on the daemon's registry,
+	// each series labelled adapter="<the channel's name>".
+	Metrics prometheus.Registerer
 	// PublicURL is http.public_url without a trailing slash: the base of the URLs
 	// that remote services call and sign.
 	PublicURL string
@@ -87,6 +93,9 @@ type VendorEnv struct {
 	Progress SendProgress
 	// HTTPClient is a shared client for REST calls (timeouts set).
 	HTTPClient *http.Client
+	// Metrics registers the vendor's own metrics on the daemon's registry,
+	// each series labelled adapter="<the vendor's name>".
+	Metrics prometheus.Registerer
 }
 
 // ChannelKind builds channel instances of one kind. Build decodes and

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
 )
@@ -38,8 +39,10 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 		lister, _ := cs.(ConversationLister)
 		progress, _ := cs.(SendProgress)
 		optOuts, _ := cs.(OptOuts)
+		receipts, _ := cs.(Receipts)
 		ch, err := k.Build(ChannelEnv{Instance: inst, Logger: log.With(zap.String("channel", inst.FullName())),
-			Sink: cs, Conversations: lister, Progress: progress, OptOuts: optOuts, PublicURL: trimSlash(cfg.HTTP.PublicURL)})
+			Sink: cs, Conversations: lister, Progress: progress, OptOuts: optOuts, Receipts: receipts,
+			Metrics: registererFor(cs, inst.FullName()), PublicURL: trimSlash(cfg.HTTP.PublicURL)})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -57,7 +60,7 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 		outbound, _ := es.(OutboundSink)
 		progress, _ := es.(SendProgress)
 		v, err := k.Build(VendorEnv{Instance: inst, Logger: log.With(zap.String("vendor", inst.FullName())),
-			Sink: es, Outbound: outbound, Progress: progress, HTTPClient: client})
+			Sink: es, Outbound: outbound, Progress: progress, HTTPClient: client, Metrics: registererFor(es, inst.FullName())})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -69,6 +72,16 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 	}
 	errs = append(errs, cfg.CheckUnknown()...)
 	return channels, vendors, errors.Join(errs...)
+}
+
+// registererFor is the registry an adapter registers its own metrics on,
+// labelled with its name: the Router's, or a throwaway one (check-config).
+func registererFor(sink any, adapter string) prometheus.Registerer {
+	reg := prometheus.NewRegistry()
+	if r, ok := sink.(*Router); ok {
+		reg = r.metrics.Registry
+	}
+	return prometheus.WrapRegistererWith(prometheus.Labels{"adapter": adapter}, reg)
 }
 
 // Check validates a configuration the way check-config does: everything is

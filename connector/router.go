@@ -708,3 +708,14 @@ func (r *Router) OptedOut(ctx context.Context, channel, sender, customer string)
 	}
 	return os.OptedOut(ctx, channel, sender, customer)
 }
+
+var _ Receipts = (*Router)(nil)
+
+// LastReceived implements Receipts, from the store.
+func (r *Router) LastReceived(ctx context.Context, channel string) (string, time.Time, error) {
+	rs, ok := r.store.(Receipts)
+	if !ok {
+		return "", time.Time{}, errors.New("the store keeps no receipts")
+	}
+	return rs.LastReceived(ctx, channel)
+}

@@ -1,6 +1,9 @@
 package connector
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // The sinks are the core's services to adapters, handed to them as plain
 // values at construction (ChannelEnv, VendorEnv). The Router implements
@@ -48,6 +51,16 @@ type ConversationLister interface {
 	// NewestSourceID is the greatest source id with the prefix among the
 	// channel's customer messages, ended conversations included; "" if none.
 	NewestSourceID(ctx context.Context, channel, prefix string) (string, error)
+}
+
+// Receipts tells a channel where its history of customer messages ends,
+// for a channel that reads what it missed from the remote side's message
+// list (SMS catch-up from Twilio's).
+type Receipts interface {
+	// LastReceived returns the source id and the receive time of the newest
+	// customer message stored for the channel, in any conversation; zero
+	// values when there is none.
+	LastReceived(ctx context.Context, channel string) (sourceID string, at time.Time, err error)
 }
 
 // CustomerCursor is where catch-up starts for one open conversation.
