@@ -203,7 +203,7 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, limit int) ([]*connector.
 	if err != nil {
 		return nil, fmt.Errorf("connector/postgres: claim: leases of unknown owners: %w", err)
 	}
-	dead, err := scanStrings(tx.QueryContext(ctx, `SELECT l.name FROM leases l
+	dead, err := sqlrow.ScanColumn[string](tx.QueryContext(ctx, `SELECT l.name FROM leases l
 		WHERE l.kind = 'instance' AND l.expires_at <= clock_timestamp() AND l.name IN (`+claimableOwners+`)
 		ORDER BY l.name FOR UPDATE OF l`))
 	if err != nil {
@@ -372,23 +372,6 @@ func notifyChannel(ctx context.Context, db *sql.DB) (string, error) {
 	err := db.QueryRowContext(ctx, `SELECT left('connectord.' || n.nspname, 63)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'messages'::regclass`).Scan(&ch)
 	return ch, err
-}
-
-// scanStrings reads a one-column result of text, closing rows.
-func scanStrings(rows *sql.Rows, err error) ([]string, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 func sortByID(cs []*connector.Conversation) {

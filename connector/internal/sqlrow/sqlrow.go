@@ -164,21 +164,21 @@ func SessionValue(s json.RawMessage) any {
 	return []byte(s)
 }
 
-// ScanIDs reads a one-column result of ids, closing rows.
-func ScanIDs(rows *sql.Rows, err error) ([]int64, error) {
+// ScanColumn reads a one-column result (ids, names), closing rows.
+func ScanColumn[T any](rows *sql.Rows, err error) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []int64
+	var out []T
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 // Migration is one numbered schema step.

@@ -56,7 +56,7 @@ func (s *Store) purgeChunk(ctx context.Context, cutoff int64, n int) (int, error
 // purgeConversations finds the candidates through conversations_ended and
 // deletes children before parents, as the foreign keys require.
 func (s *Store) purgeConversations(ctx context.Context, tx *Tx, cutoff int64, limit int) (int, error) {
-	ids, err := sqlrow.ScanIDs(tx.QueryContext(ctx, s.q.purgeCandidates, cutoff, limit))
+	ids, err := sqlrow.ScanColumn[int64](tx.QueryContext(ctx, s.q.purgeCandidates, cutoff, limit))
 	if err != nil {
 		return 0, fmt.Errorf("find conversations to purge: %w", err)
 	}
