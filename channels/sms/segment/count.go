@@ -57,42 +57,48 @@ type Info struct {
 // segment calculator counts it: an SMS with no text is still one message.
 // Invalid UTF-8 counts as U+FFFD per bad byte, which is not GSM-7.
 func Count(text string) Info {
-	total, gsmOK := 0, true
+	var gsm packer
 	for _, r := range text {
 		n := septets(r)
 		if n == 0 {
-			gsmOK = false
-			break
+			return countUCS2(text)
 		}
-		total += n
+		gsm.add(n, gsmMulti)
 	}
-	if gsmOK {
-		return Info{Encoding: GSM7, Units: total, Segments: pack(text, gsmSingle, gsmMulti, total, septets)}
-	}
-	units := 0
-	for _, r := range text {
-		units += utf16.RuneLen(r)
-	}
-	return Info{Encoding: UCS2, Units: units, Segments: pack(text, ucsSingle, ucsMulti, units, utf16.RuneLen)}
+	return Info{Encoding: GSM7, Segments: gsm.segments(gsmSingle), Units: gsm.total}
 }
 
-// pack returns the number of segments text takes when its characters,
-// weighing size(r) units each, total units: one if that fits single,
-// otherwise the parts of a greedy fill of multi units each in which no
-// character straddles two parts. Greedy is optimal here: any other
-// placement of the same characters in order needs at least as many parts.
-func pack(text string, single, multi, total int, size func(rune) int) int {
-	if total <= single {
+func countUCS2(text string) Info {
+	var ucs packer
+	for _, r := range text {
+		ucs.add(utf16.RuneLen(r), ucsMulti)
+	}
+	return Info{Encoding: UCS2, Segments: ucs.segments(ucsSingle), Units: ucs.total}
+}
+
+// packer fills the parts of a concatenated SMS greedily, a character of
+// size units at a time, never letting one straddle two parts. Greedy is
+// optimal: no other placement of the same characters in order needs fewer
+// parts.
+type packer struct {
+	total int // units in all
+	full  int // parts closed so far
+	fill  int // units in the open part
+}
+
+func (p *packer) add(size, multi int) {
+	p.total += size
+	if p.fill+size > multi {
+		p.full++
+		p.fill = 0
+	}
+	p.fill += size
+}
+
+// segments is one when everything fits a single SMS, else the parts.
+func (p *packer) segments(single int) int {
+	if p.total <= single {
 		return 1
 	}
-	parts, fill := 1, 0
-	for _, r := range text {
-		n := size(r)
-		if fill+n > multi {
-			parts++
-			fill = 0
-		}
-		fill += n
-	}
-	return parts
+	return p.full + 1
 }

@@ -21,8 +21,8 @@
 // curly quote, an emoji, any non-Latin script) sends the whole body as
 // UCS-2 instead: sixteen bits a unit, 70 units an SMS, where a character
 // outside the Basic Multilingual Plane (most emoji) is a surrogate pair of
-// two units. Twilio counts a body's length, and its 1600-character limit,
-// in the same UTF-16 units.
+// two units. Split measures a per-message length limit (Twilio's 1600
+// characters) in UTF-16 units as well: never looser than counting runes.
 //
 // A longer body travels as a concatenated SMS: each part starts with a user
 // data header of six octets that says which message and which part it is,
@@ -56,7 +56,7 @@
 // that s parts reach s table steps; how far the limit reaches; and where the
 // next non-GSM character is, as the body is GSM-7 only before it. Each
 // start tries about limit/66 + 2 values of s, each in constant time: O(n·k)
-// for n characters, k being 27 for Twilio's limit of 1600.
+// for n characters, k being about 27 for Twilio's limit of 1600.
 //
 // # Bounding and normalising
 //

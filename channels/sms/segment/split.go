@@ -9,8 +9,9 @@ import (
 
 // Split cuts text into message bodies of at most maxUnits UTF-16 code units
 // each, in order, for an API that limits a body's length (Twilio: 1600
-// characters, which it counts in UTF-16 units; a limit in units is never
-// looser than the same limit in runes). maxUnits below 2 counts as 2, so
+// characters). Counted in UTF-16 units, as the SMS channel counts that
+// limit, a character outside the Basic Multilingual Plane weighs 2, so the
+// bodies also fit the same limit in runes. maxUnits below 2 counts as 2, so
 // that every character fits.
 //
 // Bodies are trimmed of white space and never empty; text that is only
@@ -30,8 +31,9 @@ import (
 //
 // and then the longest bodies first. It is never worse, by the first two,
 // than cutting every maxUnits units, or than cutting at the last white space
-// before the limit. For any cuts, the total is at most Count(text).Segments
-// plus one per cut.
+// before the limit. Its total is at most Count(text).Segments plus one per
+// cut, so a text Truncate bounded to N segments is sent in at most N plus
+// one per extra body.
 //
 // Cost: O(n·k) time and O(n) memory for n characters, where k is about
 // maxUnits/66 + 2 (27 for Twilio's 1600); text within the limit is one
@@ -121,7 +123,6 @@ func (c *cutter) scanRuns(gsm []bool) (nonGSM, soft, skip []int) {
 			soft[p] = soft[p-1]
 		}
 	}
-	soft[n] = soft[max(n-1, 0)]
 	return nonGSM, soft, skip
 }
 
@@ -221,6 +222,9 @@ func (c *cutter) bestFrom(p int, best []step) step {
 			try(step{total: body.plus(best[j].total), end: j, next: j})
 		}
 		if j == lim {
+			if !found { // cannot happen (j is in a word or after white space); never loop
+				b = step{total: body.plus(best[j].total), end: j, next: c.skip[j]}
+			}
 			return b
 		}
 	}

@@ -79,12 +79,12 @@ func TestSplitMatchesReference(t *testing.T) {
 		seed = seed*6364136223846793005 + 1442695040888963407
 		return int(seed>>33) % n
 	}
-	for i := 0; i < 400; i++ {
+	for i := 0; i < 300; i++ {
 		var b strings.Builder
-		for n := next(300); n > 0; n-- {
+		for n := next(240); n > 0; n-- {
 			b.WriteString(alphabet[next(len(alphabet))])
 		}
-		text, limit := b.String(), 2+next(250)
+		text, limit := b.String(), 2+next(180)
 		got := Split(text, limit)
 		checkSplit(t, text, limit, got)
 		if want, have := reference(text, limit), layout(t, text, got); want != have {
