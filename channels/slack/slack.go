@@ -194,11 +194,12 @@ func (c *Channel) checkAppToken(ctx context.Context) error {
 	octx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	u, err := c.openSocket(octx)
+	var refused *appTokenError
 	switch {
 	case err == nil:
 		c.firstURL.Store(&u)
-	case fatalAtStart(err):
-		return err
+	case errors.As(err, &refused):
+		return refused // without the retry's wait: there is none
 	default:
 		c.log.Warn("apps.connections.open failed; the socket retries", zap.Error(err))
 	}

@@ -219,14 +219,6 @@ func tokenHint(code string) string {
 	return ""
 }
 
-// fatalAtStart reports whether Slack refusing the app token at start stops
-// the daemon: any refusal of the token itself. Later, the same refusal only
-// makes the channel not ready while it retries.
-func fatalAtStart(err error) bool {
-	var te *appTokenError
-	return errors.As(err, &te)
-}
-
 // readSocket reads one connection until it closes and returns why. Events
 // are committed on their conversation's lane and acked on this connection
 // only after the commit; an ack lost with the connection makes Slack
