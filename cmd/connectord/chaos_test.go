@@ -2,7 +2,9 @@ package main
 
 // The chaos test: three instances of the binary on one PostgreSQL, behind a
 // round-robin load balancer, under the soak's traffic (SMS and Slack
-// customers, scripted agents on WhosOn and the Customer Channel simulator);
+// customers, scripted agents on WhosOn and the Customer Channel simulator;
+// here WhosOn re-attaches a chat to the socket of the instance that took it
+// over, and Slack posts its events to the balancer);
 // every few seconds one instance is SIGKILLed, and started again after a
 // pause that is sometimes shorter than its lease (it resumes its own
 // conversations) and sometimes longer (the others have taken them over).
