@@ -31,10 +31,23 @@ type Config struct {
 	// StatusCallback asks Twilio to report delivery to /sms/NAME/status.
 	// Default true.
 	StatusCallback bool `toml:"status_callback"`
+
+	// MaxSegments, when above 0, bounds one agent line to that many SMS
+	// segments: a longer line is cut and TruncationMark appended. 0 sends
+	// everything, up to Twilio's 1600 characters a message, in parts.
+	MaxSegments int `toml:"max_segments"`
+	// TruncationMark ends a line that max_segments cut. Default " [cut]"; a
+	// mark outside GSM-7 makes the whole line UCS-2.
+	TruncationMark string `toml:"truncation_mark"`
+	// GSMNormalize replaces typographic quotes, dashes, ellipses and spaces
+	// with their GSM-7 look-alikes, so that a line pasted from a word
+	// processor costs 160 characters a segment instead of 70.
+	GSMNormalize bool `toml:"gsm_normalize"`
 }
 
 func defaultConfig() Config {
-	return Config{APIURL: DefaultAPIURL, RequestTimeout: 10 * time.Second, StatusCallback: true}
+	return Config{APIURL: DefaultAPIURL, RequestTimeout: 10 * time.Second, StatusCallback: true,
+		TruncationMark: " [cut]"}
 }
 
 // Defaults returns a *Config holding every default: connector.ChannelKind's
@@ -92,7 +105,17 @@ func (c Config) check(bad func(key, format string, args ...any)) {
 	if c.RequestTimeout <= 0 {
 		bad("request_timeout", "must be a positive duration like \"10s\"")
 	}
+	if c.MaxSegments < 0 || c.MaxSegments > maxSegmentsLimit {
+		bad("max_segments", "must be 0 (no limit) to %d, not %d", maxSegmentsLimit, c.MaxSegments)
+	}
+	if len(c.TruncationMark) > 64 {
+		bad("truncation_mark", "must be at most 64 bytes")
+	}
 }
+
+// maxSegmentsLimit is the most segments a 1600-character UCS-2 body takes
+// (1600/67 rounded up); a larger max_segments would never cut anything.
+const maxSegmentsLimit = 24
 
 // validSID reports whether s is a Twilio SID with the given prefix. Real
 // SIDs have 32 hex digits after it; fakes may use other letters.

@@ -36,8 +36,11 @@ api_url = ""
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{AccountSID: testSID, AuthToken: testToken, From: "+15551230000",
-		APIURL: "https://api.twilio.com", RequestTimeout: 10 * time.Second, StatusCallback: true}
+	want := defaultConfig()
+	want.AccountSID, want.AuthToken, want.From = testSID, testToken, "+15551230000"
+	if want.APIURL != "https://api.twilio.com" || want.RequestTimeout != 10*time.Second || !want.StatusCallback {
+		t.Errorf("defaults changed: %+v", want)
+	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -51,13 +54,16 @@ messaging_service_sid = "MG0123456789abcdef0123456789abcdef"
 api_url = "http://127.0.0.1:9999/"
 request_timeout = "250ms"
 status_callback = false
+max_segments = 3
+truncation_mark = "..."
+gsm_normalize = true
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{AccountSID: testSID, AuthToken: testToken,
 		MessagingServiceSID: "MG0123456789abcdef0123456789abcdef", APIURL: "http://127.0.0.1:9999/",
-		RequestTimeout: 250 * time.Millisecond}
+		RequestTimeout: 250 * time.Millisecond, MaxSegments: 3, TruncationMark: "...", GSMNormalize: true}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -52,6 +53,11 @@ type setup struct {
 	// progress is the channel's SendProgress; nil builds it without one, as
 	// without the core.
 	progress connector.SendProgress
+	// metrics is the channel's registry; nil: a private one.
+	metrics prometheus.Registerer
+	// optOuts and receipts are the core's stores of them; nil: none.
+	optOuts  connector.OptOuts
+	receipts connector.Receipts
 }
 
 func newWorld(t *testing.T, s setup) *world {
@@ -86,7 +92,7 @@ request_timeout = "2s"
 	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 	w.logs = logs
 	w.env = connector.ChannelEnv{Instance: instance(block), Logger: log, Sink: w.sink, PublicURL: w.public,
-		Progress: s.progress}
+		Progress: s.progress, Metrics: s.metrics, OptOuts: s.optOuts, Receipts: s.receipts}
 	w.ch, err = New(w.env)
 	if err != nil {
 		t.Fatal(err)

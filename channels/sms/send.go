@@ -56,7 +56,7 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	parts, media := render(m)
+	parts, media := c.render(m)
 	if len(parts) == 0 && len(media) == 0 {
 		c.log.Debug("nothing to send: empty text", zap.Int64("message", m.ID))
 		return "", nil
@@ -87,8 +87,9 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	return p.SID, nil
 }
 
-// render returns m's text as SMS bodies and its media URLs.
-func render(m *connector.Message) (parts, media []string) {
+// render returns m's text as SMS bodies, prepared as Split prepares them,
+// and its media URLs.
+func (c *Channel) render(m *connector.Message) (parts, media []string) {
 	text := m.Text
 	if m.Format == connector.FormatHTML {
 		text = richtext.PlainText(text)
@@ -98,7 +99,7 @@ func render(m *connector.Message) (parts, media []string) {
 			media = append(media, a.URL)
 		}
 	}
-	return split(text, MaxBody), media
+	return c.Split(text), media
 }
 
 // sendPart sends one body, reconciling an earlier unknown outcome first, and
@@ -111,7 +112,7 @@ func (c *Channel) sendPart(ctx context.Context, id int64, to, body string, media
 		}
 		if sid != "" {
 			c.log.Info("earlier attempt with unknown outcome had sent it", zap.String("message_sid", sid))
-			return sid, c.confirmPart(ctx, id, p, sid)
+			return sid, c.confirmPart(ctx, id, p, sid, body)
 		}
 	}
 	if err := c.pace(ctx, to); err != nil {
@@ -125,7 +126,7 @@ func (c *Channel) sendPart(ctx context.Context, id int64, to, body string, media
 	sid, status, err := c.create(ctx, to, body, media)
 	if err == nil {
 		c.noteAPI("")
-		return sid, c.confirmPart(ctx, id, p, sid)
+		return sid, c.confirmPart(ctx, id, p, sid, body)
 	}
 	if !outcomeUnknown(err, status) {
 		c.clearPending(ctx, id, p)
@@ -144,14 +145,15 @@ func (c *Channel) sendPart(ctx context.Context, id int64, to, body string, media
 	}
 	c.noteAPI("")
 	c.log.Info("send outcome was unknown; Twilio has the message", zap.String("message_sid", sid), zap.Error(err))
-	return sid, c.confirmPart(ctx, id, p, sid)
+	return sid, c.confirmPart(ctx, id, p, sid, body)
 }
 
-// confirmPart records that Twilio has the next part, as sid, before the
-// part after it is attempted. If the record cannot be saved, the attempt
+// confirmPart records that Twilio has the next part, body, as sid, before
+// the part after it is attempted, and counts its segments. If the record cannot be saved, the attempt
 // stops: the stored record still holds the call's start, so the next
 // attempt finds the part by listing instead of sending it again.
-func (c *Channel) confirmPart(ctx context.Context, id int64, p *progress, sid string) error {
+func (c *Channel) confirmPart(ctx context.Context, id int64, p *progress, sid, body string) error {
+	c.metrics.countSent(body)
 	p.Sent++
 	p.SID = sid
 	p.Pending = time.Time{}

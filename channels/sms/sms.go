@@ -6,6 +6,7 @@ package sms
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 
@@ -37,6 +38,8 @@ type Channel struct {
 	// store, or ownProgress when the channel is built without the core.
 	progress    connector.SendProgress
 	ownProgress *connector.MemoryProgress // nil when the core keeps progress
+
+	metrics *metrics
 }
 
 var (
@@ -58,8 +61,13 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	m, err := newMetrics(env.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("%s: register metrics: %w", env.Instance.Path, err)
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	c := &Channel{
+		metrics:   m,
 		name:      env.Instance.FullName(),
 		path:      "/sms/" + env.Instance.Name,
 		cfg:       cfg,

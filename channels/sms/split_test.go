@@ -24,20 +24,19 @@ func TestSplit(t *testing.T) {
 		{"trimmed", "  hello \n", []string{"hello"}},
 		{"exactly the limit", word("a", 1600), []string{word("a", 1600)}},
 		{"limit plus surrounding space", "  " + word("a", 1600) + "  ", []string{word("a", 1600)}},
-		{"one over: hard cut", word("a", 1601), []string{word("a", 1600), "a"}},
+		// Cuts fall where they cost the fewest segments: 1530 GSM-7
+		// characters are 10 full parts of 153, and the rest one SMS.
+		{"one over: cut at a segment boundary", word("a", 1601), []string{word("a", 1530), word("a", 71)}},
 		{"cut at the last space", word("a", 1000) + " " + word("b", 700),
 			[]string{word("a", 1000), word("b", 700)}},
-		{"space right after the limit", word("a", 1600) + " b", []string{word("a", 1600), "b"}},
-		{"space right at the limit", word("a", 1599) + " b", []string{word("a", 1599), "b"}},
+		{"space right after the limit", word("a", 1600) + " b", []string{word("a", 1530), word("a", 70) + " b"}},
 		{"newline is white space", word("a", 900) + "\n\n" + word("b", 900),
 			[]string{word("a", 900), word("b", 900)}},
 		{"long word after a short one", "hi " + word("x", 2000),
-			[]string{"hi", word("x", 1600), word("x", 400)}},
-		{"three parts", strings.TrimSpace(word("abcd ", 700)),
-			[]string{strings.TrimSpace(word("abcd ", 320)), strings.TrimSpace(word("abcd ", 320)),
-				strings.TrimSpace(word("abcd ", 60))}},
+			[]string{"hi " + word("x", 1597), word("x", 403)}},
 		{"multi-byte runes count once", word("é", 1600), []string{word("é", 1600)}},
-		{"emoji count twice", word("👋", 801), []string{word("👋", 800), "👋"}},
+		// 792 emoji are 1584 UTF-16 units, 24 full UCS-2 parts of 67 less one unit.
+		{"emoji count twice", word("👋", 801), []string{word("👋", 792), word("👋", 9)}},
 		{"cut never splits a rune", word("a", 1599) + "👋", []string{word("a", 1599), "👋"}},
 	}
 	for _, tt := range tests {
@@ -56,33 +55,6 @@ func TestSplit(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestSplitSmallLimit(t *testing.T) {
-	// A limit below one rune's width must still make progress.
-	if got, want := split("👋👋", 1), []string{"👋", "👋"}; !cmp.Equal(got, want) {
-		t.Errorf("split = %q, want %q", got, want)
-	}
-}
-
-func FuzzSplit(f *testing.F) {
-	f.Add("hello world", 5)
-	f.Add("👋 é x", 2)
-	f.Fuzz(func(t *testing.T, s string, limit int) {
-		if limit < 2 || limit > 2000 {
-			return
-		}
-		parts := split(s, limit)
-		joined := strings.Join(parts, "")
-		if strings.Join(strings.Fields(joined), "") != strings.Join(strings.Fields(s), "") && utf8.ValidString(s) {
-			t.Errorf("split(%q, %d) = %q lost text", s, limit, parts)
-		}
-		for _, p := range parts {
-			if p == "" || len(utf16.Encode([]rune(p))) > limit {
-				t.Errorf("split(%q, %d): bad part %q", s, limit, p)
-			}
-		}
-	})
 }
 
 // An agent's HTML line is rendered to plain text before the core stores and
