@@ -90,11 +90,13 @@ func (l *liveness) check(now time.Time) (v verdict, why string, next time.Time) 
 	switch {
 	case l.paused:
 		return keep, "", now.Add(half)
-	case now.Sub(l.heard) >= l.silence:
-		return dead, fmt.Sprintf("no frame and no ping from Slack for %s", l.silence), time.Time{}
 	case l.pending && now.Sub(l.pinged) >= half:
+		// On schedule this comes first even on a silent socket: the ping
+		// went out at most half a timeout after the last pong.
 		return dead, fmt.Sprintf("ping unanswered for %s; the last frame or ping from Slack came %s ago",
 			half, now.Sub(l.heard).Round(time.Millisecond)), time.Time{}
+	case now.Sub(l.heard) >= l.silence:
+		return dead, fmt.Sprintf("no frame and no ping from Slack for %s", l.silence), time.Time{}
 	case !l.pending && now.Sub(l.pinged) >= half:
 		l.pinged, l.pending = now, true
 		v = ping

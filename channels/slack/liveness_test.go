@@ -41,12 +41,21 @@ func TestLiveness(t *testing.T) {
 			{at: 22.99, op: "check", want: keep, next: 30.5},
 			// the pong of 10.5 was the last thing heard
 			{at: 30.49, op: "check", want: keep},
-			{at: 30.5, op: "check", want: dead, why: "no frame and no ping from Slack for 20s"},
+			{at: 30.5, op: "check", want: dead, why: "ping unanswered for 10s; the last frame or ping from Slack came 20s ago"},
 		}},
 		{"silent from the start", []step{
 			{at: 10, op: "check", want: ping},
 			{at: 19.999, op: "check", want: keep, next: 20},
-			{at: 20, op: "check", want: dead, why: "no frame and no ping"},
+			{at: 20, op: "check", want: dead, why: "ping unanswered for 10s"},
+		}},
+		{"silent, checked late (no ping went out): silence alone", []step{
+			{at: 2, op: "heard"},
+			{at: 21.99, op: "check", want: ping},
+			{at: 22, op: "check", want: dead, why: "no frame and no ping from Slack for 20s"},
+		}},
+		{"silent, checked late: whatever the check finds first", []step{
+			{at: 10, op: "check", want: ping},
+			{at: 45, op: "check", want: dead, why: "ping unanswered for 10s; the last frame or ping from Slack came 45s ago"},
 		}},
 		{"Slack pings but our ping gets no pong: dead 10 s after it", []step{
 			{at: 5, op: "heard"},
@@ -76,7 +85,7 @@ func TestLiveness(t *testing.T) {
 			{at: 100, op: "check", want: keep, next: 110},
 			{at: 110, op: "check", want: ping},
 			{at: 119.9, op: "check", want: keep},
-			{at: 120, op: "check", want: dead, why: "no frame and no ping"},
+			{at: 120, op: "check", want: dead, why: "ping unanswered"},
 		}},
 		{"a ping pending at a pause is forgotten", []step{
 			{at: 10, op: "check", want: ping},
