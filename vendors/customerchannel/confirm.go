@@ -99,11 +99,12 @@ func sentID(s string) (int64, bool) {
 }
 
 // ownLine records one of our own ChatMessages coming back from the server
-// on conversation conv: live (an echo) or in a join's history. A live echo
-// whose id the server replaced confirms the pending line with the same
-// text; a history line without our id confirms nothing (an earlier line
-// may have had the same text).
-func (v *Vendor) ownLine(conv string, m *message, live bool) {
+// on conversation conv, read on connection gen: live (an echo) or in a
+// join's history. A live echo whose id the server replaced confirms the
+// pending line with the same text if that line went out on the same
+// connection; a history line without our id confirms nothing (an earlier
+// line may have had the same text).
+func (v *Vendor) ownLine(conv string, m *message, live bool, gen uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	l, ok := v.live[conv]
@@ -114,7 +115,7 @@ func (v *Vendor) ownLine(conv string, m *message, live bool) {
 	switch {
 	case ours:
 		l.lines.confirm(id)
-	case live && l.lines.pending != 0 && l.lines.gen == v.gen && m.Text == l.lines.text:
+	case live && l.lines.pending != 0 && l.lines.gen == gen && m.Text == l.lines.text:
 		l.lines.confirm(l.lines.pending)
 	default:
 		return
@@ -122,13 +123,15 @@ func (v *Vendor) ownLine(conv string, m *message, live bool) {
 	v.changedLocked()
 }
 
-// historyRead records that conv's history on the current connection has
-// been read (and its own lines confirmed).
-func (v *Vendor) historyRead(conv string) {
+// historyRead records that conv's history on connection gen has been
+// handled (and its own lines confirmed). A worker may handle it after a
+// newer connection is up: it then says nothing about that connection's
+// history, which alone decides whether a line is sent again.
+func (v *Vendor) historyRead(conv string, gen uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if l, ok := v.live[conv]; ok {
-		l.lines.histGen = v.gen
+		l.lines.histGen = max(l.lines.histGen, gen)
 		v.changedLocked()
 	}
 }

@@ -13,11 +13,14 @@ import (
 
 // run keeps one Socket.IO connection until ctx is done, under
 // connector.Supervise: the reconnect waits and the health are the core's.
+// It ends once the workers have (Stop closes their lanes).
 func (v *Vendor) run(ctx context.Context) {
 	defer v.wg.Done()
 	if err := connector.Supervise(ctx, v.cfg.reconnect(), &v.status, v.log, v.connect); err != nil {
 		v.log.Error("chat server connection given up", zap.Error(err))
 	}
+	v.lanes.Close()
+	v.lanes.Wait()
 }
 
 // connect makes and serves connections until one fails or ctx is done.
@@ -93,63 +96,68 @@ func (v *Vendor) setUp(ctx context.Context, client sio.Client, up func()) (uint6
 	return gen, nil
 }
 
-// read handles the connection's events in order until it ends or ctx is
-// done, and watches the joins of connection gen for their answer: one left
+// read reads the connection's events until it ends or ctx is done and
+// hands each to its chat's worker (workers.go); it watches the joins of
+// connection gen for their answer, which counts when it is read: one left
 // unanswered is a chat the server lost (lost.go). It acts on a change of
 // the connector role (lead.go) and returns errResigned when the
-// connection must end for it, once the events already received are
-// handled.
+// connection must end for it, once the events already received are handed
+// over. While the workers hold as much as they may, it reads nothing and
+// the watch's clock stands still (the store holds us, not the server).
 func (v *Vendor) read(ctx context.Context, client sio.Client, gen uint64) error {
 	w := newWatch(v.cfg.SendConfirmTimeout)
 	defer w.timer.Stop()
+	rw := roomWait{lanes: v.lanes}
+	defer rw.stop()
 	for ctx.Err() == nil { // not one more event once stopping
 		v.takeJoins(w, gen)
-		var ev sio.Event
-		expired := false
+		var events <-chan sio.Event
+		var expiry <-chan time.Time
+		room := rw.wait(ctx)
+		if room == nil {
+			events, expiry = client.Events(), w.arm()
+		} else {
+			w.timer.Stop()
+		}
+		start := time.Now()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-v.kick:
-			continue
+		case <-room:
 		case <-v.role.kick:
 			if err := v.actOnRole(ctx, client, gen); err != nil {
 				if errors.Is(err, errResigned) {
-					v.drain(ctx, client)
+					v.drain(ctx, client, gen)
 				}
 				return err
 			}
-			continue
-		case <-w.arm():
-			expired = true
-		case e, ok := <-client.Events():
-			if !ok {
-				return nil
-			}
-			ev = e
-		}
-		start := time.Now()
-		if expired {
+		case <-expiry:
 			for _, chat := range w.expired() {
 				v.lose(ctx, chat, gen)
 			}
-		} else if chat, answer := v.handle(ctx, ev); answer {
-			w.answered(chat)
-			if chat == "" {
-				v.blind(gen)
+		case ev, ok := <-events:
+			if !ok {
+				return nil
 			}
+			read := time.Now()
+			v.dispatch(ctx, ev, gen, w)
+			w.busy += time.Since(read) // decoding: not the server's time
 		}
-		w.busy += time.Since(start) // the sink may have held us: not the server's time
+		if room != nil {
+			w.busy += time.Since(start) // full: the store holds us, not the server
+		}
 	}
 	return nil
 }
 
-// drain handles the events client has received and not yet delivered,
-// before the connection is given up: a campaign message the server handed
-// this instance while it was still the registered connector is not offered
-// again. (One still in the network when the connection closes is lost as
-// at any drop: the spec has no acknowledgement.) Join verdicts are not
-// taken from it: the next connection rejoins every chat.
-func (v *Vendor) drain(ctx context.Context, client sio.Client) {
+// drain hands the events client has received and not yet delivered to
+// their workers, before the connection is given up: a campaign message the
+// server handed this instance while it was still the registered connector
+// is not offered again. (One still in the network when the connection
+// closes is lost as at any drop: the spec has no acknowledgement.) Join
+// verdicts are not taken from it: the next connection rejoins every chat.
+func (v *Vendor) drain(ctx context.Context, client sio.Client, gen uint64) {
 	// What is buffered now, not what keeps coming: a busy server must not
 	// hold the connection open.
 	for n := len(client.Events()); n > 0 && ctx.Err() == nil; n-- {
@@ -158,7 +166,9 @@ func (v *Vendor) drain(ctx context.Context, client sio.Client) {
 			if !ok {
 				return
 			}
-			v.handle(ctx, ev)
+			if in, ok := v.parse(ev, gen); ok {
+				v.queue(ctx, in)
+			}
 		default:
 			return
 		}

@@ -9,44 +9,26 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
-	"github.com/connectord/connectord/vendors/customerchannel/sio"
 )
 
-// handle turns one server event into agent events (or a vendor-started
-// message). A payload it cannot read is logged and skipped. For a
-// conversationInfo (a join's answer) it returns the conversation it is
-// about ("" when it names none) and true.
-func (v *Vendor) handle(ctx context.Context, ev sio.Event) (chat string, answer bool) {
-	if len(ev.Args) == 0 {
-		return "", false
+// handle turns one server event, read on connection in.gen, into agent
+// events (or a vendor-started message), on its chat's worker. A join's
+// answer is replayed, and then its chat's history counts as read for that
+// connection (confirm.go).
+func (v *Vendor) handle(ctx context.Context, in inbound) {
+	switch {
+	case in.msg != nil:
+		v.arrived(ctx, in.msg, true, in.gen)
+	case in.info != nil:
+		v.present(ctx, in.chat, in.info)
+		v.replay(ctx, in.chat, in.info, in.gen)
+		v.historyRead(in.chat, in.gen)
 	}
-	switch ev.Name {
-	case evArrived:
-		var m message
-		if err := decodePayload(ev.Args[0], &m); err != nil {
-			v.log.Warn("malformed messageArrived skipped", zap.Error(err))
-			return "", false
-		}
-		v.arrived(ctx, &m, true)
-	case evConversation:
-		var info conversationInfo
-		if err := decodePayload(ev.Args[0], &info); err != nil {
-			v.log.Warn("malformed conversationInfo skipped", zap.Error(err))
-			return "", false
-		}
-		chat = info.chatID()
-		v.present(ctx, chat, &info)
-		v.replay(ctx, chat, &info)
-		v.historyRead(chat)
-		return chat, true
-	default:
-		v.log.Debug("event ignored", zap.String("event", ev.Name))
-	}
-	return "", false
 }
 
-// arrived handles a messageArrived (live) or a line of a join's history.
-func (v *Vendor) arrived(ctx context.Context, m *message, live bool) {
+// arrived handles a messageArrived (live) or a line of a join's history,
+// read on connection gen.
+func (v *Vendor) arrived(ctx context.Context, m *message, live bool, gen uint64) {
 	v.mu.Lock()
 	l, ok := v.live[m.ConversationID]
 	var me string
@@ -59,7 +41,7 @@ func (v *Vendor) arrived(ctx context.Context, m *message, live bool) {
 		return
 	}
 	if m.From.ID != "" && m.From.ID == me {
-		v.ownLine(m.ConversationID, m, live) // confirms a line we sent
+		v.ownLine(m.ConversationID, m, live, gen) // confirms a line we sent
 		return
 	}
 	switch m.Type {
@@ -165,7 +147,7 @@ func (v *Vendor) present(ctx context.Context, chat string, info *conversationInf
 // replay relays the agent lines of a join's history that were not relayed
 // yet: the core drops those whose id it has. Lines without an id cannot be
 // told apart and are not replayed.
-func (v *Vendor) replay(ctx context.Context, chat string, info *conversationInfo) {
+func (v *Vendor) replay(ctx context.Context, chat string, info *conversationInfo, gen uint64) {
 	for i := range info.Messages {
 		m := &info.Messages[i]
 		if m.Type != typeChat || m.ID == "" {
@@ -174,7 +156,7 @@ func (v *Vendor) replay(ctx context.Context, chat string, info *conversationInfo
 		if m.ConversationID == "" {
 			m.ConversationID = chat
 		}
-		v.arrived(ctx, m, false)
+		v.arrived(ctx, m, false, gen)
 	}
 }
 

@@ -28,7 +28,9 @@ func FuzzHandle(f *testing.F) {
 			lost: map[string]*lostChat{}, changed: make(chan struct{})}
 		track(v, &connector.Conversation{ID: 1, Channel: "sms.main", Customer: "+15550000000"},
 			session{ConversationID: "c1", ParticipantID: "me", ParticipantName: "Ann"}, false)
-		v.handle(context.Background(), sio.Event{Name: name, Args: []json.RawMessage{json.RawMessage(payload)}})
+		if in, ok := v.parse(sio.Event{Name: name, Args: []json.RawMessage{json.RawMessage(payload)}}, 1); ok {
+			v.handle(context.Background(), in)
+		}
 		defer v.untrack("c1")
 
 		events, out := rec.all()

@@ -61,7 +61,22 @@ func (v *Vendor) noteJoinLocked(chat string, gen uint64) {
 // current connection: answered, or lost by silence. v.mu is held.
 func (v *Vendor) verdictDueLocked(l *live) bool {
 	return v.client != nil && l.joinGen == v.gen && l.lines.histGen != v.gen && v.blindGen != v.gen &&
-		(l.resumed || l.lines.histGen != 0)
+		(l.resumed || l.answeredBefore())
+}
+
+// answeredBefore reports whether the server has answered a join of the chat
+// in this process (read, if not yet handled).
+func (l *live) answeredBefore() bool { return l.answerGen != 0 || l.lines.histGen != 0 }
+
+// answerRead records, on the reader, that connection gen's answer to a join
+// of chat was read: the join is answered, though its worker may still be
+// replaying the history.
+func (v *Vendor) answerRead(chat string, gen uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l, ok := v.live[chat]; ok {
+		l.answerGen = gen
+	}
 }
 
 // lostErrLocked is nil when chat is not lost. Otherwise it reports the loss
@@ -115,15 +130,16 @@ func (v *Vendor) recordLostLocked(chat string, conv int64, reported bool) {
 
 // lose is the verdict on chat's join on connection gen: unanswered. A chat
 // that may be lost (see the top of this file) is; a Resume or Send waiting
-// on it reports it, else EventLost does.
+// on it reports it, else EventLost does, on the chat's worker (after the
+// chat's events read before the verdict).
 func (v *Vendor) lose(ctx context.Context, chat string, gen uint64) {
 	v.mu.Lock()
 	l, ok := v.live[chat]
-	if !ok || v.gen != gen || l.lines.histGen == gen {
+	if !ok || v.gen != gen || l.answerGen == gen || l.lines.histGen == gen {
 		v.mu.Unlock()
 		return
 	}
-	if !l.resumed && l.lines.histGen == 0 {
+	if !l.resumed && !l.answeredBefore() {
 		v.mu.Unlock()
 		v.log.Warn("the chat server has not answered joinConversation; a chat it never answered is not taken for lost",
 			zap.String("chat", chat), zap.Duration("waited", v.cfg.SendConfirmTimeout))
@@ -139,11 +155,24 @@ func (v *Vendor) lose(ctx context.Context, chat string, gen uint64) {
 	if !tell {
 		return
 	}
-	err := v.sink.Event(ctx, connector.Event{ConversationID: conv, Type: connector.EventLost,
-		Reason: "the chat server no longer has the chat", Session: lostSession})
-	if err == nil {
-		return
+	report := func() {
+		err := ctx.Err()
+		if err == nil {
+			err = v.sink.Event(ctx, connector.Event{ConversationID: conv, Type: connector.EventLost,
+				Reason: "the chat server no longer has the chat", Session: lostSession})
+		}
+		if err != nil {
+			v.unreported(chat, err)
+		}
 	}
+	if !v.lanes.Go(chat, 0, report) {
+		v.unreported(chat, errStopping)
+	}
+}
+
+// unreported records that chat's loss did not reach the core by an event:
+// the next Send or Resume of the chat reports it.
+func (v *Vendor) unreported(chat string, err error) {
 	v.log.Warn("lost chat not reported by event; the next Send or Resume reports it", zap.String("chat", chat), zap.Error(err))
 	v.mu.Lock()
 	if lc, ok := v.lost[chat]; ok {
@@ -191,9 +220,11 @@ func (v *Vendor) awaitAnswer(ctx context.Context, chat string) error {
 }
 
 // watch is the reader's view of the joins waiting for their answer on one
-// connection. Time is counted on an idle clock, which stands still while
-// the reader handles an event (the core's store may hold it for long): an
-// answer waiting behind a slow commit is not late.
+// connection. An answer counts when the reader reads it, before its worker
+// replays the history. Time is counted on an idle clock, which stands still
+// while the reader decodes an event or, the workers being full, reads
+// nothing (the core's store holds it then): an answer waiting behind a
+// slow commit is not late.
 type watch struct {
 	timeout time.Duration
 	start   time.Time
@@ -266,7 +297,7 @@ func (v *Vendor) takeJoins(w *watch, gen uint64) {
 	defer v.mu.Unlock()
 	for _, n := range v.joinLog {
 		l, ok := v.live[n.chat]
-		if n.gen != gen || !ok || l.lines.histGen == gen || w.off {
+		if n.gen != gen || !ok || l.answerGen == gen || w.off {
 			continue
 		}
 		if _, waiting := w.since[n.chat]; !waiting {

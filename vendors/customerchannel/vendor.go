@@ -37,6 +37,10 @@ type Vendor struct {
 	status connector.Status // the connection's health, kept by Supervise
 	quit   chan struct{}    // closed by Stop: ends background work
 	wg     sync.WaitGroup   // the connection's goroutine and transcript fetches
+	// lanes are the workers that handle the server's events, one ordered
+	// lane per chat (workers.go); the connection's goroutine waits for
+	// them before it ends.
+	lanes *connector.Lanes[string]
 
 	kick chan struct{} // buffered 1: wakes the reader when a join was noted (lost.go)
 
@@ -69,8 +73,9 @@ type live struct {
 	// waiters counts the Resume and Send calls waiting on this chat: a
 	// verdict that the server lost it goes to them instead of an event.
 	waiters int
-	// joinGen is the connection the chat was last joined on.
-	joinGen uint64
+	// joinGen is the connection the chat was last joined on, answerGen
+	// the last one on which the answer to a join was read.
+	joinGen, answerGen uint64
 	// lines records the customer lines emitted and confirmed: the core
 	// retries a Send whose success it did not see, and the server keeps a
 	// message it gets twice twice.
@@ -105,9 +110,11 @@ func New(env connector.VendorEnv) (*Vendor, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
+	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
 		http: hc, dial: sio.Dial, live: map[string]*live{}, lost: map[string]*lostChat{}, quit: make(chan struct{}),
-		changed: make(chan struct{}), kick: make(chan struct{}, 1), role: role{kick: make(chan struct{}, 1)}}, nil
+		changed: make(chan struct{}), kick: make(chan struct{}, 1), role: role{kick: make(chan struct{}, 1)}}
+	v.lanes = v.newLanes()
+	return v, nil
 }
 
 // DeliverVia names the channel server-started messages go out on, for the
@@ -132,8 +139,10 @@ func (v *Vendor) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop closes the connection and waits for the loop; conversations stay
-// live at the server and are rejoined by the next start (Resume).
+// Stop closes the connection and waits for the loop and the workers (an
+// event they had not started is dropped: an agent line comes again in the
+// next connection's history); conversations stay live at the server and
+// are rejoined by the next start (Resume).
 func (v *Vendor) Stop(ctx context.Context) error {
 	v.mu.Lock()
 	if !v.stopped {
@@ -145,6 +154,7 @@ func (v *Vendor) Stop(ctx context.Context) error {
 	if cancel != nil {
 		cancel()
 	}
+	v.lanes.Close()
 	if client != nil {
 		client.Close()
 	}
