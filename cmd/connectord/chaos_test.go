@@ -349,11 +349,13 @@ func (c *chaos) customersOf(keys []string) []*trafficCustomer {
 
 // measureUnserved fills in each kill's unserved times, and fails the test
 // for a customer unserved longer than chaosUnserved. When the customer's
-// owner was killed again before it served them (the killed instance
-// started again and still owned them, or the one that took them over), the
-// later kill's time is the one that counts: nobody can serve a
-// conversation whose owner dies twice in a row sooner than a lease after
-// the second death. The earlier one is kept, and printed, as superseded.
+// owner was killed again within chaosUnserved of the kill and before it
+// served them (the killed instance started again and still owned them, or
+// the one that took them over), the later kill's time is the one that
+// counts: nobody can serve a conversation whose owner dies twice in a row
+// sooner than a lease after the second death. The earlier one is kept, and
+// printed, as superseded. An owner that held them for the whole
+// chaosUnserved without serving them gets no such excuse.
 func (c *chaos) measureUnserved(kills []*chaosKill) {
 	lines := c.ackedLines()
 	c.traffic.mu.Lock()
@@ -364,7 +366,7 @@ func (c *chaos) measureUnserved(kills []*chaosKill) {
 		for _, cust := range k.owned {
 			first, wrote := firstArrival(lines, arrived, cust, k.at)
 			switch {
-			case !first.IsZero() && killedAgain(kills[i+1:], cust, first):
+			case !first.IsZero() && killedAgain(kills[i+1:], cust, k.at, first):
 				k.superseded[cust.name] = first.Sub(k.at)
 			case !first.IsZero():
 				k.unserved[cust.name] = first.Sub(k.at)
@@ -395,11 +397,11 @@ func firstArrival(lines []*trafficLine, arrived map[string]time.Time, cust *traf
 	return first, wrote
 }
 
-// killedAgain reports whether one of the later kills, before served, was of
-// the instance that owned cust then.
-func killedAgain(later []*chaosKill, cust *trafficCustomer, served time.Time) bool {
+// killedAgain reports whether one of the later kills, before served and
+// within chaosUnserved of since, was of the instance that owned cust then.
+func killedAgain(later []*chaosKill, cust *trafficCustomer, since, served time.Time) bool {
 	for _, k := range later {
-		if k.at.After(served) {
+		if k.at.After(served) || k.at.Sub(since) > chaosUnserved {
 			return false
 		}
 		if slices.Contains(k.owned, cust) {
