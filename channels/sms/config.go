@@ -43,11 +43,46 @@ type Config struct {
 	// with their GSM-7 look-alikes, so that a line pasted from a word
 	// processor costs 160 characters a segment instead of 70.
 	GSMNormalize bool `toml:"gsm_normalize"`
+
+	// Numbers are more of the account's numbers (E.164) whose webhooks
+	// point at this channel. A customer who writes to one of them is
+	// answered from it; from is the default sender (campaigns, and customers
+	// who wrote to it).
+	Numbers []string `toml:"numbers"`
+
+	// OptOutKeywords, OptInKeywords and HelpKeywords are the carrier
+	// keywords, matched against a message that is one word, in any case,
+	// surrounding white space and punctuation ignored. An opt-out keyword
+	// records the opt-out and ends the customer's conversation; an opt-in
+	// keyword from an opted-out customer lifts it (from anyone else it is a
+	// chat line, "yes"); a help keyword is answered with help_reply and
+	// relayed.
+	OptOutKeywords []string `toml:"opt_out_keywords"`
+	OptInKeywords  []string `toml:"opt_in_keywords"`
+	HelpKeywords   []string `toml:"help_keywords"`
+	// OptOutReplies makes connectord answer the keywords itself (in the
+	// webhook's TwiML answer, so exactly once). Set it false when Twilio
+	// answers them (its default replies, or Advanced Opt-Out).
+	OptOutReplies bool `toml:"opt_out_replies"`
+	// OptOutReply, OptInReply and HelpReply are the answers: templates over
+	// {{.Number}} (the number the customer wrote to) and {{.Keyword}}.
+	OptOutReply string `toml:"opt_out_reply"`
+	OptInReply  string `toml:"opt_in_reply"`
+	HelpReply   string `toml:"help_reply"`
 }
 
 func defaultConfig() Config {
 	return Config{APIURL: DefaultAPIURL, RequestTimeout: 10 * time.Second, StatusCallback: true,
-		TruncationMark: " [cut]"}
+		TruncationMark: " [cut]",
+		Numbers:        []string{},
+		OptOutKeywords: []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"},
+		OptInKeywords:  []string{"START", "YES", "UNSTOP"},
+		HelpKeywords:   []string{"HELP", "INFO"},
+		OptOutReplies:  true,
+		OptOutReply:    "You have been unsubscribed and will get no more messages from this number. Reply START to resubscribe.",
+		OptInReply:     "You have been resubscribed to messages from this number. Reply HELP for help, STOP to unsubscribe.",
+		HelpReply:      "You are writing to our support team; reply with your question and an agent will answer. Reply STOP to unsubscribe.",
+	}
 }
 
 // Defaults returns a *Config holding every default: connector.ChannelKind's
@@ -110,6 +145,25 @@ func (c Config) check(bad func(key, format string, args ...any)) {
 	}
 	if len(c.TruncationMark) > 64 {
 		bad("truncation_mark", "must be at most 64 bytes")
+	}
+	c.checkNumbers(bad)
+	c.checkKeywords(bad)
+}
+
+// checkNumbers calls bad for a number that is not E.164 or is listed twice.
+func (c Config) checkNumbers(bad func(key, format string, args ...any)) {
+	seen := map[string]bool{c.From: c.From != ""}
+	for _, n := range c.Numbers {
+		switch {
+		case !isE164(n):
+			bad("numbers", "%q is not a phone number in E.164 form like \"+15551230001\"", n)
+		case seen[n]:
+			bad("numbers", "%q is listed twice (or is also from)", n)
+		}
+		seen[n] = true
+	}
+	if len(c.Numbers) > 0 && c.From == "" {
+		bad("from", "is required with numbers: it is the default sender")
 	}
 }
 

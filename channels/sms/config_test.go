@@ -61,9 +61,11 @@ gsm_normalize = true
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{AccountSID: testSID, AuthToken: testToken,
-		MessagingServiceSID: "MG0123456789abcdef0123456789abcdef", APIURL: "http://127.0.0.1:9999/",
-		RequestTimeout: 250 * time.Millisecond, MaxSegments: 3, TruncationMark: "...", GSMNormalize: true}
+	want := defaultConfig()
+	want.AccountSID, want.AuthToken = testSID, testToken
+	want.MessagingServiceSID, want.APIURL = "MG0123456789abcdef0123456789abcdef", "http://127.0.0.1:9999/"
+	want.RequestTimeout, want.StatusCallback = 250*time.Millisecond, false
+	want.MaxSegments, want.TruncationMark, want.GSMNormalize = 3, "...", true
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}

@@ -56,6 +56,11 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	d := c.destination(to)
+	if err := c.checkOptOut(ctx, d.sender, d.to); err != nil {
+		c.finished(m.ID)
+		return "", err
+	}
 	parts, media := c.render(m)
 	if len(parts) == 0 && len(media) == 0 {
 		c.log.Debug("nothing to send: empty text", zap.Int64("message", m.ID))
@@ -73,7 +78,7 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 		if p.Sent == len(parts)-1 { // media go with the last part
 			partMedia = media
 		}
-		sid, err := c.sendPart(ctx, m.ID, to, parts[p.Sent], partMedia, &p)
+		sid, err := c.sendPart(ctx, m.ID, d, parts[p.Sent], partMedia, &p)
 		if err != nil {
 			if connector.IsPermanent(err) {
 				c.finished(m.ID)
@@ -104,9 +109,9 @@ func (c *Channel) render(m *connector.Message) (parts, media []string) {
 
 // sendPart sends one body, reconciling an earlier unknown outcome first, and
 // records in p (and the store) the part as sent once Twilio confirmed it.
-func (c *Channel) sendPart(ctx context.Context, id int64, to, body string, media []string, p *progress) (string, error) {
+func (c *Channel) sendPart(ctx context.Context, id int64, d destination, body string, media []string, p *progress) (string, error) {
 	if !p.Pending.IsZero() {
-		sid, err := c.reconcile(ctx, to, body, p.Pending, p.SID)
+		sid, err := c.reconcile(ctx, d, body, p.Pending, p.SID)
 		if err != nil {
 			return "", fmt.Errorf("an earlier attempt may have sent it, and checking failed (not resending): %w", err)
 		}
@@ -115,7 +120,7 @@ func (c *Channel) sendPart(ctx context.Context, id int64, to, body string, media
 			return sid, c.confirmPart(ctx, id, p, sid, body)
 		}
 	}
-	if err := c.pace(ctx, to); err != nil {
+	if err := c.pace(ctx, d); err != nil {
 		return "", err
 	}
 	start := time.Now()
@@ -123,20 +128,20 @@ func (c *Channel) sendPart(ctx context.Context, id int64, to, body string, media
 	if err := c.saveProgress(ctx, id, *p); err != nil { // a crash during the call must reconcile
 		return "", fmt.Errorf("not sent: %w", err)
 	}
-	sid, status, err := c.create(ctx, to, body, media)
+	sid, status, err := c.create(ctx, d, body, media)
 	if err == nil {
 		c.noteAPI("")
 		return sid, c.confirmPart(ctx, id, p, sid, body)
 	}
 	if !outcomeUnknown(err, status) {
 		c.clearPending(ctx, id, p)
-		return "", c.classify(err, status)
+		return "", c.classify(ctx, d, err, status)
 	}
 	c.noteAPI(connector.RedactError(err))
 	if ctx.Err() != nil {
 		return "", fmt.Errorf("outcome unknown, checked on the next attempt: %w", err)
 	}
-	sid, rerr := c.reconcile(ctx, to, body, start, p.SID)
+	sid, rerr := c.reconcile(ctx, d, body, start, p.SID)
 	switch {
 	case rerr != nil:
 		return "", fmt.Errorf("outcome unknown (%w), and checking failed: %v", err, rerr)
@@ -175,16 +180,16 @@ func (c *Channel) clearPending(ctx context.Context, id int64, p *progress) {
 // per second, and more than 30 messages between the same two numbers in 30 s
 // fail with 14107. A limiter per (from, to) will wait here; for now it only
 // honours ctx, and 14107 is answered with RetryAfter.
-func (c *Channel) pace(ctx context.Context, _ string) error {
+func (c *Channel) pace(ctx context.Context, _ destination) error {
 	return ctx.Err()
 }
 
 // create makes one Messages.json call. status is the HTTP status Twilio
 // answered, 0 when there was no answer.
-func (c *Channel) create(ctx context.Context, to, body string, media []string) (sid string, status int, err error) {
-	form := url.Values{"To": {to}}
-	if c.cfg.From != "" {
-		form.Set("From", c.cfg.From)
+func (c *Channel) create(ctx context.Context, d destination, body string, media []string) (sid string, status int, err error) {
+	form := url.Values{"To": {d.to}}
+	if d.from != "" {
+		form.Set("From", d.from)
 	}
 	if c.cfg.MessagingServiceSID != "" {
 		form.Set("MessagingServiceSid", c.cfg.MessagingServiceSID)
@@ -208,9 +213,10 @@ func (c *Channel) create(ctx context.Context, to, body string, media []string) (
 	return msg.SID, status, nil
 }
 
-// classify maps a failed call whose outcome is known to the router's error
-// classes, and records network and auth failures for Health.
-func (c *Channel) classify(err error, status int) error {
+// classify maps a failed call to d whose outcome is known to the router's
+// error classes, records network and auth failures for Health, and records
+// the opt-out Twilio reports with 21610.
+func (c *Channel) classify(ctx context.Context, d destination, err error, status int) error {
 	te, ok := isAPIError(err)
 	if !ok {
 		if status == 0 { // refused before anything was sent
@@ -233,6 +239,10 @@ func (c *Channel) classify(err error, status int) error {
 	case te.Status >= 500 || te.Code == 0 && te.Status == 0:
 		c.noteAPI("")
 		return err
+	case te.Code == codeOptedOut:
+		c.noteAPI("")
+		c.noteOptedOut(ctx, d.sender, d.to)
+		return connector.Permanent(err)
 	case te.Status >= 400:
 		c.noteAPI("")
 		if te.Code == 0 { // not Twilio's own answer (a proxy's?): do not give up on it
@@ -268,10 +278,11 @@ func outcomeUnknown(err error, status int) bool {
 // It lists by To and From without Twilio's DateSent filter, which leaves out
 // messages that are still queued; Twilio lists newest first, and one page
 // covers the last minutes of one customer's conversation.
-func (c *Channel) reconcile(ctx context.Context, to, body string, start time.Time, skip string) (string, error) {
+func (c *Channel) reconcile(ctx context.Context, d destination, body string, start time.Time, skip string) (string, error) {
+	to := d.to
 	query := url.Values{"To": {to}, "PageSize": {strconv.Itoa(reconcilePage)}}
-	if c.cfg.From != "" {
-		query.Set("From", c.cfg.From)
+	if d.from != "" {
+		query.Set("From", d.from)
 	}
 	page, err := c.listMessages(ctx, query)
 	if err != nil {
@@ -292,6 +303,22 @@ func (c *Channel) reconcile(ctx context.Context, to, body string, start time.Tim
 		return m.SID, nil
 	}
 	return "", nil
+}
+
+// codeOptedOut is Twilio's error for a recipient who opted out of the sender.
+const codeOptedOut = 21610
+
+// destination is where one message goes: the customer's number, the number
+// it goes from ("" when a Messaging Service picks) and the sender their
+// opt-out is recorded against.
+type destination struct {
+	to, from, sender string
+}
+
+// destination reads a conversation's address (see address.go).
+func (c *Channel) destination(addr string) destination {
+	customer, number := c.parseAddress(addr)
+	return destination{to: customer, from: c.fromNumber(number), sender: c.optOutSender(number)}
 }
 
 const (

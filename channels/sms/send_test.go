@@ -182,6 +182,14 @@ func TestSendErrors(t *testing.T) {
 			if n := len(w.twilio.Sent()); n != 0 {
 				t.Errorf("%d recorded", n)
 			}
+			if tt.code == codeOptedOut {
+				// Recorded: the next attempt makes no call at all.
+				_, err := w.ch.Send(context.Background(), customerNumber, text(2, "hi"))
+				if !errors.As(err, new(errOptedOut)) || !connector.IsPermanent(err) {
+					t.Errorf("after 21610: %v, want a permanent opted-out error", err)
+				}
+				return
+			}
 			// The next attempt goes through and clears the health failure.
 			if _, err := w.ch.Send(context.Background(), customerNumber, text(1, "hi")); err != nil {
 				t.Fatal(err)
@@ -305,7 +313,7 @@ func TestReconcileWindow(t *testing.T) {
 		{"an earlier part", customerNumber, "same words", now.Add(-time.Second), sid, ""},
 	}
 	for _, tt := range tests {
-		got, err := w.ch.reconcile(ctx, tt.to, tt.body, tt.start, tt.skip)
+		got, err := w.ch.reconcile(ctx, w.ch.destination(tt.to), tt.body, tt.start, tt.skip)
 		if err != nil || got != tt.want {
 			t.Errorf("%s: reconcile = %q, %v; want %q", tt.name, got, err, tt.want)
 		}

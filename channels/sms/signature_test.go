@@ -140,7 +140,7 @@ func TestReconcileErrorRedacted(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	w := newWorld(t, setup{extra: `api_url = "http://` + addr + `"`})
-	_, err = w.ch.reconcile(context.Background(), customerNumber, "hi", time.Now(), "")
+	_, err = w.ch.reconcile(context.Background(), w.ch.destination(customerNumber), "hi", time.Now(), "")
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -166,7 +166,7 @@ func TestAPIAnswerBounds(t *testing.T) {
 	}))
 	defer api.Close()
 	w := newWorld(t, setup{extra: `api_url = "` + api.URL + `"`})
-	if _, err := w.ch.reconcile(context.Background(), customerNumber, "hi", time.Now(), ""); err == nil ||
+	if _, err := w.ch.reconcile(context.Background(), w.ch.destination(customerNumber), "hi", time.Now(), ""); err == nil ||
 		!strings.Contains(err.Error(), "larger than") {
 		t.Errorf("reconcile over a huge page = %v", err)
 	}

@@ -39,7 +39,10 @@ type Channel struct {
 	progress    connector.SendProgress
 	ownProgress *connector.MemoryProgress // nil when the core keeps progress
 
-	metrics *metrics
+	metrics  *metrics
+	keywords *keywords
+	// optOuts is the core's store of opt-outs, or memOptOuts without it.
+	optOuts connector.OptOuts
 }
 
 var (
@@ -65,9 +68,15 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: register metrics: %w", env.Instance.Path, err)
 	}
+	kw, err := newKeywords(cfg)
+	if err != nil { // checkKeywords parsed the templates already
+		return nil, fmt.Errorf("%s: %w", env.Instance.Path, err)
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	c := &Channel{
 		metrics:   m,
+		keywords:  kw,
+		optOuts:   env.OptOuts,
 		name:      env.Instance.FullName(),
 		path:      "/sms/" + env.Instance.Name,
 		cfg:       cfg,
@@ -80,6 +89,9 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		},
 		transport: t,
 		progress:  env.Progress,
+	}
+	if c.optOuts == nil {
+		c.optOuts = &memOptOuts{}
 	}
 	if c.progress == nil {
 		c.ownProgress = connector.NewMemoryProgress(maxMemProgress)

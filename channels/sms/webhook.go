@@ -2,11 +2,14 @@ package sms
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +41,9 @@ const (
 // emptyTwiML answers an inbound message without replying to it.
 const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
 
+// replyTwiML answers with one SMS; %s is the XML-escaped body.
+const replyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response><Message>%s</Message></Response>`
+
 // Routes returns the webhooks: "POST /sms/NAME" for inbound messages and
 // "POST /sms/NAME/status" for delivery reports. Both check X-Twilio-Signature
 // against http.public_url and answer 2xx only once the core has committed
@@ -55,7 +61,7 @@ func (c *Channel) serveInbound(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in, err := inboundOf(c.name, form)
+	in, err := c.inboundOf(form)
 	if err != nil {
 		c.log.Warn("inbound webhook refused", zap.String("message_sid", clip(form.Get("MessageSid"), maxSIDLen)),
 			zap.Error(err))
@@ -63,32 +69,66 @@ func (c *Channel) serveInbound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.ReceivedAt = time.Now().UTC()
-	sid := in.SourceID
-	if !c.screen(r.Context(), &in) {
-		writeTwiML(w)
+	v, err := c.take(r.Context(), form, in)
+	if err != nil {
+		http.Error(w, "not stored", http.StatusInternalServerError)
 		return
 	}
-	if err := c.sink.Receive(r.Context(), in); err != nil {
+	writeTwiML(w, c.answer(v, in))
+}
+
+// verdict is what screening made of an inbound message.
+type verdict struct {
+	deliver bool    // it goes on to the core
+	answer  keyword // the keyword acted on, answered when opt_out_replies is on
+	word    string  // the keyword as written, normalised
+}
+
+// take screens and commits one inbound message. An error (logged) means it
+// is not stored: the webhook answers 500 so that Twilio retries.
+func (c *Channel) take(ctx context.Context, form webhookForm, in connector.Inbound) (verdict, error) {
+	sid := in.SourceID
+	v, err := c.screen(ctx, form, &in)
+	if err != nil {
+		c.log.Error("inbound message not screened; Twilio will retry", zap.String("message_sid", sid), zap.Error(err))
+		return v, err
+	}
+	if !v.deliver {
+		return v, nil
+	}
+	if err := c.sink.Receive(ctx, in); err != nil {
 		if connector.IsPermanent(err) {
 			// It can never be stored: a retry would fail the same way.
 			c.log.Error("inbound message refused for good; acknowledged so that Twilio does not retry it",
 				zap.String("message_sid", sid), zap.Error(err))
-			writeTwiML(w)
-			return
+			return v, nil
 		}
 		c.log.Error("inbound message not stored; Twilio will retry",
 			zap.String("message_sid", sid), zap.Error(err))
-		http.Error(w, "not stored", http.StatusInternalServerError)
-		return
+		return v, err
 	}
 	c.log.Debug("inbound message stored", zap.String("message_sid", sid),
-		zap.Int("attachments", len(in.Attachments)))
-	writeTwiML(w)
+		zap.Int("attachments", len(in.Attachments)), zap.Bool("end", in.End))
+	return v, nil
 }
 
-// inboundOf is the message an inbound webhook's form carries for channel:
-// MessageSid, From, Body and the media. An error names the field that is
-// missing or too long; ReceivedAt is left for the caller.
+// inboundOf is the message an inbound webhook's form carries: MessageSid,
+// From (with To when it is one of numbers: the address), Body and the
+// media. An error names the field that is missing or too long; ReceivedAt
+// is left for the caller.
+func (c *Channel) inboundOf(form webhookForm) (connector.Inbound, error) {
+	in, err := inboundOf(c.name, form)
+	if err != nil {
+		return in, err
+	}
+	if to := form.Get("To"); len(to) <= maxAddressLen {
+		in.Customer = c.addressOf(in.Customer, to)
+	}
+	return in, nil
+}
+
+// inboundOf reads the fields every inbound webhook has, for channel; the
+// customer's address is their number.
 func inboundOf(channel string, form webhookForm) (connector.Inbound, error) {
 	sid, from, body := form.Get("MessageSid"), form.Get("From"), form.Get("Body")
 	switch {
@@ -115,13 +155,87 @@ func inboundOf(channel string, form webhookForm) (connector.Inbound, error) {
 	}, nil
 }
 
-// screen is the seam for what SMS needs before a message reaches the core:
-// carrier keywords (single-word STOP, START, HELP and their synonyms, which
-// Twilio also acts on itself), answered here and not passed on as chat text.
-// It reports whether in goes on to the core, and may adjust it. It passes
-// everything on for now.
-func (c *Channel) screen(_ context.Context, _ *connector.Inbound) bool {
-	return true
+// screen applies the carrier keywords and opt-outs to in before it reaches
+// the core, and says whether it goes on (possibly changed) and which
+// keyword to answer:
+//   - an opt-out keyword records the opt-out of the pair (our number or
+//     Messaging Service, the customer) and goes on as End with OptedOut:
+//     the core ends the open conversation telling the agent, and sends the
+//     customer nothing;
+//   - an opt-in keyword from an opted-out customer lifts the opt-out and
+//     stops here; from anyone else it is a chat line ("yes");
+//   - a help keyword goes on, answered, unless the customer opted out;
+//   - anything else from an opted-out customer stops here, logged: no
+//     conversation starts for a customer nothing may be sent to.
+//
+// Twilio's Advanced Opt-Out names the keyword it matched in OptOutType
+// (its lists may be longer than ours); that wins. An error means the
+// store could not be read or written: nothing was passed on.
+func (c *Channel) screen(ctx context.Context, form webhookForm, in *connector.Inbound) (verdict, error) {
+	kind, word := c.keywordOf(form, in.Text)
+	customer, number := c.parseAddress(in.Customer)
+	sender := c.optOutSender(number)
+	if kind == keywordOptOut {
+		if err := c.optOuts.SetOptOut(ctx, c.name, sender, customer, true); err != nil {
+			return verdict{}, fmt.Errorf("record opt-out: %w", err)
+		}
+		c.log.Info("customer opted out", zap.String("message_sid", in.SourceID), zap.String("sender", sender))
+		in.End, in.OptedOut = true, true
+		return verdict{deliver: true, answer: kind, word: word}, nil
+	}
+	out, err := c.optOuts.OptedOut(ctx, c.name, sender, customer)
+	if err != nil {
+		return verdict{}, fmt.Errorf("read opt-out: %w", err)
+	}
+	switch {
+	case out && kind == keywordOptIn:
+		if err := c.optOuts.SetOptOut(ctx, c.name, sender, customer, false); err != nil {
+			return verdict{}, fmt.Errorf("record opt-in: %w", err)
+		}
+		c.log.Info("customer opted back in", zap.String("message_sid", in.SourceID), zap.String("sender", sender))
+		return verdict{answer: kind, word: word}, nil
+	case out:
+		c.log.Info("message from an opted-out customer dropped (they may opt in with a keyword)",
+			zap.String("message_sid", in.SourceID), zap.String("sender", sender), zap.Stringer("keyword", kind))
+		return verdict{}, nil
+	case kind == keywordHelp:
+		return verdict{deliver: true, answer: kind, word: word}, nil
+	}
+	return verdict{deliver: true}, nil
+}
+
+// keywordOf is the keyword a message is: Twilio's OptOutType when Advanced
+// Opt-Out matched one, else ours.
+func (c *Channel) keywordOf(form webhookForm, body string) (keyword, string) {
+	kind, word := c.keywords.match(body)
+	switch form.Get("OptOutType") {
+	case "STOP":
+		kind = keywordOptOut
+	case "START":
+		kind = keywordOptIn
+	case "HELP":
+		kind = keywordHelp
+	}
+	return kind, word
+}
+
+// answer is the reply the webhook's TwiML carries: the keyword reply when
+// opt_out_replies is on and a keyword was acted on, else "". Twilio sends
+// a webhook answer's <Message> once per acknowledged webhook, so a webhook
+// retried after a 500 is not answered twice, and the reply goes from the
+// number the customer wrote to. A reply that cannot be rendered is logged
+// and left out.
+func (c *Channel) answer(v verdict, in connector.Inbound) string {
+	if !c.cfg.OptOutReplies || v.answer == keywordNone {
+		return ""
+	}
+	_, number := c.parseAddress(in.Customer)
+	text, err := c.keywords.reply(v.answer, replyData{Number: c.fromNumber(number), Keyword: v.word})
+	if err != nil {
+		c.log.Warn("keyword reply not rendered", zap.Stringer("keyword", v.answer), zap.Error(err))
+		return ""
+	}
+	return text
 }
 
 // media returns the MMS attachments of an inbound form: MediaUrlN with
@@ -163,6 +277,9 @@ func (c *Channel) serveStatus(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if st.code == strconv.Itoa(codeOptedOut) {
+		c.statusOptedOut(r.Context(), form)
+	}
 	if !st.final {
 		c.log.Debug("status callback ignored", zap.String("message_sid", st.sid), zap.String("status", st.status))
 		w.WriteHeader(http.StatusOK)
@@ -183,7 +300,8 @@ type statusReport struct {
 	sid, status string
 	state       connector.Delivery
 	reason      string
-	final       bool // false: an intermediate or unknown status, acknowledged and ignored
+	code        string // ErrorCode, "" without one
+	final       bool   // false: an intermediate or unknown status, acknowledged and ignored
 }
 
 // statusOf reads a status callback's form. An error names the field that
@@ -201,7 +319,22 @@ func statusOf(form webhookForm) (statusReport, error) {
 		return statusReport{}, fmt.Errorf("ErrorCode is longer than %d bytes", maxErrorCodeLen)
 	}
 	state, reason, final := deliveryOf(status, code)
-	return statusReport{sid: sid, status: status, state: state, reason: reason, final: final}, nil
+	return statusReport{sid: sid, status: status, state: state, reason: reason, code: code, final: final}, nil
+}
+
+// statusOptedOut records the opt-out a status callback reports (a message
+// that failed with 21610 after Twilio accepted it): To is the customer,
+// From the number it went from.
+func (c *Channel) statusOptedOut(ctx context.Context, form webhookForm) {
+	to, from := form.Get("To"), form.Get("From")
+	if to == "" || len(to) > maxAddressLen {
+		return
+	}
+	number := ""
+	if slices.Contains(c.cfg.Numbers, from) {
+		number = from
+	}
+	c.noteOptedOut(ctx, c.optOutSender(number), to)
 }
 
 // verifiedForm reads the POST form and checks its X-Twilio-Signature. On
@@ -262,9 +395,17 @@ func clip(s string, n int) string {
 	return s[:n] + "..."
 }
 
-func writeTwiML(w http.ResponseWriter) {
+// writeTwiML acknowledges a webhook with TwiML that sends reply, or
+// nothing when reply is "".
+func writeTwiML(w http.ResponseWriter, reply string) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(http.StatusOK)
+	doc := emptyTwiML
+	if reply != "" {
+		var b strings.Builder
+		_ = xml.EscapeText(&b, []byte(reply)) // a strings.Builder never fails
+		doc = fmt.Sprintf(replyTwiML, b.String())
+	}
 	// An error here means Twilio went away; it retries, and the retry is a duplicate.
-	_, _ = io.WriteString(w, emptyTwiML)
+	_, _ = io.WriteString(w, doc)
 }
