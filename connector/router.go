@@ -693,29 +693,17 @@ var _ OptOuts = (*Router)(nil)
 
 // SetOptOut implements OptOuts, in the store.
 func (r *Router) SetOptOut(ctx context.Context, channel, sender, customer string, out bool) error {
-	os, ok := r.store.(OptOuts)
-	if !ok {
-		return errors.New("the store keeps no opt-outs")
-	}
-	return os.SetOptOut(ctx, channel, sender, customer, out)
+	return r.store.SetOptOut(ctx, channel, sender, customer, out)
 }
 
 // OptedOut implements OptOuts, from the store.
 func (r *Router) OptedOut(ctx context.Context, channel, sender, customer string) (bool, error) {
-	os, ok := r.store.(OptOuts)
-	if !ok {
-		return false, errors.New("the store keeps no opt-outs")
-	}
-	return os.OptedOut(ctx, channel, sender, customer)
+	return r.store.OptedOut(ctx, channel, sender, customer)
 }
 
 var _ Receipts = (*Router)(nil)
 
 // LastReceived implements Receipts, from the store.
 func (r *Router) LastReceived(ctx context.Context, channel string) (string, time.Time, error) {
-	rs, ok := r.store.(Receipts)
-	if !ok {
-		return "", time.Time{}, errors.New("the store keeps no receipts")
-	}
-	return rs.LastReceived(ctx, channel)
+	return r.store.LastReceived(ctx, channel)
 }

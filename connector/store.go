@@ -98,6 +98,11 @@ type Store interface {
 	// OpenCounts returns, for one channel, how many conversations are in each
 	// state but StateEnded (states with none may be missing), without a scan.
 	OpenCounts(ctx context.Context, channel string) (map[State]int, error)
+	// OptOuts keeps the customers who opted out of a channel's messages.
+	OptOuts
+	// Receipts finds a channel's newest customer message.
+	Receipts
+
 	// Ping checks that the store can commit a write: a small write that goes
 	// the way every write goes, so that a full or read-only disk shows here
 	// (for /readyz and the watchdog).

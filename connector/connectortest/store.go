@@ -51,7 +51,7 @@ type storeTest struct {
 
 // storeTests lists every subtest; each file adds its own.
 var storeTests = concat(inboundTests, applyTests, deliveryTests, readTests, loadTests,
-	attemptTests, purgeTests, countTests)
+	attemptTests, purgeTests, countTests, optOutTests)
 
 func concat(lists ...[]storeTest) []storeTest {
 	var all []storeTest

@@ -29,6 +29,8 @@ type queries struct {
 	outboundTaken, outboundKey, outboundTarget, createOutboundConversation string
 	// apply.go
 	waitingCount, moveWaiting, lastMessageID, updateConversation, insertMessage, failPending string
+	// optout.go
+	optOut, optIn, optedOut, lastReceived string
 }
 
 func newQueries(d *Dialect) *queries {
@@ -123,6 +125,13 @@ func newQueries(d *Dialect) *queries {
 		failPending: `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?, progress = NULL
 		WHERE conversation_id = ? AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
 		RETURNING ` + sqlrow.MessageColumns,
+
+		optOut:   `INSERT INTO opt_outs (channel, sender, customer, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		optIn:    `DELETE FROM opt_outs WHERE channel = ? AND sender = ? AND customer = ?`,
+		optedOut: `SELECT 1 FROM opt_outs WHERE channel = ? AND sender = ? AND customer = ?`,
+		// Ids grow with time: the newest customer message has the greatest.
+		lastReceived: `SELECT source_id, created_at FROM messages{index messages_received}
+		WHERE channel = ? AND direction = 'to_agent' AND source_id != '' ORDER BY id DESC LIMIT 1`,
 	}
 	for _, p := range q.all() {
 		*p = d.Bind(*p)
@@ -142,6 +151,7 @@ func (q *queries) all() []*string {
 		&q.openOf, &q.inboundDuplicate, &q.createConversation, &q.touchInbound,
 		&q.outboundTaken, &q.outboundKey, &q.outboundTarget, &q.createOutboundConversation,
 		&q.waitingCount, &q.moveWaiting, &q.lastMessageID, &q.updateConversation, &q.insertMessage, &q.failPending,
+		&q.optOut, &q.optIn, &q.optedOut, &q.lastReceived,
 	}
 }
 
