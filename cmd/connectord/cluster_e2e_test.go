@@ -31,36 +31,12 @@ import (
 	"github.com/connectord/connectord/vendors/whoson/whosontest"
 )
 
-const clusterConfig = `
-[daemon]
-instance_id = %q
-state_dir = %q
-shutdown_timeout = "5s"
-
-[log]
-level = "debug"
-format = "json"
-
-[http]
-listen = %q
-public_url = %q
-admin_listen = %q
-
+const clusterConfig = e2eHeader + `
 [store]
 driver = "postgres"
 dsn = "${E2E_DSN}"
 lease = "5s"
-
-[conversation]
-retry_initial = "50ms"
-retry_max = "500ms"
-
-[channels.sms.main]
-account_sid = %q
-auth_token = "${E2E_TWILIO_TOKEN}"
-from = %q
-api_url = %q
-`
+` + e2eRetry + e2eSMS
 
 // clusterWhoson routes SMS to WhosOn; its %q is the fake's URL.
 const clusterWhoson = e2eWhoson + `
@@ -139,7 +115,8 @@ func newClusterWith(t *testing.T, vendors func(c *cluster) string, ids ...string
 	dir := t.TempDir()
 	for i, id := range ids {
 		n := &clusterNode{id: id, addr: addrs[2*i], admin: addrs[2*i+1], cfgPath: filepath.Join(dir, id+".toml")}
-		text := fmt.Sprintf(clusterConfig, id, filepath.Join(dir, id), n.addr, c.front.URL, n.admin,
+		n.env = []string{"E2E_INSTANCE_ID=" + id, "E2E_ADMIN_LISTEN=" + n.admin}
+		text := fmt.Sprintf(clusterConfig, filepath.Join(dir, id), n.addr, c.front.URL,
 			twilio.AccountSID(), companyNumber, twilio.URL()) + vendors(c)
 		if err := os.WriteFile(n.cfgPath, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -338,7 +315,7 @@ func httpGet(t *testing.T, u string) string {
 func TestClusterPartitionedOwnerStops(t *testing.T) {
 	c := newCluster(t, "a", "b")
 	link := newCuttableLink(t, c.dsn)
-	c.nodes["a"].env = []string{"E2E_DSN=" + link.dsn}
+	c.nodes["a"].env = append(c.nodes["a"].env, "E2E_DSN="+link.dsn)
 	c.start("a")
 	c.start("b")
 	const carol = "+15550003333"

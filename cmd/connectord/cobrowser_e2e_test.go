@@ -16,24 +16,7 @@ import (
 	"github.com/connectord/connectord/vendors/cobrowser/cobrowsertest"
 )
 
-const cbConfig = e2eHeader + `
-[conversation]
-retry_initial = "50ms"
-retry_max = "500ms"
-
-[channels.sms.main]
-account_sid = %q
-auth_token = "${E2E_TWILIO_TOKEN}"
-from = %q
-api_url = %q
-
-[channels.slack.support]
-bot_token = "${E2E_SLACK_BOT_TOKEN}"
-app_token = %q
-channels = [%q]
-api_url = %q
-post_interval = "20ms"
-
+const cbConfig = e2eHeader + e2eRetry + e2eSMS + e2eSlack + `
 [vendors.cobrowser.web]
 api_url = %q
 api_token = "${E2E_COBROWSER_TOKEN}"

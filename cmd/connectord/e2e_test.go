@@ -54,10 +54,12 @@ const customerNumber = "+15557654321"
 const companyNumber = "+15551230000"
 
 // e2eHeader begins every end-to-end configuration; its three %q are
-// state_dir, listen and public_url. launch puts the admin listener's
-// address in the environment.
+// state_dir, listen and public_url. The admin listener's address and the
+// instance id (several instances on one database need their own) come from
+// the environment; an unset id means the host name.
 const e2eHeader = `
 [daemon]
+instance_id = "${E2E_INSTANCE_ID}"
 state_dir = %q
 shutdown_timeout = "5s"
 
@@ -82,17 +84,35 @@ api_key = "e2e"
 accept_timeout = "5s"
 `
 
-const e2eConfig = e2eHeader + `
+// e2eRetry retries quickly: the fakes answer at once.
+const e2eRetry = `
 [conversation]
 retry_initial = "50ms"
 retry_max = "500ms"
+`
 
+// e2eSMS is the SMS channel every world has; its %q are the fake Twilio's
+// account SID, our number and its URL.
+const e2eSMS = `
 [channels.sms.main]
 account_sid = %q
 auth_token = "${E2E_TWILIO_TOKEN}"
 from = %q
 api_url = %q
-` + e2eWhoson + `
+`
+
+// e2eSlack is the Slack channel of the worlds that have one; its %q are
+// the app token, the watched channel and the fake Slack's API URL.
+const e2eSlack = `
+[channels.slack.support]
+bot_token = "${E2E_SLACK_BOT_TOKEN}"
+app_token = %q
+channels = [%q]
+api_url = %q
+post_interval = "20ms"
+`
+
+const e2eConfig = e2eHeader + e2eRetry + e2eSMS + e2eWhoson + `
 [[routes]]
 channel = "sms.main"
 vendor = "whoson.sales"

@@ -16,24 +16,7 @@ import (
 	"github.com/connectord/connectord/vendors/xima/ximatest"
 )
 
-const ximaConfig = e2eHeader + `
-[conversation]
-retry_initial = "50ms"
-retry_max = "500ms"
-
-[channels.sms.main]
-account_sid = %q
-auth_token = "${E2E_TWILIO_TOKEN}"
-from = %q
-api_url = %q
-
-[channels.slack.support]
-bot_token = "${E2E_SLACK_BOT_TOKEN}"
-app_token = %q
-channels = [%q]
-api_url = %q
-post_interval = "20ms"
-
+const ximaConfig = e2eHeader + e2eRetry + e2eSMS + e2eSlack + `
 [vendors.xima.support]
 base_url = %q
 installation_id = %q
