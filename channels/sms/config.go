@@ -50,6 +50,22 @@ type Config struct {
 	// who wrote to it).
 	Numbers []string `toml:"numbers"`
 
+	// MPS is each sender's rate in segments per second (a US long code 1,
+	// toll-free 3 or more, a short code 100); 0 leaves pacing to Twilio's
+	// queue. SenderMPS overrides it per number or Messaging Service SID.
+	MPS       float64            `toml:"mps"`
+	SenderMPS map[string]float64 `toml:"sender_mps"`
+	// Burst is how many segments a sender's queue at Twilio may hold before
+	// connectord waits: what one customer's messages can add to another's
+	// wait. Default 4.
+	Burst int `toml:"burst"`
+	// RecipientLimit messages to one customer, each within RecipientWindow
+	// of the one before, are followed by a pause of RecipientWindow:
+	// Twilio's loop protection (14107) fails the next ones otherwise.
+	// Defaults 30 and 30s, Twilio's figures; 0 turns it off.
+	RecipientLimit  int           `toml:"recipient_limit"`
+	RecipientWindow time.Duration `toml:"recipient_window"`
+
 	// OptOutKeywords, OptInKeywords and HelpKeywords are the carrier
 	// keywords, matched against a message that is one word, in any case,
 	// surrounding white space and punctuation ignored. An opt-out keyword
@@ -75,6 +91,10 @@ func defaultConfig() Config {
 	return Config{APIURL: DefaultAPIURL, RequestTimeout: 10 * time.Second, StatusCallback: true,
 		TruncationMark: " [cut]",
 		Numbers:        []string{},
+		MPS:            1,
+		SenderMPS:      map[string]float64{},
+		Burst:          4,
+		RecipientLimit: 30, RecipientWindow: 30 * time.Second,
 		OptOutKeywords: []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"},
 		OptInKeywords:  []string{"START", "YES", "UNSTOP"},
 		HelpKeywords:   []string{"HELP", "INFO"},
@@ -148,6 +168,32 @@ func (c Config) check(bad func(key, format string, args ...any)) {
 	}
 	c.checkNumbers(bad)
 	c.checkKeywords(bad)
+	c.checkPacing(bad)
+}
+
+// checkPacing calls bad for a rate, burst or loop limit out of range.
+func (c Config) checkPacing(bad func(key, format string, args ...any)) {
+	const maxMPS = 10000
+	if c.MPS < 0 || c.MPS > maxMPS {
+		bad("mps", "must be 0 (unpaced) to %d segments a second, not %g", maxMPS, c.MPS)
+	}
+	for sender, r := range c.SenderMPS {
+		switch {
+		case !isE164(sender) && !validSID(sender, "MG"):
+			bad("sender_mps", "%q is neither a number in E.164 form nor a Messaging Service SID", sender)
+		case r < 0 || r > maxMPS:
+			bad("sender_mps", "%s: must be 0 (unpaced) to %d segments a second, not %g", sender, maxMPS, r)
+		}
+	}
+	if c.Burst < 1 || c.Burst > 1000 {
+		bad("burst", "must be 1 to 1000 segments, not %d", c.Burst)
+	}
+	if c.RecipientLimit < 0 {
+		bad("recipient_limit", "must be 0 (off) or more, not %d", c.RecipientLimit)
+	}
+	if c.RecipientWindow <= 0 {
+		bad("recipient_window", "must be a positive duration like \"30s\"")
+	}
 }
 
 // checkNumbers calls bad for a number that is not E.164 or is listed twice.

@@ -273,3 +273,26 @@ from = "+15551230000"
 		t.Errorf("errors = %q, want only the decode error at account_sid", got)
 	}
 }
+
+func TestPacingConfigErrors(t *testing.T) {
+	_, err := decodeConfig(instance(`account_sid = "` + testSID + `"
+auth_token = "` + testToken + `"
+from = "+15551230000"
+numbers = ["+15551230000", "555"]
+mps = -1.0
+sender_mps = { "bogus" = 1.0, "+18005550100" = -2.0 }
+burst = 0
+recipient_limit = -1
+recipient_window = "0s"
+`))
+	got := strings.Join(configErrors(t, err), "\n")
+	for _, want := range []string{
+		`numbers: "+15551230000" is listed twice`, `numbers: "555" is not a phone number`,
+		"mps: must be 0", `sender_mps: "bogus" is neither`, "sender_mps: +18005550100: must be 0",
+		"burst: must be 1", "recipient_limit: must be 0", "recipient_window: must be a positive",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors lack %q:\n%s", want, got)
+		}
+	}
+}

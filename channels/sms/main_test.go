@@ -87,6 +87,7 @@ auth_token = "` + s.token + `"
 from = "` + companyNumber + `"
 api_url = "` + twilio.URL() + `"
 request_timeout = "2s"
+mps = 0
 ` + s.extra)
 	core, logs := observer.New(zap.DebugLevel)
 	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))

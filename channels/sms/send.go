@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/connectord/connectord/channels/sms/segment"
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/richtext"
 )
@@ -21,9 +22,6 @@ const (
 	// rateLimitedWait follows Twilio 20429 / HTTP 429; Twilio sends no
 	// Retry-After with it.
 	rateLimitedWait = 2 * time.Second
-	// pairLimitedWait follows Twilio 14107: more than 30 messages between the
-	// same two numbers in 30 s fail for 30 s.
-	pairLimitedWait = 30 * time.Second
 )
 
 // Send delivers m to the phone number to and returns the Twilio message SID.
@@ -120,7 +118,7 @@ func (c *Channel) sendPart(ctx context.Context, id int64, d destination, body st
 			return sid, c.confirmPart(ctx, id, p, sid, body)
 		}
 	}
-	if err := c.pace(ctx, d); err != nil {
+	if err := c.pace(ctx, d, body); err != nil {
 		return "", err
 	}
 	start := time.Now()
@@ -176,14 +174,6 @@ func (c *Channel) clearPending(ctx context.Context, id int64, p *progress) {
 	}
 }
 
-// pace is the seam for sending limits: a long code sends about one segment
-// per second, and more than 30 messages between the same two numbers in 30 s
-// fail with 14107. A limiter per (from, to) will wait here; for now it only
-// honours ctx, and 14107 is answered with RetryAfter.
-func (c *Channel) pace(ctx context.Context, _ destination) error {
-	return ctx.Err()
-}
-
 // create makes one Messages.json call. status is the HTTP status Twilio
 // answered, 0 when there was no answer.
 func (c *Channel) create(ctx context.Context, d destination, body string, media []string) (sid string, status int, err error) {
@@ -228,10 +218,12 @@ func (c *Channel) classify(ctx context.Context, d destination, err error, status
 	switch {
 	case te.Code == 20429 || te.Status == http.StatusTooManyRequests:
 		c.noteAPI("")
+		c.pacer.rateLimited(d.paceKey(), rateLimitedWait)
 		return connector.RetryAfter(err, rateLimitedWait)
 	case te.Code == 14107:
 		c.noteAPI("")
-		return connector.RetryAfter(err, pairLimitedWait)
+		c.pacer.pairLimited(d.paceKey(), d.to)
+		return connector.RetryAfter(err, c.cfg.RecipientWindow)
 	case te.Code == 20003 || te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden ||
 		te.Status == http.StatusNotFound:
 		c.noteAPI(connector.RedactError(err))
@@ -312,14 +304,28 @@ const codeOptedOut = 21610
 // it goes from ("" when a Messaging Service picks) and the sender their
 // opt-out is recorded against.
 type destination struct {
-	to, from, sender string
+	to, from, sender, service string
 }
 
 // destination reads a conversation's address (see address.go).
 func (c *Channel) destination(addr string) destination {
 	customer, number := c.parseAddress(addr)
-	return destination{to: customer, from: c.fromNumber(number), sender: c.optOutSender(number)}
+	return destination{to: customer, from: c.fromNumber(number), sender: c.optOutSender(number),
+		service: c.cfg.MessagingServiceSID}
 }
+
+// paceKey is the sender whose queue at Twilio a message joins: its number,
+// or the Messaging Service when the service picks one.
+func (d destination) paceKey() string {
+	if d.from != "" {
+		return d.from
+	}
+	return d.service
+}
+
+// bodySegments is how many segments a create of body costs the sender's
+// rate: an MMS without text counts as one.
+func bodySegments(body string) int { return segment.Count(body).Segments }
 
 const (
 	reconcilePage = 50

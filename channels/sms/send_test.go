@@ -153,7 +153,7 @@ func TestSendErrors(t *testing.T) {
 	}{
 		{"rate limited", 429, 20429, false, rateLimitedWait, true},
 		{"429 without code", 429, 0, false, rateLimitedWait, true},
-		{"pair limit", 400, 14107, false, pairLimitedWait, true},
+		{"pair limit", 400, 14107, false, 100 * time.Millisecond, true}, // recipient_window
 		{"opted out", 400, 21610, true, 0, true},
 		{"invalid to", 400, 21211, true, 0, true},
 		{"not sms-capable", 400, 21614, true, 0, true},
@@ -164,7 +164,7 @@ func TestSendErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t, setup{})
+			w := newWorld(t, setup{extra: `recipient_window = "100ms"` + "\n"})
 			w.twilio.FailNext(1, tt.status, tt.code, tt.name)
 			_, err := w.ch.Send(context.Background(), customerNumber, text(1, "hi"))
 			if err == nil {

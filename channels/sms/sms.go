@@ -43,6 +43,7 @@ type Channel struct {
 	keywords *keywords
 	// optOuts is the core's store of opt-outs, or memOptOuts without it.
 	optOuts connector.OptOuts
+	pacer   *pacer
 }
 
 var (
@@ -76,6 +77,7 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	c := &Channel{
 		metrics:   m,
 		keywords:  kw,
+		pacer:     newPacer(cfg),
 		optOuts:   env.OptOuts,
 		name:      env.Instance.FullName(),
 		path:      "/sms/" + env.Instance.Name,
