@@ -58,9 +58,14 @@ type fakeProgress struct {
 	mu    sync.Mutex
 	m     map[int64][]byte
 	saves int
+	// first holds the first record saved for each message: what a process
+	// that died right after that save left behind.
+	first map[int64][]byte
 }
 
-func newFakeProgress() *fakeProgress { return &fakeProgress{m: map[int64][]byte{}} }
+func newFakeProgress() *fakeProgress {
+	return &fakeProgress{m: map[int64][]byte{}, first: map[int64][]byte{}}
+}
 
 func (f *fakeProgress) LoadProgress(_ context.Context, id int64) ([]byte, error) {
 	f.mu.Lock()
@@ -72,6 +77,9 @@ func (f *fakeProgress) SaveProgress(_ context.Context, id int64, p []byte) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.saves++
+	if _, ok := f.first[id]; !ok && p != nil {
+		f.first[id] = append([]byte(nil), p...)
+	}
 	if p == nil {
 		delete(f.m, id)
 	} else {

@@ -200,9 +200,10 @@ func TestSendWithoutProgressStoreResumesInMemory(t *testing.T) {
 	}
 }
 
-// Only the steps a retry needs are recorded: a text-only line writes nothing
-// (its metadata is how a retry finds it), a line with two files writes the
-// text's ts and each upload.
+// Only the steps a retry needs are recorded: the attempt itself, before the
+// post (so that whichever process retries, another instance's included,
+// looks in the thread first), then, for a line with files, the text's ts and
+// each upload.
 func TestSendRecordsOnlyStepsBeforeAnother(t *testing.T) {
 	files := fileServer(t)
 	e := newEnv(t, true, func(cfg map[string]any) { cfg["fetch_allow"] = []string{"127.0.0.0/8"} })
@@ -211,14 +212,51 @@ func TestSendRecordsOnlyStepsBeforeAnother(t *testing.T) {
 	if _, err := e.send(to, &connector.Message{ID: 50, Kind: connector.KindText, Text: "plain"}); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.sink.progress.saveCount(); n != 0 {
-		t.Errorf("a text-only line wrote %d records", n)
+	if n := e.sink.progress.saveCount(); n != 1 {
+		t.Errorf("a text-only line wrote %d records, want 1 (the attempt)", n)
 	}
 	if _, err := e.send(to, twoFiles(files)); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.sink.progress.saveCount(); n != 3 {
-		t.Errorf("a line with two files wrote %d records, want 3", n)
+	if n := e.sink.progress.saveCount() - 1; n != 4 {
+		t.Errorf("a line with two files wrote %d records, want 4 (the attempt, the ts, each file)", n)
+	}
+}
+
+// A process that dies during the post, or after it before the core
+// recorded it sent, leaves the attempt recorded: the next attempt, by a
+// process started before the message was stored (an instance that took the
+// conversation over), finds the post in the thread and does not post again.
+func TestSendAfterAnotherProcessDiedMidPost(t *testing.T) {
+	e := newEnv(t, true, nil)
+	e.start()
+	to, root := e.thread("help")
+	m := &connector.Message{ID: 51, Kind: connector.KindText, Text: "posted once", CreatedAt: time.Now()}
+	if _, err := e.send(to, m); err != nil {
+		t.Fatal(err)
+	}
+	// What the store held while the post was under way, had the process
+	// died then.
+	e.sink.progress.mu.Lock()
+	left := e.sink.progress.first[m.ID]
+	e.sink.progress.mu.Unlock()
+	if left == nil {
+		t.Fatal("nothing was recorded before the post: a process dying in it leaves no trace")
+	}
+	if err := e.sink.progress.SaveProgress(context.Background(), m.ID, left); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.send(to, m); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range threadNames(e.fake, root.TS) {
+		if name == "posted once" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the line is in the thread %d times, want once", n)
 	}
 }
 

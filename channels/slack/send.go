@@ -129,7 +129,17 @@ func (c *Channel) post(ctx context.Context, a address, m *connector.Message, tex
 	if err := c.pace.wait(ctx, a.Channel); err != nil {
 		return err
 	}
-	begin := time.Now()
+	// The attempt is recorded before it is made: a process that dies in the
+	// call leaves the record, and whichever process sends the message next
+	// (this instance restarted, or another that took the conversation over)
+	// looks in the thread before posting. A record that fails posts nothing.
+	if p.Unknown.IsZero() {
+		p.Unknown = time.Now()
+		if err := c.saveProgress(ctx, m.ID, *p); err != nil {
+			p.Unknown = time.Time{}
+			return fmt.Errorf("not posted: %w", err)
+		}
+	}
 	_, ts, err := c.api.PostMessageContext(ctx, a.Channel, c.postOptions(a, m, text)...)
 	c.noteAPI(err)
 	if err != nil {
@@ -137,18 +147,23 @@ func (c *Channel) post(ctx context.Context, a address, m *connector.Message, tex
 		if errors.As(err, &rl) {
 			c.pace.hold(a.Channel, rl.RetryAfter)
 		}
-		if unknownOutcome(err) && p.Unknown.IsZero() {
-			p.Unknown = begin
-			if serr := c.saveProgress(ctx, m.ID, *p); serr != nil {
-				// The post's own error is what the router acts on; a retry
-				// by this process may then post again.
-				c.log.Warn("an unknown post outcome was not recorded", zap.Int64("message", m.ID), zap.Error(serr))
-			}
+		if !unknownOutcome(err) {
+			c.clearUnknown(ctx, m.ID, p) // Slack refused it: nothing to look for
 		}
 		return classify(err)
 	}
 	p.TS, p.Unknown = ts, time.Time{}
 	return nil
+}
+
+// clearUnknown drops the record of an attempt that Slack refused, so the
+// next attempt posts without looking first; a record that stays only costs
+// that look.
+func (c *Channel) clearUnknown(ctx context.Context, id int64, p *progress) {
+	p.Unknown = time.Time{}
+	if err := c.saveProgress(ctx, id, *p); err != nil {
+		c.log.Debug("a refused post's record stays; the next attempt looks first", zap.Int64("message", id), zap.Error(err))
+	}
 }
 
 func (c *Channel) postOptions(a address, m *connector.Message, text string) []slack.MsgOption {
@@ -169,9 +184,10 @@ func (c *Channel) postOptions(a address, m *connector.Message, text string) []sl
 	return opts
 }
 
-// mayHavePosted reports whether m could already be in Slack: an earlier
-// attempt ended without knowing, or m is older than this process (its last
-// attempt may have died before recording anything).
+// mayHavePosted reports whether m could already be in Slack: an attempt
+// was recorded (every post is, before it is made) and not known to have
+// failed, or m is older than this process (stored by a connectord that did
+// not record attempts).
 func (c *Channel) mayHavePosted(m *connector.Message, p progress) bool {
 	c.mu.Lock()
 	started := c.started
