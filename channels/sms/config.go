@@ -66,6 +66,13 @@ type Config struct {
 	RecipientLimit  int           `toml:"recipient_limit"`
 	RecipientWindow time.Duration `toml:"recipient_window"`
 
+	// CatchUp reads the messages Twilio received while connectord was
+	// unreachable from its Messages list: at start, when API calls get
+	// through again after failing, and every CatchUpInterval (0: only
+	// then). Defaults true and 5m.
+	CatchUp         bool          `toml:"catch_up"`
+	CatchUpInterval time.Duration `toml:"catch_up_interval"`
+
 	// OptOutKeywords, OptInKeywords and HelpKeywords are the carrier
 	// keywords, matched against a message that is one word, in any case,
 	// surrounding white space and punctuation ignored. An opt-out keyword
@@ -95,6 +102,7 @@ func defaultConfig() Config {
 		SenderMPS:      map[string]float64{},
 		Burst:          4,
 		RecipientLimit: 30, RecipientWindow: 30 * time.Second,
+		CatchUp: true, CatchUpInterval: 5 * time.Minute,
 		OptOutKeywords: []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"},
 		OptInKeywords:  []string{"START", "YES", "UNSTOP"},
 		HelpKeywords:   []string{"HELP", "INFO"},
@@ -169,6 +177,9 @@ func (c Config) check(bad func(key, format string, args ...any)) {
 	c.checkNumbers(bad)
 	c.checkKeywords(bad)
 	c.checkPacing(bad)
+	if c.CatchUpInterval < 0 {
+		bad("catch_up_interval", "must be 0 (off) or a positive duration like \"5m\"")
+	}
 }
 
 // checkPacing calls bad for a rate, burst or loop limit out of range.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -44,6 +45,13 @@ type Channel struct {
 	// optOuts is the core's store of opt-outs, or memOptOuts without it.
 	optOuts connector.OptOuts
 	pacer   *pacer
+
+	// receipts says where the stored customer messages end; nil without
+	// the core (no catch-up).
+	receipts   connector.Receipts
+	catchUpNow chan struct{} // a catch-up is wanted soon
+	stopLoops  context.CancelFunc
+	loops      sync.WaitGroup
 }
 
 var (
@@ -75,16 +83,18 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	c := &Channel{
-		metrics:   m,
-		keywords:  kw,
-		pacer:     newPacer(cfg),
-		optOuts:   env.OptOuts,
-		name:      env.Instance.FullName(),
-		path:      "/sms/" + env.Instance.Name,
-		cfg:       cfg,
-		log:       log,
-		sink:      env.Sink,
-		publicURL: env.PublicURL,
+		metrics:    m,
+		keywords:   kw,
+		pacer:      newPacer(cfg),
+		receipts:   env.Receipts,
+		catchUpNow: make(chan struct{}, 1),
+		optOuts:    env.OptOuts,
+		name:       env.Instance.FullName(),
+		path:       "/sms/" + env.Instance.Name,
+		cfg:        cfg,
+		log:        log,
+		sink:       env.Sink,
+		publicURL:  env.PublicURL,
 		client: &http.Client{
 			Transport:     t,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -105,17 +115,27 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 // Name returns the instance name, "sms.main".
 func (c *Channel) Name() string { return c.name }
 
-// Start marks the channel started. Intake is webhooks, which the core serves,
-// so there is nothing to connect.
+// Start marks the channel started and begins catching up, in the
+// background, on what Twilio received while connectord was unreachable.
+// Intake is webhooks, which the core serves, so there is nothing to
+// connect.
 func (c *Channel) Start(context.Context) error {
-	c.started.Store(true)
+	if c.started.Swap(true) {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopLoops = cancel
+	c.loops.Go(func() { c.catchUpLoop(ctx) })
 	return nil
 }
 
-// Stop marks the channel stopped and closes idle API connections. It
-// tolerates a channel that was never started.
+// Stop marks the channel stopped, ends the catch-up and closes idle API
+// connections. It tolerates a channel that was never started.
 func (c *Channel) Stop(context.Context) error {
-	c.started.Store(false)
+	if c.started.Swap(false) {
+		c.stopLoops()
+		c.loops.Wait()
+	}
 	c.transport.CloseIdleConnections()
 	return nil
 }
@@ -134,8 +154,12 @@ func (c *Channel) Health() connector.Health {
 
 // noteAPI records how an API call ended for Health: failure "" means it
 // reached Twilio (whatever Twilio answered).
+// A call that got through after one that did not triggers a catch-up:
+// connectord was likely unreachable for Twilio's webhooks too.
 func (c *Channel) noteAPI(failure string) {
-	c.lastFailure.Store(&failure)
+	if prev := c.lastFailure.Swap(&failure); prev != nil && *prev != "" && failure == "" {
+		c.triggerCatchUp()
+	}
 }
 
 // statusCallbackURL is the URL Twilio reports delivery to, or "" when

@@ -85,16 +85,21 @@ func clipRunes(s string, n int) string {
 
 // messageDoc is what the channel reads of a Message resource.
 type messageDoc struct {
-	SID         string `json:"sid"`
-	To          string `json:"to"`
-	Body        string `json:"body"`
-	Direction   string `json:"direction"`
-	DateCreated string `json:"date_created"`
+	SID                 string `json:"sid"`
+	To                  string `json:"to"`
+	From                string `json:"from"`
+	Body                string `json:"body"`
+	Direction           string `json:"direction"`
+	DateCreated         string `json:"date_created"`
+	DateSent            string `json:"date_sent"`
+	NumMedia            string `json:"num_media"`
+	MessagingServiceSID string `json:"messaging_service_sid"`
 }
 
 // messagePage is what the channel reads of a page of Message resources.
 type messagePage struct {
-	Messages []messageDoc `json:"messages"`
+	Messages    []messageDoc `json:"messages"`
+	NextPageURI string       `json:"next_page_uri"`
 }
 
 // messagesURL is the account's Messages resource under api_url, with query
@@ -120,6 +125,20 @@ func (c *Channel) createMessage(ctx context.Context, form url.Values) (messageDo
 func (c *Channel) listMessages(ctx context.Context, query url.Values) (messagePage, error) {
 	var p messagePage
 	_, err := c.call(ctx, http.MethodGet, c.messagesURL(query), nil, &p)
+	return p, err
+}
+
+// nextPage GETs the page a list answer's next_page_uri names. The URI must
+// be the account's Messages resource on the API host: it is Twilio's
+// answer, but the credentials go with the request.
+func (c *Channel) nextPage(ctx context.Context, uri string) (messagePage, error) {
+	var p messagePage
+	base := c.messagesURL(nil)
+	prefix := strings.TrimPrefix(base, strings.TrimSuffix(c.cfg.APIURL, "/"))
+	if !strings.HasPrefix(uri, prefix+"?") {
+		return p, fmt.Errorf("twilio's next_page_uri is not the Messages list: %s", connector.RedactURL(uri))
+	}
+	_, err := c.call(ctx, http.MethodGet, strings.TrimSuffix(c.cfg.APIURL, "/")+uri, nil, &p)
 	return p, err
 }
 
