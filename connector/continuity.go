@@ -177,6 +177,7 @@ func (r *Router) lostLocked(ctx context.Context, c *Conversation, session json.R
 	if err != nil {
 		return fmt.Errorf("record lost chat: %w", err)
 	}
+	r.setCarried(c.ID, false) // the next attempt opens a new chat
 	if !res.Skipped {
 		r.metrics.Reopened.WithLabelValues(c.Vendor).Inc()
 		log.Info("the vendor lost the chat; opening a new one")

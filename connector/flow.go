@@ -20,6 +20,9 @@ func (r *Router) attempt(ctx context.Context, c *Conversation, m *Message) error
 	if !ok {
 		return Permanent(fmt.Errorf("vendor %s is not configured", c.Vendor))
 	}
+	if done, err := r.carry(ctx, v, c, m); done || err != nil {
+		return err
+	}
 	if m.Kind == KindEnd {
 		if err := v.End(ctx, c, m.Text); err != nil {
 			return err
@@ -144,6 +147,7 @@ func (r *Router) open(ctx context.Context, v Vendor, c *Conversation) (*Conversa
 		r.quitOrphan(v, c, session)
 		return nil, fmt.Errorf("%w: record opened session: %w", errStopping, err)
 	}
+	r.setCarried(c.ID, true)
 	return opened, nil
 }
 
@@ -293,10 +297,11 @@ func (r *Router) resume(ctx context.Context, id int64) {
 			return
 		}
 		rs, ok := r.vendors[c.Vendor].(Resumer)
-		if !ok {
+		if !ok || r.isCarried(id) {
 			return
 		}
 		if err = rs.Resume(ctx, c); err == nil {
+			r.setCarried(id, true)
 			r.convLog(c).Info("vendor session resumed")
 			return
 		}

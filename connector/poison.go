@@ -82,3 +82,26 @@ func (r *Router) takeRecovered(id int64) bool {
 	delete(r.recovered, id)
 	return true
 }
+
+// markRecovered puts back a recovered message's mark: it goes again later,
+// and its crash count is checked then.
+func (r *Router) markRecovered(id int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recovered[id] = true
+}
+
+// admit runs a recovered message's crash check before its first attempt and
+// reports whether to send it; a message that crashed the process too often
+// is failed here.
+func (r *Router) admit(ctx context.Context, m *Message) bool {
+	reason, err := r.admitRecovered(ctx, m)
+	if err != nil {
+		r.log.Warn("poison check failed; sending anyway", zap.Int64("message", m.ID), zap.Error(err))
+	}
+	if reason != "" {
+		r.poisoned(ctx, m, reason)
+		return false
+	}
+	return true
+}

@@ -47,6 +47,14 @@ type Router struct {
 	recovered map[int64]bool
 	limiters  map[int64]*rate.Limiter // per conversation, to the customer
 	toldBusy  map[int64]bool          // held by the channel's cap, customer told
+	// carried holds the conversations whose vendor chat this process has
+	// resumed or opened: a chat stored by another process (an earlier run,
+	// or an instance that died) is resumed before anything else is sent
+	// on it, whichever path queued the message (carry.go).
+	carried map[int64]bool
+	// deferrals counts, by message, how often a message let older lines
+	// of its conversation go first (order.go).
+	deferrals map[int64]int
 	stopping  bool
 	stopCh    chan struct{} // closed by Stop: no new attempts, no more waiting
 	runCtx    context.Context
@@ -114,7 +122,7 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		store: rc.Store, log: rc.Logger, metrics: rc.Metrics,
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
 		stopCh: make(chan struct{}), queued: map[queuedKey]bool{},
-		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{},
+		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{}, carried: map[int64]bool{}, deferrals: map[int64]int{},
 		lanes: NewLanes(LanesOptions[laneKey]{}),
 	}
 	r.live.Store(&routerSettings{cfg: rc.Conversation, notices: ts, vendorOf: rc.VendorFor})
@@ -370,8 +378,14 @@ func (r *Router) queue(c *Conversation, m *Message, stale bool) bool {
 	}
 	r.queued[q] = true
 	r.lanes.Go(k, 0, func() {
-		defer r.dequeued(q)
-		r.deliver(r.runCtx, m, stale)
+		again := false
+		defer func() {
+			r.dequeued(q)
+			if again { // behind the older lines it queued first
+				r.requeue(c, m)
+			}
+		}()
+		again = r.deliver(r.runCtx, m, stale)
 	})
 	return true
 }
@@ -411,24 +425,31 @@ func closedChan() chan struct{} {
 }
 
 // deliver moves one message to its destination, retrying until it is sent,
-// fails permanently, or the Router stops (then it stays stored).
-func (r *Router) deliver(ctx context.Context, m *Message, stale bool) {
-	if r.takeRecovered(m.ID) {
-		reason, err := r.admitRecovered(ctx, m)
-		if err != nil {
-			r.log.Warn("poison check failed; sending anyway", zap.Int64("message", m.ID), zap.Error(err))
-		}
-		if reason != "" {
-			r.poisoned(ctx, m, reason)
-			return
-		}
-		defer r.settleAttempts(m)
-	}
+// fails permanently, or the Router stops (then it stays stored). It reports
+// that m must go again behind older lines of its conversation, which it
+// queued (see behindOlder).
+func (r *Router) deliver(ctx context.Context, m *Message, stale bool) (again bool) {
+	recovered, admitted := r.takeRecovered(m.ID), false
 	panics := 0
 	for attempt := 0; ; attempt++ {
 		cur, conv, err := r.current(ctx, m, stale)
 		if err == nil && cur == nil {
-			return // settled meanwhile, or moved to another conversation's lane
+			return false // settled meanwhile, or moved to another conversation's lane
+		}
+		if err == nil && !admitted {
+			admitted = true
+			if r.behindOlder(ctx, cur) {
+				if recovered {
+					r.markRecovered(m.ID) // its poison check comes when it goes again
+				}
+				return true
+			}
+			if recovered && !r.admit(ctx, cur) {
+				return false
+			}
+			if recovered {
+				defer r.settleAttempts(m)
+			}
 		}
 		if err == nil {
 			m = cur
@@ -605,6 +626,7 @@ func (r *Router) sweepIdle(ctx context.Context, now time.Time) {
 		r.log.Error("inactivity sweep", zap.Error(err))
 		return
 	}
+	r.forgetCarried(open)
 	for _, c := range open {
 		// A customer waiting for an agent is not timed out on their own
 		// silence: pending and queued conversations wait for the vendor.

@@ -2,6 +2,7 @@ package connector_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -328,5 +329,65 @@ func TestSessionLostInCrashReopens(t *testing.T) {
 	c := h.openConversation(alice)
 	if c.State != connector.StateActive || string(c.Session) != `{"chat":2}` {
 		t.Errorf("conversation = %+v, want active with the second session", c)
+	}
+}
+
+// A line queued for a chat another process opened (woken by another
+// instance, or found by an outbox sweep before the scheduled resume ran) is
+// sent only after the vendor resumed the chat: a vendor that does not carry
+// a chat cannot send on it.
+func TestLineOnAnotherProcessChatResumesFirst(t *testing.T) {
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			h.vendor.mu.Lock()
+			defer h.vendor.mu.Unlock()
+			if h.vendor.resumes == 0 {
+				return errors.New("chat not carried by this process")
+			}
+			return nil
+		}
+	})
+	ctx := context.Background()
+	// Another process's conversation: stored, opened at the vendor, and a
+	// line waiting, none of it through this Router.
+	res, err := h.store.RecordInbound(ctx, connector.Inbound{Channel: "sms.main", Customer: alice, Text: "hello",
+		SourceID: "SM1", ReceivedAt: time.Now()}, "whoson.sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Apply(ctx, connector.Change{ConversationID: res.Conversation.ID, State: connector.StateQueued,
+		Session: json.RawMessage(`{"chat":99}`)}); err != nil {
+		t.Fatal(err)
+	}
+	h.router.Wake(ctx, res.Conversation.ID)
+	if diff := cmp.Diff([]string{"text:hello"}, texts(h.toAgent.wait(t, 1, 5*time.Second))); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+	h.idle()
+	h.vendor.mu.Lock()
+	defer h.vendor.mu.Unlock()
+	if h.vendor.resumes != 1 {
+		t.Errorf("Resume called %d times, want once", h.vendor.resumes)
+	}
+}
+
+// Lines reach the agent in the order they were stored, even when a newer
+// one is queued before older ones (stored by another instance that woke
+// this one late, or found by a claim): the newer one waits behind them.
+func TestOlderLinesGoFirst(t *testing.T) {
+	h := newHarness(t, nil)
+	h.inbound(alice, "SM0", "zero")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	ctx := context.Background()
+	for _, sid := range []string{"SM1", "SM2"} { // stored, but not queued by this Router
+		if _, err := h.store.RecordInbound(ctx, connector.Inbound{Channel: "sms.main", Customer: alice, Text: sid,
+			SourceID: sid, ReceivedAt: time.Now()}, "whoson.sales"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.inbound(alice, "SM3", "SM3")
+	got := texts(h.toAgent.wait(t, 4, 5*time.Second))
+	if diff := cmp.Diff([]string{"text:zero", "text:SM1", "text:SM2", "text:SM3"}, got); diff != "" {
+		t.Errorf("to agent (-want +got):\n%s", diff)
 	}
 }

@@ -53,6 +53,10 @@ type Store interface {
 	Messages(ctx context.Context, conversationID int64) ([]*Message, error)
 	// Outbox returns every message still DeliveryStored, by id.
 	Outbox(ctx context.Context) ([]*Message, error)
+	// WaitingBefore returns a conversation's messages to the agent still
+	// DeliveryStored whose id is below before, by id: what must reach the
+	// agent before the message with that id.
+	WaitingBefore(ctx context.Context, conversationID, before int64) ([]*Message, error)
 	// Message returns one message as it stands now, or ErrNotFound.
 	Message(ctx context.Context, id int64) (*Message, error)
 

@@ -17,6 +17,7 @@ var readTests = []storeTest{
 	{"MessagesInOrder", testMessagesOrder},
 	{"Stats", testStats},
 	{"Ping", testPing},
+	{"WaitingBefore", testWaitingBefore},
 }
 
 func testConversationNotFound(f *fixture) {
@@ -259,5 +260,28 @@ func testNewestSourceID(f *fixture) {
 	}
 	if _, err := f.s.NewestSourceID(f.ctx, chSlack, ""); err == nil {
 		f.t.Error("NewestSourceID with an empty prefix: no error")
+	}
+}
+
+// WaitingBefore lists a conversation's lines to the agent still stored
+// below an id, by id: not sent ones, not lines to the customer, not other
+// conversations'.
+func testWaitingBefore(f *fixture) {
+	a1 := f.inbound(chSMS, alice, "SM1", "one").Message
+	a2 := f.inbound(chSMS, alice, "SM2", "two").Message
+	f.inbound(chSMS, bob, "SM3", "bob's")
+	a3 := f.inbound(chSMS, alice, "SM4", "three").Message
+	f.apply(connector.Change{ConversationID: a1.ConversationID,
+		Messages: []*connector.Message{{Direction: connector.ToCustomer, Kind: connector.KindText, Text: "hi", SourceID: "L1"}}})
+	if err := f.s.MarkSent(f.ctx, a1.ID, ""); err != nil {
+		f.t.Fatal(err)
+	}
+	got, err := f.s.WaitingBefore(f.ctx, a1.ConversationID, a3.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.diff("waiting before the third line", []int64{a2.ID}, ids(got))
+	if got, err = f.s.WaitingBefore(f.ctx, a1.ConversationID, a2.ID); err != nil || len(got) != 0 {
+		f.t.Errorf("WaitingBefore(the second line) = %v, %v; want none (the first was sent)", ids(got), err)
 	}
 }

@@ -24,6 +24,7 @@ type queries struct {
 	// read.go
 	conversation, openConversations, ownedOpen, openCursors, newestSourceID string
 	messages, outbox, ownedOutbox, message                                  string
+	waitingBefore                                                           string
 	// inbound.go, outbound.go
 	openOf, inboundDuplicate, createConversation, touchInbound             string
 	outboundTaken, outboundKey, outboundTarget, createOutboundConversation string
@@ -89,6 +90,8 @@ func newQueries(d *Dialect) *queries {
 		ORDER BY source_id DESC LIMIT 1`,
 		messages: `SELECT ` + sqlrow.MessageColumns + ` FROM messages WHERE conversation_id = ? ORDER BY id`,
 		outbox:   `SELECT ` + sqlrow.MessageColumns + ` FROM messages WHERE state = 'stored' ORDER BY id`,
+		waitingBefore: `SELECT ` + sqlrow.MessageColumns + ` FROM messages{index messages_waiting}
+		WHERE conversation_id = ? AND state = 'stored' AND direction = 'to_agent' AND id < ? ORDER BY id`,
 		ownedOutbox: `SELECT ` + qualified("m", sqlrow.MessageColumns) + `
 			FROM messages m JOIN conversations c ON c.id = m.conversation_id
 			WHERE m.state = 'stored' AND c.owner = ? ORDER BY m.id`,
@@ -147,7 +150,7 @@ func (q *queries) all() []*string {
 		&q.sendProgress, &q.saveProgress, &q.countAttempt, &q.clearAttempts,
 		&q.markSent, &q.markFailed, &q.contextSettled, &q.messageExists, &q.byRemoteID, &q.setDelivery,
 		&q.conversation, &q.openConversations, &q.ownedOpen, &q.openCursors, &q.newestSourceID,
-		&q.messages, &q.outbox, &q.ownedOutbox, &q.message,
+		&q.messages, &q.outbox, &q.ownedOutbox, &q.message, &q.waitingBefore,
 		&q.openOf, &q.inboundDuplicate, &q.createConversation, &q.touchInbound,
 		&q.outboundTaken, &q.outboundKey, &q.outboundTarget, &q.createOutboundConversation,
 		&q.waitingCount, &q.moveWaiting, &q.lastMessageID, &q.updateConversation, &q.insertMessage, &q.failPending,

@@ -117,6 +117,16 @@ func (s *Store) Outbox(ctx context.Context) ([]*connector.Message, error) {
 	return sqlrow.ScanMessages(db.QueryContext(ctx, s.q.outbox))
 }
 
+// WaitingBefore returns a conversation's messages to the agent still stored
+// whose id is below before, by id.
+func (s *Store) WaitingBefore(ctx context.Context, conversationID, before int64) ([]*connector.Message, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	return sqlrow.ScanMessages(db.QueryContext(ctx, s.q.waitingBefore, conversationID, before))
+}
+
 // Message returns one message as it stands now, or connector.ErrNotFound.
 func (s *Store) Message(ctx context.Context, id int64) (*connector.Message, error) {
 	db, err := s.reader()
