@@ -3,9 +3,11 @@ package sms
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -85,7 +87,10 @@ func (c *Channel) catchUp(ctx context.Context) error {
 		return err
 	}
 	for i, m := range missed {
-		form := m.form()
+		form, err := c.listedForm(ctx, m)
+		if err != nil {
+			return fmt.Errorf("relayed %d of %d missed messages: %w", i, len(missed), err)
+		}
 		in, err := c.inboundOf(form)
 		if err != nil {
 			c.log.Warn("listed message skipped", zap.String("message_sid", m.SID), zap.Error(err))
@@ -210,4 +215,30 @@ func (c *Channel) takeMissed(ctx context.Context, form webhookForm, in connector
 		}
 	}
 	return c.take(ctx, form, in)
+}
+
+// listedForm is m's webhook form with its media, which the list leaves
+// out: for an MMS, the message's Media list is read.
+func (c *Channel) listedForm(ctx context.Context, m messageDoc) (webhookForm, error) {
+	form := m.form()
+	if n, err := strconv.Atoi(m.NumMedia); err != nil || n <= 0 {
+		return form, nil
+	}
+	var page struct {
+		MediaList []struct {
+			ContentType string `json:"content_type"`
+			URI         string `json:"uri"`
+		} `json:"media_list"`
+	}
+	u := strings.TrimSuffix(c.messagesURL(nil), ".json") + "/" + url.PathEscape(m.SID) + "/Media.json"
+	if _, err := c.call(ctx, http.MethodGet, u, nil, &page); err != nil {
+		return nil, fmt.Errorf("list media of %s: %w", m.SID, err)
+	}
+	api := strings.TrimSuffix(c.cfg.APIURL, "/")
+	for i, f := range page.MediaList[:min(len(page.MediaList), maxMedia)] {
+		form["MediaUrl"+strconv.Itoa(i)] = api + strings.TrimSuffix(f.URI, ".json")
+		form["MediaContentType"+strconv.Itoa(i)] = f.ContentType
+	}
+	form["NumMedia"] = strconv.Itoa(min(len(page.MediaList), maxMedia))
+	return form, nil
 }

@@ -73,6 +73,21 @@ type Config struct {
 	CatchUp         bool          `toml:"catch_up"`
 	CatchUpInterval time.Duration `toml:"catch_up_interval"`
 
+	// MediaLinkTTL is how long a link to a customer's MMS file, as given
+	// to the agent, stays good. Default 168h (a week).
+	MediaLinkTTL time.Duration `toml:"media_link_ttl"`
+	// FetchTimeout bounds one media download (a link opened). Default 30s.
+	FetchTimeout time.Duration `toml:"fetch_timeout"`
+	// MaxMedia, MaxMediaBytes and MediaTypes are Twilio's MMS limits an
+	// agent's files are held to (10 files, 5 MB in all, the types Twilio
+	// accepts; "image/*" covers a family); a file beyond them is left out
+	// and the customer reads MediaRefusedNotice ({{.Name}}, {{.Reason}}).
+	// MaxMediaBytes also bounds a file served through a link.
+	MaxMedia           int      `toml:"max_media"`
+	MaxMediaBytes      int64    `toml:"max_media_bytes"`
+	MediaTypes         []string `toml:"media_types"`
+	MediaRefusedNotice string   `toml:"media_refused_notice"`
+
 	// OptOutKeywords, OptInKeywords and HelpKeywords are the carrier
 	// keywords, matched against a message that is one word, in any case,
 	// surrounding white space and punctuation ignored. An opt-out keyword
@@ -103,13 +118,18 @@ func defaultConfig() Config {
 		Burst:          4,
 		RecipientLimit: 30, RecipientWindow: 30 * time.Second,
 		CatchUp: true, CatchUpInterval: 5 * time.Minute,
-		OptOutKeywords: []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"},
-		OptInKeywords:  []string{"START", "YES", "UNSTOP"},
-		HelpKeywords:   []string{"HELP", "INFO"},
-		OptOutReplies:  true,
-		OptOutReply:    "You have been unsubscribed and will get no more messages from this number. Reply START to resubscribe.",
-		OptInReply:     "You have been resubscribed to messages from this number. Reply HELP for help, STOP to unsubscribe.",
-		HelpReply:      "You are writing to our support team; reply with your question and an agent will answer. Reply STOP to unsubscribe.",
+		MediaLinkTTL: 7 * 24 * time.Hour, FetchTimeout: 30 * time.Second,
+		MaxMedia: 10, MaxMediaBytes: 5 << 20,
+		MediaTypes: []string{"image/*", "audio/*", "video/*", "text/plain", "text/vcard", "text/x-vcard",
+			"text/calendar", "text/csv", "application/pdf"},
+		MediaRefusedNotice: "(Not sent by SMS: {{.Name}}, {{.Reason}}.)",
+		OptOutKeywords:     []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"},
+		OptInKeywords:      []string{"START", "YES", "UNSTOP"},
+		HelpKeywords:       []string{"HELP", "INFO"},
+		OptOutReplies:      true,
+		OptOutReply:        "You have been unsubscribed and will get no more messages from this number. Reply START to resubscribe.",
+		OptInReply:         "You have been resubscribed to messages from this number. Reply HELP for help, STOP to unsubscribe.",
+		HelpReply:          "You are writing to our support team; reply with your question and an agent will answer. Reply STOP to unsubscribe.",
 	}
 }
 
@@ -179,6 +199,33 @@ func (c Config) check(bad func(key, format string, args ...any)) {
 	c.checkPacing(bad)
 	if c.CatchUpInterval < 0 {
 		bad("catch_up_interval", "must be 0 (off) or a positive duration like \"5m\"")
+	}
+	c.checkMedia(bad)
+}
+
+// checkMedia calls bad for a media limit out of range.
+func (c Config) checkMedia(bad func(key, format string, args ...any)) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"media_link_ttl", c.MediaLinkTTL}, {"fetch_timeout", c.FetchTimeout}} {
+		if d.v <= 0 {
+			bad(d.key, "must be a positive duration like \"30s\"")
+		}
+	}
+	if c.MaxMedia < 0 || c.MaxMedia > maxMedia {
+		bad("max_media", "must be 0 to %d (Twilio's limit), not %d", maxMedia, c.MaxMedia)
+	}
+	if c.MaxMediaBytes <= 0 {
+		bad("max_media_bytes", "must be positive, not %d", c.MaxMediaBytes)
+	}
+	for _, t := range c.MediaTypes {
+		if main, sub, ok := strings.Cut(t, "/"); !ok || main == "" || sub == "" || strings.ContainsAny(t, " ;,") {
+			bad("media_types", "%q is not a content type like \"image/png\" or \"image/*\"", t)
+		}
+	}
+	if _, err := connector.ParseTemplate("media_refused_notice", c.MediaRefusedNotice, refusedMedia{}); err != nil {
+		bad("media_refused_notice", "%v", err)
 	}
 }
 

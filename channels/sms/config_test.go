@@ -50,6 +50,7 @@ func TestConfigAllKeys(t *testing.T) {
 	cfg, err := decodeConfig(instance(`
 account_sid = "` + testSID + `"
 auth_token = "` + testToken + `"
+from = "+15551230000"
 messaging_service_sid = "MG0123456789abcdef0123456789abcdef"
 api_url = "http://127.0.0.1:9999/"
 request_timeout = "250ms"
@@ -57,15 +58,44 @@ status_callback = false
 max_segments = 3
 truncation_mark = "..."
 gsm_normalize = true
+numbers = ["+15551230001"]
+opt_out_keywords = ["ARRET"]
+opt_in_keywords = ["ARRIBA"]
+help_keywords = ["AIDE"]
+opt_out_replies = false
+opt_out_reply = "bye"
+opt_in_reply = "hi"
+help_reply = "help"
+mps = 3.0
+sender_mps = { "+15551230001" = 2.0 }
+burst = 1
+recipient_limit = 5
+recipient_window = "5s"
+catch_up = false
+catch_up_interval = "1m"
+media_link_ttl = "1h"
+fetch_timeout = "5s"
+max_media = 3
+max_media_bytes = 1000
+media_types = ["image/png"]
+media_refused_notice = "no {{.Name}}"
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := defaultConfig()
-	want.AccountSID, want.AuthToken = testSID, testToken
+	want.AccountSID, want.AuthToken, want.From = testSID, testToken, "+15551230000"
 	want.MessagingServiceSID, want.APIURL = "MG0123456789abcdef0123456789abcdef", "http://127.0.0.1:9999/"
 	want.RequestTimeout, want.StatusCallback = 250*time.Millisecond, false
 	want.MaxSegments, want.TruncationMark, want.GSMNormalize = 3, "...", true
+	want.Numbers = []string{"+15551230001"}
+	want.OptOutKeywords, want.OptInKeywords, want.HelpKeywords = []string{"ARRET"}, []string{"ARRIBA"}, []string{"AIDE"}
+	want.OptOutReplies, want.OptOutReply, want.OptInReply, want.HelpReply = false, "bye", "hi", "help"
+	want.MPS, want.SenderMPS, want.Burst = 3, map[string]float64{"+15551230001": 2}, 1
+	want.RecipientLimit, want.RecipientWindow = 5, 5*time.Second
+	want.CatchUp, want.CatchUpInterval = false, time.Minute
+	want.MediaLinkTTL, want.FetchTimeout, want.MaxMedia, want.MaxMediaBytes = time.Hour, 5*time.Second, 3, 1000
+	want.MediaTypes, want.MediaRefusedNotice = []string{"image/png"}, "no {{.Name}}"
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}

@@ -91,18 +91,21 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 }
 
 // render returns m's text as SMS bodies, prepared as Split prepares them,
-// and its media URLs.
+// and its MediaUrl values. Attachments beyond Twilio's limits are left out,
+// and a last body tells the customer so (the same for every attempt, so a
+// retry resumes the same parts).
 func (c *Channel) render(m *connector.Message) (parts, media []string) {
 	text := m.Text
 	if m.Format == connector.FormatHTML {
 		text = richtext.PlainText(text)
 	}
-	for _, a := range m.Attachments {
-		if a.URL != "" {
-			media = append(media, a.URL)
-		}
+	parts = c.Split(text)
+	media, refused := c.outboundMedia(m.Attachments)
+	if len(refused) > 0 {
+		c.log.Warn("attachments left out of an SMS", zap.Int64("message", m.ID), zap.Any("refused", refused))
+		parts = append(parts, c.Split(c.mediaNotice(refused))...)
 	}
-	return c.Split(text), media
+	return parts, media
 }
 
 // sendPart sends one body, reconciling an earlier unknown outcome first, and

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/medialink"
 )
 
 // Kind is the "sms" channel kind: one Channel per [channels.sms.NAME] block.
@@ -48,10 +49,14 @@ type Channel struct {
 
 	// receipts says where the stored customer messages end; nil without
 	// the core (no catch-up).
-	receipts   connector.Receipts
-	catchUpNow chan struct{} // a catch-up is wanted soon
-	stopLoops  context.CancelFunc
-	loops      sync.WaitGroup
+	receipts connector.Receipts
+
+	links        *medialink.Signer
+	media        *http.Client // media fetches for links
+	mediaRefused *connector.Template
+	catchUpNow   chan struct{} // a catch-up is wanted soon
+	stopLoops    context.CancelFunc
+	loops        sync.WaitGroup
 }
 
 var (
@@ -81,20 +86,27 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	if err != nil { // checkKeywords parsed the templates already
 		return nil, fmt.Errorf("%s: %w", env.Instance.Path, err)
 	}
+	refused, err := connector.ParseTemplate("media_refused_notice", cfg.MediaRefusedNotice, refusedMedia{})
+	if err != nil { // checkMedia parsed it already
+		return nil, fmt.Errorf("%s: %w", env.Instance.Path, err)
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	c := &Channel{
-		metrics:    m,
-		keywords:   kw,
-		pacer:      newPacer(cfg),
-		receipts:   env.Receipts,
-		catchUpNow: make(chan struct{}, 1),
-		optOuts:    env.OptOuts,
-		name:       env.Instance.FullName(),
-		path:       "/sms/" + env.Instance.Name,
-		cfg:        cfg,
-		log:        log,
-		sink:       env.Sink,
-		publicURL:  env.PublicURL,
+		links:        medialink.New(cfg.AuthToken.Reveal(), env.Instance.FullName()+" media", cfg.MediaLinkTTL),
+		media:        newMediaClient(cfg, t),
+		mediaRefused: refused,
+		metrics:      m,
+		keywords:     kw,
+		pacer:        newPacer(cfg),
+		receipts:     env.Receipts,
+		catchUpNow:   make(chan struct{}, 1),
+		optOuts:      env.OptOuts,
+		name:         env.Instance.FullName(),
+		path:         "/sms/" + env.Instance.Name,
+		cfg:          cfg,
+		log:          log,
+		sink:         env.Sink,
+		publicURL:    env.PublicURL,
 		client: &http.Client{
 			Transport:     t,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

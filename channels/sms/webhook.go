@@ -52,6 +52,7 @@ func (c *Channel) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
 		"POST " + c.path:             http.HandlerFunc(c.serveInbound),
 		"POST " + c.path + "/status": http.HandlerFunc(c.serveStatus),
+		"GET " + c.path + mediaRoute: http.HandlerFunc(c.serveMedia),
 	}
 }
 
@@ -124,6 +125,7 @@ func (c *Channel) inboundOf(form webhookForm) (connector.Inbound, error) {
 	if to := form.Get("To"); len(to) <= maxAddressLen {
 		in.Customer = c.addressOf(in.Customer, to)
 	}
+	c.linkMedia(in.SourceID, in.Attachments)
 	return in, nil
 }
 

@@ -213,11 +213,19 @@ func TestInboundMedia(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || len(got) != 1 {
 		t.Fatalf("status %d, %d received", resp.StatusCode, len(got))
 	}
+	// The agent gets links to connectord, named by Twilio's media SIDs.
 	want := []connector.Attachment{
-		{URL: "https://api.twilio.com/media/ME1", ContentType: "image/jpeg"},
-		{URL: "https://api.twilio.com/media/ME2", ContentType: "application/pdf"},
+		{URL: w.public + "/sms/main/media/ME1/ME1.jpg?", Name: "ME1.jpg", ContentType: "image/jpeg"},
+		{URL: w.public + "/sms/main/media/ME2/ME2.pdf?", Name: "ME2.pdf", ContentType: "application/pdf"},
 	}
-	if diff := cmp.Diff(want, got[0].Attachments); diff != "" {
+	prefix := cmp.Transformer("prefix", func(a connector.Attachment) connector.Attachment {
+		a.URL, _, _ = strings.Cut(a.URL, "?")
+		return a
+	})
+	for i := range want {
+		want[i].URL = strings.TrimSuffix(want[i].URL, "?")
+	}
+	if diff := cmp.Diff(want, got[0].Attachments, prefix); diff != "" {
 		t.Errorf("attachments (-want +got):\n%s", diff)
 	}
 }
