@@ -198,12 +198,16 @@ account_sid = %q
 auth_token = "${E2E_TWILIO_TOKEN}"
 from = %q
 api_url = %q
+mps = 0             # the traffic outruns a real number on purpose: the fake has no queue
+recipient_limit = 0 # and writes each customer more than Twilio's loop protection allows
 
 [channels.sms.cc]
 account_sid = %q
 auth_token = "${E2E_TWILIO_TOKEN}"
 from = %q
 api_url = %q
+mps = 0             # the traffic outruns a real number on purpose: the fake has no queue
+recipient_limit = 0 # and writes each customer more than Twilio's loop protection allows
 
 [channels.slack.support]
 bot_token = "${E2E_SLACK_BOT_TOKEN}"
