@@ -59,7 +59,8 @@ func TestSplitPrepares(t *testing.T) {
 // registry the core gives the channel.
 func TestSegmentsMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	w := newWorld(t, setup{metrics: reg})
+	// As the daemon hands it: wrapped with the adapter's label.
+	w := newWorld(t, setup{metrics: prometheus.WrapRegistererWith(prometheus.Labels{"adapter": "sms.main"}, reg)})
 	ctx := context.Background()
 	if _, err := w.ch.Send(ctx, customerNumber, text(1, strings.Repeat("a", 200))); err != nil { // 2 GSM-7
 		t.Fatal(err)
