@@ -48,23 +48,6 @@ const (
 	chaosHealth    = 200 * time.Millisecond // the balancer's health-check interval
 )
 
-// chaosHeader begins an instance's configuration; the %s is its [store].
-const chaosHeader = `
-[daemon]
-instance_id = %q
-state_dir = %q
-shutdown_timeout = "5s"
-
-[log]
-level = "debug"
-format = "json"
-
-[http]
-listen = %q
-public_url = %q
-admin_listen = %q
-%s`
-
 // chaosPostgres is an instance's [store]; the DSN comes from the environment.
 const chaosPostgres = `
 [store]
@@ -159,11 +142,11 @@ func newChaos(t *testing.T) *chaos {
 	for i := range n {
 		in := &chaosInstance{id: string(rune('a' + i)), addr: addrs[2*i], admin: addrs[2*i+1]}
 		in.cfgPath = filepath.Join(dir, in.id+".toml")
-		text := fmt.Sprintf(chaosHeader, in.id, filepath.Join(dir, in.id), in.addr, c.lb.URL(), in.admin, store) + tr.adapters()
+		text := fmt.Sprintf(e2eHeader, filepath.Join(dir, in.id), in.addr, c.lb.URL()) + store + tr.adapters()
 		if err := os.WriteFile(in.cfgPath, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		in.env = append(tr.env(), "CONNECTORD_DSN="+dsn)
+		in.env = append(tr.env(), "CONNECTORD_DSN="+dsn, "E2E_INSTANCE_ID="+in.id, "E2E_ADMIN_LISTEN="+in.admin)
 		c.instances = append(c.instances, in)
 	}
 	return c
