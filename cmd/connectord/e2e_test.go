@@ -56,7 +56,7 @@ const companyNumber = "+15551230000"
 // e2eHeader begins every end-to-end configuration; its three %q are
 // state_dir, listen and public_url. The admin listener's address and the
 // instance id (several instances on one database need their own) come from
-// the environment; an unset id means the host name.
+// the environment.
 const e2eHeader = `
 [daemon]
 instance_id = "${E2E_INSTANCE_ID}"
@@ -229,7 +229,7 @@ func (w *world) launch() *process {
 	w.t.Helper()
 	p := &process{log: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, "run", "-config", w.cfgPath)
-	p.cmd.Env = append(os.Environ(), "E2E_TWILIO_TOKEN="+w.twilio.AuthToken(), "E2E_ADMIN_LISTEN="+w.admin)
+	p.cmd.Env = append(os.Environ(), "E2E_TWILIO_TOKEN="+w.twilio.AuthToken(), "E2E_ADMIN_LISTEN="+w.admin, "E2E_INSTANCE_ID=e2e")
 	p.cmd.Env = append(p.cmd.Env, w.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

@@ -352,7 +352,7 @@ func (tr *traffic) adapters() string {
 // env is the environment the configuration's ${NAME}s read.
 func (tr *traffic) env() []string {
 	return []string{"E2E_TWILIO_TOKEN=" + tr.twilio.AuthToken(), "E2E_SLACK_BOT_TOKEN=" + tr.slack.BotToken,
-		"E2E_SLACK_SIGNING_SECRET=" + tr.slack.SigningSecret}
+		"E2E_SLACK_SIGNING_SECRET=" + tr.slack.SigningSecret, "E2E_INSTANCE_ID=e2e"}
 }
 
 // socketAcks reads the Socket Mode acks.
