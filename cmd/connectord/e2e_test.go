@@ -91,14 +91,21 @@ retry_initial = "50ms"
 retry_max = "500ms"
 `
 
-// e2eSMS is the SMS channel every world has; its %q are the fake Twilio's
-// account SID, our number and its URL.
-const e2eSMS = `
+// e2eSMSBase is the SMS channel every world has; its %q are the fake
+// Twilio's account SID, our number and its URL.
+const e2eSMSBase = `
 [channels.sms.main]
 account_sid = %q
 auth_token = "${E2E_TWILIO_TOKEN}"
 from = %q
 api_url = %q
+`
+
+// e2eSMS is e2eSMSBase without pacing: the fake Twilio sends at once, and
+// a test's long lines must not wait a real long code's second per
+// segment (pacing has tests of its own).
+const e2eSMS = e2eSMSBase + `mps = 0.0
+recipient_limit = 0
 `
 
 // e2eSlack is the Slack channel of the worlds that have one; its %q are

@@ -47,7 +47,7 @@ func carrierWorld(t *testing.T, tw smstest.Config, op whosontest.Operator, smsKe
 		public = "http://" + w.addr
 	}
 	w.cfgPath = filepath.Join(w.dir, "config.toml")
-	text := fmt.Sprintf(e2eHeader+e2eRetry+e2eSMS+smsKeys+e2eWhoson+`
+	text := fmt.Sprintf(e2eHeader+e2eRetry+e2eSMSBase+smsKeys+e2eWhoson+`
 [[routes]]
 channel = "sms.main"
 vendor = "whoson.sales"
