@@ -62,12 +62,15 @@ channel = %q
 vendor = "whoson.demo"
 `
 
+// demoSMSConfig sends without pacing: the fake Twilio has no queue, and a
+// long answer should not take a real long code's second per segment.
 const demoSMSConfig = `
 [channels.sms.demo]
 account_sid = %q
 auth_token = %q
 from = %q
 api_url = %q
+mps = 0.0
 `
 
 // demoSlackConfig uses Socket Mode, so that the fake Slack needs no URL of
