@@ -34,14 +34,7 @@ type Reconnect struct {
 // Check reports what is wrong with the policy as inst's keys.
 func (p Reconnect) Check(inst Instance) []error {
 	var errs []error
-	for key, d := range map[string]time.Duration{"reconnect_initial": p.Initial, "reconnect_max": p.Max, "reconnect_stable": p.Stable} {
-		if d <= 0 {
-			errs = append(errs, inst.Errorf(key, `must be a positive duration like "30s"`))
-		}
-	}
-	if p.Initial > 0 && p.Max > 0 && p.Max < p.Initial {
-		errs = append(errs, inst.Errorf("reconnect_max", "must not be less than reconnect_initial"))
-	}
+	p.CheckKeys(func(key, format string, args ...any) { errs = append(errs, inst.Errorf(key, format, args...)) })
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errs
 }

@@ -183,9 +183,7 @@ func (c Config) check(inst connector.Instance, bad func(key, format string, args
 		bad("api_url", "must be an absolute http(s) URL like %q, not %q", DefaultAPIURL, c.APIURL)
 	}
 	c.checkDurations(bad)
-	for _, err := range c.Reconnect().Check(inst) {
-		badAt(inst, bad, err)
-	}
+	c.Reconnect().CheckKeys(bad)
 	if c.MaxFileBytes <= 0 {
 		bad("max_file_bytes", "must be positive")
 	}

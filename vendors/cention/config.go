@@ -2,10 +2,6 @@ package cention
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -154,12 +150,7 @@ func (s *settings) check(inst connector.Instance, bad func(key, format string, a
 		bad("max_attachment_size", "must not be negative (0 sends every file as its link)")
 	}
 	s.checkDurations(bad)
-	for _, err := range s.reconnect().Check(inst) {
-		var ce *connector.ConfigError
-		if errors.As(err, &ce) {
-			bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
-		}
-	}
+	s.reconnect().CheckKeys(bad)
 	if err := s.buildTLS(); err != nil {
 		bad("ca_file", "%v", err)
 	}
@@ -179,7 +170,7 @@ func (s *settings) checkBase(bad func(key, format string, args ...any)) {
 		bad("base_url", "must be an https:// URL with a host")
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		bad("base_url", "must not carry user info, a query or a fragment")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !connector.IsLoopback(u.Hostname()):
 		bad("base_url", "http:// to %s would carry every chat unencrypted; use https://", u.Hostname())
 	default:
 		u.Path = strings.TrimRight(u.Path, "/")
@@ -204,52 +195,18 @@ func (s *settings) checkOrigin(bad func(key, format string, args ...any)) {
 	}
 }
 
-// isLoopback reports whether host names the loopback interface. Other names
-// are not resolved: what they point at can change after the check.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
-	for _, d := range []struct {
-		key string
-		val time.Duration
-	}{
-		{"request_timeout", s.RequestTimeout},
-		{"connect_timeout", s.ConnectTimeout},
-		{"send_timeout", s.SendTimeout},
-		{"ping_interval", s.PingInterval},
-		{"health_interval", s.HealthInterval},
-	} {
-		if d.val < time.Millisecond {
-			bad(d.key, "must be a duration of at least 1ms, written like \"30s\", not %s", d.val)
-		}
-	}
+	connector.CheckMinDurations(bad, time.Millisecond,
+		connector.KeyDuration{Key: "request_timeout", Val: s.RequestTimeout},
+		connector.KeyDuration{Key: "connect_timeout", Val: s.ConnectTimeout},
+		connector.KeyDuration{Key: "send_timeout", Val: s.SendTimeout},
+		connector.KeyDuration{Key: "ping_interval", Val: s.PingInterval},
+		connector.KeyDuration{Key: "health_interval", Val: s.HealthInterval})
 }
 
-func (s *settings) buildTLS() error {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	pem, from := []byte(s.CA), "the file"
-	if s.CAFile != "" {
-		b, err := connector.ReadFileBounded(s.CAFile, 1<<20)
-		if err != nil {
-			return fmt.Errorf("cannot read: %w", err)
-		}
-		pem, from = b, s.CAFile
-	}
-	if len(pem) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s holds no PEM certificate", from)
-		}
-		conf.RootCAs = pool
-	}
-	s.tls = conf
-	return nil
+func (s *settings) buildTLS() (err error) {
+	s.tls, err = connector.ClientTLS(s.CAFile, s.CA, false)
+	return err
 }
 
 // socketURL is the chat socket for token: base_url + /external.ws?token=.

@@ -2,11 +2,7 @@ package cobrowser
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -162,12 +158,7 @@ func (s *settings) check(inst connector.Instance, bad func(key, format string, a
 		s.identTmpl = t
 	}
 	s.checkDurations(bad)
-	for _, err := range s.reconnect().Check(inst) {
-		var ce *connector.ConfigError
-		if errors.As(err, &ce) {
-			bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
-		}
-	}
+	s.reconnect().CheckKeys(bad)
 	if err := s.buildTLS(); err != nil {
 		bad("ca_file", "%v", err)
 	}
@@ -184,7 +175,7 @@ func (s *settings) checkAPI(bad func(key, format string, args ...any)) {
 		bad("api_url", "must be an https:// URL with a host")
 	case u.User != nil || u.RawQuery != "":
 		bad("api_url", "must not carry user info or a query")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !connector.IsLoopback(u.Hostname()):
 		bad("api_url", "http:// to %s would send api_token unencrypted; use https://", u.Hostname())
 	default:
 		if !strings.HasSuffix(u.Path, "/") {
@@ -217,40 +208,22 @@ func (s *settings) checkXMPP(bad func(key, format string, args ...any)) {
 		bad("xmpp_websocket_url", "must be a wss:// URL with a host")
 	case u.User != nil:
 		bad("xmpp_websocket_url", "must not carry user info")
-	case u.Scheme == "ws" && !isLoopback(u.Hostname()):
+	case u.Scheme == "ws" && !connector.IsLoopback(u.Hostname()):
 		bad("xmpp_websocket_url", "ws:// to %s would send the chat's password unencrypted; use wss://", u.Hostname())
 	default:
 		s.wsURL = u
 	}
 }
 
-// isLoopback reports whether host names the loopback interface. Other names
-// are not resolved: what they point at can change after the check.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
-	for _, d := range []struct {
-		key string
-		val time.Duration
-	}{
-		{"survey_window", s.SurveyWindow},
-		{"presence_debounce", s.PresenceDebounce},
-		{"request_timeout", s.RequestTimeout},
-		{"connect_timeout", s.ConnectTimeout},
-		{"send_timeout", s.SendTimeout},
-		{"ping_interval", s.PingInterval},
-		{"health_interval", s.HealthInterval},
-	} {
-		if d.val < time.Millisecond {
-			bad(d.key, "must be a duration of at least 1ms, written like \"30s\", not %s", d.val)
-		}
-	}
+	connector.CheckMinDurations(bad, time.Millisecond,
+		connector.KeyDuration{Key: "survey_window", Val: s.SurveyWindow},
+		connector.KeyDuration{Key: "presence_debounce", Val: s.PresenceDebounce},
+		connector.KeyDuration{Key: "request_timeout", Val: s.RequestTimeout},
+		connector.KeyDuration{Key: "connect_timeout", Val: s.ConnectTimeout},
+		connector.KeyDuration{Key: "send_timeout", Val: s.SendTimeout},
+		connector.KeyDuration{Key: "ping_interval", Val: s.PingInterval},
+		connector.KeyDuration{Key: "health_interval", Val: s.HealthInterval})
 	if s.BlockDuration < 0 {
 		bad("block_duration", "must not be negative (\"0s\" turns blocking off)")
 	}
@@ -258,25 +231,9 @@ func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
 
 // buildTLS prepares the client TLS settings for the REST API, wss:// and
 // STARTTLS.
-func (s *settings) buildTLS() error {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
-	pem, from := []byte(s.CA), "the file"
-	if s.CAFile != "" {
-		b, err := connector.ReadFileBounded(s.CAFile, 1<<20)
-		if err != nil {
-			return fmt.Errorf("cannot read: %w", err)
-		}
-		pem, from = b, s.CAFile
-	}
-	if len(pem) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s holds no PEM certificate", from)
-		}
-		conf.RootCAs = pool
-	}
-	s.tls = conf
-	return nil
+func (s *settings) buildTLS() (err error) {
+	s.tls, err = connector.ClientTLS(s.CAFile, s.CA, s.InsecureSkipVerify)
+	return err
 }
 
 // visitorIdentifier renders the identifier the agent sees for c: the

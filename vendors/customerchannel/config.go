@@ -1,7 +1,6 @@
 package customerchannel
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -132,12 +131,7 @@ func (c Config) check(inst connector.Instance, bad func(key, format string, args
 			bad(key, "must be a duration like \"5s\"")
 		}
 	}
-	for _, err := range c.reconnect().Check(inst) {
-		var ce *connector.ConfigError
-		if errors.As(err, &ce) { // Check's errors are all at keys of inst
-			bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
-		}
-	}
+	c.reconnect().CheckKeys(bad)
 	if c.Transcript != "" && c.Transcript != "pdf" && c.Transcript != "email" {
 		bad("transcript", "must be \"\", \"pdf\" or \"email\", not %q", c.Transcript)
 	}

@@ -2,10 +2,6 @@ package whoson
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -137,12 +133,7 @@ func (s *settings) check(inst connector.Instance, bad func(key, format string, a
 		s.nameTmpl = t
 	}
 	s.checkDurations(bad)
-	for _, err := range s.reconnect().Check(inst) {
-		var ce *connector.ConfigError
-		if errors.As(err, &ce) {
-			bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
-		}
-	}
+	s.reconnect().CheckKeys(bad)
 	if err := s.buildTLS(); err != nil {
 		bad("ca_file", "%v", err)
 	}
@@ -165,7 +156,7 @@ func (s *settings) checkURL(bad func(key, format string, args ...any)) {
 		bad("url", "has no host")
 		return
 	}
-	if u.Scheme == "ws" && !isLoopback(u.Hostname()) && !s.AllowInsecureTransport {
+	if u.Scheme == "ws" && !connector.IsLoopback(u.Hostname()) && !s.AllowInsecureTransport {
 		bad("url", "ws:// to %s would send auth_string and api_key unencrypted; use wss://, "+
 			"or set allow_insecure_transport = true to accept that", u.Hostname())
 	}
@@ -175,56 +166,21 @@ func (s *settings) checkURL(bad func(key, format string, args ...any)) {
 // over a network: ws:// to a host that is not loopback.
 func (s *settings) insecureTransport() bool {
 	u, err := url.Parse(s.URL)
-	return err == nil && u.Scheme == "ws" && !isLoopback(u.Hostname())
-}
-
-// isLoopback reports whether host names the loopback interface: "localhost"
-// or a loopback IP address. Other names are not resolved: what they point
-// at can change after the check.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return err == nil && u.Scheme == "ws" && !connector.IsLoopback(u.Hostname())
 }
 
 func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
-	for _, d := range []struct {
-		key string
-		val time.Duration
-	}{
-		{"connect_timeout", s.ConnectTimeout},
-		{"accept_timeout", s.AcceptTimeout},
-		{"ping_interval", s.PingInterval},
-		{"queue_notice_interval", s.QueueNoticeInterval},
-	} {
-		if d.val < time.Millisecond {
-			bad(d.key, "must be a duration of at least 1ms, written like \"30s\", not %s", d.val)
-		}
-	}
+	connector.CheckMinDurations(bad, time.Millisecond,
+		connector.KeyDuration{Key: "connect_timeout", Val: s.ConnectTimeout},
+		connector.KeyDuration{Key: "accept_timeout", Val: s.AcceptTimeout},
+		connector.KeyDuration{Key: "ping_interval", Val: s.PingInterval},
+		connector.KeyDuration{Key: "queue_notice_interval", Val: s.QueueNoticeInterval})
 }
 
 // buildTLS prepares the client TLS settings for a wss:// URL.
-func (s *settings) buildTLS() error {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.InsecureSkipVerify}
-	pem, from := []byte(s.CA), "the file"
-	if s.CAFile != "" {
-		b, err := connector.ReadFileBounded(s.CAFile, 1<<20) // a CA bundle is a few hundred KiB
-		if err != nil {
-			return fmt.Errorf("cannot read: %w", err)
-		}
-		pem, from = b, s.CAFile
-	}
-	if len(pem) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("%s holds no PEM certificate", from)
-		}
-		conf.RootCAs = pool
-	}
-	s.tls = conf
-	return nil
+func (s *settings) buildTLS() (err error) {
+	s.tls, err = connector.ClientTLS(s.CAFile, s.CA, s.InsecureSkipVerify)
+	return err
 }
 
 // isLanguage reports whether code is two ASCII letters.

@@ -1,8 +1,6 @@
 package xima
 
 import (
-	"errors"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -161,12 +159,7 @@ func (s *settings) check(inst connector.Instance, bad func(key, format string, a
 	}
 	s.checkTemplates(bad)
 	s.checkTimings(bad)
-	for _, err := range s.reconnect().Check(inst) {
-		var ce *connector.ConfigError
-		if errors.As(err, &ce) {
-			bad(strings.TrimPrefix(ce.Path, inst.Path+"."), "%s", ce.Msg)
-		}
-	}
+	s.reconnect().CheckKeys(bad)
 }
 
 // checkURL validates an http(s) base URL: https, or http to loopback only
@@ -182,7 +175,7 @@ func checkURL(key, raw string, keepPath bool, bad func(key, format string, args 
 		bad(key, "must be an https:// URL with a host")
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		bad(key, "must not carry user info, a query or a fragment")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !connector.IsLoopback(u.Hostname()):
 		bad(key, "http:// to %s would carry chats unencrypted; use https://", u.Hostname())
 	case !keepPath && strings.Trim(u.Path, "/") != "":
 		bad(key, "must be scheme and host only, like \"https://sqs.us-east-1.amazonaws.com\"")
@@ -191,16 +184,6 @@ func checkURL(key, raw string, keepPath bool, bad func(key, format string, args 
 		return u
 	}
 	return nil
-}
-
-// isLoopback reports whether host names the loopback interface. Other names
-// are not resolved: what they point at can change after the check.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 func (s *settings) checkTemplates(bad func(key, format string, args ...any)) {

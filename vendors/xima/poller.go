@@ -241,7 +241,7 @@ func (v *Vendor) endpointFor(queue string) func(*sqs.Options) {
 		base = v.cfg.sqsBase.String()
 	}
 	if u, err := url.Parse(queue); err == nil && u.Host != "" {
-		if base == "" && (u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if base == "" && (u.Scheme == "https" || u.Scheme == "http" && connector.IsLoopback(u.Hostname())) {
 			base = u.Scheme + "://" + u.Host
 		}
 		if region == "" {
