@@ -50,3 +50,17 @@ func TestClientTLS(t *testing.T) {
 		t.Errorf("a missing file: %v", err)
 	}
 }
+
+// Chats names the first connection down by conversation id, whatever the
+// order they were added in.
+func TestChatsHealth(t *testing.T) {
+	var c connector.Chats
+	c.Add(9, connector.Health{Detail: "nine"})
+	c.Add(3, connector.Health{Ready: true})
+	c.Add(4, connector.Health{Detail: "four"})
+	got := c.Trouble("chat sockets", "reconnecting")
+	want := connector.Health{Detail: "2 of 3 chat sockets down, reconnecting (conversation 4: four)"}
+	if got != want {
+		t.Errorf("Trouble = %+v, want %+v", got, want)
+	}
+}

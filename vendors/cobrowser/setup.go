@@ -136,25 +136,16 @@ func (v *Vendor) Stop(ctx context.Context) error {
 func (v *Vendor) Health() connector.Health {
 	v.mu.Lock()
 	started, stopped, p := v.started, v.group.Stopped(), v.probe
-	total, down := 0, 0
-	var first *session
-	var why connector.Health
+	var chats connector.Chats
 	for _, s := range v.sessions {
-		total++
-		if h := s.status.Health(); !h.Ready {
-			down++
-			if first == nil || s.id < first.id {
-				first, why = s, h
-			}
-		}
+		chats.Add(s.id, s.status.Health())
 	}
 	v.mu.Unlock()
 	switch {
 	case stopped:
 		return connector.Health{Detail: "stopped"}
-	case down > 0:
-		return connector.Health{Detail: fmt.Sprintf("%d of %d chat streams down, reconnecting (conversation %d: %s)",
-			down, total, first.id, why.Detail)}
+	case chats.Down > 0:
+		return chats.Trouble("chat streams", "reconnecting")
 	case !started:
 		return connector.Health{Detail: "not started"}
 	case !p.done:
@@ -164,7 +155,7 @@ func (v *Vendor) Health() connector.Health {
 	case !p.active:
 		return connector.Health{Detail: "the cobrowser campaign is inactive"}
 	}
-	detail := fmt.Sprintf("%d chats connected", total)
+	detail := fmt.Sprintf("%d chats connected", chats.Total)
 	if p.why != "" {
 		detail += "; new chats wait: " + p.why
 	}

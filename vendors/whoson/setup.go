@@ -135,30 +135,21 @@ func (v *Vendor) Stop(ctx context.Context) error {
 func (v *Vendor) Health() connector.Health {
 	v.mu.Lock()
 	started, stopped, probed, probeErr := v.started, v.group.Stopped(), v.probed, v.probeErr
-	total, down := 0, 0
-	var first *session
-	var why connector.Health
+	var chats connector.Chats
 	for _, s := range v.sessions {
 		if !s.wantsConn.Load() {
 			continue
 		}
-		total++
-		if h := s.status.Health(); !h.Ready {
-			down++
-			if first == nil || s.id < first.id {
-				first, why = s, h
-			}
-		}
+		chats.Add(s.id, s.status.Health())
 	}
 	v.mu.Unlock()
 	switch {
 	case stopped:
 		return connector.Health{Detail: "stopped"}
-	case down > 0:
-		return connector.Health{Detail: fmt.Sprintf("%d of %d chat sockets down, reconnecting (conversation %d: %s)",
-			down, total, first.id, why.Detail)}
-	case total > 0:
-		return connector.Health{Ready: true, Detail: fmt.Sprintf("%d chats connected", total)}
+	case chats.Down > 0:
+		return chats.Trouble("chat sockets", "reconnecting")
+	case chats.Total > 0:
+		return connector.Health{Ready: true, Detail: fmt.Sprintf("%d chats connected", chats.Total)}
 	case !started:
 		return connector.Health{Detail: "not started"}
 	case !probed:
