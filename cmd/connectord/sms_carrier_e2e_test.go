@@ -119,9 +119,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// restart kills the daemon (SIGKILL) and starts it again on the same state.
+// restart kills the daemon (SIGKILL) once its outbox is empty and starts it
+// again on the same state. Waiting matters: a line that reached WhosOn but
+// was not yet marked sent is sent again after a crash, as it should be
+// (WhosOn has no message ids to tell a repeat by), and these tests check
+// what a restart adds, not that resend.
 func (w *world) restart() {
 	w.t.Helper()
+	waitFor(w.t, "an empty outbox", func() bool {
+		n, err := outboxDepth(w.admin)
+		return err == nil && n == 0
+	})
 	w.signal(syscall.SIGKILL, 10*time.Second)
 	w.start()
 }
