@@ -63,6 +63,14 @@ type Store interface {
 	// MarkSent records that the remote side accepted a stored message and the id
 	// it gave it. A message no longer stored is left as it is. Marking the
 	// conversation's ContextMessage sent or failed clears it.
+	//
+	// The mark is lazily durable: it is committed before MarkSent returns
+	// and survives the process being killed, but it does not wait for the
+	// disk. It rides in the next synced commit, or is flushed with the next
+	// checkpoint; a power loss in between can forget it, and the message
+	// then goes again after the restart, as after a crash between a send and
+	// its mark (channels reconcile before sending again where the remote
+	// side allows).
 	MarkSent(ctx context.Context, id int64, remoteID string) error
 	// MarkFailed gives up on a message, with the reason.
 	MarkFailed(ctx context.Context, id int64, reason string) error
@@ -193,10 +201,16 @@ type Stats struct {
 	Conversations map[State]int
 	OutboxDepth   int
 	OldestPending time.Time // zero when the outbox is empty
-	// Transactions and Writes count committed write transactions (one fsync
-	// each) and the write operations they carried since the store was opened.
+	// Transactions and Writes count committed write transactions and the
+	// write operations they carried since the store was opened.
 	Transactions uint64
 	Writes       uint64
+	// SyncedTransactions counts the committed transactions that waited for
+	// the disk (an fsync, or PostgreSQL's WAL flush); SyncedWrites the
+	// writes whose callers waited for one. A transaction of lazy writes only
+	// (MarkSent) is committed without.
+	SyncedTransactions uint64
+	SyncedWrites       uint64
 	// WriteErrors counts write transactions that failed to commit since the
 	// store was opened (a full or read-only disk, say).
 	WriteErrors uint64
