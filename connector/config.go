@@ -65,6 +65,13 @@ type HTTPConfig struct {
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// MaxConnections bounds the public listener's open connections.
 	MaxConnections int `toml:"max_connections"`
+	// MaxInflight bounds the webhooks being handled at once; past it a
+	// webhook is answered 503 with Retry-After, which Twilio and Slack
+	// retry, instead of queueing without bound behind a stalled store.
+	MaxInflight int `toml:"max_inflight"`
+	// AdminPprof serves net/http/pprof under /debug/pprof/ on the admin
+	// listener. Off by default: a profile shows internals and costs CPU.
+	AdminPprof bool `toml:"admin_pprof"`
 }
 
 // Instance is daemon.instance_id, or the host name when it is empty.
@@ -147,7 +154,7 @@ func defaultConfig() Config {
 		Daemon: DaemonConfig{StateDir: "/var/lib/connectord", ShutdownTimeout: 20 * time.Second, ReadyWait: 30 * time.Second},
 		Log:    LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9464",
-			MaxBodyBytes: 1 << 20, MaxConnections: 1024},
+			MaxBodyBytes: 1 << 20, MaxConnections: 1024, MaxInflight: 256},
 		Store: StoreConfig{Driver: "sqlite", Retention: 30 * 24 * time.Hour, Lease: 5 * time.Second},
 		Conversation: ConversationConfig{
 			InactivityTimeout: 30 * time.Minute,
@@ -400,6 +407,12 @@ func (c *Config) validate() []error {
 	}
 	if c.HTTP.MaxConnections <= 0 {
 		bad("http.max_connections", "must be positive")
+	}
+	if c.HTTP.MaxInflight <= 0 {
+		bad("http.max_inflight", "must be positive")
+	}
+	if c.HTTP.AdminPprof && c.HTTP.AdminListen == "" {
+		bad("http.admin_pprof", "needs http.admin_listen: profiles are served there only")
 	}
 	if c.Store.Retention < 0 {
 		bad("store.retention", "must not be negative (0 keeps everything)")

@@ -95,6 +95,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad template", baseConfig + "[notices]\nqueued = \"{{.Nope}}\"\n", nil, []string{"notices.queued"}},
 		{"no public url", strings.Replace(baseConfig, `public_url = "https://c.example.com"`, ``, 1), nil, []string{"http.public_url"}},
 		{"bad listen", baseConfig + "[daemon]\n" + "\n[log]\nformat = \"xml\"\n", nil, []string{"log.format"}},
+		{"no webhooks admitted", strings.Replace(baseConfig, `public_url = "https://c.example.com"`,
+			`public_url = "https://c.example.com"`+"\nmax_inflight = 0", 1), nil, []string{"http.max_inflight"}},
+		{"profiles without an admin listener", strings.Replace(baseConfig, `public_url = "https://c.example.com"`,
+			`public_url = "https://c.example.com"`+"\nadmin_listen = \"\"\nadmin_pprof = true", 1), nil, []string{"http.admin_pprof"}},
 		{"env ok", baseConfig + "[store]\ndsn = \"${DSN}\"\n", map[string]string{"DSN": "/tmp/x.db"}, nil},
 	}
 	for _, tt := range tests {

@@ -116,6 +116,7 @@ type Daemon struct {
 	adminSrv *http.Server
 	served   chan error
 	started  atomic.Bool
+	inflight atomic.Int64 // webhooks being handled (admit)
 	// stopBG ends the probe and retention loops; bg waits for them.
 	stopBG context.CancelFunc
 	bg     sync.WaitGroup

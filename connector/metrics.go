@@ -42,6 +42,8 @@ type Metrics struct {
 	Claimed prometheus.Counter
 	// Leader is 1 for each Singleton role this instance holds, by role.
 	Leader *prometheus.GaugeVec
+	// Refused counts webhooks answered 503 past http.max_inflight, by route.
+	Refused *prometheus.CounterVec
 }
 
 // NewMetrics registers the counters; AttachStore adds the store's gauges.
@@ -76,6 +78,8 @@ func NewMetrics() *Metrics {
 			Help: "Customer lines no agent could take (no agent, a vendor that refused the customer or kept losing the chat); the customer was told. By channel."}, []string{"adapter"}),
 		Reopened: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_chats_reopened_total",
 			Help: "Vendor chats opened again for a conversation because the vendor lost the chat, by vendor."}, []string{"adapter"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_webhooks_refused_total",
+			Help: "Webhooks answered 503 because http.max_inflight were being handled, by route."}, []string{"route"}),
 		Claimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "connectord_conversations_claimed_total",
 			Help: "Conversations this instance claimed from instances that died or stopped."}),
 		Leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "connectord_leader",
@@ -83,7 +87,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Webhook,
 		m.StoreWriteFailures, m.LogDropped, m.Held, m.Poisoned, m.Purged, m.LinesMoved, m.LinesFailed, m.Reopened,
-		m.Claimed, m.Leader,
+		m.Claimed, m.Leader, m.Refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -139,6 +143,7 @@ type storeCollector struct {
 	store                                   Store
 	writeHealth                             Checker
 	conversations, depth, age, txns, writes *prometheus.Desc
+	syncedTxns, syncedWrites                *prometheus.Desc
 	up, writeErrors                         *prometheus.Desc
 }
 
@@ -149,14 +154,16 @@ func newStoreCollector(s Store, writes Checker) *storeCollector {
 		conversations: prometheus.NewDesc("connectord_conversations", "Conversations by state.", []string{"state"}, nil),
 		depth:         prometheus.NewDesc("connectord_outbox_depth", "Messages stored and not yet sent.", nil, nil),
 		age:           prometheus.NewDesc("connectord_outbox_oldest_age_seconds", "Age of the oldest message in the outbox (0 when empty).", nil, nil),
-		txns:          prometheus.NewDesc("connectord_store_transactions_total", "Write transactions committed (one fsync each).", nil, nil),
+		txns:          prometheus.NewDesc("connectord_store_transactions_total", "Write transactions committed, synced or not.", nil, nil),
 		writes:        prometheus.NewDesc("connectord_store_writes_total", "Write operations committed.", nil, nil),
+		syncedTxns:    prometheus.NewDesc("connectord_store_synced_transactions_total", "Write transactions that waited for the disk (fsync or WAL flush).", nil, nil),
+		syncedWrites:  prometheus.NewDesc("connectord_store_synced_writes_total", "Write operations whose callers waited for the disk; marks of sent messages do not.", nil, nil),
 		up:            prometheus.NewDesc("connectord_store_up", "1 while the store commits writes (the write probe) and answers reads.", nil, nil),
 	}
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.conversations, c.depth, c.age, c.txns, c.writes, c.up, c.writeErrors} {
+	for _, d := range []*prometheus.Desc{c.conversations, c.depth, c.age, c.txns, c.writes, c.syncedTxns, c.syncedWrites, c.up, c.writeErrors} {
 		ch <- d
 	}
 }
@@ -185,4 +192,6 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age)
 	ch <- prometheus.MustNewConstMetric(c.txns, prometheus.CounterValue, float64(st.Transactions))
 	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(st.Writes))
+	ch <- prometheus.MustNewConstMetric(c.syncedTxns, prometheus.CounterValue, float64(st.SyncedTransactions))
+	ch <- prometheus.MustNewConstMetric(c.syncedWrites, prometheus.CounterValue, float64(st.SyncedWrites))
 }

@@ -65,6 +65,10 @@ type Router struct {
 	// instance on its store.
 	member *member
 
+	// resumes counts the stored vendor sessions Start scheduled to resume
+	// and those not yet resumed or given up on (Resuming).
+	resumes struct{ total, left atomic.Int64 }
+
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
 	started   time.Time    // set by Start
 }
@@ -170,7 +174,12 @@ func (r *Router) Start(ctx context.Context) error {
 	for _, c := range open {
 		if len(c.Session) > 0 && c.State != StatePending {
 			if _, ok := r.vendors[c.Vendor].(Resumer); ok {
-				r.scheduleResume(c.ID)
+				r.resumes.total.Add(1)
+				r.resumes.left.Add(1)
+				r.lanes.Go(laneKey{conv: c.ID, dir: ToAgent}, 0, func() {
+					defer r.resumes.left.Add(-1)
+					r.resume(r.runCtx, c.ID)
+				})
 			}
 		}
 	}
@@ -407,8 +416,14 @@ func (r *Router) dequeued(k queuedKey) {
 	delete(r.queued, k)
 }
 
+// Resuming reports how many stored vendor sessions Start scheduled to
+// resume, and how many of them have neither resumed nor been given up on
+// (reopened, ended, or left to a stop). Readiness waits for the second to
+// reach zero: until then agents' lines on those chats are not heard.
+func (r *Router) Resuming() (left, total int64) { return r.resumes.left.Load(), r.resumes.total.Load() }
+
 // scheduleResume runs the vendor's Resume on the conversation's lane to the
-// agent. Start schedules it before it queues the outbox, so it comes first.
+// agent, ahead of anything queued after it (Start resumes the same way).
 func (r *Router) scheduleResume(conv int64) {
 	r.lanes.Go(laneKey{conv: conv, dir: ToAgent}, 0, func() { r.resume(r.runCtx, conv) })
 }
@@ -728,4 +743,14 @@ var _ Receipts = (*Router)(nil)
 // LastReceived implements Receipts, from the store.
 func (r *Router) LastReceived(ctx context.Context, channel string) (string, time.Time, error) {
 	return r.store.LastReceived(ctx, channel)
+}
+
+// startedFor is how long ago Start ran; 0 before.
+func (r *Router) startedFor() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started.IsZero() {
+		return 0
+	}
+	return time.Since(r.started)
 }

@@ -3,9 +3,11 @@ package connector
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +43,13 @@ func (d *Daemon) adminHandler() http.Handler {
 	route("GET /livez", http.HandlerFunc(serveLive))
 	route("GET /readyz", http.HandlerFunc(d.serveReady))
 	route("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	if d.cfg.HTTP.AdminPprof {
+		route("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+		route("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+		route("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		route("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
+		route("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	}
 	return http.MaxBytesHandler(mux, 1<<10)
 }
 
@@ -94,14 +103,36 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, map[string]any{"error": msg, "path": r.URL.Path})
 }
 
-// instrument records webhook latency, commit included.
+// instrument admits a webhook (see admit) and records its latency, commit
+// included.
 func (d *Daemon) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		h.ServeHTTP(rec, r)
+		if release, ok := d.admit(); ok {
+			h.ServeHTTP(rec, r)
+			release()
+		} else {
+			d.metrics.Refused.WithLabelValues(route).Inc()
+			rec.Header().Set("Retry-After", "1")
+			writeJSON(rec, http.StatusServiceUnavailable, map[string]any{
+				"error": "busy: " + strconv.Itoa(d.cfg.HTTP.MaxInflight) + " webhooks in flight (http.max_inflight); retry"})
+		}
 		d.metrics.Webhook.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// admit takes one of http.max_inflight webhook slots, without waiting. A
+// webhook past the limit is refused at once rather than queued: when the
+// store stalls, a queue would only grow, and every queued sender would wait
+// for seconds; refused, Twilio and Slack retry later (and the SMS channel's
+// catch-up relays what they did not).
+func (d *Daemon) admit() (release func(), ok bool) {
+	if d.inflight.Add(1) > int64(d.cfg.HTTP.MaxInflight) {
+		d.inflight.Add(-1)
+		return nil, false
+	}
+	return func() { d.inflight.Add(-1) }, true
 }
 
 type statusRecorder struct {
@@ -170,7 +201,32 @@ func (d *Daemon) checkers() map[string]Checker {
 	if d.member != nil {
 		out["cluster"] = d.member
 	}
+	if d.router != nil {
+		out["resume"] = resumeChecker{r: d.router, wait: d.cfg.Daemon.ReadyWait}
+	}
 	return out
+}
+
+// resumeChecker is ready once every vendor session stored at start has
+// resumed or been given up on, or once daemon.ready_wait has passed since
+// the Router started: a vendor that is down must not keep an instance
+// unready for ever (its own checker says it is down).
+type resumeChecker struct {
+	r    *Router
+	wait time.Duration
+}
+
+func (c resumeChecker) Health() Health {
+	left, total := c.r.Resuming()
+	switch {
+	case total == 0:
+		return Health{Ready: true, Detail: "no stored vendor sessions to resume"}
+	case left == 0:
+		return Health{Ready: true, Detail: fmt.Sprintf("%d stored vendor sessions resumed or given up on", total)}
+	case c.r.startedFor() > c.wait:
+		return Health{Ready: true, Detail: fmt.Sprintf("%d of %d stored vendor sessions still resuming after daemon.ready_wait", left, total)}
+	}
+	return Health{Ready: false, Detail: fmt.Sprintf("resuming %d of %d stored vendor sessions", left, total)}
 }
 
 // readyChecker stands in for an adapter with nothing to check.
