@@ -68,14 +68,20 @@ func (ch *chat) snapshot() Chat {
 		Language: ch.lang, Fields: maps.Clone(ch.fields), Ended: ch.ended}
 }
 
-// findLocked returns the chat with this UID, or nil.
+// findLocked returns the chat with this UID, or nil. It is a map lookup:
+// a benchmark resumes tens of thousands of chats, and a scan of every chat
+// per Connect made that quadratic under the server's lock.
 func (s *Server) findLocked(uid string) *chat {
-	for _, ch := range s.chats {
-		if ch.uid == uid {
-			return ch
-		}
+	return s.byUID[uid]
+}
+
+// addChatLocked records a new chat and indexes it by UID and cookie.
+func (s *Server) addChatLocked(ch *chat) {
+	s.chats = append(s.chats, ch)
+	s.byUID[ch.uid] = ch
+	if ch.cookie != "" {
+		s.byCookie[ch.cookie] = append(s.byCookie[ch.cookie], ch)
 	}
-	return nil
 }
 
 // liveLocked reports whether ch is still going, ending it first if it has
@@ -173,10 +179,7 @@ func (s *Server) resumeLocked(cookie, hint string) (ch *chat, known bool) {
 	if cookie == "" {
 		return nil, false
 	}
-	for _, ch := range slices.Backward(s.chats) {
-		if ch.cookie != cookie {
-			continue
-		}
+	for _, ch := range slices.Backward(s.byCookie[cookie]) {
 		known = true
 		if s.liveLocked(ch) && ch.conn == nil {
 			return ch, true

@@ -74,6 +74,8 @@ type Server struct {
 	closed      bool
 	conns       map[*conn]struct{}
 	chats       []*chat
+	byUID       map[string]*chat   // every chat of chats by UID
+	byCookie    map[string][]*chat // chats by visitor cookie, oldest first
 	commands    []Command
 	lines       []string // every visitor line, in arrival order
 	left        []LeftMessage
@@ -83,6 +85,8 @@ type Server struct {
 	flood       Flood         // the fault SetFlood set
 	down        bool          // the fault SetDown set: upgrades refused
 	noReattach  bool          // the fault RefuseReattach set
+	onLine      []func(uid, text string)
+	onResume    []func(uid string)
 
 	flooded atomic.Int64 // flood events written
 }
@@ -97,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, ln: ln, ctx: ctx, cancel: cancel,
 		conns: make(map[*conn]struct{}), badConnects: make(map[string]int),
+		byUID: make(map[string]*chat), byCookie: make(map[string][]*chat),
 		changed: make(chan struct{})}
 	s.hs = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)

@@ -148,7 +148,8 @@ func (c *conn) write(ctx context.Context, ev event) error {
 type request struct {
 	c      *conn
 	params []string
-	drop   []*conn // sockets to close once Server.mu is released
+	drop   []*conn  // sockets to close once Server.mu is released
+	after  []func() // hooks to call once Server.mu is released
 }
 
 // commandSpec describes a visitor command of the vendor document.
@@ -221,6 +222,9 @@ func (c *conn) handle(p []byte) {
 	s.mu.Unlock()
 	for _, old := range r.drop {
 		old.ws.CloseNow()
+	}
+	for _, f := range r.after {
+		f()
 	}
 }
 
@@ -306,6 +310,7 @@ func (s *Server) onConnect(r *request) {
 	}
 	switch {
 	case ch != nil:
+		r.after = append(r.after, s.resumeHooksLocked(ch.uid))
 		ch.sessions[c.sessionID] = true
 		s.answerConnectLocked(c, event{EventName: evConnected, ChatUid: &ch.uid, Data: data})
 		if old := s.attachLocked(ch, c); old != nil {
@@ -376,7 +381,7 @@ func (s *Server) startChatLocked(c *conn, p []string, fields map[string]string) 
 	}
 	ch.sessions[p[4]] = true
 	ch.sessions[c.sessionID] = true
-	s.chats = append(s.chats, ch)
+	s.addChatLocked(ch)
 	s.attachLocked(ch, c)
 	return ch
 }
@@ -395,6 +400,7 @@ func (s *Server) onMessage(r *request) {
 	}
 	ch.lines = append(ch.lines, text)
 	s.lines = append(s.lines, text)
+	r.after = append(r.after, s.lineHooksLocked(ch.uid, text))
 	s.lineLocked(ch, classSays, ch.name+" says:")
 	s.lineLocked(ch, classVisitor, text)
 	ch.inbox = append(ch.inbox, text)
