@@ -621,14 +621,20 @@ func (r *Router) housekeeping() {
 
 // sweepOutbox queues every waiting message that no lane holds: the safety
 // net for a commit that went through after its caller gave up (a webhook's
-// deadline inside a group commit), which nobody queued.
+// deadline inside a group commit), which nobody queued. A message younger
+// than one sweep is left for the next: under load, many have just been
+// committed and their callers are about to queue them.
 func (r *Router) sweepOutbox(ctx context.Context) {
 	pending, err := r.store.Outbox(ctx)
 	if err != nil {
 		r.log.Error("outbox sweep", zap.Error(err))
 		return
 	}
+	settled := time.Now().Add(-r.settings().cfg.OutboxSweep)
 	for _, m := range pending {
+		if m.CreatedAt.After(settled) {
+			continue
+		}
 		if r.requeue(nil, m) {
 			r.log.Warn("outbox sweep queued a message nobody held", zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID))
 		}
