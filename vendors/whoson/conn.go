@@ -35,8 +35,8 @@ const (
 	maxBacklogBytes  = 1 << 20
 )
 
-// conn is one WebSocket to the Chat API with its reader and pinger
-// goroutines. Frames arrive on frames in order; frames is closed when the
+// conn is one WebSocket to the Chat API with its reader goroutine; the
+// vendor's keepalive pings it. Frames arrive on frames in order; frames is closed when the
 // socket is gone, and err then says why.
 type conn struct {
 	ws     *websocket.Conn
@@ -48,14 +48,14 @@ type conn struct {
 	written atomic.Uint64 // frames written
 	acked   atomic.Uint64 // frames the server has read: written before an answered ping
 
+	keep      *keepalive // pings the socket while it is open
 	closing   chan struct{}
 	closeOnce sync.Once
 	reader    chan struct{} // closed when the reader returned
-	pinger    chan struct{} // closed when the pinger returned
 }
 
-// dial opens a socket within ctx and starts its goroutines in the vendor's
-// group, so that Stop ends them.
+// dial opens a socket within ctx, starts its reader in the vendor's group,
+// so that Stop ends it, and hands it to the vendor's keepalive.
 // It sends nothing: the caller speaks first.
 func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
@@ -70,13 +70,12 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	}
 	ws.SetReadLimit(readLimit)
 	c := &conn{ws: ws, log: log, frames: make(chan []byte, frameQueue), closing: make(chan struct{}),
-		reader: make(chan struct{}), pinger: make(chan struct{})}
+		reader: make(chan struct{}), keep: v.keep}
 	if !v.group.Go(func(context.Context) { c.readLoop() }) {
 		ws.CloseNow()
 		return nil, errStopped
 	}
-	if !v.group.Go(func(context.Context) { c.pingLoop(v.cfg.PingInterval) }) {
-		close(c.pinger)
+	if !v.keep.add(c) {
 		c.close()
 		return nil, errStopped
 	}
@@ -104,39 +103,6 @@ func (c *conn) readLoop() {
 	}
 }
 
-// pingLoop sends a WebSocket ping every interval; a ping without a pong
-// within the interval closes the socket, which ends the reader.
-func (c *conn) pingLoop(interval time.Duration) {
-	defer close(c.pinger)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.closing:
-			return
-		case <-c.reader:
-			return
-		case <-tick.C:
-		}
-		written := c.written.Load()
-		ctx, cancel := context.WithTimeout(context.Background(), interval)
-		err := c.ws.Ping(ctx)
-		cancel()
-		if err == nil {
-			c.acked.Store(written)
-		}
-		if err != nil {
-			select {
-			case <-c.closing:
-			default:
-				c.log.Warn("whoson ping failed, dropping the socket", zap.Error(err))
-			}
-			c.ws.CloseNow()
-			return
-		}
-	}
-}
-
 // send writes one command frame.
 func (c *conn) send(ctx context.Context, cmd command) error {
 	_, err := c.sendCounted(ctx, cmd)
@@ -158,15 +124,15 @@ func (c *conn) sendCounted(ctx context.Context, cmd command) (uint64, error) {
 	return c.written.Add(1), nil
 }
 
-// close drops the socket at once and waits for its goroutines. It is
-// idempotent and safe from any goroutine but the conn's own.
+// close drops the socket at once and waits for its reader. It is
+// idempotent and safe from any goroutine but the reader.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
+		c.keep.remove(c)
 		close(c.closing)
 		c.ws.CloseNow()
 	})
 	<-c.reader
-	<-c.pinger
 }
 
 // closeGracefully sends a close frame and waits for the server's, so that

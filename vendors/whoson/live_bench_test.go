@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,7 @@ func (s *countSink) Event(_ context.Context, e connector.Event) error {
 type liveFigures struct {
 	goroutines int    // runtime.NumGoroutine delta
 	live       uint64 // HeapInuse+StackInuse delta after a GC
+	stack      uint64 // the StackInuse part of live
 	alloc      uint64 // bytes allocated opening them
 }
 
@@ -146,7 +148,10 @@ func openLive(tb testing.TB, url string, n int) (liveFigures, func(context.Conte
 	m1 := memNow()
 	f := liveFigures{goroutines: runtime.NumGoroutine() - g0,
 		live:  (m1.HeapInuse + m1.StackInuse) - (m0.HeapInuse + m0.StackInuse),
-		alloc: m1.TotalAlloc - m0.TotalAlloc}
+		stack: m1.StackInuse - m0.StackInuse, alloc: m1.TotalAlloc - m0.TotalAlloc}
+	if p := os.Getenv("WHOSON_BENCH_HEAP"); p != "" {
+		writeHeap(tb, p)
+	}
 	return f, v.Stop
 }
 
@@ -179,6 +184,7 @@ func BenchmarkLiveChats(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(float64(f.goroutines)/n, "goroutines/chat")
 	b.ReportMetric(float64(f.live)/n, "live-B/chat")
+	b.ReportMetric(float64(f.stack)/n, "stack-B/chat")
 	b.ReportMetric(float64(f.alloc)/n, "alloc-B/chat")
 	b.ReportMetric(0, "ns/op")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -186,4 +192,21 @@ func BenchmarkLiveChats(b *testing.B) {
 	if err := stop(ctx); err != nil {
 		b.Fatal(err)
 	}
+}
+
+func writeHeap(tb testing.TB, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatal(err)
+	}
+	g, err := os.Create(path + ".goroutines")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer g.Close()
+	pprof.Lookup("goroutine").WriteTo(g, 1)
 }

@@ -40,6 +40,9 @@ type Vendor struct {
 	// sent; in memory, an older one falls out when it is full.
 	progress connector.SendProgress
 
+	// keep pings every open socket from one ticker.
+	keep *keepalive
+
 	// group runs every session and socket until Stop. Chats start in Open
 	// and Resume, whose own contexts end when they return, and must run
 	// until End or Stop.
@@ -82,6 +85,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		}},
 		group: connector.NewGroup(), sessions: map[int64]*session{}, lost: map[int64]string{}, probeEvery: probeInterval,
 	}
+	v.keep = newKeepalive(cfg.PingInterval, v.group)
 	v.warnInsecure()
 	if cfg.APIKey.Empty() {
 		log.Warn("whoson api_key is empty; the Chat API requires one from Parker Software")

@@ -1,0 +1,138 @@
+package whoson
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
+)
+
+// maxPinging bounds the pings awaiting their pong at once, across every
+// socket of the vendor: each waits on a short-lived goroutine (the library's
+// Ping returns only with the pong), so this bounds those goroutines.
+const maxPinging = 512
+
+// keepalive pings every socket of a vendor from one ticker, so that an idle
+// chat costs no goroutine of its own for it: each socket is pinged once its
+// interval has passed since it opened or was last pinged, and a ping
+// without a pong within the interval drops the socket, which ends its
+// reader. Sockets are pinged at the pace they opened, so pings spread over
+// the interval instead of coming all at once.
+type keepalive struct {
+	interval time.Duration
+	group    *connector.Group
+	slots    chan struct{} // one per ping awaiting its pong
+
+	mu      sync.Mutex
+	running bool
+	conns   map[*conn]*pingState
+}
+
+// pingState is one socket's place in the ping schedule. Guarded by
+// keepalive.mu.
+type pingState struct {
+	due     time.Time // when the next ping is owed
+	pinging bool      // a ping awaits its pong
+}
+
+func newKeepalive(interval time.Duration, g *connector.Group) *keepalive {
+	return &keepalive{interval: interval, group: g, slots: make(chan struct{}, maxPinging),
+		conns: map[*conn]*pingState{}}
+}
+
+// add schedules c's pings, starting the ticker with the first socket. It
+// reports false once the vendor is stopping.
+func (k *keepalive) add(c *conn) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.running {
+		if !k.group.Go(k.run) {
+			return false
+		}
+		k.running = true
+	}
+	k.conns[c] = &pingState{due: time.Now().Add(k.interval)}
+	return true
+}
+
+// remove forgets c; a ping of it under way ends with the socket.
+func (k *keepalive) remove(c *conn) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.conns, c)
+}
+
+// tick is how often the schedule is walked: a ping is at most this late.
+func (k *keepalive) tick() time.Duration {
+	return min(max(k.interval/8, 10*time.Millisecond), time.Second)
+}
+
+// run walks the schedule until the vendor stops.
+func (k *keepalive) run(ctx context.Context) {
+	t := time.NewTicker(k.tick())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, c := range k.due(now) {
+				c := c
+				if !k.group.Go(func(ctx context.Context) { k.ping(ctx, c) }) {
+					<-k.slots
+					return
+				}
+			}
+		}
+	}
+}
+
+// due returns the sockets to ping now, each holding a slot; a socket whose
+// turn comes while every slot is taken waits for the next tick.
+func (k *keepalive) due(now time.Time) []*conn {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []*conn
+	for c, st := range k.conns {
+		if st.pinging || now.Before(st.due) {
+			continue
+		}
+		select {
+		case k.slots <- struct{}{}:
+		default:
+			return out
+		}
+		st.pinging, st.due = true, now.Add(k.interval)
+		out = append(out, c)
+	}
+	return out
+}
+
+// ping sends one ping and waits for its pong within the interval. An
+// answered ping proves the server read every frame written before it
+// (acked); an unanswered one drops the socket.
+func (k *keepalive) ping(ctx context.Context, c *conn) {
+	defer func() { <-k.slots }()
+	written := c.written.Load()
+	ctx, cancel := context.WithTimeout(ctx, k.interval)
+	err := c.ws.Ping(ctx)
+	cancel()
+	k.mu.Lock()
+	if st := k.conns[c]; st != nil {
+		st.pinging = false
+	}
+	k.mu.Unlock()
+	if err == nil {
+		c.acked.Store(written)
+		return
+	}
+	select {
+	case <-c.closing:
+	default:
+		c.log.Warn("whoson ping failed, dropping the socket", zap.Error(err))
+	}
+	c.ws.CloseNow()
+}
