@@ -2,6 +2,7 @@ package connector
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -107,4 +108,18 @@ func CheckConnections(bad BadFunc, n int) {
 	if n < 1 || n > MaxConnections {
 		bad(ConnectionsKey, "must be 1 to %d connections per host, not %d", MaxConnections, n)
 	}
+}
+
+// maxDrain bounds what DrainClose reads: an error page or the rest of a
+// JSON answer. Past it, closing the connection is cheaper than reading on.
+const maxDrain = 64 << 10
+
+// DrainClose reads what is left of an answer's body, up to 64 KiB, and
+// closes it. The transport reuses a connection only once its answer was
+// read to the end; a body closed unread closes the connection with it.
+// Call it (usually deferred) instead of body.Close when the answer's rest
+// is not needed.
+func DrainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	_ = body.Close()
 }

@@ -29,6 +29,10 @@ func newCountingServer(t *testing.T, pause time.Duration) *countingServer {
 	s := &countingServer{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(pause) // the request's work; not a wait for something to (not) happen
+		if r.URL.RawQuery == "big" { // more than the transport reads ahead
+			w.Write(make([]byte, 32<<10))
+			return
+		}
 		io.WriteString(w, `{"ok":true}`)
 	}))
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -134,5 +138,35 @@ func TestCheckConnections(t *testing.T) {
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("%d: (-want +got):\n%s", tc.n, diff)
 		}
+	}
+}
+
+// TestDrainCloseKeepsTheConnection: an answer whose body was closed unread
+// costs its connection; DrainClose keeps it for the next request.
+func TestDrainCloseKeepsTheConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close func(io.ReadCloser)
+		want  int64 // connections for 10 requests in a row
+	}{
+		{"DrainClose", connector.DrainClose, 1},
+		{"Close unread", func(b io.ReadCloser) { b.Close() }, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newCountingServer(t, 0)
+			tr := connector.NewTransport(connector.TransportOptions{Connections: 4})
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			for range 10 {
+				resp, err := c.Get(srv.URL + "/?big")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.close(resp.Body)
+			}
+			if got := srv.accepted.Load(); got != tc.want {
+				t.Errorf("10 requests opened %d connections, want %d", got, tc.want)
+			}
+		})
 	}
 }
