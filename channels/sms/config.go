@@ -28,6 +28,11 @@ type Config struct {
 	APIURL string `toml:"api_url"`
 	// RequestTimeout bounds one API call. Default 10s.
 	RequestTimeout time.Duration `toml:"request_timeout"`
+	// HTTPConnections sizes each of the channel's two connection pools, API
+	// calls and media downloads: at most that many connections per host,
+	// as many kept idle. Sends beyond it wait for a connection. Default
+	// connector.DefaultConnections.
+	HTTPConnections int `toml:"http_connections"`
 	// StatusCallback asks Twilio to report delivery to /sms/NAME/status.
 	// Default true.
 	StatusCallback bool `toml:"status_callback"`
@@ -111,7 +116,7 @@ type Config struct {
 
 func defaultConfig() Config {
 	return Config{APIURL: DefaultAPIURL, RequestTimeout: 10 * time.Second, StatusCallback: true,
-		TruncationMark: " [cut]",
+		HTTPConnections: connector.DefaultConnections, TruncationMark: " [cut]",
 		Numbers:        []string{},
 		MPS:            1,
 		SenderMPS:      map[string]float64{},
@@ -188,6 +193,7 @@ func (c Config) check(bad func(key, format string, args ...any)) {
 	if c.RequestTimeout <= 0 {
 		bad("request_timeout", "must be a positive duration like \"10s\"")
 	}
+	connector.CheckConnections(bad, c.HTTPConnections)
 	if c.MaxSegments < 0 || c.MaxSegments > maxSegmentsLimit {
 		bad("max_segments", "must be 0 (no limit) to %d, not %d", maxSegmentsLimit, c.MaxSegments)
 	}

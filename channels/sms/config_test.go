@@ -38,7 +38,8 @@ api_url = ""
 	}
 	want := defaultConfig()
 	want.AccountSID, want.AuthToken, want.From = testSID, testToken, "+15551230000"
-	if want.APIURL != "https://api.twilio.com" || want.RequestTimeout != 10*time.Second || !want.StatusCallback {
+	if want.APIURL != "https://api.twilio.com" || want.RequestTimeout != 10*time.Second || !want.StatusCallback ||
+		want.HTTPConnections != 32 {
 		t.Errorf("defaults changed: %+v", want)
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
@@ -54,6 +55,7 @@ from = "+15551230000"
 messaging_service_sid = "MG0123456789abcdef0123456789abcdef"
 api_url = "http://127.0.0.1:9999/"
 request_timeout = "250ms"
+http_connections = 200
 status_callback = false
 max_segments = 3
 truncation_mark = "..."
@@ -86,7 +88,7 @@ media_refused_notice = "no {{.Name}}"
 	want := defaultConfig()
 	want.AccountSID, want.AuthToken, want.From = testSID, testToken, "+15551230000"
 	want.MessagingServiceSID, want.APIURL = "MG0123456789abcdef0123456789abcdef", "http://127.0.0.1:9999/"
-	want.RequestTimeout, want.StatusCallback = 250*time.Millisecond, false
+	want.RequestTimeout, want.StatusCallback, want.HTTPConnections = 250*time.Millisecond, false, 200
 	want.MaxSegments, want.TruncationMark, want.GSMNormalize = 3, "...", true
 	want.Numbers = []string{"+15551230001"}
 	want.OptOutKeywords, want.OptInKeywords, want.HelpKeywords = []string{"ARRET"}, []string{"ARRIBA"}, []string{"AIDE"}
@@ -141,6 +143,12 @@ from = "+15551230000"`, []string{
 		}},
 		{"timeout zero", good + `request_timeout = "0s"`, []string{
 			`channels.sms.main.request_timeout: must be a positive duration`,
+		}},
+		{"no connections", good + `http_connections = 0`, []string{
+			`channels.sms.main.http_connections: must be 1 to 1024 connections per host, not 0`,
+		}},
+		{"too many connections", good + `http_connections = 1025`, []string{
+			`channels.sms.main.http_connections: must be 1 to 1024 connections per host, not 1025`,
 		}},
 		{"wrong type", good + `status_callback = "yes"`, []string{
 			`channels.sms.main: `,

@@ -176,7 +176,7 @@ func (c *Channel) fetchMedia(ctx context.Context, src string) (*http.Response, e
 		return nil, connector.Redacted(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
+		connector.DrainClose(resp.Body)
 		return nil, fmt.Errorf("GET %s: %s", connector.RedactURL(u.String()), resp.Status)
 	}
 	return resp, nil

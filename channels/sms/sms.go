@@ -90,10 +90,13 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	if err != nil { // checkMedia parsed it already
 		return nil, fmt.Errorf("%s: %w", env.Instance.Path, err)
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	// One pool for API calls, sized for as many sends at once as there are
+	// busy conversations; media downloads (slow, and redirected to Twilio's
+	// CDN) get their own, so that they never hold the API's connections.
+	t := connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections})
 	c := &Channel{
 		links:        medialink.New(cfg.AuthToken.Reveal(), env.Instance.FullName()+" media", cfg.MediaLinkTTL),
-		media:        newMediaClient(cfg, t),
+		media:        newMediaClient(cfg, connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections})),
 		mediaRefused: refused,
 		metrics:      m,
 		keywords:     kw,
@@ -141,7 +144,7 @@ func (c *Channel) Start(context.Context) error {
 	return nil
 }
 
-// Stop marks the channel stopped, ends the catch-up and closes idle API
+// Stop marks the channel stopped, ends the catch-up and closes idle API and media
 // connections. It tolerates a channel that was never started.
 func (c *Channel) Stop(context.Context) error {
 	if c.started.Swap(false) {
@@ -149,6 +152,7 @@ func (c *Channel) Stop(context.Context) error {
 		c.loops.Wait()
 	}
 	c.transport.CloseIdleConnections()
+	c.media.CloseIdleConnections()
 	return nil
 }
 

@@ -42,6 +42,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -115,6 +116,7 @@ type Server struct {
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the serve loop, API handlers and message lifecycles
+	accepted  atomic.Int64   // connections the API accepted, for Connections
 
 	mu          sync.Mutex
 	closed      bool
@@ -173,6 +175,11 @@ func New(cfg Config) (*Server, error) {
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.accepted.Add(1)
+			}
+		},
 	}
 	s.wg.Add(1)
 	go func() {
@@ -210,6 +217,10 @@ func withDefaults(cfg Config) Config {
 // URL returns the base URL of the API, "http://127.0.0.1:port"; the API lives under
 // URL()+"/2010-04-01/". Point a client's https://api.twilio.com at it.
 func (s *Server) URL() string { return s.url }
+
+// Connections returns how many connections the API has accepted since New:
+// a client that reuses its connections opens few.
+func (s *Server) Connections() int64 { return s.accepted.Load() }
 
 // AccountSID returns the account SID the API accepts.
 func (s *Server) AccountSID() string { return s.cfg.AccountSID }
