@@ -28,7 +28,7 @@ func newCountingServer(t *testing.T, pause time.Duration) *countingServer {
 	t.Helper()
 	s := &countingServer{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(pause) // the request's work; not a wait for something to (not) happen
+		time.Sleep(pause)            // the request's work; not a wait for something to (not) happen
 		if r.URL.RawQuery == "big" { // more than the transport reads ahead
 			w.Write(make([]byte, 32<<10))
 			return
