@@ -37,6 +37,13 @@ func dialect() *sqlstore.Dialect {
 		// batches take any connection of the pool.
 		PrepareWrites: false,
 		BatchTimeout:  batchTimeout,
+		// A batch of lazy writes commits without waiting for the WAL flush:
+		// it survives this process dying, and is lost only if the server
+		// crashes within wal_writer_delay. SET LOCAL ends with the
+		// transaction, so the pooled connection goes back as it came.
+		LazyTx: "SET LOCAL synchronous_commit = off",
+		// Several instances may write the database: no cache of
+		// conversations (CacheConversations) could stay exact.
 		MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLock)),
 	}
 }

@@ -125,6 +125,7 @@ func (s *Store) updateConversation(ctx context.Context, tx *Tx, c *connector.Con
 	if err != nil {
 		return fmt.Errorf("update conversation %d: %w", c.ID, err)
 	}
+	tx.touch(c.ID)
 	return nil
 }
 

@@ -13,8 +13,14 @@ import (
 // MarkSent records that the remote side accepted a stored message, as
 // remoteID. A message no longer stored (sent, delivered, failed) is left as
 // it is; an unknown id is connector.ErrNotFound.
+//
+// The mark is lazy (Writer.DoLazy): committed when MarkSent returns, but not
+// waited on the disk. A power loss can forget it, and the message goes again
+// after the restart, as after a crash between a send and its mark, which the
+// outbox already handles; so the one write every relayed message makes
+// after its send does not cost an fsync of its own.
 func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
-	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+	return s.w.DoLazy(ctx, func(ctx context.Context, tx *Tx) error {
 		r, err := tx.ExecContext(ctx, s.q.markSent, remoteID, sqlrow.NowNanos(), id)
 		if err := s.changedOrExists(ctx, tx, r, err, id); err != nil {
 			return err
@@ -26,6 +32,10 @@ func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 // MarkFailed gives up on a message, with the reason. Like a delivery report it
 // never moves a message backwards: a delivered or already failed message is
 // left as it is. An unknown id is connector.ErrNotFound.
+//
+// Unlike MarkSent it waits for the disk: forgetting it would not repeat a
+// send that happened but make one that was decided against (a message
+// given up on, or a delivery failure), and it is rare.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		r, err := tx.ExecContext(ctx, s.q.markFailed, reason, sqlrow.NowNanos(), id)
@@ -39,9 +49,15 @@ func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 // contextSettled clears the conversation's ContextMessage when it is id: the
 // context line is owed no more.
 func (s *Store) contextSettled(ctx context.Context, tx *Tx, id int64) error {
-	if _, err := tx.ExecContext(ctx, s.q.contextSettled, id, id); err != nil {
+	var conv int64
+	err := tx.QueryRowContext(ctx, s.q.contextSettled, id, id).Scan(&conv)
+	if errors.Is(err, sql.ErrNoRows) { // not the context line: nothing changed
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("settle context line %d: %w", id, err)
 	}
+	tx.touch(conv)
 	return nil
 }
 
@@ -78,6 +94,9 @@ func advances(from, to connector.Delivery) bool {
 // remoteID (the latest one, should a remote id repeat). It reports false when
 // there is none. A report that would move the message backwards is ignored
 // but still reports true. An unknown state is an error.
+//
+// It waits for the disk: the channel is told the report is taken and does
+// not send it again, and no outbox would make up for its loss.
 func (s *Store) UpdateDelivery(ctx context.Context, channel, remoteID string, state connector.Delivery, reason string) (bool, error) {
 	if _, ok := deliveryRank(state); !ok && state != connector.DeliveryFailed {
 		return false, s.d.errorf("unknown delivery state %q", state)

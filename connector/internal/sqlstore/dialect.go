@@ -56,6 +56,21 @@ type Dialect struct {
 	// so that processes starting at once on a fresh database migrate it
 	// once ("" when the engine's own locking does that).
 	MigrationLock string
+	// LazySession switches the writer's connection, outside any transaction,
+	// to commits that wait for the disk ([0]) and to commits that do not
+	// ([1]); for an engine whose setting is per connection and cannot change
+	// inside a transaction (SQLite's synchronous). Empty: no switch. The
+	// writer runs [1] before a batch of lazy writes only, [0] before the next
+	// synced one. The connection must be the writer's alone.
+	LazySession [2]string
+	// LazyTx is run first in a transaction of lazy writes only, so that its
+	// commit does not wait for the disk (PostgreSQL's SET LOCAL
+	// synchronous_commit); "" when the engine needs none.
+	LazyTx string
+	// CacheConversations serves Store.Conversation from memory, kept exact
+	// by the writer: only for an engine whose database no other process
+	// writes (not a server that several instances share).
+	CacheConversations bool
 	// BatchTimeout bounds one batch's transaction (0: unbounded), so that a
 	// server that stops answering fails the batch instead of holding every
 	// writer's caller forever.

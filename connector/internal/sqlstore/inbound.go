@@ -101,6 +101,7 @@ func (s *Store) createConversation(ctx context.Context, tx *Tx, in connector.Inb
 	if err != nil {
 		return nil, fmt.Errorf("create conversation: %w", err)
 	}
+	tx.touch(id)
 	t := sqlrow.FromNanos(now)
 	return &connector.Conversation{ID: id, Channel: in.Channel, Customer: in.Customer, Vendor: vendor,
 		State: connector.StatePending, Profile: in.Profile, CreatedAt: t, UpdatedAt: t, LastActivity: t, Owner: owner}, nil
@@ -119,6 +120,7 @@ func (s *Store) touchInbound(ctx context.Context, tx *Tx, c *connector.Conversat
 	if _, err = tx.ExecContext(ctx, s.q.touchInbound, profile, now, now, c.ID); err != nil {
 		return fmt.Errorf("update conversation: %w", err)
 	}
+	tx.touch(c.ID)
 	c.LastActivity, c.UpdatedAt = sqlrow.FromNanos(now), sqlrow.FromNanos(now)
 	return nil
 }

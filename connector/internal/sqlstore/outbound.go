@@ -77,5 +77,6 @@ func (s *Store) outboundConversation(ctx context.Context, tx *Tx, o connector.Ou
 	if err != nil {
 		return 0, fmt.Errorf("create outbound conversation: %w", err)
 	}
+	tx.touch(id)
 	return id, nil
 }

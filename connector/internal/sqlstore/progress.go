@@ -29,7 +29,8 @@ func (s *Store) SendProgress(ctx context.Context, id int64) ([]byte, error) {
 
 // SaveSendProgress stores p for message id while it is still stored (nil p
 // clears it); a message already sent or failed is left as it is. An unknown
-// id is connector.ErrNotFound.
+// id is connector.ErrNotFound. It waits for the disk: progress is kept so
+// that a crash, a power loss included, does not repeat what was achieved.
 func (s *Store) SaveSendProgress(ctx context.Context, id int64, p []byte) error {
 	var v any
 	if len(p) > 0 {
@@ -64,7 +65,9 @@ func (s *Store) CountAttempt(ctx context.Context, id int64) (int, error) {
 }
 
 // ClearAttempts sets message id's attempt count back to zero. An unknown id
-// is connector.ErrNotFound.
+// is connector.ErrNotFound. It waits for the disk: a forgotten clear would
+// count a send that returned as a crash, and enough of them fail a message
+// that is not poison (it is rare: only recovered messages are counted).
 func (s *Store) ClearAttempts(ctx context.Context, id int64) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		// Both engines count a matched row as changed even when its value

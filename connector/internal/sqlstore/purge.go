@@ -67,6 +67,7 @@ func (s *Store) purgeConversations(ctx context.Context, tx *Tx, cutoff int64, li
 	if err != nil {
 		return 0, err
 	}
+	tx.touch(ids...)
 	for _, q := range []string{s.q.purgeOutboundKeys, s.q.purgeMessages, s.q.purgeConversations} {
 		if _, err := tx.ExecContext(ctx, q, list); err != nil {
 			return 0, fmt.Errorf("delete %d conversations: %w", len(ids), err)

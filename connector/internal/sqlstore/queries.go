@@ -64,9 +64,10 @@ func newQueries(d *Dialect) *queries {
 			WHERE id = ? AND state = 'stored'`,
 		markFailed: `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?, progress = NULL
 			WHERE id = ? AND state IN ('stored', 'sent')`,
-		// Two primary-key lookups; the message id is both parameters.
+		// Two primary-key lookups; the message id is both parameters. The
+		// conversation it changed, if any, comes back for the writer's cache.
 		contextSettled: `UPDATE conversations SET context_msg = 0
-		WHERE id = (SELECT conversation_id FROM messages WHERE id = ?) AND context_msg = ?`,
+		WHERE id = (SELECT conversation_id FROM messages WHERE id = ?) AND context_msg = ? RETURNING id`,
 		messageExists: `SELECT 1 FROM messages WHERE id = ?`,
 		byRemoteID: `SELECT id, state FROM messages
 		WHERE channel = ? AND remote_id = ? AND direction = 'to_customer' ORDER BY id DESC LIMIT 1`,

@@ -11,13 +11,26 @@ import (
 	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
-// Conversation returns one conversation, or an error wrapping connector.ErrNotFound.
+// Conversation returns one conversation, or an error wrapping
+// connector.ErrNotFound. With Dialect.CacheConversations it comes from the
+// writer's cache when it is there (the router reads one for every message it
+// delivers); the caller gets a copy of its own either way.
 func (s *Store) Conversation(ctx context.Context, id int64) (*connector.Conversation, error) {
 	db, err := s.reader()
 	if err != nil {
 		return nil, err
 	}
-	return s.getConversation(ctx, db, id)
+	cache := s.w.cache
+	if cache == nil {
+		return s.getConversation(ctx, db, id)
+	}
+	if c, ok := cache.get(id); ok {
+		return c, nil
+	}
+	ticket := cache.startRead()
+	c, err := s.getConversation(ctx, db, id)
+	cache.endRead(id, ticket, c)
+	return c, err
 }
 
 // OpenConversations returns every conversation not ended, by id; in a shared

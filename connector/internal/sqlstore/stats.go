@@ -12,7 +12,8 @@ import (
 
 // Stats reads conversations by state (every state present, zero included)
 // from conversation_counts, which triggers keep (in both schemas), the
-// outbox from its partial index, and the writer's counters. Its cost depends
+// outbox from its partial index, and the writer's counters (synced ones
+// apart: a batch of lazy writes only is not). Its cost depends
 // on the number of channels and the outbox, not on the history kept.
 func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 	db, err := s.reader()
@@ -24,6 +25,7 @@ func (s *Store) Stats(ctx context.Context) (connector.Stats, error) {
 	}}
 	// The counters and the rows are not one snapshot; metrics do not need one.
 	st.Transactions, st.Writes, st.WriteErrors = s.w.Counts()
+	st.SyncedTransactions, st.SyncedWrites = s.w.SyncedCounts()
 	err = readCounts(ctx, db, st.Conversations, s.q.stateCounts)
 	if err != nil {
 		return connector.Stats{}, err

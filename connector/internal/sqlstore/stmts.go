@@ -21,6 +21,20 @@ type Tx struct {
 	// bound holds the writer's statements bound to tx, each bound once: a
 	// batch runs the same few statements for every request in it.
 	bound map[string]*sql.Stmt
+	// touched are the conversations the batch changed: the writer drops
+	// them from its cache around the commit (see convCache).
+	touched []int64
+}
+
+// touch records that the transaction changes (creates, updates or deletes)
+// the conversation rows ids. Every statement that writes conversations
+// calls it with the ids it changed (a statement that changes rows it cannot
+// name would have to clear the cache): a change left out would leave a
+// stale row in the writer's cache.
+func (t *Tx) touch(ids ...int64) {
+	if t.w.cache != nil {
+		t.touched = append(t.touched, ids...)
+	}
 }
 
 func (w *Writer) newTx(tx *sql.Tx) *Tx {

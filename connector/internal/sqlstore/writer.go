@@ -20,6 +20,7 @@ type Op func(ctx context.Context, tx *Tx) error
 type request struct {
 	ctx  context.Context
 	op   Op
+	lazy bool // committed without waiting for the disk, unless batched with one that waits
 	done chan error
 }
 
@@ -27,6 +28,11 @@ type request struct {
 // Concurrent writes are batched: each turn it takes every request already
 // waiting, runs them in one transaction and commits once, so callers share
 // one fsync. A request that fails undoes only its own changes (see commit).
+//
+// A batch with at least one write from Do is synced: its commit waits for
+// the disk. A batch of DoLazy writes only is committed without waiting for
+// the disk (see Dialect.LazySession and Dialect.LazyTx); a lazy write that
+// shares a batch with a synced one is synced with it, for free.
 type Writer struct {
 	db *sql.DB
 	d  *Dialect
@@ -39,10 +45,28 @@ type Writer struct {
 	done   chan struct{} // closed when run returns
 	closed atomic.Bool
 
-	transactions atomic.Uint64
-	writes       atomic.Uint64
-	writeErrors  atomic.Uint64 // batches whose transaction failed
+	// lazyConn is whether the writer's connection is switched to lazy
+	// commits (Dialect.LazySession); only run touches it.
+	lazyConn connMode
+	// cache serves Conversation from memory, nil unless
+	// Dialect.CacheConversations; the writer keeps it exact.
+	cache *convCache
+
+	transactions       atomic.Uint64
+	writes             atomic.Uint64
+	syncedTransactions atomic.Uint64 // committed batches that waited for the disk
+	syncedWrites       atomic.Uint64 // the writes those batches carried
+	writeErrors        atomic.Uint64 // batches whose transaction failed
 }
+
+// connMode is what the writer knows of its connection's commit mode.
+type connMode int
+
+const (
+	connSynced  connMode = iota // as opened: commits wait for the disk
+	connLazy                    // switched to commits that do not
+	connUnknown                 // a switch failed: set it again before relying on it
+)
 
 // NewWriter starts the writer of db; Stop ends it. With d.PrepareWrites, db
 // must have at most one connection, on which the statements stay prepared.
@@ -51,18 +75,32 @@ func NewWriter(db *sql.DB, d *Dialect) *Writer {
 	if d.PrepareWrites {
 		w.stmts = make(map[string]*sql.Stmt)
 	}
+	if d.CacheConversations {
+		w.cache = newConvCache(convCacheSize)
+	}
 	go w.run()
 	return w
 }
 
-// Do hands op to the writer and waits for its outcome. It gives up when ctx
-// is done; the request may still commit, but never partly. After Stop it
-// returns the dialect's ErrClosed.
-func (w *Writer) Do(ctx context.Context, op Op) error {
+// Do hands op to the writer and waits for its outcome: committed and on the
+// disk. It gives up when ctx is done; the request may still commit, but never
+// partly. After Stop it returns the dialect's ErrClosed.
+func (w *Writer) Do(ctx context.Context, op Op) error { return w.do(ctx, op, false) }
+
+// DoLazy is Do for a write that may be lost to a power loss or an operating
+// system crash (never to the process dying): when it returns nil, op is
+// committed, visible to every read and survives the process being killed,
+// but it may not be on the disk yet. It is made durable by the next synced
+// commit (the WAL is appended in order) or checkpoint. Only writes whose
+// loss costs at most a repeated send that the outbox reconciles are lazy.
+// It never waits for company: a lazy write alone is committed at once.
+func (w *Writer) DoLazy(ctx context.Context, op Op) error { return w.do(ctx, op, true) }
+
+func (w *Writer) do(ctx context.Context, op Op, lazy bool) error {
 	if w.closed.Load() {
 		return w.d.ErrClosed
 	}
-	r := &request{ctx: ctx, op: op, done: make(chan error, 1)}
+	r := &request{ctx: ctx, op: op, lazy: lazy, done: make(chan error, 1)}
 	// reqs is unbuffered: a request is either taken by the writer or not
 	// queued at all, so nothing is stranded when the writer stops.
 	select {
@@ -98,6 +136,13 @@ func (w *Writer) Stop() bool {
 // and the batches that failed to commit, since the writer started.
 func (w *Writer) Counts() (transactions, writes, writeErrors uint64) {
 	return w.transactions.Load(), w.writes.Load(), w.writeErrors.Load()
+}
+
+// SyncedCounts returns the committed transactions that waited for the disk
+// and the writes they carried (lazy ones that rode along included), since
+// the writer started.
+func (w *Writer) SyncedCounts() (transactions, writes uint64) {
+	return w.syncedTransactions.Load(), w.syncedWrites.Load()
 }
 
 func (w *Writer) run() {
@@ -147,13 +192,14 @@ func (w *Writer) commit(batch []*request) {
 		defer cancel()
 	}
 	defer w.prepareMissed(ctx) // once the transaction has let go of the connection
+	synced := isSynced(batch)
 	// Requests rarely fail, so a batch first runs without the three savepoint
 	// statements per request. If one fails, that attempt is rolled back whole
 	// and the batch runs again with savepoints, so the failure undoes only its
 	// own request.
-	errs, failed, err := w.runBatch(ctx, batch, false)
+	errs, failed, err := w.runBatch(ctx, batch, synced, false)
 	if failed {
-		errs, _, err = w.runBatch(ctx, batch, true)
+		errs, _, err = w.runBatch(ctx, batch, synced, true)
 	}
 	if err != nil {
 		w.writeErrors.Add(1)
@@ -173,22 +219,46 @@ func (w *Writer) commit(batch []*request) {
 	if ok > 0 { // a batch whose every request failed wrote nothing to count
 		w.transactions.Add(1)
 		w.writes.Add(ok)
+		if synced {
+			w.syncedTransactions.Add(1)
+			w.syncedWrites.Add(ok)
+		}
 	}
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
 }
 
-// runBatch runs batch in one transaction and commits it, returning each
-// request's outcome. Without savepoints, the first request that fails rolls
-// the transaction back and runBatch reports failed. err is a failure of the
-// transaction itself.
-func (w *Writer) runBatch(ctx context.Context, batch []*request, savepoints bool) (errs []error, failed bool, err error) {
+// isSynced reports whether batch must wait for the disk: whether a caller
+// still waiting asked for that. Lazy requests ride along with it.
+func isSynced(batch []*request) bool {
+	for _, r := range batch {
+		if !r.lazy && r.ctx.Err() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// runBatch runs batch in one transaction and commits it, synced or not,
+// returning each request's outcome. Without savepoints, the first request
+// that fails rolls the transaction back and runBatch reports failed. err is a
+// failure of the transaction itself.
+func (w *Writer) runBatch(ctx context.Context, batch []*request, synced, savepoints bool) (errs []error, failed bool, err error) {
+	if err := w.setConnMode(ctx, synced); err != nil {
+		return nil, false, err
+	}
 	sqlTx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("begin write transaction: %w", err)
 	}
 	tx := w.newTx(sqlTx)
+	if !synced && w.d.LazyTx != "" {
+		if _, err := sqlTx.ExecContext(ctx, w.d.LazyTx); err != nil {
+			sqlTx.Rollback() //nolint:errcheck // the batch failed already
+			return nil, false, fmt.Errorf("lazy commit: %w", err)
+		}
+	}
 	errs = make([]error, len(batch))
 	for i, r := range batch {
 		if errs[i] = r.ctx.Err(); errs[i] != nil {
@@ -212,10 +282,36 @@ func (w *Writer) runBatch(ctx context.Context, batch []*request, savepoints bool
 			return nil, false, err
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	// The conversations the batch changed leave the cache around the commit,
+	// before any caller hears back (read-your-writes), and no read may put
+	// one back from before the commit (see convCache).
+	w.cache.hold(tx.touched)
+	err = sqlTx.Commit()
+	w.cache.release(tx.touched)
+	if err != nil {
 		return nil, false, fmt.Errorf("commit: %w", err)
 	}
 	return errs, false, nil
+}
+
+// setConnMode switches the writer's connection to synced or lazy commits
+// (Dialect.LazySession) when it is not that already. A failed switch fails
+// the batch: a synced batch must not commit lazily, and the mode is set
+// again before the next batch relies on it.
+func (w *Writer) setConnMode(ctx context.Context, synced bool) error {
+	want, stmt := connSynced, w.d.LazySession[0]
+	if !synced {
+		want, stmt = connLazy, w.d.LazySession[1]
+	}
+	if stmt == "" || w.lazyConn == want {
+		return nil
+	}
+	if _, err := w.db.ExecContext(ctx, stmt); err != nil {
+		w.lazyConn = connUnknown
+		return fmt.Errorf("set commit mode: %w", err)
+	}
+	w.lazyConn = want
+	return nil
 }
 
 // runSavepoint runs op inside a savepoint, so that a failing op undoes only
