@@ -38,6 +38,11 @@ type Config struct {
 	PostInterval time.Duration `toml:"post_interval"`
 	// RequestTimeout bounds one Web API call.
 	RequestTimeout time.Duration `toml:"request_timeout"`
+	// HTTPConnections sizes each of the channel's three connection pools
+	// (Web API calls, file downloads from Slack, agents' attachments
+	// fetched): at most that many connections per host, as many kept idle.
+	// Calls beyond it wait for a connection.
+	HTTPConnections int `toml:"http_connections"`
 	// CatchUp reads, after a start or a reconnect, what customers wrote
 	// meanwhile (new threads, open conversations, recently ended threads
 	// with new replies, DMs) and relays what was missed; see README.
@@ -102,7 +107,7 @@ type Reactions struct {
 func defaultConfig() Config {
 	return Config{
 		APIURL: DefaultAPIURL, EndKeyword: "end chat", PostInterval: time.Second,
-		RequestTimeout: 10 * time.Second, CatchUp: true, CatchUpInterval: 1200 * time.Millisecond,
+		RequestTimeout: 10 * time.Second, CatchUp: true, CatchUpInterval: 1200 * time.Millisecond, HTTPConnections: connector.DefaultConnections,
 		Reactions:   Reactions{Queued: "hourglass_flowing_sand", Active: "speech_balloon", Ended: "white_check_mark"},
 		FileLinkTTL: 7 * 24 * time.Hour, MaxFileBytes: 50 << 20,
 		FileHosts: DefaultFileHosts(), FetchTimeout: time.Minute,
@@ -183,6 +188,7 @@ func (c Config) check(inst connector.Instance, bad func(key, format string, args
 		bad("api_url", "must be an absolute http(s) URL like %q, not %q", DefaultAPIURL, c.APIURL)
 	}
 	c.checkDurations(bad)
+	connector.CheckConnections(bad, c.HTTPConnections)
 	c.Reconnect().CheckKeys(bad)
 	if c.MaxFileBytes <= 0 {
 		bad("max_file_bytes", "must be positive")

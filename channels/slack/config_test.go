@@ -33,7 +33,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.SocketMode() || cfg.APIURL != DefaultAPIURL || cfg.EndKeyword != "end chat" || !cfg.CatchUp ||
-		cfg.Reactions.Ended != "white_check_mark" || cfg.PostInterval.Seconds() != 1 {
+		cfg.Reactions.Ended != "white_check_mark" || cfg.PostInterval.Seconds() != 1 || cfg.HTTPConnections != 32 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	if cfg.Reconnect() != connector.DefaultReconnect() {
@@ -129,6 +129,15 @@ file_hosts = ["files.slack.com", "https://files.slack.com/files-pri/x", "ftp://f
 fetch_timeout = "0s"`, []string{`fetch_allow: entry 2, "10.20.0.0/33", is not a CIDR prefix`,
 			`file_hosts: entry 2: "https://files.slack.com/files-pri/x" is not a host name or an http(s) origin`,
 			`file_hosts: entry 3: "ftp://files.example.com"`, "fetch_timeout: must be a duration"}},
+		{"pool sizes", `bot_token = "xoxb-1"
+signing_secret = "s"
+http_connections = 1024`, nil},
+		{"no connections", `bot_token = "xoxb-1"
+signing_secret = "s"
+http_connections = 0`, []string{"channels.slack.test.http_connections: must be 1 to 1024 connections per host, not 0"}},
+		{"too many connections", `bot_token = "xoxb-1"
+signing_secret = "s"
+http_connections = 5000`, []string{"channels.slack.test.http_connections: must be 1 to 1024 connections per host, not 5000"}},
 		{"bad reconnect policy", `bot_token = "xoxb-1"
 app_token = "xapp-1"
 reconnect_initial = "2s"

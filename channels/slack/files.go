@@ -127,7 +127,7 @@ func (c *Channel) fetch(ctx context.Context, client *http.Client, src string, wi
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
+		connector.DrainClose(resp.Body)
 		err := fmt.Errorf("GET %s: %s", connector.RedactURL(src), resp.Status)
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 			return nil, connector.Permanent(err)

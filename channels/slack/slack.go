@@ -103,7 +103,12 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	hc := &http.Client{Timeout: cfg.RequestTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	// Three pools, each of http_connections per host: Web API calls (one
+	// per busy conversation at once), downloads from Slack's file hosts and
+	// agents' attachments, so that slow files never hold the API's
+	// connections.
+	hc := &http.Client{Timeout: cfg.RequestTimeout,
+		Transport: connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections})}
 	opts := []slack.Option{slack.OptionAPIURL(cfg.APIURL), slack.OptionHTTPClient(hc)}
 	if cfg.SocketMode() {
 		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken.Reveal()))
@@ -126,8 +131,9 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	}
 	c.lanes = connector.NewLanes(connector.LanesOptions[string]{MaxCount: maxQueued, MaxBytes: maxQueuedBytes, OnPanic: c.lanePanic})
 	c.typingLanes = connector.NewLanes(connector.LanesOptions[string]{MaxCount: maxTypingQueued, OnPanic: c.lanePanic})
-	c.slackFiles = newSlackFileClient(&c.cfg, hc.Transport)
-	c.fetcher = netguard.New(cfg.fetchAllow).Client(cfg.FetchTimeout, maxRedirects)
+	c.slackFiles = newSlackFileClient(&c.cfg, connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections}))
+	c.fetcher = &http.Client{Timeout: cfg.FetchTimeout, CheckRedirect: netguard.LimitRedirects(maxRedirects),
+		Transport: connector.SizePool(netguard.New(cfg.fetchAllow).Transport(), cfg.HTTPConnections)}
 	c.names = newNameCache(c.api, time.Hour, maxCachedNames)
 	for _, id := range cfg.Channels {
 		c.channels[id] = true
@@ -225,6 +231,7 @@ func (c *Channel) Stop(ctx context.Context) error {
 		return fmt.Errorf("slack %s: stop: %w", c.name, ctx.Err())
 	}
 	c.http.CloseIdleConnections()
+	c.slackFiles.CloseIdleConnections()
 	c.fetcher.CloseIdleConnections()
 	return nil
 }
