@@ -49,6 +49,11 @@ type Config struct {
 	CA string `toml:"ca"`
 	// RequestTimeout bounds one HTTP call (canchat, agentlist, an upload).
 	RequestTimeout time.Duration `toml:"request_timeout"`
+	// HTTPConnections sizes the REST pool and the pool that fetches
+	// customers' files, each: at most that many connections per host, as
+	// many kept idle. A chat's WebSocket dials through the REST pool but
+	// leaves it once open.
+	HTTPConnections int `toml:"http_connections"`
 	// ConnectTimeout bounds the dial plus the answer to register or resume.
 	ConnectTimeout time.Duration `toml:"connect_timeout"`
 	// SendTimeout bounds the wait for the server's confirmation of a line's
@@ -74,6 +79,7 @@ func defaultConfig() Config {
 		ExpiredNotice:     "The chat was closed after a period of inactivity. Write again any time to start a new one.",
 		MaxAttachmentSize: 10 << 20,
 		RequestTimeout:    10 * time.Second,
+		HTTPConnections:   connector.DefaultConnections,
 		ConnectTimeout:    10 * time.Second,
 		SendTimeout:       10 * time.Second,
 		PingInterval:      30 * time.Second,
@@ -150,6 +156,7 @@ func (s *settings) check(inst connector.Instance, bad func(key, format string, a
 		bad("max_attachment_size", "must not be negative (0 sends every file as its link)")
 	}
 	s.checkDurations(bad)
+	connector.CheckConnections(bad, s.HTTPConnections)
 	s.reconnect().CheckKeys(bad)
 	if err := s.buildTLS(); err != nil {
 		bad("ca_file", "%v", err)

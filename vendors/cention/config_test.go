@@ -110,6 +110,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bare number duration", map[string]string{"connect_timeout": "10"}, []string{"vendors.cention.test.connect_timeout"}},
 		{"negative attachment size", map[string]string{"max_attachment_size": "-1"}, []string{"vendors.cention.test.max_attachment_size"}},
 		{"ca file", map[string]string{"ca_file": `"` + pem + `"`}, []string{"vendors.cention.test.ca_file"}},
+		{"no connections", map[string]string{"http_connections": "0"}, []string{"vendors.cention.test.http_connections"}},
+		{"too many connections", map[string]string{"http_connections": "1025"}, []string{"vendors.cention.test.http_connections"}},
+		{"most connections", map[string]string{"http_connections": "1024"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

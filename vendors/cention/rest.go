@@ -182,6 +182,7 @@ func (v *Vendor) fetch(ctx context.Context, a connector.Attachment) ([]byte, str
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
+		connector.DrainClose(resp.Body) // an error page: keep the connection
 		return nil, "", "", fmt.Errorf("%w: fetch answered HTTP %d", errNotUploaded, resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))

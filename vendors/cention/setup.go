@@ -83,14 +83,17 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		client: &http.Client{
-			Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls.Clone(),
-				TLSHandshakeTimeout: cfg.ConnectTimeout, MaxIdleConnsPerHost: 4},
+			// REST calls, one per busy conversation at once, and the chats'
+			// WebSocket dials (an open socket leaves the pool).
+			Transport: connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections,
+				TLS: cfg.tls, TLSHandshakeTimeout: cfg.ConnectTimeout}),
 			// A redirect would carry the Origin elsewhere; Cention's calls do not redirect.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		fetchClient: netguard.New(nil).Client(cfg.RequestTimeout, 3),
-		group:       connector.NewGroup(),
-		sessions:    map[int64]*session{}, opened: map[int64]string{}, lost: map[int64]string{},
+		fetchClient: &http.Client{Timeout: cfg.RequestTimeout, CheckRedirect: netguard.LimitRedirects(3),
+			Transport: connector.SizePool(netguard.New(nil).Transport(), cfg.HTTPConnections)},
+		group:    connector.NewGroup(),
+		sessions: map[int64]*session{}, opened: map[int64]string{}, lost: map[int64]string{},
 	}
 	return v, nil
 }
