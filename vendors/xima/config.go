@@ -55,6 +55,11 @@ type Config struct {
 	CredentialsRefresh time.Duration `toml:"credentials_refresh"`
 	// RequestTimeout bounds one REST call, an SQS delete and a credentials fetch.
 	RequestTimeout time.Duration `toml:"request_timeout"`
+	// HTTPConnections sizes the REST pool: at most that many connections
+	// per host, as many kept idle; calls beyond it (sends, still-here
+	// calls) wait for one. The SQS pool holds MaxPollers more, one per
+	// long poll.
+	HTTPConnections int `toml:"http_connections"`
 	// HealthInterval is how often the REST API is probed for Health.
 	HealthInterval time.Duration `toml:"health_interval"`
 	// ReconnectInitial, ReconnectMax and ReconnectStable are the back-off of
@@ -87,6 +92,7 @@ func defaultConfig() Config {
 		MaxPollers:           1000,
 		CredentialsRefresh:   10 * time.Minute,
 		RequestTimeout:       10 * time.Second,
+		HTTPConnections:      connector.DefaultConnections,
 		HealthInterval:       30 * time.Second,
 		ReconnectInitial:     500 * time.Millisecond,
 		ReconnectMax:         30 * time.Second,
@@ -159,6 +165,7 @@ func (s *settings) check(inst connector.Instance, bad func(key, format string, a
 	}
 	s.checkTemplates(bad)
 	s.checkTimings(bad)
+	connector.CheckConnections(bad, s.HTTPConnections)
 	s.reconnect().CheckKeys(bad)
 }
 

@@ -181,6 +181,8 @@ func TestConfigErrors(t *testing.T) {
 		{"zero refresh", map[string]string{"credentials_refresh": `"0s"`}, []string{"credentials_refresh"}},
 		{"reconnect", map[string]string{"reconnect_initial": `"2m"`}, []string{"reconnect_max"}},
 		{"bare number", map[string]string{"request_timeout": "10"}, []string{"request_timeout"}},
+		{"no connections", map[string]string{"http_connections": "0"}, []string{"http_connections"}},
+		{"too many connections", map[string]string{"http_connections": "2048"}, []string{"http_connections"}},
 		{"everything", map[string]string{"installation_id": "", "api_key": "", "skill": "", "health_interval": `"0s"`},
 			[]string{"api_key", "health_interval", "installation_id", "skill"}},
 	} {

@@ -79,16 +79,18 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	}
 	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		group: connector.NewGroup(), chats: map[int64]*chat{}, reporting: map[int64]string{}}
-	v.restHTTP = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: maxSenders + 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout},
+	// REST calls: one per busy conversation at once, and at most maxSenders
+	// still-here calls, share http_connections per host.
+	v.restHTTP = &http.Client{Transport: connector.NewTransport(connector.TransportOptions{
+		Connections: cfg.HTTPConnections, TLSHandshakeTimeout: cfg.RequestTimeout}),
 		// A redirect is not followed: a 307 would carry the API key in the
 		// body to wherever it points. It is an error like any non-2xx.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	// Every long poll holds a connection: keep as many idle ones as there
-	// can be polls, or each poll would dial anew.
-	v.sqsHTTP = &http.Client{Transport: boundedTransport{rt: &http.Transport{Proxy: http.ProxyFromEnvironment,
-		MaxIdleConns: cfg.MaxPollers + 16, MaxIdleConnsPerHost: cfg.MaxPollers + 16,
-		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: cfg.RequestTimeout}, max: maxSQSAnswer}}
+	// Every long poll holds a connection for up to poll_wait: the SQS pool
+	// has one per possible poll, or each poll would dial anew, plus
+	// http_connections for the deletes and receives in between.
+	v.sqsHTTP = &http.Client{Transport: boundedTransport{rt: connector.NewTransport(connector.TransportOptions{
+		Connections: cfg.MaxPollers + cfg.HTTPConnections, TLSHandshakeTimeout: cfg.RequestTimeout}), max: maxSQSAnswer}}
 	v.api = &api{base: cfg.base, installationID: cfg.InstallationID, client: v.restHTTP,
 		timeout: cfg.RequestTimeout, now: time.Now}
 	v.creds = newCreds(v.api, cfg.CredentialsRefresh, time.Now)
