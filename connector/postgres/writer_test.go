@@ -3,6 +3,8 @@ package postgres
 import (
 	"testing"
 
+	"github.com/connectord/connectord/connector"
+
 	"github.com/connectord/connectord/connector/internal/sqlstore/sqlstoretest"
 )
 
@@ -11,6 +13,12 @@ import (
 func TestWriter(t *testing.T) {
 	sqlstoretest.TestWriter(t, func(t *testing.T) sqlstoretest.Harness {
 		s := open(t, freshDSN(t))
-		return sqlstoretest.Harness{Dialect: dialect(), Writer: s.w, Read: s.rdb, Ping: s.Ping}
+		return sqlstoretest.Harness{Dialect: dialect(), Writer: s.w, Read: s.rdb, Ping: s.Ping,
+			SyncQuery: "SHOW synchronous_commit", Synced: "on", Lazy: "off"}
 	})
+}
+
+// TestReads runs the shared read-after-write tests on PostgreSQL.
+func TestReads(t *testing.T) {
+	sqlstoretest.TestReads(t, func(t *testing.T) connector.Store { return open(t, freshDSN(t)) })
 }

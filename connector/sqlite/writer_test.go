@@ -3,6 +3,8 @@ package sqlite
 import (
 	"testing"
 
+	"github.com/connectord/connectord/connector"
+
 	"github.com/connectord/connectord/connector/internal/sqlstore/sqlstoretest"
 )
 
@@ -11,6 +13,16 @@ import (
 func TestWriter(t *testing.T) {
 	sqlstoretest.TestWriter(t, func(t *testing.T) sqlstoretest.Harness {
 		s, _ := openInternal(t)
-		return sqlstoretest.Harness{Dialect: dialect(), Writer: s.w, Read: s.rdb, Ping: s.Ping}
+		return sqlstoretest.Harness{Dialect: dialect(), Writer: s.w, Read: s.rdb, Ping: s.Ping,
+			SyncQuery: "PRAGMA synchronous", Synced: "2", Lazy: "1"} // FULL, NORMAL
+	})
+}
+
+// TestReads runs the shared read-after-write tests on SQLite, whose
+// Conversation reads come from the writer's cache.
+func TestReads(t *testing.T) {
+	sqlstoretest.TestReads(t, func(t *testing.T) connector.Store {
+		s, _ := openInternal(t)
+		return s
 	})
 }

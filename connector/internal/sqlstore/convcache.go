@@ -8,9 +8,9 @@ import (
 )
 
 // convCacheSize bounds the conversations kept in memory. An entry costs
-// about 500 bytes (the struct, its strings, a small session and the map's
-// share; TestConvCacheEntrySize measures it), so a full cache holds about
-// 5 MB. The router reads the conversations it delivers for, which are the
+// about 430 bytes (the struct, its strings, a small session and the map's
+// share; BenchmarkConvCacheEntry measures it), so a full cache holds about
+// 4.5 MB. The router reads the conversations it delivers for, which are the
 // open ones: a daemon with more open conversations than this still serves
 // most reads from memory.
 const convCacheSize = 10_000

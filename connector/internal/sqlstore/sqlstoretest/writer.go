@@ -24,6 +24,11 @@ type Harness struct {
 	Read sqlrow.Queryer
 	// Ping is the store's Ping.
 	Ping func(ctx context.Context) error
+	// SyncQuery reads, inside a write transaction, the engine's setting that
+	// makes a commit wait for the disk; Synced and Lazy are its values in a
+	// synced batch and in a batch of lazy writes only.
+	SyncQuery    string
+	Synced, Lazy string
 }
 
 // TestWriter runs the group-commit writer's tests, each on a store open
@@ -38,6 +43,8 @@ func TestWriter(t *testing.T, open func(t *testing.T) Harness) {
 		{"CallerGivingUp", testCallerGivingUp},
 		{"WriteCountedBeforeItReturns", testWriteCountedBeforeItReturns},
 		{"PingRespectsContext", testPingRespectsContext},
+		{"LazyAloneCommitsWithoutSync", testLazyAloneCommitsWithoutSync},
+		{"LazyBatchedWithSyncedIsSynced", testLazyBatchedWithSyncedIsSynced},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}

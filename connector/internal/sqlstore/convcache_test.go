@@ -1,0 +1,141 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/connectord/connectord/connector"
+)
+
+func conv(id int64, agent string) *connector.Conversation {
+	return &connector.Conversation{ID: id, Agent: agent, Session: json.RawMessage(`{"chat":1}`)}
+}
+
+// cached returns the agent of the cached conversation id, or "" when none.
+func cached(c *convCache, id int64) string {
+	if got, ok := c.get(id); ok {
+		return got.Agent
+	}
+	return ""
+}
+
+// TestConvCacheProtocol plays the interleavings of a read that misses with
+// the writer's commit of the same conversation: a read that may have seen
+// the row from before the commit is never cached; one that started after
+// the commit's release is.
+func TestConvCacheProtocol(t *testing.T) {
+	const id = 7
+	for _, tc := range []struct {
+		name string
+		// steps run in order; read and end are the read's start and end.
+		steps []string
+		want  string // the agent cached at the end, "" for none
+	}{
+		{"read alone", []string{"read", "end"}, "read"},
+		{"read before the commit, ended after it", []string{"read", "hold", "release", "end"}, ""},
+		{"read before the commit, ended during it", []string{"read", "hold", "end", "release"}, ""},
+		{"read during the commit, ended after it", []string{"hold", "read", "release", "end"}, ""},
+		{"read during the commit, ended during it", []string{"hold", "read", "end", "release"}, ""},
+		{"read after the commit", []string{"hold", "release", "read", "end"}, "read"},
+		{"an entry cached before the commit is dropped", []string{"read", "end", "hold", "release"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newConvCache(10)
+			var ticket uint64
+			for _, step := range tc.steps {
+				switch step {
+				case "read":
+					ticket = c.startRead()
+				case "end":
+					c.endRead(id, ticket, conv(id, "read"))
+				case "hold":
+					c.hold([]int64{id})
+				case "release":
+					c.release([]int64{id})
+				}
+			}
+			if got := cached(c, id); got != tc.want {
+				t.Errorf("cached agent %q, want %q", got, tc.want)
+			}
+			if len(c.recent) != 0 || len(c.held) != 0 || c.inFlight != 0 {
+				t.Errorf("left recent %v, held %v, %d in flight; want all empty", c.recent, c.held, c.inFlight)
+			}
+		})
+	}
+}
+
+// TestConvCacheOtherIDs: a commit bars only the ids it changed.
+func TestConvCacheOtherIDs(t *testing.T) {
+	c := newConvCache(10)
+	ticket := c.startRead()
+	c.hold([]int64{1})
+	c.release([]int64{1})
+	c.endRead(2, ticket, conv(2, "two"))
+	if got := cached(c, 2); got != "two" {
+		t.Errorf("conversation 2 after a commit of 1: cached %q, want two", got)
+	}
+}
+
+// TestConvCacheFailedReadCachesNothing: a read that failed (nil) leaves no
+// entry and still ends.
+func TestConvCacheFailedReadCachesNothing(t *testing.T) {
+	c := newConvCache(10)
+	c.endRead(1, c.startRead(), nil)
+	if _, ok := c.get(1); ok || c.inFlight != 0 {
+		t.Errorf("after a failed read: cached %v, %d in flight", ok, c.inFlight)
+	}
+}
+
+// TestConvCacheCopies: neither the reader's copy nor a getter's shares
+// memory with the entry.
+func TestConvCacheCopies(t *testing.T) {
+	c := newConvCache(10)
+	mine := conv(1, "a")
+	c.endRead(1, c.startRead(), mine)
+	mine.Session[2], mine.Agent = 'X', "b"
+	got, _ := c.get(1)
+	got.Session[3] = 'Y'
+	again, _ := c.get(1)
+	if string(again.Session) != `{"chat":1}` || again.Agent != "a" {
+		t.Errorf("entry changed through a copy: agent %q, session %s", again.Agent, again.Session)
+	}
+}
+
+// TestConvCacheBounded: the cache never holds more than its size.
+func TestConvCacheBounded(t *testing.T) {
+	c := newConvCache(100)
+	for id := range int64(1000) {
+		c.endRead(id, c.startRead(), conv(id, "a"))
+	}
+	if n := c.len(); n != 100 {
+		t.Errorf("%d entries, want the bound, 100", n)
+	}
+}
+
+// BenchmarkConvCacheEntry reports the memory a cached conversation costs,
+// with strings and a session of typical sizes.
+func BenchmarkConvCacheEntry(b *testing.B) {
+	const n = 10_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := newConvCache(n)
+	now := time.Now()
+	for i := range int64(n) {
+		c.endRead(i, c.startRead(), &connector.Conversation{ID: i, Channel: "sms.main",
+			Customer: fmt.Sprintf("+1555%07d", i), Vendor: "whoson.sales", State: connector.StateActive,
+			Agent: "Agent Name", Profile: connector.Profile{Name: "Kim Customer"},
+			Session:   json.RawMessage(`{"chat":"0123456789abcdef","token":"0123456789abcdef0123"}`),
+			CreatedAt: now, UpdatedAt: now, LastActivity: now})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := float64(after.HeapAlloc-before.HeapAlloc) / n
+	for i := int64(0); b.Loop(); i++ {
+		c.get(i % n) // a hit, copied
+	}
+	b.ReportMetric(perEntry, "B/entry")
+}

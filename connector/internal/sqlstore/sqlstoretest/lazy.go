@@ -1,0 +1,119 @@
+package sqlstoretest
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/connectord/connectord/connector/internal/sqlstore"
+)
+
+// syncSetting is a write that reads the engine's commit setting inside its
+// transaction into *got, and the transaction it ran in into *tx.
+func syncSetting(h Harness, got *string, tx **sqlstore.Tx) sqlstore.Op {
+	return func(ctx context.Context, t *sqlstore.Tx) error {
+		*tx = t
+		return t.QueryRowContext(ctx, h.SyncQuery).Scan(got)
+	}
+}
+
+// testLazyAloneCommitsWithoutSync: one write at a time, a lazy write's
+// batch commits without waiting for the disk and a synced one's with, each
+// time the mode changes both ways; the counters count every transaction but
+// only the synced ones as synced.
+func testLazyAloneCommitsWithoutSync(t *testing.T, h Harness) {
+	ctx := context.Background()
+	for i, lazy := range []bool{true, true, false, true, false, false, true} {
+		tx0, w0, _ := h.Writer.Counts()
+		stx0, sw0 := h.Writer.SyncedCounts()
+		var (
+			got string
+			tx  *sqlstore.Tx
+		)
+		do, want, syncedAdd := h.Writer.Do, h.Synced, uint64(1)
+		if lazy {
+			do, want, syncedAdd = h.Writer.DoLazy, h.Lazy, 0
+		}
+		if err := do(ctx, syncSetting(h, &got, &tx)); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if got != want {
+			t.Errorf("write %d (lazy %v): %s = %q, want %q", i, lazy, h.SyncQuery, got, want)
+		}
+		tx1, w1, _ := h.Writer.Counts()
+		stx1, sw1 := h.Writer.SyncedCounts()
+		if tx1-tx0 != 1 || w1-w0 != 1 {
+			t.Errorf("write %d: %d transactions, %d writes counted, want 1 and 1", i, tx1-tx0, w1-w0)
+		}
+		if stx1-stx0 != syncedAdd || sw1-sw0 != syncedAdd {
+			t.Errorf("write %d (lazy %v): %d synced transactions, %d synced writes counted, want %d and %d",
+				i, lazy, stx1-stx0, sw1-sw0, syncedAdd, syncedAdd)
+		}
+	}
+}
+
+// testLazyBatchedWithSyncedIsSynced runs lazy and synced writes at once:
+// every batch with a synced write commits synced, lazy ones riding in it,
+// and a batch of lazy writes only commits lazily. It runs rounds until one
+// batch held both kinds (the writer takes what is waiting; the first round
+// nearly always has one).
+func testLazyBatchedWithSyncedIsSynced(t *testing.T, h Harness) {
+	ctx := context.Background()
+	for round := 0; round < 20; round++ {
+		if mixedRound(ctx, t, h) {
+			return
+		}
+	}
+	t.Fatal("no batch held both lazy and synced writes in 20 rounds")
+}
+
+// mixedRound runs one round of 64 concurrent writes, half lazy, and checks
+// each against its batch; it reports whether a batch held both kinds.
+func mixedRound(ctx context.Context, t *testing.T, h Harness) bool {
+	t.Helper()
+	const n = 64
+	type result struct {
+		lazy bool
+		got  string
+		tx   *sqlstore.Tx
+	}
+	res := make([]result, n)
+	release, started := holdWriter(h) // let the writes pile up behind it
+	<-started
+	var wg sync.WaitGroup
+	for i := range n {
+		res[i].lazy = i%2 == 0
+		wg.Go(func() {
+			do := h.Writer.Do
+			if res[i].lazy {
+				do = h.Writer.DoLazy
+			}
+			if err := do(ctx, syncSetting(h, &res[i].got, &res[i].tx)); err != nil {
+				t.Errorf("write %d: %v", i, err)
+			}
+		})
+	}
+	close(release)
+	wg.Wait()
+	hasSynced := map[*sqlstore.Tx]bool{}
+	hasLazy := map[*sqlstore.Tx]bool{}
+	for _, r := range res {
+		if r.lazy {
+			hasLazy[r.tx] = true
+		} else {
+			hasSynced[r.tx] = true
+		}
+	}
+	mixed := false
+	for i, r := range res {
+		want := h.Lazy
+		if hasSynced[r.tx] {
+			want = h.Synced
+		}
+		if r.got != want {
+			t.Errorf("write %d (lazy %v, its batch synced %v): %s = %q, want %q", i, r.lazy, hasSynced[r.tx], h.SyncQuery, r.got, want)
+		}
+		mixed = mixed || hasSynced[r.tx] && hasLazy[r.tx]
+	}
+	return mixed || t.Failed() // after a failure, no point in more rounds
+}
