@@ -58,6 +58,9 @@ type Config struct {
 	PresenceDebounce time.Duration `toml:"presence_debounce"`
 	// RequestTimeout bounds one REST call.
 	RequestTimeout time.Duration `toml:"request_timeout"`
+	// HTTPConnections sizes the REST pool: at most that many connections
+	// per host, as many kept idle; calls beyond it wait for one.
+	HTTPConnections int `toml:"http_connections"`
 	// ConnectTimeout bounds dial, TLS, login and the presence sequence.
 	ConnectTimeout time.Duration `toml:"connect_timeout"`
 	// SendTimeout bounds the wait for the server's confirmation of a line.
@@ -88,6 +91,7 @@ func defaultConfig() Config {
 		AgentBackNotice:   "The agent is back.",
 		PresenceDebounce:  10 * time.Second,
 		RequestTimeout:    10 * time.Second,
+		HTTPConnections:   connector.DefaultConnections,
 		ConnectTimeout:    10 * time.Second,
 		SendTimeout:       10 * time.Second,
 		PingInterval:      30 * time.Second,
@@ -227,6 +231,7 @@ func (s *settings) checkDurations(bad func(key, format string, args ...any)) {
 	if s.BlockDuration < 0 {
 		bad("block_duration", "must not be negative (\"0s\" turns blocking off)")
 	}
+	connector.CheckConnections(bad, s.HTTPConnections)
 }
 
 // buildTLS prepares the client TLS settings for the REST API, wss:// and

@@ -141,6 +141,8 @@ func TestConfigErrors(t *testing.T) {
 		{"debounce", map[string]string{"presence_debounce": `"0s"`}, []string{"presence_debounce"}},
 		{"reconnect", map[string]string{"reconnect_initial": `"2m"`}, []string{"reconnect_max"}},
 		{"bare number", map[string]string{"ping_interval": "30"}, []string{"ping_interval"}},
+		{"no connections", map[string]string{"http_connections": "0"}, []string{"http_connections"}},
+		{"too many connections", map[string]string{"http_connections": "1025"}, []string{"http_connections"}},
 		{"ca not pem", map[string]string{"ca_file": `"` + pem + `"`}, []string{"ca_file"}},
 		{"ca missing", map[string]string{"ca_file": `"/nonexistent/ca.pem"`}, []string{"ca_file"}},
 		{"everything", map[string]string{"api_token": "", "campaign_id": "", "xmpp_websocket_url": "", "connect_timeout": `"0s"`},

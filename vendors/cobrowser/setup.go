@@ -81,8 +81,10 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		api: &api{base: cfg.api, token: cfg.APIToken, timeout: cfg.RequestTimeout, client: &http.Client{
-			Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls.Clone(),
-				TLSHandshakeTimeout: cfg.RequestTimeout, MaxIdleConnsPerHost: 4},
+			// One REST call per busy conversation at once, at most
+			// http_connections per host.
+			Transport: connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections,
+				TLS: cfg.tls, TLSHandshakeTimeout: cfg.RequestTimeout}),
 			// Redirects are not followed: the token header would go along.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}},
