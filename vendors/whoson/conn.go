@@ -22,11 +22,6 @@ import (
 // library's 32 KiB default.
 const readLimit = 4 << 20
 
-// frameQueue is how many frames the reader hands on ahead of the session:
-// with readLimit, at most (frameQueue+2)*readLimit bytes of a socket are in
-// memory at once. Past it the reader waits, and so does the server.
-const frameQueue = 4
-
 // Bounds of the events a handshake (Connect, Hello) keeps while it waits
 // for its answer, to dispatch them once the chat runs. A server sends a few;
 // one that sends more is broken or hostile, and the socket is dropped.
@@ -35,14 +30,21 @@ const (
 	maxBacklogBytes  = 1 << 20
 )
 
-// conn is one WebSocket to the Chat API with its reader goroutine; the
-// vendor's keepalive pings it. Frames arrive on frames in order; frames is closed when the
-// socket is gone, and err then says why.
+// conn is one WebSocket to the Chat API. It has no goroutine of its own:
+// whoever waits for its frames reads them (next), one at a time, the
+// handshake in the caller's goroutine and then the chat's one goroutine, so
+// that an idle chat costs one goroutine; the vendor's keepalive pings it
+// (a pong is read by that same reader).
 type conn struct {
-	ws     *websocket.Conn
-	log    *zap.Logger
-	frames chan []byte
-	err    error // set before frames is closed
+	ws  *websocket.Conn
+	log *zap.Logger
+	err error // why next failed; set and read by the reader only
+
+	// reads is bumped as the reader enters and leaves Read: odd while it
+	// waits in Read. A ping unanswered while the reader waited in Read the
+	// whole time shows a dead socket; one unanswered while the frames were
+	// being handled (the core's store slow) shows nothing.
+	reads atomic.Uint64
 
 	writeMu sync.Mutex    // keeps written in step with the order of frames
 	written atomic.Uint64 // frames written
@@ -51,11 +53,9 @@ type conn struct {
 	keep      *keepalive // pings the socket while it is open
 	closing   chan struct{}
 	closeOnce sync.Once
-	reader    chan struct{} // closed when the reader returned
 }
 
-// dial opens a socket within ctx, starts its reader in the vendor's group,
-// so that Stop ends it, and hands it to the vendor's keepalive.
+// dial opens a socket within ctx and hands it to the vendor's keepalive.
 // It sends nothing: the caller speaks first.
 func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
@@ -69,12 +69,7 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 		return nil, connector.Redacted(fmt.Errorf("dial whoson: %w", err))
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{ws: ws, log: log, frames: make(chan []byte, frameQueue), closing: make(chan struct{}),
-		reader: make(chan struct{}), keep: v.keep}
-	if !v.group.Go(func(context.Context) { c.readLoop() }) {
-		ws.CloseNow()
-		return nil, errStopped
-	}
+	c := &conn{ws: ws, log: log, closing: make(chan struct{}), keep: v.keep}
 	if !v.keep.add(c) {
 		c.close()
 		return nil, errStopped
@@ -82,25 +77,23 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	return c, nil
 }
 
-// readLoop keeps a reader running (Ping needs one) and hands every data
-// frame to frames.
-func (c *conn) readLoop() {
-	defer close(c.reader)
-	for {
-		_, b, err := c.ws.Read(context.Background())
-		if err != nil {
-			c.err = err
-			close(c.frames)
-			return
-		}
+// next reads the next data frame, answering pings and taking pongs on the
+// way. ctx ending drops the socket (the library cannot abandon a read
+// otherwise). Only one goroutine at a time may call it.
+func (c *conn) next(ctx context.Context) ([]byte, error) {
+	c.reads.Add(1)
+	_, b, err := c.ws.Read(ctx)
+	c.reads.Add(1)
+	if err != nil {
 		select {
-		case c.frames <- b:
 		case <-c.closing:
-			c.err = net.ErrClosed
-			close(c.frames)
-			return
+			err = net.ErrClosed
+		default:
 		}
+		c.err = err
+		return nil, err
 	}
+	return b, nil
 }
 
 // send writes one command frame.
@@ -124,15 +117,14 @@ func (c *conn) sendCounted(ctx context.Context, cmd command) (uint64, error) {
 	return c.written.Add(1), nil
 }
 
-// close drops the socket at once and waits for its reader. It is
-// idempotent and safe from any goroutine but the reader.
+// close drops the socket at once; a read under way returns. It is
+// idempotent and safe from any goroutine.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		c.keep.remove(c)
 		close(c.closing)
 		c.ws.CloseNow()
 	})
-	<-c.reader
 }
 
 // closeGracefully sends a close frame and waits for the server's, so that
@@ -162,41 +154,68 @@ func (c *conn) closeGracefully(ctx context.Context, g *connector.Group) {
 // An error event is a refusal: the server hangs up after it and repeating
 // the attempt risks the IP blacklist, so it is a connector.Permanent error.
 // Malformed frames are logged and skipped.
-func (c *conn) await(ctx context.Context, timeout time.Duration, names ...string) (event, []event, error) {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+//
+// A read cannot be abandoned without dropping the socket, so when timeout
+// passes, onTimeout (if not nil) still has the socket, to say goodbye on
+// it, and the socket is then dropped: the error wraps errNoAnswer. ctx
+// ending drops the socket too.
+func (c *conn) await(ctx context.Context, timeout time.Duration, onTimeout func(), names ...string) (event, []event, error) {
+	var timedOut atomic.Bool
+	fired := make(chan struct{})
+	timer := time.AfterFunc(timeout, func() {
+		defer close(fired)
+		timedOut.Store(true)
+		if onTimeout != nil {
+			onTimeout()
+		}
+		c.close()
+	})
+	// stop ends the timer, waiting for it if it fired, and reports whether
+	// it did.
+	stop := func() bool {
+		if !timer.Stop() {
+			<-fired
+		}
+		return timedOut.Load()
+	}
+	noAnswer := func() error { return fmt.Errorf("%w: no %v within %s", errNoAnswer, names, timeout) }
 	var backlog []event
 	size := 0
 	for {
-		select {
-		case <-ctx.Done():
-			return event{}, backlog, ctx.Err()
-		case <-timer.C:
-			return event{}, backlog, fmt.Errorf("no %v from whoson within %s", names, timeout)
-		case b, ok := <-c.frames:
-			if !ok {
-				return event{}, backlog, fmt.Errorf("whoson closed the socket: %w", c.err)
+		b, err := c.next(ctx)
+		if err != nil {
+			switch {
+			case stop():
+				return event{}, backlog, noAnswer()
+			case ctx.Err() != nil:
+				return event{}, backlog, ctx.Err()
 			}
-			ev, err := decodeEvent(b)
-			if err != nil {
-				c.log.Warn("skipping malformed whoson frame", zap.Error(err))
-				continue
-			}
-			for _, n := range names {
-				if ev.Name == n {
-					return ev, backlog, nil
-				}
-			}
-			if ev.Name == evError {
-				return ev, backlog, connector.Permanent(fmt.Errorf("whoson error: %s", clipText(ev.text(), maxErrorText)))
-			}
-			size += len(b)
-			if len(backlog) == maxBacklogEvents || size > maxBacklogBytes {
-				return event{}, nil, fmt.Errorf("%w: more than %d events or %d bytes while waiting for %v",
-					errFlooded, maxBacklogEvents, maxBacklogBytes, names)
-			}
-			backlog = append(backlog, ev)
+			return event{}, backlog, fmt.Errorf("whoson closed the socket: %w", err)
 		}
+		ev, err := decodeEvent(b)
+		if err != nil {
+			c.log.Warn("skipping malformed whoson frame", zap.Error(err))
+			continue
+		}
+		for _, n := range names {
+			if ev.Name == n {
+				if stop() {
+					return event{}, backlog, noAnswer()
+				}
+				return ev, backlog, nil
+			}
+		}
+		if ev.Name == evError {
+			stop()
+			return ev, backlog, connector.Permanent(fmt.Errorf("whoson error: %s", clipText(ev.text(), maxErrorText)))
+		}
+		size += len(b)
+		if len(backlog) == maxBacklogEvents || size > maxBacklogBytes {
+			stop()
+			return event{}, nil, fmt.Errorf("%w: more than %d events or %d bytes while waiting for %v",
+				errFlooded, maxBacklogEvents, maxBacklogBytes, names)
+		}
+		backlog = append(backlog, ev)
 	}
 }
 
@@ -206,3 +225,7 @@ var errStopped = errors.New("whoson vendor is stopped")
 // errFlooded is a server that sent more events during a handshake than the
 // backlog takes. The socket is dropped; the attempt may be retried.
 var errFlooded = errors.New("whoson flooded the handshake")
+
+// errNoAnswer is a handshake step the server did not answer in time; the
+// socket is dropped and the attempt may be retried.
+var errNoAnswer = errors.New("whoson did not answer")

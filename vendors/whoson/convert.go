@@ -232,7 +232,7 @@ func (s *session) line(ctx context.Context, ev event) bool {
 	switch kind {
 	case lineOperator:
 		if s.v.cfg.Translation {
-			s.held = &heldLine{n: n, content: l.Content, timer: time.NewTimer(translationWait)}
+			s.hold(ctx, n, l.Content)
 			return true
 		}
 		return s.text(ctx, connector.EventText, n, l.Content)

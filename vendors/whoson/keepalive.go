@@ -28,6 +28,7 @@ type keepalive struct {
 
 	mu      sync.Mutex
 	running bool
+	closed  bool // the vendor stopped: every socket was dropped, none is taken
 	conns   map[*conn]*pingState
 }
 
@@ -48,6 +49,9 @@ func newKeepalive(interval time.Duration, g *connector.Group) *keepalive {
 func (k *keepalive) add(c *conn) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.closed {
+		return false
+	}
 	if !k.running {
 		if !k.group.Go(k.run) {
 			return false
@@ -70,13 +74,15 @@ func (k *keepalive) tick() time.Duration {
 	return min(max(k.interval/8, 10*time.Millisecond), time.Second)
 }
 
-// run walks the schedule until the vendor stops.
+// run walks the schedule until the vendor stops, and then drops every
+// socket: the chats' readers do not watch a context (see session.pump).
 func (k *keepalive) run(ctx context.Context) {
 	t := time.NewTicker(k.tick())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			k.closeAll()
 			return
 		case now := <-t.C:
 			for _, c := range k.due(now) {
@@ -87,6 +93,20 @@ func (k *keepalive) run(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// closeAll drops every socket and refuses new ones.
+func (k *keepalive) closeAll() {
+	k.mu.Lock()
+	k.closed = true
+	conns := make([]*conn, 0, len(k.conns))
+	for c := range k.conns {
+		conns = append(conns, c)
+	}
+	k.mu.Unlock()
+	for _, c := range conns {
+		c.close() // takes k.mu to remove c
 	}
 }
 
@@ -113,12 +133,14 @@ func (k *keepalive) due(now time.Time) []*conn {
 
 // ping sends one ping and waits for its pong within the interval. An
 // answered ping proves the server read every frame written before it
-// (acked); an unanswered one drops the socket.
+// (acked). An unanswered one drops the socket if its reader waited in Read
+// all along; if the reader was busy (handing events to a slow store), the
+// pong may just be unread, and the next ping tells.
 func (k *keepalive) ping(ctx context.Context, c *conn) {
 	defer func() { <-k.slots }()
-	written := c.written.Load()
-	ctx, cancel := context.WithTimeout(ctx, k.interval)
-	err := c.ws.Ping(ctx)
+	written, reads := c.written.Load(), c.reads.Load()
+	pctx, cancel := context.WithTimeout(ctx, k.interval)
+	err := c.ws.Ping(pctx)
 	cancel()
 	k.mu.Lock()
 	if st := k.conns[c]; st != nil {
@@ -127,6 +149,9 @@ func (k *keepalive) ping(ctx context.Context, c *conn) {
 	k.mu.Unlock()
 	if err == nil {
 		c.acked.Store(written)
+		return
+	}
+	if ctx.Err() == nil && pctx.Err() != nil && (reads%2 == 0 || c.reads.Load() != reads) {
 		return
 	}
 	select {

@@ -95,8 +95,9 @@ type liveFigures struct {
 }
 
 func memNow() runtime.MemStats {
-	runtime.GC()
-	runtime.GC()
+	for range 5 {
+		runtime.GC()
+	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m

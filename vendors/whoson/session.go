@@ -85,7 +85,10 @@ type session struct {
 	out    []*outLine    // lines not yet known to have arrived, oldest first
 	owed   int           // echoes still to come for lines settled by a pong
 
-	// Owned by the run goroutine.
+	// hmu serialises event handling: the run goroutine's, and a held
+	// line's timer. It guards the fields below.
+	hmu       sync.Mutex
+	halted    atomic.Bool // a held line could not be stored: the reader stops
 	agent     string
 	lastQueue time.Time
 	held      *heldLine
@@ -95,13 +98,17 @@ type session struct {
 type heldLine struct {
 	n       int
 	content string
-	timer   *time.Timer
+	timer   *time.Timer // flushes it (flushLate) unless stopped
 }
 
 // newSession makes a session; it runs once start is called.
-func (v *Vendor) newSession(id int64, st sessionState, leave bool) *session {
+// log, when not nil, already names the conversation.
+func (v *Vendor) newSession(id int64, st sessionState, leave bool, log *zap.Logger) *session {
+	if log == nil {
+		log = v.log.With(zap.Int64("conversation", id))
+	}
 	s := &session{v: v, id: id, done: make(chan struct{}), firstUp: make(chan struct{}),
-		lost: make(chan struct{}), log: v.log.With(zap.Int64("conversation", id)), state: st, leave: leave,
+		lost: make(chan struct{}), log: log, state: st, leave: leave,
 		ready: make(chan struct{})}
 	s.wantsConn.Store(!st.NoAgent)
 	return s
@@ -187,13 +194,17 @@ func (s *session) start(c *conn, backlog []event) bool {
 	return true
 }
 
-// stop ends the run goroutine and waits for it.
+// stop ends the run goroutine and waits for it. The socket is dropped
+// here: its reader does not watch ctx (see pump).
 func (s *session) stop() {
 	s.mu.Lock()
-	cancel := s.cancel
+	cancel, c := s.cancel, s.conn
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	if c != nil {
+		c.close()
 	}
 	<-s.done
 }
@@ -205,7 +216,11 @@ func (s *session) stop() {
 func (s *session) run(ctx context.Context, first *conn, backlog []event) {
 	defer close(s.done)
 	defer s.v.forget(s)
-	defer s.stopHeld()
+	defer func() {
+		s.hmu.Lock()
+		defer s.hmu.Unlock()
+		s.stopHeld()
+	}()
 	// The first attempt serves the socket the handshake already made; every
 	// later one resumes the chat by its ChatUid on a new socket.
 	err := connector.Supervise(ctx, s.v.cfg.reconnect(), &s.status, s.log, func(ctx context.Context, up func()) error {
@@ -230,7 +245,9 @@ func (s *session) run(ctx context.Context, first *conn, backlog []event) {
 // error: Supervise reconnects) or the chat is over (errDone).
 func (s *session) serve(ctx context.Context, c *conn, backlog []event) error {
 	s.setConn(c)
-	dropped := s.pump(ctx, c, backlog)
+	// stop, or the vendor's Stop (keepalive.closeAll), drops the socket
+	// that is set; one set after they looked is dropped here.
+	dropped := ctx.Err() == nil && s.pump(ctx, c, backlog)
 	s.setConn(nil)
 	c.close()
 	if !dropped || !s.wantsConn.Load() || s.isEnding() {
@@ -306,41 +323,73 @@ func (s *session) isEnding() bool {
 }
 
 // pump dispatches backlog, then frames from c, until the socket drops (true)
-// or the chat is over or ctx ends (false).
+// or the chat is over or ctx ends (false). The chat has no other
+// goroutine: this one reads the socket (and so takes the pongs of the
+// keepalive's pings) and hands each event to the sink.
 func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 	for _, ev := range backlog {
-		if !s.handle(ctx, ev) {
+		if !s.dispatch(ctx, ev) {
 			return false
 		}
 	}
 	for {
-		var flush <-chan time.Time
-		if s.held != nil {
-			flush = s.held.timer.C
+		// Not ctx: a read watching a context costs a registration with it
+		// for as long as the chat is idle. stop drops the socket instead.
+		b, err := c.next(context.Background())
+		if err != nil {
+			if ctx.Err() != nil || s.halted.Load() {
+				return false
+			}
+			s.hmu.Lock()
+			s.flushHeld(ctx)
+			s.hmu.Unlock()
+			return true
 		}
-		select {
-		case <-ctx.Done():
+		ev, err := decodeEvent(b)
+		if err != nil {
+			s.log.Warn("skipping malformed whoson frame", zap.Error(err), zap.Int("bytes", len(b)))
+			continue
+		}
+		if s.isEnding() {
+			continue
+		}
+		if !s.dispatch(ctx, ev) {
 			return false
-		case <-flush:
-			if !s.flushHeld(ctx) {
-				return false
-			}
-		case b, ok := <-c.frames:
-			if !ok {
-				s.flushHeld(ctx)
-				return true
-			}
-			ev, err := decodeEvent(b)
-			if err != nil {
-				s.log.Warn("skipping malformed whoson frame", zap.Error(err), zap.Int("bytes", len(b)))
-				continue
-			}
-			if s.isEnding() {
-				continue
-			}
-			if !s.handle(ctx, ev) {
-				return false
-			}
+		}
+	}
+}
+
+// dispatch handles one event; false means the chat is over.
+func (s *session) dispatch(ctx context.Context, ev event) bool {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.handle(ctx, ev)
+}
+
+// hold keeps operator line n until its translation comes, or until
+// translationWait passes (flushLate).
+func (s *session) hold(ctx context.Context, n int, content string) {
+	h := &heldLine{n: n, content: content}
+	h.timer = time.AfterFunc(translationWait, func() {
+		s.v.group.Go(func(context.Context) { s.flushLate(ctx, h) })
+	})
+	s.held = h
+}
+
+// flushLate relays held line h, whose translation did not come in time,
+// on the timer's goroutine, after the event being handled (if any). When it
+// cannot be stored the chat's reader stops, as a failure in handle stops
+// it: its socket is dropped and halted tells it why.
+func (s *session) flushLate(ctx context.Context, h *heldLine) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.held != h {
+		return
+	}
+	if !s.flushHeld(ctx) {
+		s.halted.Store(true)
+		if c, _ := s.current(); c != nil {
+			c.close()
 		}
 	}
 }

@@ -34,7 +34,7 @@ func (v *Vendor) connect(ctx context.Context, log *zap.Logger, cookie, chatUID s
 		c.close()
 		return nil, info, nil, err
 	}
-	ev, backlog, err := c.await(ctx, v.cfg.ConnectTimeout, evConnected)
+	ev, backlog, err := c.await(ctx, v.cfg.ConnectTimeout, nil, evConnected)
 	if err == nil {
 		info.connectedData, err = connectedOf(ev) // SessionID present and bounded
 	}
@@ -71,13 +71,17 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 		cn.close()
 		return nil, err
 	}
-	ev, backlog, err := cn.await(ctx, v.cfg.AcceptTimeout, evAccepted, evNotAccepted)
+	quit := func() { v.quitUnanswered(ctx, cn, st.SessionID) }
+	ev, backlog, err := cn.await(ctx, v.cfg.AcceptTimeout, quit, evAccepted, evNotAccepted)
 	if err != nil {
-		v.abandon(ctx, cn, st.SessionID)
+		if !errors.Is(err, errNoAnswer) { // else quit ran, and the socket is gone
+			quit()
+		}
+		cn.close()
 		return nil, fmt.Errorf("whoson Hello: %w", err)
 	}
 	st.ChatUID = ev.ChatUID
-	s := v.newSession(c.ID, st, bool(info.LeaveMessageEnabled))
+	s := v.newSession(c.ID, st, bool(info.LeaveMessageEnabled), log)
 	if ev.Name == evNotAccepted {
 		return v.refused(ctx, s, cn, ev)
 	}
@@ -106,12 +110,11 @@ func (v *Vendor) hello(c *connector.Conversation, st sessionState) helloParams {
 	}
 }
 
-// abandon quits a chat that never answered, then drops the socket.
-func (v *Vendor) abandon(ctx context.Context, cn *conn, sessionID string) {
+// quitUnanswered quits a chat whose Hello got no answer (or a bad one).
+func (v *Vendor) quitUnanswered(ctx context.Context, cn *conn, sessionID string) {
 	if err := cn.send(ctx, quitCmd(v.cfg, sessionID)); err != nil {
 		cn.log.Debug("whoson Quit for an unanswered Hello not sent", zap.Error(err))
 	}
-	cn.close()
 }
 
 // refused handles notaccepted after Hello: the no-agent event is committed
@@ -260,7 +263,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	}
 	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
-	s := v.newSession(c.ID, st, st.LeaveMessage)
+	s := v.newSession(c.ID, st, st.LeaveMessage, nil)
 	cn, backlog, err := s.reattach(ctx)
 	if errors.Is(err, connector.ErrChatLost) {
 		s.log.Info("whoson lost the chat while we were away", zap.String("chat", st.ChatUID))

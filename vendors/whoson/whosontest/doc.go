@@ -72,6 +72,7 @@
 // a live chat; DropAll, Drop, Forget, SetDown, RefuseReattach and SetFlood
 // (unsolicited events before connected, counted by Flooded) misbehave;
 // Chats, VisitorLines, AllVisitorLines, WaitVisitorLines, WaitChats,
-// LeftMessages, Blacklisted and Commands report. Close drops every socket
-// and waits for every goroutine.
+// LeftMessages, Blacklisted and Commands report; OnVisitorLine and
+// OnResume call back as lines arrive and chats resume (benchmarks time
+// them). Close drops every socket and waits for every goroutine.
 package whosontest
