@@ -67,6 +67,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "connectord", version)
 	case "demo":
 		err = cmdDemo(ctx, args, stdin, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args, stdout, stderr)
 	case "help":
 		usage(stdout)
 	default:

@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100
+// on every Linux architecture Go supports.
+const clockTick = 100
+
+// cpuTime returns the user plus system CPU time process pid has used, from
+// /proc/PID/stat ("self" for this process).
+func cpuTime(pid string) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) from a
+// /proc/PID/stat line. The command name (field 2) may hold spaces and
+// parentheses, so fields count from its last ')'.
+func parseStatCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unreadable /proc stat %q", stat)
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc stat %q", stat)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unreadable utime/stime in /proc stat %q", stat)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTick, nil
+}
+
+// rssBytes returns VmRSS from /proc/PID/status.
+func rssBytes(pid string) (int64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0, err
+	}
+	return parseVmRSS(string(b))
+}
+
+// parseVmRSS reads the "VmRSS: N kB" line of /proc/PID/status.
+func parseVmRSS(status string) (int64, error) {
+	for line := range strings.Lines(status) {
+		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			break
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			break
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc status")
+}
+
+// openFDs counts the entries of /proc/PID/fd.
+func openFDs(pid string) (int, error) {
+	ents, err := os.ReadDir("/proc/" + pid + "/fd")
+	if err != nil {
+		return 0, err
+	}
+	return len(ents), nil
+}
