@@ -35,6 +35,10 @@ type Config struct {
 	ChannelNames map[string]string `toml:"channel_names"`
 	// RequestTimeout bounds one REST call.
 	RequestTimeout time.Duration `toml:"request_timeout"`
+	// HTTPConnections sizes the REST pool (init, transcripts): at most that
+	// many connections per host, as many kept idle; calls beyond it wait
+	// for one.
+	HTTPConnections int `toml:"http_connections"`
 	// ConnectTimeout bounds the Socket.IO dial and handshake.
 	ConnectTimeout time.Duration `toml:"connect_timeout"`
 	// ReconnectInitial, ReconnectMax and ReconnectStable are the socket's
@@ -73,6 +77,7 @@ const defaultTranscriptMaxBytes = 10 << 20
 
 func defaultConfig() Config {
 	return Config{EIO: 4, Language: "en", RequestTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second,
+		HTTPConnections:  connector.DefaultConnections,
 		ReconnectInitial: 250 * time.Millisecond, ReconnectMax: 30 * time.Second, ReconnectStable: 30 * time.Second,
 		LeaveGrace: 3 * time.Second, SendConfirmTimeout: 5 * time.Second, TranscriptWait: time.Minute,
 		TranscriptMaxBytes: defaultTranscriptMaxBytes}
@@ -132,6 +137,7 @@ func (c Config) check(inst connector.Instance, bad func(key, format string, args
 		}
 	}
 	c.reconnect().CheckKeys(bad)
+	connector.CheckConnections(bad, c.HTTPConnections)
 	if c.Transcript != "" && c.Transcript != "pdf" && c.Transcript != "email" {
 		bad("transcript", "must be \"\", \"pdf\" or \"email\", not %q", c.Transcript)
 	}

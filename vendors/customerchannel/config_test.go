@@ -88,3 +88,28 @@ func TestConfigDerived(t *testing.T) {
 		t.Errorf("config = %+v", cfg)
 	}
 }
+
+// TestConfigConnections: http_connections sizes the REST pool, 32 unless
+// set, 1 to 1024.
+func TestConfigConnections(t *testing.T) {
+	const base = "url = \"https://chat.example.com\"\nconnector_id = \"sms\"\n"
+	for _, tc := range []struct {
+		line string
+		want int      // the decoded value when valid
+		bad  []string // else the problems
+	}{
+		{"", 32, nil},
+		{"http_connections = 1", 1, nil},
+		{"http_connections = 1024", 1024, nil},
+		{"http_connections = 0", 0, []string{"vendors.customerchannel.hub.http_connections: must be 1 to 1024 connections per host, not 0"}},
+		{"http_connections = 1025", 0, []string{"vendors.customerchannel.hub.http_connections: must be 1 to 1024 connections per host, not 1025"}},
+	} {
+		cfg, err := decodeConfig(loaded(t, base+tc.line+"\n"))
+		if got := problems(err); !slices.Equal(got, tc.bad) {
+			t.Errorf("%q: problems %q, want %q", tc.line, got, tc.bad)
+		}
+		if tc.bad == nil && cfg.HTTPConnections != tc.want {
+			t.Errorf("%q: http_connections %d, want %d", tc.line, cfg.HTTPConnections, tc.want)
+		}
+	}
+}

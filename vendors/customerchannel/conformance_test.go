@@ -97,10 +97,11 @@ func startAgainst(t *testing.T, sim *customerchanneltest.Server, sink connector.
 	// would count a pooled one, and a shared pool would hide a response the
 	// adapter left open.
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	v, err := New(connector.VendorEnv{Instance: inst, Logger: zaptest.NewLogger(t), Sink: sink, HTTPClient: hc})
+	v, err := New(connector.VendorEnv{Instance: inst, Logger: zaptest.NewLogger(t), Sink: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
+	v.http = hc
 	if err := v.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

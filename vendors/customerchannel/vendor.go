@@ -106,10 +106,10 @@ func New(env connector.VendorEnv) (*Vendor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	hc := env.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
-	}
+	// Its own pool rather than env.HTTPClient (Go's default pool, 2 idle
+	// connections per host): every busy conversation may open a chat at
+	// once. Calls are bounded by request_timeout contexts.
+	hc := &http.Client{Transport: connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections})}
 	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, outbound: env.Outbound,
 		http: hc, dial: sio.Dial, live: map[string]*live{}, lost: map[string]*lostChat{}, quit: make(chan struct{}),
 		changed: make(chan struct{}), kick: make(chan struct{}, 1), role: role{kick: make(chan struct{}, 1)}}
@@ -162,6 +162,7 @@ func (v *Vendor) Stop(ctx context.Context) error {
 	go func() { v.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		v.http.CloseIdleConnections()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("customerchannel %s: stop: %w", v.name, ctx.Err())

@@ -192,10 +192,11 @@ func buildHarness(t *testing.T, url string, eio int, extra map[string]any) *harn
 		_, err := toml.Decode(string(b), v)
 		return err
 	})
-	v, err := New(connector.VendorEnv{Instance: inst, Logger: zaptest.NewLogger(t), Sink: h.rec, Outbound: h.rec, HTTPClient: rest.Client()})
+	v, err := New(connector.VendorEnv{Instance: inst, Logger: zaptest.NewLogger(t), Sink: h.rec, Outbound: h.rec})
 	if err != nil {
 		t.Fatal(err)
 	}
+	v.http = rest.Client()
 	if url == "" {
 		v.dial = h.fakeDial
 	}
