@@ -123,3 +123,37 @@ func DrainClose(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
 	_ = body.Close()
 }
+
+// DrainOnClose wraps rt so that closing an answer's body reads what is left
+// of it first, as DrainClose does: for clients whose library decodes an
+// answer and closes it without reading to the end (slack-go leaves the end
+// of a large JSON answer, costing the connection every time). An upgraded
+// connection's body (101 Switching Protocols, a WebSocket) is left as it
+// is. The wrapper passes CloseIdleConnections on to rt.
+func DrainOnClose(rt http.RoundTripper) http.RoundTripper { return drainingTransport{rt} }
+
+type drainingTransport struct{ rt http.RoundTripper }
+
+func (d drainingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := d.rt.RoundTrip(req)
+	if err != nil || resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
+		return resp, err
+	}
+	if _, rw := resp.Body.(io.Writer); !rw {
+		resp.Body = drainingBody{resp.Body}
+	}
+	return resp, nil
+}
+
+func (d drainingTransport) CloseIdleConnections() {
+	if c, ok := d.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+type drainingBody struct{ io.ReadCloser }
+
+func (b drainingBody) Close() error {
+	_, _ = io.Copy(io.Discard, io.LimitReader(b.ReadCloser, maxDrain))
+	return b.ReadCloser.Close()
+}

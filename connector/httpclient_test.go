@@ -170,3 +170,44 @@ func TestDrainCloseKeepsTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainOnClose: a library that closes answers it read only partly
+// keeps its connection through DrainOnClose, and CloseIdleConnections still
+// reaches the transport.
+func TestDrainOnClose(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap func(http.RoundTripper) http.RoundTripper
+		want int64 // connections for 10 requests in a row
+	}{
+		{"DrainOnClose", connector.DrainOnClose, 1},
+		{"bare", func(rt http.RoundTripper) http.RoundTripper { return rt }, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newCountingServer(t, 0)
+			tr := connector.NewTransport(connector.TransportOptions{Connections: 4})
+			c := &http.Client{Transport: tc.wrap(tr)}
+			for range 10 {
+				resp, err := c.Get(srv.URL + "/?big")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Read(make([]byte, 100)) // a decoder that stops at the value's end
+				resp.Body.Close()
+			}
+			if got := srv.accepted.Load(); got != tc.want {
+				t.Errorf("10 requests opened %d connections, want %d", got, tc.want)
+			}
+			c.CloseIdleConnections()
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			connector.DrainClose(resp.Body)
+			defer c.CloseIdleConnections()
+			if got := srv.accepted.Load(); got != tc.want+1 {
+				t.Errorf("after CloseIdleConnections: %d connections in all, want %d (a new one)", got, tc.want+1)
+			}
+		})
+	}
+}
