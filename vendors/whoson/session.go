@@ -337,7 +337,9 @@ func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 		// for as long as the chat is idle. stop drops the socket instead.
 		b, err := c.next(context.Background())
 		if err != nil {
-			if ctx.Err() != nil || s.halted.Load() {
+			// The vendor's Stop drops every socket, maybe before ctx ends:
+			// not a drop to reconnect from.
+			if ctx.Err() != nil || s.halted.Load() || s.v.group.Stopped() {
 				return false
 			}
 			s.hmu.Lock()
