@@ -106,9 +106,10 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 	// Three pools, each of http_connections per host: Web API calls (one
 	// per busy conversation at once), downloads from Slack's file hosts and
 	// agents' attachments, so that slow files never hold the API's
-	// connections.
+	// connections. slack-go closes a large answer without reading its end,
+	// which would cost the connection: DrainOnClose reads it.
 	hc := &http.Client{Timeout: cfg.RequestTimeout,
-		Transport: connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections})}
+		Transport: connector.DrainOnClose(connector.NewTransport(connector.TransportOptions{Connections: cfg.HTTPConnections}))}
 	opts := []slack.Option{slack.OptionAPIURL(cfg.APIURL), slack.OptionHTTPClient(hc)}
 	if cfg.SocketMode() {
 		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken.Reveal()))
