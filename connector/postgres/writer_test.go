@@ -3,8 +3,6 @@ package postgres
 import (
 	"testing"
 
-	"github.com/connectord/connectord/connector"
-
 	"github.com/connectord/connectord/connector/internal/sqlstore/sqlstoretest"
 )
 
@@ -20,5 +18,8 @@ func TestWriter(t *testing.T) {
 
 // TestReads runs the shared read-after-write tests on PostgreSQL.
 func TestReads(t *testing.T) {
-	sqlstoretest.TestReads(t, func(t *testing.T) connector.Store { return open(t, freshDSN(t)) })
+	sqlstoretest.TestReads(t, func(t *testing.T) sqlstoretest.ReadsHarness {
+		s := open(t, freshDSN(t))
+		return sqlstoretest.ReadsHarness{Store: s, Uncached: s.Conversation} // no cache here
+	})
 }

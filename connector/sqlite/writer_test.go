@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"context"
 	"testing"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/internal/sqlrow"
 
 	"github.com/connectord/connectord/connector/internal/sqlstore/sqlstoretest"
 )
@@ -21,8 +23,12 @@ func TestWriter(t *testing.T) {
 // TestReads runs the shared read-after-write tests on SQLite, whose
 // Conversation reads come from the writer's cache.
 func TestReads(t *testing.T) {
-	sqlstoretest.TestReads(t, func(t *testing.T) connector.Store {
+	sqlstoretest.TestReads(t, func(t *testing.T) sqlstoretest.ReadsHarness {
 		s, _ := openInternal(t)
-		return s
+		uncached := func(ctx context.Context, id int64) (*connector.Conversation, error) {
+			return sqlrow.ScanConversation(s.rdb.DB.QueryRowContext(ctx,
+				`SELECT `+sqlrow.ConversationColumns+` FROM conversations WHERE id = ?`, id))
+		}
+		return sqlstoretest.ReadsHarness{Store: s, Uncached: uncached}
 	})
 }

@@ -125,7 +125,7 @@ func (s *Store) updateConversation(ctx context.Context, tx *Tx, c *connector.Con
 	if err != nil {
 		return fmt.Errorf("update conversation %d: %w", c.ID, err)
 	}
-	tx.touch(c.ID)
+	tx.touchRow(c) // c was read in tx and every column written from it: it is the row now
 	return nil
 }
 

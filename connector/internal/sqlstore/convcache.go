@@ -20,10 +20,13 @@ const convCacheSize = 10_000
 // writer keeps it exact:
 //
 //   - every statement that changes a conversation row records its id in
-//     the batch's Tx (Tx.touch);
+//     the batch's Tx, with the row as it left it when the op knows it
+//     (Tx.touch, Tx.touchRow);
 //   - right before the commit, hold drops those ids and bars them from the
-//     cache; right after the commit (or its failure), and before any caller
-//     of the batch hears back, release drops them again and lifts the bar;
+//     cache; right after the commit, and before any caller of the batch
+//     hears back, release puts in the rows the batch left (the last one of
+//     each id; an id without one is dropped), or drops them all when the
+//     commit failed, and lifts the bar;
 //   - a read that misses notes seq and counts itself in flight, reads the
 //     row, and caches it only if its id was neither held nor released since
 //     the read started. So a read that saw the row from before a commit
@@ -110,34 +113,42 @@ func (c *convCache) evictOne() {
 // hold drops ids and bars them from the cache until release: the writer
 // calls it right before a commit that changes them. A nil cache does
 // nothing.
-func (c *convCache) hold(ids []int64) {
-	if c == nil || len(ids) == 0 {
+func (c *convCache) hold(ts []touched) {
+	if c == nil || len(ts) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, id := range ids {
-		c.held[id] = struct{}{}
-		delete(c.entries, id)
+	for _, t := range ts {
+		c.held[t.id] = struct{}{}
+		delete(c.entries, t.id)
 	}
 }
 
-// release ends hold once the commit is over (done or failed), before its
-// callers hear back: it drops ids again and marks them changed for the
-// reads still in flight. A nil cache does nothing.
-func (c *convCache) release(ids []int64) {
-	if c == nil || len(ids) == 0 {
+// release ends hold once the commit is over, before its callers hear back:
+// when it committed, each id gets the last row the batch left for it, or
+// none; when it failed, every id is dropped. It marks the ids changed for
+// the reads still in flight. A nil cache does nothing.
+func (c *convCache) release(ts []touched, committed bool) {
+	if c == nil || len(ts) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	for _, id := range ids {
-		delete(c.held, id)
-		delete(c.entries, id)
+	for _, t := range ts {
+		delete(c.held, t.id)
 		if c.inFlight > 0 {
-			c.recent[id] = c.seq
+			c.recent[t.id] = c.seq
 		}
+		if !committed || t.row == nil {
+			delete(c.entries, t.id)
+			continue
+		}
+		if _, ok := c.entries[t.id]; !ok && len(c.entries) >= c.max {
+			c.evictOne()
+		}
+		c.entries[t.id] = t.row // a clone of its own (Tx.touchRow), never changed
 	}
 }
 

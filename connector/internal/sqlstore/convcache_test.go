@@ -52,9 +52,9 @@ func TestConvCacheProtocol(t *testing.T) {
 				case "end":
 					c.endRead(id, ticket, conv(id, "read"))
 				case "hold":
-					c.hold([]int64{id})
+					c.hold([]touched{{id: id}})
 				case "release":
-					c.release([]int64{id})
+					c.release([]touched{{id: id}}, true)
 				}
 			}
 			if got := cached(c, id); got != tc.want {
@@ -71,8 +71,8 @@ func TestConvCacheProtocol(t *testing.T) {
 func TestConvCacheOtherIDs(t *testing.T) {
 	c := newConvCache(10)
 	ticket := c.startRead()
-	c.hold([]int64{1})
-	c.release([]int64{1})
+	c.hold([]touched{{id: 1}})
+	c.release([]touched{{id: 1}}, true)
 	c.endRead(2, ticket, conv(2, "two"))
 	if got := cached(c, 2); got != "two" {
 		t.Errorf("conversation 2 after a commit of 1: cached %q, want two", got)
@@ -138,4 +138,36 @@ func BenchmarkConvCacheEntry(b *testing.B) {
 		c.get(i % n) // a hit, copied
 	}
 	b.ReportMetric(perEntry, "B/entry")
+}
+
+// TestConvCacheWriteThrough: a committed batch leaves in the cache the last
+// row it touched for each id; a touch without a row, or a failed commit,
+// leaves none.
+func TestConvCacheWriteThrough(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		touches   []touched
+		committed bool
+		want      string
+	}{
+		{"row", []touched{{1, conv(1, "new")}}, true, "new"},
+		{"no row", []touched{{1, nil}}, true, ""},
+		{"last row wins", []touched{{1, conv(1, "first")}, {1, conv(1, "second")}}, true, "second"},
+		{"a later touch without a row", []touched{{1, conv(1, "first")}, {1, nil}}, true, ""},
+		{"a later row", []touched{{1, nil}, {1, conv(1, "second")}}, true, "second"},
+		{"commit failed", []touched{{1, conv(1, "new")}}, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newConvCache(10)
+			c.endRead(1, c.startRead(), conv(1, "old"))
+			c.hold(tc.touches)
+			if got := cached(c, 1); got != "" {
+				t.Errorf("during the commit: cached %q, want none", got)
+			}
+			c.release(tc.touches, tc.committed)
+			if got := cached(c, 1); got != tc.want {
+				t.Errorf("after the commit: cached %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

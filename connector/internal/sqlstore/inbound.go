@@ -120,7 +120,7 @@ func (s *Store) touchInbound(ctx context.Context, tx *Tx, c *connector.Conversat
 	if _, err = tx.ExecContext(ctx, s.q.touchInbound, profile, now, now, c.ID); err != nil {
 		return fmt.Errorf("update conversation: %w", err)
 	}
-	tx.touch(c.ID)
 	c.LastActivity, c.UpdatedAt = sqlrow.FromNanos(now), sqlrow.FromNanos(now)
+	tx.touchRow(c) // c was read in tx: it is the row now
 	return nil
 }

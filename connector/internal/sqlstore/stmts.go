@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+
+	"github.com/connectord/connectord/connector"
 )
 
 // Statements can be prepared once and reused (Dialect.PrepareWrites, and
@@ -21,19 +23,38 @@ type Tx struct {
 	// bound holds the writer's statements bound to tx, each bound once: a
 	// batch runs the same few statements for every request in it.
 	bound map[string]*sql.Stmt
-	// touched are the conversations the batch changed: the writer drops
-	// them from its cache around the commit (see convCache).
-	touched []int64
+	// touched are the conversations the batch changed, in order: the writer
+	// updates its cache with them around the commit (see convCache).
+	touched []touched
+}
+
+// touched is a conversation a batch changed: row is the conversation as
+// the change left it, nil when the op does not know it all.
+type touched struct {
+	id  int64
+	row *connector.Conversation
 }
 
 // touch records that the transaction changes (creates, updates or deletes)
 // the conversation rows ids. Every statement that writes conversations
-// calls it with the ids it changed (a statement that changes rows it cannot
-// name would have to clear the cache): a change left out would leave a
-// stale row in the writer's cache.
+// calls it, or touchRow, with the ids it changed (a statement that changes
+// rows it cannot name would have to clear the cache): a change left out
+// would leave a stale row in the writer's cache.
 func (t *Tx) touch(ids ...int64) {
 	if t.w.cache != nil {
-		t.touched = append(t.touched, ids...)
+		for _, id := range ids {
+			t.touched = append(t.touched, touched{id: id})
+		}
+	}
+}
+
+// touchRow is touch for an op that holds the whole row as its statement
+// left it, read in the same transaction: the cache takes that row once the
+// batch commits, and the next read of it needs no query. A later touch of
+// the same id in the batch wins.
+func (t *Tx) touchRow(c *connector.Conversation) {
+	if t.w.cache != nil {
+		t.touched = append(t.touched, touched{id: c.ID, row: cloneConversation(c)})
 	}
 }
 

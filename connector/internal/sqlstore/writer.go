@@ -274,20 +274,25 @@ func (w *Writer) runBatch(ctx context.Context, batch []*request, synced, savepoi
 			}
 			continue
 		}
+		n := len(tx.touched)
 		if errs[i], err = runSavepoint(ctx, tx, r.op); err == nil && w.d.StorageFailure(errs[i]) {
 			err = errs[i]
+		}
+		if errs[i] != nil {
+			tx.touched = tx.touched[:n] // undone with its savepoint
 		}
 		if err != nil {
 			sqlTx.Rollback() //nolint:errcheck // the batch failed already
 			return nil, false, err
 		}
 	}
-	// The conversations the batch changed leave the cache around the commit,
-	// before any caller hears back (read-your-writes), and no read may put
-	// one back from before the commit (see convCache).
+	// The conversations the batch changed leave the cache before the commit
+	// and are put back as committed after it, before any caller hears back
+	// (read-your-writes); no read may put one back from before the commit
+	// (see convCache).
 	w.cache.hold(tx.touched)
 	err = sqlTx.Commit()
-	w.cache.release(tx.touched)
+	w.cache.release(tx.touched, err == nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("commit: %w", err)
 	}

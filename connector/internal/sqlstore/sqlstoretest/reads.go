@@ -14,13 +14,21 @@ import (
 	"github.com/connectord/connectord/connector"
 )
 
+// ReadsHarness is a freshly opened, empty store for TestReads, which the
+// engine's test closes when the test ends.
+type ReadsHarness struct {
+	Store connector.Store
+	// Uncached reads a conversation from the database, never from a cache.
+	Uncached func(ctx context.Context, id int64) (*connector.Conversation, error)
+}
+
 // TestReads runs the tests of what a read sees after a write (read your
 // writes, whichever way the store serves Conversation: the SQLite store
 // from a cache the writer keeps), each on a fresh, empty store open gives.
-func TestReads(t *testing.T, open func(t *testing.T) connector.Store) {
+func TestReads(t *testing.T, open func(t *testing.T) ReadsHarness) {
 	for _, tc := range []struct {
 		name string
-		test func(t *testing.T, s connector.Store)
+		test func(t *testing.T, h ReadsHarness)
 	}{
 		{"ConversationAfterEachWriteKind", testConversationAfterEachWriteKind},
 		{"ConversationIsACopy", testConversationIsACopy},
@@ -28,6 +36,19 @@ func TestReads(t *testing.T, open func(t *testing.T) connector.Store) {
 		{"LazyMarkVisibleOnReturn", testLazyMarkVisibleOnReturn},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
+	}
+}
+
+// sameAsDatabase fails t when conversation id as Conversation returns it
+// differs from the row in the database.
+func sameAsDatabase(t *testing.T, h ReadsHarness, id int64) {
+	t.Helper()
+	want, err := h.Uncached(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, read(t, h.Store, id)); d != "" {
+		t.Errorf("Conversation(%d) differs from the database's row (-database +read):\n%s", id, d)
 	}
 }
 
@@ -55,8 +76,8 @@ func read(t *testing.T, s connector.Store, id int64) *connector.Conversation {
 // testConversationAfterEachWriteKind reads a conversation (which a cache
 // then holds), changes it with each kind of write that changes conversation
 // rows, and reads it again: the read must show the write.
-func testConversationAfterEachWriteKind(t *testing.T, s connector.Store) {
-	ctx := context.Background()
+func testConversationAfterEachWriteKind(t *testing.T, h ReadsHarness) {
+	ctx, s := context.Background(), h.Store
 	for _, tc := range []struct {
 		name string
 		// write changes conversation id and returns what a read must show.
@@ -114,6 +135,7 @@ func testConversationAfterEachWriteKind(t *testing.T, s connector.Store) {
 			if d := check(read(t, s, id)); d != "" {
 				t.Errorf("conversation read after %s (-want +got):\n%s", tc.name, d)
 			}
+			sameAsDatabase(t, h, id)
 		})
 	}
 	t.Run("Purge", func(t *testing.T) {
@@ -154,8 +176,8 @@ func reopened(t *testing.T, s connector.Store, id int64) int64 {
 
 // testConversationIsACopy: what a caller does to the conversation it got
 // does not reach the next caller.
-func testConversationIsACopy(t *testing.T, s connector.Store) {
-	ctx := context.Background()
+func testConversationIsACopy(t *testing.T, h ReadsHarness) {
+	ctx, s := context.Background(), h.Store
 	id := started(t, s, "+1555copy").Conversation.ID
 	if _, err := s.Apply(ctx, connector.Change{ConversationID: id, Session: json.RawMessage(`{"chat":1}`)}); err != nil {
 		t.Fatal(err)
@@ -176,8 +198,8 @@ func testConversationIsACopy(t *testing.T, s connector.Store) {
 // sees an older agent than one it saw, and the writer always sees its own
 // latest write (readers that read the row before a commit must not leave
 // it cached after).
-func testConversationUnderConcurrentWrites(t *testing.T, s connector.Store) {
-	ctx := context.Background()
+func testConversationUnderConcurrentWrites(t *testing.T, h ReadsHarness) {
+	ctx, s := context.Background(), h.Store
 	id := started(t, s, "+1555busy").Conversation.ID
 	const writes, readers = 100, 4
 	done := make(chan struct{})
@@ -213,6 +235,7 @@ func testConversationUnderConcurrentWrites(t *testing.T, s connector.Store) {
 	}
 	close(done)
 	wg.Wait()
+	sameAsDatabase(t, h, id)
 }
 
 // agentNumber returns the number a test wrote as c's agent, 0 for none.
@@ -229,8 +252,8 @@ func agentNumber(t *testing.T, c *connector.Conversation) int {
 
 // testLazyMarkVisibleOnReturn: when MarkSent (a lazy write) returns, every
 // read sees the mark, and it is counted, though not as synced.
-func testLazyMarkVisibleOnReturn(t *testing.T, s connector.Store) {
-	ctx := context.Background()
+func testLazyMarkVisibleOnReturn(t *testing.T, h ReadsHarness) {
+	ctx, s := context.Background(), h.Store
 	in := started(t, s, "+1555mark")
 	before, err := s.Stats(ctx)
 	if err != nil {
