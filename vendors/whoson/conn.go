@@ -1,6 +1,7 @@
 package whoson
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,9 +37,10 @@ const (
 // that an idle chat costs one goroutine; the vendor's keepalive pings it
 // (a pong is read by that same reader).
 type conn struct {
-	ws  *websocket.Conn
-	log *zap.Logger
-	err error // why next failed; set and read by the reader only
+	ws   *websocket.Conn
+	log  *zap.Logger
+	bufs *sync.Pool // the vendor's frame buffers (getBuf, putBuf)
+	err  error      // why next failed; set and read by the reader only
 
 	// reads is bumped as the reader enters and leaves Read: odd while it
 	// waits in Read. A ping unanswered while the reader waited in Read the
@@ -69,7 +71,7 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 		return nil, connector.Redacted(fmt.Errorf("dial whoson: %w", err))
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{ws: ws, log: log, closing: make(chan struct{}), keep: v.keep}
+	c := &conn{ws: ws, log: log, bufs: &v.bufs, closing: make(chan struct{}), keep: v.keep}
 	if !v.keep.add(c) {
 		c.close()
 		return nil, errStopped
@@ -77,12 +79,37 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	return c, nil
 }
 
+// maxPooledBuf bounds the frame buffers kept for reuse: one that grew past
+// it (a connected event with the site's surveys, an image) is left to the
+// garbage collector rather than kept for every later small frame.
+const maxPooledBuf = 64 << 10
+
+// getBuf returns an empty frame buffer; putBuf takes it back once its
+// bytes are no longer needed. Frames are read into and commands written
+// from them, so that an idle chat holds none and a busy one does not
+// allocate one per frame.
+func (c *conn) getBuf() *bytes.Buffer {
+	if b, ok := c.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (c *conn) putBuf(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuf {
+		return
+	}
+	b.Reset()
+	c.bufs.Put(b)
+}
+
 // next reads the next data frame, answering pings and taking pongs on the
-// way. ctx ending drops the socket (the library cannot abandon a read
-// otherwise). Only one goroutine at a time may call it.
-func (c *conn) next(ctx context.Context) ([]byte, error) {
+// way; the caller gives the buffer back with putBuf. ctx ending drops the
+// socket (the library cannot abandon a read otherwise). Only one goroutine
+// at a time may call it.
+func (c *conn) next(ctx context.Context) (*bytes.Buffer, error) {
 	c.reads.Add(1)
-	_, b, err := c.ws.Read(ctx)
+	b, err := c.read(ctx)
 	c.reads.Add(1)
 	if err != nil {
 		select {
@@ -91,6 +118,19 @@ func (c *conn) next(ctx context.Context) ([]byte, error) {
 		default:
 		}
 		c.err = err
+		return nil, err
+	}
+	return b, nil
+}
+
+func (c *conn) read(ctx context.Context) (*bytes.Buffer, error) {
+	_, r, err := c.ws.Reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := c.getBuf()
+	if _, err := b.ReadFrom(r); err != nil {
+		c.putBuf(b)
 		return nil, err
 	}
 	return b, nil
@@ -105,10 +145,12 @@ func (c *conn) send(ctx context.Context, cmd command) error {
 // sendCounted writes one command frame and returns the socket's count of
 // frames written, this one included.
 func (c *conn) sendCounted(ctx context.Context, cmd command) (uint64, error) {
-	b, err := json.Marshal(cmd)
-	if err != nil {
+	buf := c.getBuf()
+	defer c.putBuf(buf) // Write has copied it out
+	if err := json.NewEncoder(buf).Encode(cmd); err != nil {
 		return 0, fmt.Errorf("encode %s: %w", cmd.Command, err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n")) // Encode ends a value with one
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
@@ -182,7 +224,7 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, onTimeout func(
 	var backlog []event
 	size := 0
 	for {
-		b, err := c.next(ctx)
+		buf, err := c.next(ctx)
 		if err != nil {
 			switch {
 			case stop():
@@ -192,13 +234,15 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, onTimeout func(
 			}
 			return event{}, backlog, fmt.Errorf("whoson closed the socket: %w", err)
 		}
-		ev, err := decodeEvent(b)
+		ev, err := decodeEvent(buf.Bytes()) // copies what it keeps
+		n := buf.Len()
+		c.putBuf(buf)
 		if err != nil {
 			c.log.Warn("skipping malformed whoson frame", zap.Error(err))
 			continue
 		}
-		for _, n := range names {
-			if ev.Name == n {
+		for _, name := range names {
+			if ev.Name == name {
 				if stop() {
 					return event{}, backlog, noAnswer()
 				}
@@ -209,7 +253,7 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, onTimeout func(
 			stop()
 			return ev, backlog, connector.Permanent(fmt.Errorf("whoson error: %s", clipText(ev.text(), maxErrorText)))
 		}
-		size += len(b)
+		size += n
 		if len(backlog) == maxBacklogEvents || size > maxBacklogBytes {
 			stop()
 			return event{}, nil, fmt.Errorf("%w: more than %d events or %d bytes while waiting for %v",

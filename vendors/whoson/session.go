@@ -335,7 +335,7 @@ func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 	for {
 		// Not ctx: a read watching a context costs a registration with it
 		// for as long as the chat is idle. stop drops the socket instead.
-		b, err := c.next(context.Background())
+		buf, err := c.next(context.Background())
 		if err != nil {
 			// The vendor's Stop drops every socket, maybe before ctx ends:
 			// not a drop to reconnect from.
@@ -347,9 +347,11 @@ func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 			s.hmu.Unlock()
 			return true
 		}
-		ev, err := decodeEvent(b)
+		ev, err := decodeEvent(buf.Bytes()) // copies what it keeps
+		n := buf.Len()
+		c.putBuf(buf)
 		if err != nil {
-			s.log.Warn("skipping malformed whoson frame", zap.Error(err), zap.Int("bytes", len(b)))
+			s.log.Warn("skipping malformed whoson frame", zap.Error(err), zap.Int("bytes", n))
 			continue
 		}
 		if s.isEnding() {

@@ -42,6 +42,8 @@ type Vendor struct {
 
 	// keep pings every open socket from one ticker.
 	keep *keepalive
+	// bufs holds the frame buffers of every socket (conn.getBuf).
+	bufs sync.Pool
 
 	// group runs every session and socket until Stop. Chats start in Open
 	// and Resume, whose own contexts end when they return, and must run
