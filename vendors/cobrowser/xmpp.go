@@ -110,8 +110,11 @@ func (v *Vendor) dial(ctx context.Context, l login, log *zap.Logger) (*stream, e
 }
 
 func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, features []xmpp.StreamFeature) error {
+	// A transport of its own for one dial, without keep-alive: a refused
+	// handshake (a 403, a 502) would otherwise leave its connection idle in
+	// a transport nobody closes. The upgraded connection leaves it anyway.
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: v.cfg.tls.Clone(),
-		TLSHandshakeTimeout: v.cfg.ConnectTimeout}}
+		TLSHandshakeTimeout: v.cfg.ConnectTimeout, DisableKeepAlives: true}}
 	c, resp, err := websocket.Dial(ctx, v.cfg.wsURL.String(), &websocket.DialOptions{
 		HTTPClient: client, Subprotocols: []string{"xmpp"}})
 	if resp != nil && resp.Body != nil {
