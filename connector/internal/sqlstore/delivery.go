@@ -21,11 +21,7 @@ import (
 // after its send does not cost an fsync of its own.
 func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 	return s.w.DoLazy(ctx, func(ctx context.Context, tx *Tx) error {
-		r, err := tx.ExecContext(ctx, s.q.markSent, remoteID, sqlrow.NowNanos(), id)
-		if err := s.changedOrExists(ctx, tx, r, err, id); err != nil {
-			return err
-		}
-		return s.contextSettled(ctx, tx, id)
+		return s.settle(ctx, tx, id, tx.QueryRowContext(ctx, s.q.markSent, remoteID, sqlrow.NowNanos(), id))
 	})
 }
 
@@ -38,12 +34,30 @@ func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 // given up on, or a delivery failure), and it is rare.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		r, err := tx.ExecContext(ctx, s.q.markFailed, reason, sqlrow.NowNanos(), id)
-		if err := s.changedOrExists(ctx, tx, r, err, id); err != nil {
+		return s.settle(ctx, tx, id, tx.QueryRowContext(ctx, s.q.markFailed, reason, sqlrow.NowNanos(), id))
+	})
+}
+
+// settle finishes MarkSent or MarkFailed of message id, whose update
+// returned the kind of the message it changed (no row: it changed none),
+// by settling the conversation's context line. Only a KindContext message
+// can be a conversation's ContextMessage, so a changed message of another
+// kind (nearly every one) needs no second statement. A message left as it
+// was is settled as before, if it exists.
+func (s *Store) settle(ctx context.Context, tx *Tx, id int64, changed *sql.Row) error {
+	var kind connector.Kind
+	err := changed.Scan(&kind)
+	switch {
+	case err == nil && kind != connector.KindContext:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		if err := s.exists(ctx, tx, id); err != nil {
 			return err
 		}
-		return s.contextSettled(ctx, tx, id)
-	})
+	case err != nil:
+		return fmt.Errorf("update message %d: %w", id, err)
+	}
+	return s.contextSettled(ctx, tx, id)
 }
 
 // contextSettled clears the conversation's ContextMessage when it is id: the

@@ -93,8 +93,13 @@ func (s *Store) changedOrExists(ctx context.Context, tx *Tx, r sql.Result, err e
 	if n, err := r.RowsAffected(); err != nil || n > 0 {
 		return err
 	}
+	return s.exists(ctx, tx, id)
+}
+
+// exists returns nil when message id exists, ErrNotFound otherwise.
+func (s *Store) exists(ctx context.Context, tx *Tx, id int64) error {
 	var one int
-	err = tx.QueryRowContext(ctx, s.q.messageExists, id).Scan(&one)
+	err := tx.QueryRowContext(ctx, s.q.messageExists, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("message %d: %w", id, connector.ErrNotFound)
 	}

@@ -60,10 +60,12 @@ func newQueries(d *Dialect) *queries {
 		countAttempt:  `UPDATE messages SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`,
 		clearAttempts: `UPDATE messages SET attempts = 0 WHERE id = ?`,
 
+		// Both return the kind of the message they changed, none when they
+		// changed none.
 		markSent: `UPDATE messages SET state = 'sent', remote_id = ?, updated_at = ?, progress = NULL
-			WHERE id = ? AND state = 'stored'`,
+			WHERE id = ? AND state = 'stored' RETURNING kind`,
 		markFailed: `UPDATE messages SET state = 'failed', reason = ?, updated_at = ?, progress = NULL
-			WHERE id = ? AND state IN ('stored', 'sent')`,
+			WHERE id = ? AND state IN ('stored', 'sent') RETURNING kind`,
 		// Two primary-key lookups; the message id is both parameters. The
 		// conversation it changed, if any, comes back for the writer's cache.
 		contextSettled: `UPDATE conversations SET context_msg = 0
