@@ -24,7 +24,7 @@ type queries struct {
 	// read.go
 	conversation, openConversations, ownedOpen, openCursors, newestSourceID string
 	messages, outbox, ownedOutbox, message                                  string
-	waitingBefore                                                           string
+	waitingBefore, anyWaitingBefore                                         string
 	// inbound.go, outbound.go
 	openOf, inboundDuplicate, createConversation, touchInbound             string
 	outboundTaken, outboundKey, outboundTarget, createOutboundConversation string
@@ -95,6 +95,11 @@ func newQueries(d *Dialect) *queries {
 		outbox:   `SELECT ` + sqlrow.MessageColumns + ` FROM messages WHERE state = 'stored' ORDER BY id`,
 		waitingBefore: `SELECT ` + sqlrow.MessageColumns + ` FROM messages{index messages_waiting}
 		WHERE conversation_id = ? AND state = 'stored' AND direction = 'to_agent' AND id < ? ORDER BY id`,
+		// The same range of the same index, one column: it reads the index
+		// only, and a driver that describes every column of a result
+		// (modernc's) describes one.
+		anyWaitingBefore: `SELECT id FROM messages{index messages_waiting}
+		WHERE conversation_id = ? AND state = 'stored' AND direction = 'to_agent' AND id < ? LIMIT 1`,
 		ownedOutbox: `SELECT ` + qualified("m", sqlrow.MessageColumns) + `
 			FROM messages m JOIN conversations c ON c.id = m.conversation_id
 			WHERE m.state = 'stored' AND c.owner = ? ORDER BY m.id`,
@@ -153,7 +158,7 @@ func (q *queries) all() []*string {
 		&q.sendProgress, &q.saveProgress, &q.countAttempt, &q.clearAttempts,
 		&q.markSent, &q.markFailed, &q.contextSettled, &q.messageExists, &q.byRemoteID, &q.setDelivery,
 		&q.conversation, &q.openConversations, &q.ownedOpen, &q.openCursors, &q.newestSourceID,
-		&q.messages, &q.outbox, &q.ownedOutbox, &q.message, &q.waitingBefore,
+		&q.messages, &q.outbox, &q.ownedOutbox, &q.message, &q.waitingBefore, &q.anyWaitingBefore,
 		&q.openOf, &q.inboundDuplicate, &q.createConversation, &q.touchInbound,
 		&q.outboundTaken, &q.outboundKey, &q.outboundTarget, &q.createOutboundConversation,
 		&q.waitingCount, &q.moveWaiting, &q.lastMessageID, &q.updateConversation, &q.insertMessage, &q.failPending,
@@ -185,5 +190,8 @@ func HotQueries(d *Dialect) (map[string]HotQuery, error) {
 		"Purge outbound keys": {q.purgeOutboundKeys, []any{ids}},
 		"Purge messages":      {q.purgeMessages, []any{ids}},
 		"Purge conversations": {q.purgeConversations, []any{ids}},
+		// Not scrapes, but once for every line to an agent.
+		"WaitingBefore":       {q.waitingBefore, []any{1, 10}},
+		"WaitingBefore probe": {q.anyWaitingBefore, []any{1, 10}},
 	}, nil
 }
