@@ -3,12 +3,17 @@ package whoson
 import (
 	"bufio"
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +33,9 @@ import (
 const fakeEnv = "WHOSON_BENCH_FAKE"
 
 // serveFake runs a fake server with a greeting operator, prints its URL on
-// stdout, and closes it once stdin ends.
+// stdout, and closes it once stdin ends. With fakeEnv "tls" the URL is a
+// wss:// reverse proxy to it, and a second line holds the proxy's
+// certificate (PEM, Go-quoted).
 func serveFake() int {
 	srv, err := whosontest.New(whosontest.Config{APIKey: testServerKey,
 		Operator: whosontest.Operator{Name: "Alice", Greeting: "Hello"}})
@@ -36,22 +43,37 @@ func serveFake() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Println(srv.URL())
+	defer srv.Close()
+	if os.Getenv(fakeEnv) != "tls" {
+		fmt.Println(srv.URL())
+		io.Copy(io.Discard, os.Stdin)
+		return 0
+	}
+	target, err := url.Parse(strings.Replace(srv.URL(), "ws://", "http://", 1))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	proxy := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
+	defer proxy.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: proxy.Certificate().Raw})
+	fmt.Println(strings.Replace(proxy.URL, "https://", "wss://", 1))
+	fmt.Println(strconv.Quote(string(ca)))
 	io.Copy(io.Discard, os.Stdin)
-	srv.Close()
 	return 0
 }
 
-// startFake starts the fake in a child process and returns its URL; the
-// child ends when the benchmark does.
-func startFake(b *testing.B) string {
+// startFake starts the fake in a child process (mode: "plain" or "tls", see
+// serveFake) and returns the block keys that reach it; the child ends when
+// the benchmark does.
+func startFake(b *testing.B, mode string) map[string]string {
 	b.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), fakeEnv+"=1")
+	cmd.Env = append(os.Environ(), fakeEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -68,11 +90,18 @@ func startFake(b *testing.B) string {
 		stdin.Close()
 		cmd.Wait()
 	})
-	url, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		b.Fatalf("fake server: %v", err)
 	}
-	return strings.TrimSpace(url)
+	keys := baseKeys(strings.TrimSpace(line))
+	if mode == "tls" {
+		if keys["ca"], err = out.ReadString('\n'); err != nil {
+			b.Fatalf("fake server: %v", err)
+		}
+	}
+	return keys
 }
 
 // countSink counts agent text events and keeps nothing, so that the
@@ -103,13 +132,12 @@ func memNow() runtime.MemStats {
 	return m
 }
 
-// openLive builds a started vendor against url, opens n chats through it
+// openLive builds a started vendor from keys, opens n chats through it
 // (a few at a time, as the core's workers would), waits until each has its
 // operator's greeting and is idle, and returns what they cost, with a
 // function that stops the vendor.
-func openLive(tb testing.TB, url string, n int) (liveFigures, func(context.Context) error) {
+func openLive(tb testing.TB, keys map[string]string, n int) (liveFigures, func(context.Context) error) {
 	tb.Helper()
-	keys := baseKeys(url)
 	keys["ping_interval"] = `"30s"`
 	sk := &countSink{}
 	v, err := Build(connector.VendorEnv{Instance: instance(keys), Logger: zap.NewNop(), Sink: sk})
@@ -176,11 +204,18 @@ func waitIdle(tb testing.TB, v *Vendor, sk *countSink, n int) {
 
 // BenchmarkLiveChats opens b.N chats (run it with -benchtime 5000x) against
 // a fake in another process and reports what each costs while idle:
-// goroutines, live bytes (heap and stacks in use) and bytes allocated.
+// goroutines, live bytes (heap and stacks in use) and bytes allocated; over
+// ws:// and, as in production, wss://.
 func BenchmarkLiveChats(b *testing.B) {
-	url := startFake(b)
+	for _, mode := range []string{"plain", "tls"} {
+		b.Run(mode, func(b *testing.B) { benchLive(b, mode) })
+	}
+}
+
+func benchLive(b *testing.B, mode string) {
+	keys := startFake(b, mode)
 	b.ResetTimer()
-	f, stop := openLive(b, url, b.N)
+	f, stop := openLive(b, keys, b.N)
 	b.StopTimer()
 	n := float64(b.N)
 	b.ReportMetric(float64(f.goroutines)/n, "goroutines/chat")
