@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	capN, why := fdCap(hard)
 	convs := capConversations(o.Conversations, capN)
 	progress := func(s string) { fmt.Fprintf(stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), s) }
+	fmt.Fprintf(stdout, "load average at start: %s (%d CPUs)\n", loadAverage(), runtime.NumCPU())
 	var runs []runResult
 	for k := range o.Runs {
 		progress(fmt.Sprintf("run %d of %d", k+1, o.Runs))
@@ -32,6 +34,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		runs = append(runs, r)
 	}
 	rows := summarise(runs)
+	fmt.Fprintf(stdout, "load average at end: %s\n", loadAverage())
 	if len(convs) > 0 {
 		fmt.Fprintln(stdout, why)
 	}

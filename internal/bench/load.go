@@ -30,6 +30,7 @@ type stepResult struct {
 	CPUPerMsg          float64 // daemon CPU ms per relayed message
 	DaemonCores        float64 // daemon CPU seconds per second of the step and its drain
 	BenchCores         float64 // the same for this process (load generator and fakes)
+	OtherCores         float64 // the same for every other process on the machine
 }
 
 // webhookClient is the load generator's one client: enough kept-alive
@@ -149,9 +150,11 @@ func runStep(ctx context.Context, w *world, client *http.Client, fl floors, step
 	res.AckP50, res.AckP99 = percentile(ok, 50), percentile(ok, 99)
 
 	waitRelayed(ctx, st, int64(res.Acked), 30*time.Second)
+	// An overloaded step may leave a backlog past the wait: Missing shows
+	// it, and the next step starts anyway. Only a dead daemon stops the run.
 	if err := w.waitOutboxEmpty(ctx, 2*time.Minute); err != nil && (ctx.Err() != nil || w.proc.exited()) {
 		return res, err
-	} // else an overloaded step left a backlog: Missing shows it, and the next step starts anyway
+	}
 
 	after, err := w.sample(ctx)
 	if err != nil {
@@ -210,13 +213,15 @@ func (r *stepResult) deltas(before, after sample, relayed float64) {
 	wall := after.at.Sub(before.at).Seconds()
 	r.DaemonCores = (after.daemonCPU - before.daemonCPU).Seconds() / wall
 	r.BenchCores = (after.selfCPU - before.selfCPU).Seconds() / wall
+	busy := (after.machine - before.machine).Seconds() / wall
+	r.OtherCores = max(0, busy-r.DaemonCores-r.BenchCores)
 }
 
 // sample is the daemon's counters and both processes' CPU at one moment.
 type sample struct {
-	at                 time.Time
-	m                  metrics
-	daemonCPU, selfCPU time.Duration
+	at                          time.Time
+	m                           metrics
+	daemonCPU, selfCPU, machine time.Duration
 }
 
 func (w *world) sample(ctx context.Context) (sample, error) {
@@ -228,7 +233,10 @@ func (w *world) sample(ctx context.Context) (sample, error) {
 	if s.daemonCPU, err = cpuTime(w.proc.pid); err != nil {
 		return s, err
 	}
-	s.selfCPU, err = cpuTime("self")
+	if s.selfCPU, err = cpuTime("self"); err != nil {
+		return s, err
+	}
+	s.machine, err = machineBusy()
 	return s, err
 }
 

@@ -50,13 +50,13 @@ func TestParseMetrics(t *testing.T) {
 // or a failure.
 func TestDeltasWithoutSyncedCounters(t *testing.T) {
 	before := sample{at: time.Unix(0, 0), m: metrics{"connectord_store_transactions_total": 10, "connectord_store_writes_total": 20},
-		daemonCPU: time.Second, selfCPU: time.Second}
+		daemonCPU: time.Second, selfCPU: time.Second, machine: 10 * time.Second}
 	after := sample{at: time.Unix(2, 0), m: metrics{"connectord_store_transactions_total": 110, "connectord_store_writes_total": 320},
-		daemonCPU: 2 * time.Second, selfCPU: 1500 * time.Millisecond}
+		daemonCPU: 2 * time.Second, selfCPU: 1500 * time.Millisecond, machine: 13 * time.Second}
 	var r stepResult
 	r.deltas(before, after, 500)
-	if r.WritesPerCommit != 3 || !math.IsNaN(r.SyncedWritesPerMsg) || r.CPUPerMsg != 2 || r.DaemonCores != 0.5 || r.BenchCores != 0.25 {
-		t.Errorf("deltas = %+v, want 3 writes per commit, NaN synced, 2 ms per message, 0.5 and 0.25 cores", r)
+	if r.WritesPerCommit != 3 || !math.IsNaN(r.SyncedWritesPerMsg) || r.CPUPerMsg != 2 || r.DaemonCores != 0.5 || r.BenchCores != 0.25 || r.OtherCores != 0.75 {
+		t.Errorf("deltas = %+v, want 3 writes per commit, NaN synced, 2 ms per message, 0.5, 0.25 and 0.75 cores", r)
 	}
 	before.m["connectord_store_synced_writes_total"] = 5
 	after.m["connectord_store_synced_writes_total"] = 255
@@ -86,5 +86,13 @@ func TestParseVmRSS(t *testing.T) {
 	}
 	if _, err := parseVmRSS("Name:\tx\n"); err == nil {
 		t.Error("no VmRSS: no error")
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	got, err := parseProcStat("cpu  100 5 50 1000 40 3 2 0 7 0\ncpu0 50 2 25 500 20 1 1 0 0 0\n")
+	if err != nil || got != 160*time.Second/clockTick {
+		t.Errorf("parseProcStat = %v, %v; want %v", got, err, 160*time.Second/clockTick)
 	}
 }

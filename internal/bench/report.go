@@ -50,6 +50,7 @@ func (r runResult) figures() []figure {
 		add(p+"daemon CPU per relayed msg", "ms", s.CPUPerMsg)
 		add(p+"daemon CPU", "cores", s.DaemonCores)
 		add(p+"bench CPU (load + fakes)", "cores", s.BenchCores)
+		add(p+"other processes' CPU", "cores", s.OtherCores)
 	}
 	add("knee (ack p99 < 50 ms, no errors)", "msg/s", r.Knee)
 	for _, f := range r.Footprints {
