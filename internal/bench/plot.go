@@ -32,8 +32,8 @@ type plotData struct {
 
 // Plot geometry, in pixels.
 const (
-	plotW, plotH                       = 900, 560
-	marginL, marginR, marginT, marginB = 80, 30, 50, 60
+	plotW, plotH                       = 1000, 560
+	marginL, marginR, marginT, marginB = 80, 270, 50, 60 // the legend goes right of the axes
 )
 
 var (
@@ -114,7 +114,8 @@ func drawSeries(img *image.RGBA, rates []float64, s series, x func(float64) int,
 	}
 }
 
-// legend names each series and the floor in the top right corner.
+// legend names each series and the floor right of the axes, where no
+// data can hide it.
 func legend(img *image.RGBA, d plotData) {
 	type entry struct {
 		name   string
@@ -126,14 +127,14 @@ func legend(img *image.RGBA, d plotData) {
 		es = append(es, entry{s.Name, s.Color, false})
 	}
 	if d.FloorMs > 0 {
-		es = append(es, entry{"floor: fsync p50 + loopback p50", colorFloor, true})
+		es = append(es, entry{"floor (fsync + loopback p50)", colorFloor, true})
 	}
 	width := 0
 	for _, e := range es {
 		width = max(width, 7*len(e.name))
 	}
-	x0, y0 := plotW-marginR-width-50, marginT+8
-	box := image.Rect(x0-8, y0-8, plotW-marginR-4, y0+len(es)*18+2)
+	x0, y0 := plotW-marginR+24, marginT+8
+	box := image.Rect(x0-8, y0-8, x0+width+44, y0+len(es)*18+2)
 	fill(img, box, color.RGBA{255, 255, 255, 255})
 	outline(img, box, colorAxis)
 	for i, e := range es {
