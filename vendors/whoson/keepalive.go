@@ -3,6 +3,7 @@ package whoson
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,6 +26,9 @@ type keepalive struct {
 	interval time.Duration
 	group    *connector.Group
 	slots    chan struct{} // one per ping awaiting its pong
+	// unread counts pings left unanswered while a reader was busy, which
+	// drop nothing.
+	unread atomic.Int64
 
 	mu      sync.Mutex
 	running bool
@@ -152,6 +156,8 @@ func (k *keepalive) ping(ctx context.Context, c *conn) {
 		return
 	}
 	if ctx.Err() == nil && pctx.Err() != nil && (reads%2 == 0 || c.reads.Load() != reads) {
+		k.unread.Add(1)
+		c.log.Debug("whoson ping unanswered while the chat's reader was busy; the socket is kept")
 		return
 	}
 	select {
