@@ -23,6 +23,12 @@ func BenchmarkRecordInbound(b *testing.B) {
 	sqlstoretest.BenchRecordInbound(b, open(b, freshDSN(b)))
 }
 
+// BenchmarkRelaySerial: a message recorded, then marked sent, one at a
+// time: one WAL flush waited for per message (the mark is lazy).
+func BenchmarkRelaySerial(b *testing.B) {
+	sqlstoretest.BenchRelaySerial(b, open(b, freshDSN(b)))
+}
+
 // benchMember opens and joins a store as id with a lease long enough not
 // to lapse during a benchmark.
 func benchMember(b *testing.B, dsn, id string) *Store {

@@ -17,3 +17,9 @@ func BenchmarkRecordInboundSerial(b *testing.B) {
 func BenchmarkRecordInbound(b *testing.B) {
 	sqlstoretest.BenchRecordInbound(b, open(b, dbPath(b)))
 }
+
+// BenchmarkRelaySerial: a message recorded, then marked sent, one at a
+// time: one fsync per message (the mark is lazy).
+func BenchmarkRelaySerial(b *testing.B) {
+	sqlstoretest.BenchRelaySerial(b, open(b, dbPath(b)))
+}
