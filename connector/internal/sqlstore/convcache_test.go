@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"runtime"
 	"testing"
 	"time"
@@ -169,5 +170,23 @@ func TestConvCacheWriteThrough(t *testing.T) {
 				t.Errorf("after the commit: cached %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestConversationWritesAreKnown lists every statement that writes the
+// conversations table. Each one's op must touch the ids it changes
+// (Tx.touch or Tx.touchRow) or the SQLite store's cache goes stale: a new
+// one fails here until it is added, with its touch, to this list.
+func TestConversationWritesAreKnown(t *testing.T) {
+	q := newQueries(&Dialect{})
+	touched := map[string]bool{ // the statements whose ops touch
+		q.createConversation: true, q.touchInbound: true, q.createOutboundConversation: true,
+		q.updateConversation: true, q.contextSettled: true, q.purgeConversations: true,
+	}
+	writes := regexp.MustCompile(`(?i)\b(UPDATE|INSERT INTO|DELETE FROM)\s+conversations\b`)
+	for _, p := range q.all() {
+		if writes.MatchString(*p) && !touched[*p] {
+			t.Errorf("a statement writes conversations without touching the cache: %s", *p)
+		}
 	}
 }
