@@ -29,6 +29,7 @@ func startDaemon(binary, cfg, admin string, env []string) (*daemon, error) {
 	d.cmd = exec.Command(binary, "run", "-config", cfg)
 	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	dieWithParent(d.cmd)
 	if err := d.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
