@@ -857,3 +857,35 @@ func TestServerErrorEvents(t *testing.T) {
 		t.Errorf("ended = %+v", e)
 	}
 }
+
+// A held operator line flushed by its timer (no translation came) that the
+// store refuses stops the chat's reader, as a refusal of any other event
+// does: the socket is dropped without a reconnect, and nothing after the
+// refused line is relayed.
+func TestHeldLineRefusalStopsChat(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice", Greeting: "Hello"}, map[string]string{"translation": "true"})
+	c := conversation(connector.Profile{})
+	h.open(c)
+	h.sink.waitType(t, connector.EventJoined)
+	h.sink.mu.Lock()
+	h.sink.failN, h.sink.failErr = 1, connector.Permanent(errors.New("conversation gone"))
+	h.sink.mu.Unlock()
+	// The greeting is held for its translation, then flushed and refused.
+	waitFor(t, "the session to stop", func() bool { return h.v.session(c.ID) == nil })
+	if n := h.logs.FilterMessageSnippet("event not stored").Len(); n != 1 {
+		t.Errorf("%d log lines about the refused event, want 1", n)
+	}
+	if err := h.v.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.logs.FilterMessageSnippet("connection lost").Len(); n > 0 {
+		t.Errorf("the chat reconnected after the refusal (%d log lines)", n)
+	}
+	h.sink.mu.Lock()
+	calls := h.sink.calls
+	h.sink.mu.Unlock()
+	if calls != 2 {
+		t.Errorf("sink called %d times, events %s; want joined and the refused line", calls, describe(h.sink.all()))
+	}
+}
