@@ -13,8 +13,13 @@ import (
 
 // maxPinging bounds the pings awaiting their pong at once, across every
 // socket of the vendor: each waits on a short-lived goroutine (the library's
-// Ping returns only with the pong), so this bounds those goroutines.
-const maxPinging = 512
+// Ping returns only with the pong), so this bounds those goroutines. A
+// healthy socket answers within a round trip, so few wait at a time; when
+// the network between us and WhosOn dies without a reset, every ping waits
+// the whole interval, and this many at a time find their sockets dead: 4096
+// finds 20,000 in five intervals (TCP keepalive, on by default, gives up on
+// them within about 2.5 minutes too), at a few KB of stack each meanwhile.
+const maxPinging = 4096
 
 // keepalive pings every socket of a vendor from one ticker, so that an idle
 // chat costs no goroutine of its own for it: each socket is pinged once its
