@@ -81,6 +81,10 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	}
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
+		// One client for every socket of the vendor. A socket upgraded to a
+		// WebSocket leaves the transport's pool for good (the caller owns the
+		// connection), so the pool only ever holds connections of refused
+		// upgrades: the default idle limits fit, whatever the number of chats.
 		client: &http.Client{Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls,
 			TLSHandshakeTimeout: cfg.ConnectTimeout,
