@@ -3,7 +3,6 @@ package connector
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -91,8 +90,6 @@ type VendorEnv struct {
 	Outbound OutboundSink
 	// Progress keeps what earlier attempts at a message achieved.
 	Progress SendProgress
-	// HTTPClient is a shared client for REST calls (timeouts set).
-	HTTPClient *http.Client
 	// Metrics registers the vendor's own metrics on the daemon's registry,
 	// each series labelled adapter="<the vendor's name>".
 	Metrics prometheus.Registerer

@@ -50,7 +50,6 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 		channels = append(channels, ch)
 	}
 	var vendors []Vendor
-	client := &http.Client{Timeout: 30 * time.Second}
 	for _, inst := range cfg.Vendors {
 		k, ok := findKind(reg.Vendors, inst.Kind, func(k VendorKind) string { return k.Kind })
 		if !ok {
@@ -60,7 +59,7 @@ func Build(cfg *Config, reg Registry, log *zap.Logger, cs ChannelSink, es EventS
 		outbound, _ := es.(OutboundSink)
 		progress, _ := es.(SendProgress)
 		v, err := k.Build(VendorEnv{Instance: inst, Logger: log.With(zap.String("vendor", inst.FullName())),
-			Sink: es, Outbound: outbound, Progress: progress, HTTPClient: client, Metrics: registererFor(es, inst.FullName())})
+			Sink: es, Outbound: outbound, Progress: progress, Metrics: registererFor(es, inst.FullName())})
 		if err != nil {
 			errs = append(errs, err)
 			continue
