@@ -2,6 +2,7 @@ package sqlstoretest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -9,11 +10,15 @@ import (
 )
 
 // syncSetting is a write that reads the engine's commit setting inside its
-// transaction into *got, and the transaction it ran in into *tx.
-func syncSetting(h Harness, got *string, tx **sqlstore.Tx) sqlstore.Op {
+// transaction into *got, and the transaction it ran in into *tx. The query
+// text carries name, which the caller makes unique, so the writer never
+// runs it prepared: SQLite computes a PRAGMA's value when it prepares it,
+// and a prepared read shows the setting as it was then.
+func syncSetting(h Harness, name string, got *string, tx **sqlstore.Tx) sqlstore.Op {
+	query := fmt.Sprintf("%s -- read %s", h.SyncQuery, name)
 	return func(ctx context.Context, t *sqlstore.Tx) error {
 		*tx = t
-		return t.QueryRowContext(ctx, h.SyncQuery).Scan(got)
+		return t.QueryRowContext(ctx, query).Scan(got)
 	}
 }
 
@@ -34,7 +39,7 @@ func testLazyAloneCommitsWithoutSync(t *testing.T, h Harness) {
 		if lazy {
 			do, want, syncedAdd = h.Writer.DoLazy, h.Lazy, 0
 		}
-		if err := do(ctx, syncSetting(h, &got, &tx)); err != nil {
+		if err := do(ctx, syncSetting(h, fmt.Sprint("alone ", i), &got, &tx)); err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
 		if got != want {
@@ -60,7 +65,7 @@ func testLazyAloneCommitsWithoutSync(t *testing.T, h Harness) {
 func testLazyBatchedWithSyncedIsSynced(t *testing.T, h Harness) {
 	ctx := context.Background()
 	for round := 0; round < 20; round++ {
-		if mixedRound(ctx, t, h) {
+		if mixedRound(ctx, t, h, round) {
 			return
 		}
 	}
@@ -69,7 +74,7 @@ func testLazyBatchedWithSyncedIsSynced(t *testing.T, h Harness) {
 
 // mixedRound runs one round of 64 concurrent writes, half lazy, and checks
 // each against its batch; it reports whether a batch held both kinds.
-func mixedRound(ctx context.Context, t *testing.T, h Harness) bool {
+func mixedRound(ctx context.Context, t *testing.T, h Harness, round int) bool {
 	t.Helper()
 	const n = 64
 	type result struct {
@@ -88,7 +93,7 @@ func mixedRound(ctx context.Context, t *testing.T, h Harness) bool {
 			if res[i].lazy {
 				do = h.Writer.DoLazy
 			}
-			if err := do(ctx, syncSetting(h, &res[i].got, &res[i].tx)); err != nil {
+			if err := do(ctx, syncSetting(h, fmt.Sprint("round ", round, " write ", i), &res[i].got, &res[i].tx)); err != nil {
 				t.Errorf("write %d: %v", i, err)
 			}
 		})
