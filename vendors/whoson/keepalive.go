@@ -86,23 +86,34 @@ func (k *keepalive) tick() time.Duration {
 // run walks the schedule until the vendor stops, and then drops every
 // socket: the chats' readers do not watch a context (see session.pump).
 func (k *keepalive) run(ctx context.Context) {
+	defer k.closeAll() // however it ends: a chat's reader waits for it
 	t := time.NewTicker(k.tick())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			k.closeAll()
 			return
 		case now := <-t.C:
-			for _, c := range k.due(now) {
-				c := c
-				if !k.group.Go(func(ctx context.Context) { k.ping(ctx, c) }) {
-					<-k.slots
-					return
-				}
+			if !k.pingDue(now) {
+				return
 			}
 		}
 	}
+}
+
+// pingDue starts a ping of every socket due at now; false once the vendor
+// is stopping.
+func (k *keepalive) pingDue(now time.Time) bool {
+	due := k.due(now)
+	for i, c := range due {
+		if !k.group.Go(func(ctx context.Context) { k.ping(ctx, c) }) {
+			for range due[i:] {
+				<-k.slots
+			}
+			return false
+		}
+	}
+	return true
 }
 
 // closeAll drops every socket and refuses new ones.

@@ -1,7 +1,9 @@
 package whoson
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/vendors/whoson/whosontest"
@@ -38,5 +40,37 @@ func TestSlowSinkKeepsSocket(t *testing.T) {
 	}
 	if chats := h.srv.Chats(); len(chats) != 1 {
 		t.Errorf("chats %+v, want the one", chats)
+	}
+}
+
+// The keepalive drops every socket however it ends, also when the vendor
+// stops just as pings are due (the group then refuses their goroutines):
+// the chats' readers wait for that, and Stop for them.
+func TestKeepaliveStoppingDropsSockets(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
+	g := connector.NewGroup()
+	k := newKeepalive(10*time.Millisecond, g)
+	c, err := h.v.dial(ctx(t), h.v.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.v.keep.remove(c)
+	c.keep = k
+	k.conns[c] = &pingState{} // due at once
+	if err := g.Stop(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	k.run(context.Background()) // its context not done: the refused ping ends it
+	select {
+	case <-c.closing:
+	default:
+		t.Error("the socket is still open")
+	}
+	if n := len(k.slots); n != 0 {
+		t.Errorf("%d ping slots still taken", n)
+	}
+	if k.add(c) {
+		t.Error("a socket was taken after the keepalive ended")
 	}
 }
