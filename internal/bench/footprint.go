@@ -47,7 +47,6 @@ func measureFootprint(ctx context.Context, parent, binary string, n int, progres
 		return res, err
 	}
 	res.Open = time.Since(began)
-	runtime.GC() // the fakes' garbage is not the daemon's footprint, but it is this process's
 	loaded, err := w.footprint(ctx)
 	if err != nil {
 		return res, err
