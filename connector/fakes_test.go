@@ -208,6 +208,8 @@ type harness struct {
 	wrap func(connector.Store) connector.Store
 	// open, when set, opens the store instead of SQLite at dbPath.
 	open func(ctx context.Context) (connector.Store, error)
+	// log, when set, is the router's logger (to observe its decisions).
+	log *zap.Logger
 }
 
 func quickConversation() connector.ConversationConfig {
@@ -247,6 +249,9 @@ func (h *harness) start() {
 	log := zap.NewNop()
 	if tt, ok := h.t.(*testing.T); ok && testing.Verbose() {
 		log = zaptest.NewLogger(tt)
+	}
+	if h.log != nil {
+		log = h.log
 	}
 	var rs connector.Store = st
 	if h.wrap != nil {
