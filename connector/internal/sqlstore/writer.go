@@ -311,8 +311,8 @@ func (w *Writer) setConnMode(ctx context.Context, synced bool) error {
 	if stmt == "" || w.lazyConn == want {
 		return nil
 	}
-	// Never prepared: SQLite applies a PRAGMA when it prepares it, so a
-	// prepared one run again would change nothing.
+	// Never prepared: SQLite applies (and reads) a PRAGMA's setting when it
+	// prepares the statement, so a prepared one run again may do nothing.
 	if _, err := w.db.ExecContext(ctx, stmt); err != nil {
 		w.lazyConn = connUnknown
 		return fmt.Errorf("set commit mode: %w", err)
