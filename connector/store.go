@@ -207,8 +207,9 @@ type Stats struct {
 	Writes       uint64
 	// SyncedTransactions counts the committed transactions that waited for
 	// the disk (an fsync, or PostgreSQL's WAL flush); SyncedWrites the
-	// writes whose callers waited for one. A transaction of lazy writes only
-	// (MarkSent) is committed without.
+	// writes that asked to: every write but a lazy one (MarkSent), which
+	// rides in a synced transaction when it shares one and is committed
+	// without waiting for the disk when it does not.
 	SyncedTransactions uint64
 	SyncedWrites       uint64
 	// WriteErrors counts write transactions that failed to commit since the

@@ -139,7 +139,8 @@ func (w *Writer) Counts() (transactions, writes, writeErrors uint64) {
 }
 
 // SyncedCounts returns the committed transactions that waited for the disk
-// and the writes they carried (lazy ones that rode along included), since
+// and the writes in them that asked to (lazy ones that rode along are not
+// counted: they would have committed without), since
 // the writer started.
 func (w *Writer) SyncedCounts() (transactions, writes uint64) {
 	return w.syncedTransactions.Load(), w.syncedWrites.Load()
@@ -208,10 +209,13 @@ func (w *Writer) commit(batch []*request) {
 		}
 		return
 	}
-	var ok uint64
-	for i := range batch {
+	var ok, durable uint64
+	for i, r := range batch {
 		if errs[i] == nil {
 			ok++
+			if !r.lazy {
+				durable++
+			}
 		}
 	}
 	// Counted before any caller hears back: a caller that reads Stats right
@@ -221,7 +225,7 @@ func (w *Writer) commit(batch []*request) {
 		w.writes.Add(ok)
 		if synced {
 			w.syncedTransactions.Add(1)
-			w.syncedWrites.Add(ok)
+			w.syncedWrites.Add(durable) // a lazy write riding along did not ask for the disk
 		}
 	}
 	for i, r := range batch {
