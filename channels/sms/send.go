@@ -158,11 +158,19 @@ func (c *Channel) sendPart(ctx context.Context, id int64, d destination, body st
 // the part after it is attempted, and counts its segments. If the record cannot be saved, the attempt
 // stops: the stored record still holds the call's start, so the next
 // attempt finds the part by listing instead of sending it again.
+//
+// The last part is not recorded: the core marks the message sent next (and
+// clears the record), and should it die first, the record still holding
+// the call's start makes the next attempt list instead of send. That saves
+// a synced write per SMS, which the delivery mark does not need either.
 func (c *Channel) confirmPart(ctx context.Context, id int64, p *progress, sid, body string) error {
 	c.metrics.countSent(body)
 	p.Sent++
 	p.SID = sid
 	p.Pending = time.Time{}
+	if p.Sent == p.Parts {
+		return nil
+	}
 	return c.saveProgress(ctx, id, *p)
 }
 
