@@ -52,13 +52,14 @@ func drawPlot(d plotData) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, plotW, plotH))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	lo, hi := yRange(d)
-	maxRate := 1.0
+	// Rates span decades (50 to 4,000): a log scale keeps the low ones apart.
+	minRate, maxRate := math.Inf(1), 1.0
 	for _, r := range d.Rates {
-		maxRate = max(maxRate, r)
+		minRate, maxRate = min(minRate, r), max(maxRate, r)
 	}
-	maxRate *= 1.05
+	xlo, xhi := math.Log10(min(minRate, maxRate)/1.25), math.Log10(maxRate*1.25)
 	x := func(rate float64) int {
-		return marginL + int(rate/maxRate*float64(plotW-marginL-marginR))
+		return marginL + int((math.Log10(rate)-xlo)/(xhi-xlo)*float64(plotW-marginL-marginR))
 	}
 	y := func(v float64) int {
 		f := (math.Log10(v) - math.Log10(lo)) / (math.Log10(hi) - math.Log10(lo))
@@ -71,11 +72,15 @@ func drawPlot(d plotData) *image.RGBA {
 		label := fmt.Sprintf("%g", v)
 		text(img, marginL-8-7*len(label), yy+4, label, colorAxis)
 	}
+	labelEnd := math.MinInt // a label that would overlap the one before is left out
 	for _, r := range d.Rates {
 		xx := x(r)
 		line(img, xx, marginT, xx, plotH-marginB, colorGrid, 1, false)
 		label := fmt.Sprintf("%g", r)
-		text(img, xx-7*len(label)/2, plotH-marginB+18, label, colorAxis)
+		if left := xx - 7*len(label)/2; left > labelEnd+6 {
+			text(img, left, plotH-marginB+18, label, colorAxis)
+			labelEnd = left + 7*len(label)
+		}
 	}
 	line(img, marginL, plotH-marginB, plotW-marginR, plotH-marginB, colorAxis, 1, false)
 	line(img, marginL, marginT, marginL, plotH-marginB, colorAxis, 1, false)
@@ -93,7 +98,7 @@ func drawPlot(d plotData) *image.RGBA {
 }
 
 const (
-	xLabel = "offered rate (messages/s, open loop)"
+	xLabel = "offered rate (messages/s, log scale, open loop)"
 	yLabel = "latency (ms, log scale)"
 )
 
