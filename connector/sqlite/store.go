@@ -32,6 +32,7 @@ type Store struct {
 	wdb *sql.DB               // one connection, used only by the writer
 	rdb *sqlstore.CachedReads // read-only pool; WAL lets readers run beside the writer
 	w   *sqlstore.Writer
+	ckp *checkpointer // WAL checkpoints, off the writer's commits
 }
 
 var _ connector.Store = (*Store)(nil)
@@ -65,8 +66,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	ckp, err := startCheckpointer(ctx, path)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
 	d := dialect()
-	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, d)}
+	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, d), ckp: ckp}
 	s.Store = sqlstore.New(d, s.w, s.rdb, "")
 	return s, nil
 }
@@ -90,7 +97,7 @@ func dsn(path string, extra ...string) string {
 // connection is kept for the life of the store, so that the statements the
 // writer prepares on it stay prepared.
 func openWriter(ctx context.Context, path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate"))
+	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("connector/sqlite: open: %w", err)
 	}
@@ -150,7 +157,9 @@ func (s *Store) Close() error {
 	if !s.w.Stop() {
 		return ErrClosed
 	}
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	// The checkpointer first, the writer's connection last: the last
+	// connection to close checkpoints what is left and removes the WAL.
+	return errors.Join(s.ckp.close(), s.rdb.Close(), s.wdb.Close())
 }
 
 // withoutPath keeps the file's name out of err: an os function's
