@@ -165,7 +165,9 @@ func TestAPIAnswerBounds(t *testing.T) {
 		io.WriteString(w, `{"code":20003,"message":"`+huge[:10000]+`","status":401}`)
 	}))
 	defer api.Close()
-	w := newWorld(t, setup{extra: `api_url = "` + api.URL + `"`})
+	// An hour to read the page: the bound under test is its size, not a
+	// loaded machine reading it within the default 2 s.
+	w := newWorld(t, setup{extra: `api_url = "` + api.URL + `"` + "\nrequest_timeout = \"1h\"\n"})
 	if _, err := w.ch.reconcile(context.Background(), w.ch.destination(customerNumber), "hi", time.Now(), ""); err == nil ||
 		!strings.Contains(err.Error(), "larger than") {
 		t.Errorf("reconcile over a huge page = %v", err)
