@@ -109,8 +109,13 @@ func advances(from, to connector.Delivery) bool {
 // there is none. A report that would move the message backwards is ignored
 // but still reports true. An unknown state is an error.
 //
-// It waits for the disk: the channel is told the report is taken and does
-// not send it again, and no outbox would make up for its loss.
+// A failure waits for the disk: the channel is told the report is taken
+// and does not send it again, and no outbox would make up for its loss. A
+// report of progress (sent, delivered) is lazy, as MarkSent is: it survives
+// the process being killed, and a power loss within the moment before the
+// next synced commit or checkpoint leaves the message at its earlier state,
+// which nothing acts on. Twilio posts two such reports for every SMS; each
+// waiting for its own fsync would cost more than the message itself.
 func (s *Store) UpdateDelivery(ctx context.Context, channel, remoteID string, state connector.Delivery, reason string) (bool, error) {
 	if _, ok := deliveryRank(state); !ok && state != connector.DeliveryFailed {
 		return false, s.d.errorf("unknown delivery state %q", state)
@@ -118,8 +123,12 @@ func (s *Store) UpdateDelivery(ctx context.Context, channel, remoteID string, st
 	if remoteID == "" {
 		return false, nil
 	}
+	write := s.w.DoLazy
+	if state == connector.DeliveryFailed {
+		write = s.w.Do
+	}
 	var found bool
-	err := s.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+	err := write(ctx, func(ctx context.Context, tx *Tx) (err error) {
 		found, err = s.updateDelivery(ctx, tx, channel, remoteID, state, reason)
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ func TestReads(t *testing.T, open func(t *testing.T) ReadsHarness) {
 		{"ConversationIsACopy", testConversationIsACopy},
 		{"ConversationUnderConcurrentWrites", testConversationUnderConcurrentWrites},
 		{"LazyMarkVisibleOnReturn", testLazyMarkVisibleOnReturn},
+		{"DeliveryReportsLazyButFailures", testDeliveryReportsLazyButFailures},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
@@ -277,5 +279,52 @@ func testLazyMarkVisibleOnReturn(t *testing.T, h ReadsHarness) {
 		after.SyncedWrites != before.SyncedWrites {
 		t.Errorf("MarkSent alone: transactions %d -> %d, synced %d -> %d, synced writes %d -> %d; want one more transaction, no synced one",
 			before.Transactions, after.Transactions, before.SyncedTransactions, after.SyncedTransactions, before.SyncedWrites, after.SyncedWrites)
+	}
+}
+
+// testDeliveryReportsLazyButFailures: a report of progress (sent,
+// delivered) is applied when UpdateDelivery returns but waits for no disk
+// sync; a failure does.
+func testDeliveryReportsLazyButFailures(t *testing.T, h ReadsHarness) {
+	ctx, s := context.Background(), h.Store
+	in := started(t, s, "+1555report")
+	res, err := s.Apply(ctx, connector.Change{ConversationID: in.Conversation.ID, Messages: []*connector.Message{
+		{Direction: connector.ToCustomer, Kind: connector.KindText, Text: "one"},
+		{Direction: connector.ToCustomer, Kind: connector.KindText, Text: "two"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range res.Added {
+		if err := s.MarkSent(ctx, m.ID, fmt.Sprint("SM-report-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		remote string
+		state  connector.Delivery
+		synced uint64
+	}{
+		{"SM-report-0", connector.DeliveryDelivered, 0},
+		{"SM-report-1", connector.DeliveryFailed, 1},
+	} {
+		before, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found, err := s.UpdateDelivery(ctx, "sms.main", tt.remote, tt.state, "carrier says so"); err != nil || !found {
+			t.Fatalf("report %s for %s: found %v, %v", tt.state, tt.remote, found, err)
+		}
+		after, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := after.SyncedWrites - before.SyncedWrites; got != tt.synced || after.Writes != before.Writes+1 {
+			t.Errorf("report %s: %d synced writes of %d, want %d of 1", tt.state, got, after.Writes-before.Writes, tt.synced)
+		}
+	}
+	for i, want := range []connector.Delivery{connector.DeliveryDelivered, connector.DeliveryFailed} {
+		if m, err := s.Message(ctx, res.Added[i].ID); err != nil || m.State != want {
+			t.Errorf("message %d after its report: %v, %v; want %s", i, m, err, want)
+		}
 	}
 }
