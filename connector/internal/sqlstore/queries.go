@@ -71,8 +71,11 @@ func newQueries(d *Dialect) *queries {
 		contextSettled: `UPDATE conversations SET context_msg = 0
 		WHERE id = (SELECT conversation_id FROM messages WHERE id = ?) AND context_msg = ? RETURNING id`,
 		messageExists: `SELECT 1 FROM messages WHERE id = ?`,
+		// "remote_id <> ''" lets the planner use the partial index
+		// messages_remote: with a bound parameter alone it cannot prove the
+		// index's condition, and SQLite scanned every message.
 		byRemoteID: `SELECT id, state FROM messages
-		WHERE channel = ? AND remote_id = ? AND direction = 'to_customer' ORDER BY id DESC LIMIT 1`,
+		WHERE channel = ? AND remote_id = ? AND remote_id <> '' AND direction = 'to_customer' ORDER BY id DESC LIMIT 1`,
 		setDelivery: `UPDATE messages SET state = ?, reason = ?, updated_at = ? WHERE id = ?`,
 
 		conversation: `SELECT ` + sqlrow.ConversationColumns + ` FROM conversations WHERE id = ?`,
@@ -193,5 +196,14 @@ func HotQueries(d *Dialect) (map[string]HotQuery, error) {
 		// Not scrapes, but once for every line to an agent.
 		"WaitingBefore":       {q.waitingBefore, []any{1, 10}},
 		"WaitingBefore probe": {q.anyWaitingBefore, []any{1, 10}},
+		// Once for every delivery report (Twilio posts two for each SMS).
+		"UpdateDelivery lookup": {q.byRemoteID, []any{"sms.main", "SM1"}},
+		// Once or more for every customer message.
+		"Open conversation of a customer": {q.openOf, []any{"sms.main", "+15550001111"}},
+		"Inbound duplicate":               {q.inboundDuplicate, []any{"sms.main", "SM1"}},
+		"Opted out":                       {q.optedOut, []any{"sms.main", "+15550001111", "+15550002222"}},
+		"Conversation":                    {q.conversation, []any{1}},
+		"Message":                         {q.message, []any{1}},
+		"Last received":                   {q.lastReceived, []any{"sms.main"}},
 	}, nil
 }
