@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -103,23 +104,48 @@ func TestSendDMHasNoReactions(t *testing.T) {
 	}
 }
 
+// A 429 holds the channel back as Slack asked, for every message: with an
+// hour's Retry-After, the next post is held (it reserves the slot after the
+// hold and makes no call) until its context ends.
 func TestSendRateLimited(t *testing.T) {
-	e := newEnv(t, true, nil)
+	// A post interval, so that a reserved slot moves the channel's next time.
+	e := newEnv(t, true, func(cfg map[string]any) { cfg["post_interval"] = "1ms" })
 	e.start()
 	to, _ := e.thread("help")
-	e.fake.Fail("chat.postMessage", slacktest.Fault{Status: 429, RetryAfter: 2 * time.Second, Times: 1})
+	e.fake.Fail("chat.postMessage", slacktest.Fault{Status: 429, RetryAfter: time.Hour, Times: 1})
 	_, err := e.send(to, &connector.Message{ID: 1, Kind: connector.KindText, Text: "hi"})
-	if d, ok := connector.RetryDelay(err); !ok || d != 2*time.Second {
-		t.Fatalf("Send = %v; want RetryAfter 2s", err)
+	if d, ok := connector.RetryDelay(err); !ok || d != time.Hour {
+		t.Fatalf("Send = %v; want RetryAfter 1h", err)
 	}
-	// The channel is held back as Slack asked, for every message.
-	start := time.Now()
-	if _, err := e.send(to, &connector.Message{ID: 2, Kind: connector.KindText, Text: "next"}); err != nil {
-		t.Fatal(err)
+	posts := len(e.fake.Calls("chat.postMessage"))
+	held := latestSlot(e.ch.pace)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := e.ch.Send(ctx, to, &connector.Message{ID: 2, Kind: connector.KindText, Text: "next", CreatedAt: time.Now()})
+		got <- err
+	}()
+	e.waitFor("the next post's slot, after the hold", func() bool { return latestSlot(e.ch.pace).After(held) })
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Errorf("the next post = %v, want held until its context ended", err)
 	}
-	if waited := time.Since(start); waited < 1500*time.Millisecond {
-		t.Errorf("the next post went out after %s, before Retry-After", waited)
+	if n := len(e.fake.Calls("chat.postMessage")); n != posts {
+		t.Errorf("%d posts during the hold, want none", n-posts)
 	}
+}
+
+// latestSlot is the latest next-post time p holds for any channel.
+func latestSlot(p *pacer) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var latest time.Time
+	for _, t := range p.next {
+		if t.After(latest) {
+			latest = t
+		}
+	}
+	return latest
 }
 
 func TestSendPermanentAndAuthErrors(t *testing.T) {

@@ -16,11 +16,13 @@ import (
 
 // A refresh is not a reconnect: the next socket opens at once, whatever the
 // reconnect policy's wait, while the old one drains, and /readyz never
-// drops.
+// drops. A reconnect would wait half an hour or more, so only the refresh
+// can bring the next socket before the test gives up.
 func TestSocketModeRefreshKeepsReady(t *testing.T) {
 	e := newEnv(t, true, func(cfg map[string]any) {
-		cfg["reconnect_initial"], cfg["reconnect_max"] = "3s", "3s" // a reconnect would wait 1.5-3 s
+		cfg["reconnect_initial"], cfg["reconnect_max"] = "1h", "1h"
 	})
+	logs := e.observe()
 	e.start()
 	var dips atomic.Int32
 	stop := make(chan struct{})
@@ -39,12 +41,8 @@ func TestSocketModeRefreshKeepsReady(t *testing.T) {
 		}
 	}()
 	for i := range 3 {
-		began := time.Now()
 		e.fake.Refresh()
 		e.waitFor("the next socket", func() bool { return e.fake.Connections() >= i+2 })
-		if took := time.Since(began); took > time.Second {
-			t.Errorf("refresh %d: next socket after %s, want at once", i+1, took)
-		}
 		m := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "after a refresh"})
 		e.waitFor("the message acked", func() bool { return ackedEvents(e.fake, m.EventID) > 0 })
 	}
@@ -52,6 +50,9 @@ func TestSocketModeRefreshKeepsReady(t *testing.T) {
 	<-sampled
 	if n := dips.Load(); n > 0 {
 		t.Errorf("Health was not ready %d times across refreshes", n)
+	}
+	if n := logs.FilterMessageSnippet("reconnecting").Len(); n != 0 {
+		t.Errorf("%d reconnects across refreshes, want none", n)
 	}
 }
 
@@ -73,19 +74,30 @@ func TestSocketModeRevokedAppTokenBacksOff(t *testing.T) {
 		return !h.Ready && strings.HasPrefix(h.Detail, "socket mode: channels.slack.test.app_token: ") && strings.Contains(h.Detail, "token_revoked")
 	})
 	e.waitFor("four refused attempts", func() bool { return len(e.fake.Calls("apps.connections.open")) >= before+4 })
-	calls := e.fake.Calls("apps.connections.open")[before:]
-	for i := 1; i < len(calls); i++ {
-		if gap := calls[i].Time.Sub(calls[i-1].Time); gap < 290*time.Millisecond {
-			t.Errorf("attempt %d came %s after a refusal, want reconnect_max (300ms)", i+1, gap)
-		}
-	}
 	named := logs.FilterMessageSnippet("reconnecting").Filter(func(e observer.LoggedEntry) bool {
 		err, _ := e.ContextMap()["error"].(string)
 		return strings.HasPrefix(err, "channels.slack.test.app_token: ")
 	})
-	if named.Len() == 0 {
-		t.Errorf("no log line names the key: %v", logs.All())
+	if named.Len() < 3 {
+		t.Errorf("%d log lines name the key, want one a refusal: %v", named.Len(), logs.All())
 	}
+	// The wait chosen after each refusal, as the supervisor logs it: the
+	// policy alone would start at 5-10ms.
+	for i, l := range named.All() {
+		if in := logWait(t, l); in < 300*time.Millisecond {
+			t.Errorf("refusal %d: next attempt in %s, want reconnect_max (300ms)", i+1, in)
+		}
+	}
+}
+
+// logWait is the wait a "reconnecting" log line announces (its "in").
+func logWait(t *testing.T, l observer.LoggedEntry) time.Duration {
+	t.Helper()
+	in, ok := l.ContextMap()["in"].(time.Duration)
+	if !ok {
+		t.Fatalf("log line without its wait: %+v", l.ContextMap())
+	}
+	return in
 }
 
 // An app token Slack refuses at start fails Start with an error naming
@@ -166,7 +178,6 @@ func TestSocketModeSilentSocketReplaced(t *testing.T) {
 	e.start()
 	// A slow apps.connections.open keeps the not-ready time long enough to see.
 	e.fake.Fail("apps.connections.open", slacktest.Fault{Delay: 300 * time.Millisecond, Times: 1})
-	silenced := time.Now()
 	e.fake.SilenceSockets()
 	m := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "said into a dead socket"})
 	e.waitFor("the envelope lost", func() bool { return slices.Contains(e.fake.Lost(), m.EventID) })
@@ -174,20 +185,17 @@ func TestSocketModeSilentSocketReplaced(t *testing.T) {
 		h := e.ch.Health()
 		return !h.Ready && strings.Contains(h.Detail, "socket mode connection dead: ")
 	})
-	detected := time.Since(silenced)
 	e.waitFor("the next socket", func() bool { return e.fake.Connections() == 2 })
 	e.waitFor("ready again", func() bool { return e.ch.Health().Ready })
-	replaced := time.Since(silenced)
 	e.waitFor("the silent socket closed", func() bool { return e.fake.Sockets() == 1 && e.fake.QuietSockets() == 0 })
 	e.waitFor("the lost event acked", func() bool { return ackedEvents(e.fake, m.EventID) > 0 })
 	if got := e.sink.inbound(); len(got) != 1 || got[0].Text != "said into a dead socket" {
 		t.Errorf("committed %+v, want the lost message once", got)
 	}
-	t.Logf("silence noticed after %s, next socket ready after %s", detected, replaced)
-	// Within the 1s timeout (+ the 300ms open), with room for a loaded
-	// machine; before this rule a silent socket took 30-40 s.
-	if detected > 3*time.Second || replaced > 4*time.Second {
-		t.Errorf("noticed after %s, ready after %s; want within the 1s timeout (+ the 300ms open)", detected, replaced)
+	// Found by the liveness rule, and replaced within the session: a silent
+	// socket sees no error, and a reconnect would have waited 2.5-5 s more.
+	if n := logs.FilterMessageSnippet("socket mode connection dead").Len(); n != 1 {
+		t.Errorf("the silent socket found dead %d times, want once: %v", n, logs.All())
 	}
 	if logs.FilterMessageSnippet("reconnecting").Len() != 0 {
 		t.Errorf("the session reconnected instead of replacing the socket: %v", logs.All())
@@ -200,35 +208,35 @@ func TestSocketModeDeafSocketReplaced(t *testing.T) {
 	e, logs := silentEnv(t)
 	e.fake.SetPingInterval(100 * time.Millisecond) // Slack's pings alone never let it look silent
 	e.start()
-	deafened := time.Now()
 	e.fake.DeafenSockets()
 	e.waitFor("the next socket", func() bool { return e.fake.Connections() == 2 })
 	e.waitFor("the deaf socket closed", func() bool { return e.fake.Sockets() == 1 && e.fake.QuietSockets() == 0 })
-	took := time.Since(deafened)
 	// Slack's pings keep coming every 100 ms, so only the missing pong can
-	// find it dead (silence too, were the machine stalled past 1 s).
+	// find it dead (silence too, were the machine stalled past 1 s); a deaf
+	// socket sees no error, so without the rule it would never be replaced.
 	dead := logs.FilterMessageSnippet("socket mode connection dead").All()
 	if len(dead) != 1 {
 		t.Fatalf("the dead socket is not logged once: %v", logs.All())
 	}
-	t.Logf("replaced after %s: %s", took, dead[0].ContextMap()["why"])
-	if took > 4*time.Second {
-		t.Errorf("replaced after %s, want within the 1s timeout", took)
+	t.Logf("replaced: %s", dead[0].ContextMap()["why"])
+	if logs.FilterMessageSnippet("reconnecting").Len() != 0 {
+		t.Errorf("the session reconnected instead of replacing the socket: %v", logs.All())
 	}
 	m := e.fake.Post(slacktest.Post{Channel: chSupport, User: ann, Text: "heard again"})
 	e.waitFor("the message acked", func() bool { return ackedEvents(e.fake, m.EventID) > 0 })
 }
 
 // A dropped socket reconnects after the configured wait, not at once, and
-// the waits between failing attempts follow reconnect_initial.
+// the waits between failing attempts follow reconnect_initial. The waits
+// are the ones the supervisor announces before each attempt.
 func TestSocketModeReconnectFollowsPolicy(t *testing.T) {
 	e := newEnv(t, true, func(cfg map[string]any) {
 		cfg["reconnect_initial"], cfg["reconnect_max"] = "600ms", "600ms" // every wait 300-600 ms
 	})
+	logs := e.observe()
 	e.start()
 	e.fake.Fail("apps.connections.open", slacktest.Fault{Status: 500, Times: 2})
 	before := len(e.fake.Calls("apps.connections.open"))
-	dropped := time.Now()
 	e.fake.DropSockets()
 	e.waitFor("three attempts", func() bool { return len(e.fake.Calls("apps.connections.open")) >= before+3 })
 	e.waitFor("a socket again", func() bool { return e.ch.Health().Ready })
@@ -236,12 +244,14 @@ func TestSocketModeReconnectFollowsPolicy(t *testing.T) {
 	if len(calls) != 3 {
 		t.Fatalf("%d attempts, want 3 (two refused, one good)", len(calls))
 	}
-	last := dropped
-	for i, c := range calls {
-		if gap := c.Time.Sub(last); gap < 290*time.Millisecond {
-			t.Errorf("attempt %d came %s after the previous failure, want the policy's wait (at least 300ms)", i+1, gap)
+	waits := logs.FilterMessageSnippet("reconnecting").All()
+	if len(waits) != 3 {
+		t.Fatalf("%d reconnect waits logged, want 3 (the drop, two refusals): %v", len(waits), logs.All())
+	}
+	for i, l := range waits {
+		if in := logWait(t, l); in < 300*time.Millisecond || in > 600*time.Millisecond {
+			t.Errorf("attempt %d after a wait of %s, want the policy's 300-600ms", i+1, in)
 		}
-		last = c.Time
 	}
 }
 
@@ -251,6 +261,7 @@ func TestSocketModeOpenHonoursRetryAfter(t *testing.T) {
 	e := newEnv(t, true, func(cfg map[string]any) {
 		cfg["reconnect_initial"], cfg["reconnect_max"] = "10ms", "20ms"
 	})
+	logs := e.observe()
 	e.start()
 	e.fake.Fail("apps.connections.open", slacktest.Fault{Status: 429, RetryAfter: time.Second, Times: 1})
 	before := len(e.fake.Calls("apps.connections.open"))
@@ -261,7 +272,12 @@ func TestSocketModeOpenHonoursRetryAfter(t *testing.T) {
 	if len(calls) != 2 || calls[0].Status != 429 {
 		t.Fatalf("attempts %+v, want a 429 then a good one", calls)
 	}
-	if gap := calls[1].Time.Sub(calls[0].Time); gap < time.Second {
-		t.Errorf("retried %s after a 429 asking for 1s", gap)
+	// The wait announced after the 429 (the policy's own is 5-20ms).
+	waits := logs.FilterMessageSnippet("reconnecting").All()
+	if len(waits) != 2 {
+		t.Fatalf("%d reconnect waits logged, want 2 (the drop, the 429): %v", len(waits), logs.All())
+	}
+	if in := logWait(t, waits[1]); in < time.Second {
+		t.Errorf("retried %s after a 429 asking for 1s", in)
 	}
 }
