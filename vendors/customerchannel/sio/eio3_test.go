@@ -150,7 +150,7 @@ func TestEIO3EventsBothWays(t *testing.T) {
 	if err := c.Emit(context.Background(), "hello", obj); err != nil {
 		t.Fatal(err)
 	}
-	ev := recvEvent(t, c, 2*time.Second)
+	ev := recvEvent(t, c)
 	if ev.Name != "reply" || len(ev.Args) != 1 {
 		t.Fatalf("got %+v", ev)
 	}
@@ -193,12 +193,12 @@ func TestEIO3EventsBothWays(t *testing.T) {
 	}
 	s.send(t, websocket.MessageText, `421["conversationInfo","with ack id"]`)
 	for i := range 50 {
-		ev := recvEvent(t, c, 2*time.Second)
+		ev := recvEvent(t, c)
 		if ev.Name != "messageArrived" || string(ev.Args[0]) != fmt.Sprintf(`{"n":%d}`, i) {
 			t.Fatalf("event %d: %+v", i, ev)
 		}
 	}
-	if ev := recvEvent(t, c, 2*time.Second); ev.Name != "conversationInfo" || string(ev.Args[0]) != `"with ack id"` {
+	if ev := recvEvent(t, c); ev.Name != "conversationInfo" || string(ev.Args[0]) != `"with ack id"` {
 		t.Fatalf("got %+v", ev)
 	}
 }
@@ -237,7 +237,7 @@ func TestEIO3PingTimeout(t *testing.T) {
 	s.noPong.Store(true)
 	c := dial3(t, s.url, nil)
 	defer c.Close()
-	waitDone(t, c, 2*time.Second)
+	waitDone(t, c)
 	if err := c.Err(); !errors.Is(err, ErrPingTimeout) || !strings.Contains(err.Error(), "ping timeout") {
 		t.Fatalf("Err = %v", err)
 	}
@@ -255,7 +255,7 @@ func TestEIO3MalformedFramesSkipped(t *testing.T) {
 		`451-["bin",{"_placeholder":true,"num":0}]`, `42/admin,["other namespace"]`, "6", "5", "3")
 	s.send(t, websocket.MessageBinary, "\x04binary attachment")
 	s.send(t, websocket.MessageText, `42["ok",1]`)
-	ev := recvEvent(t, c, 2*time.Second)
+	ev := recvEvent(t, c)
 	if ev.Name != "ok" || string(ev.Args[0]) != "1" {
 		t.Fatalf("got %+v", ev)
 	}
@@ -274,7 +274,7 @@ func TestEIO3ServerDisconnect(t *testing.T) {
 	c := dial3(t, s.url, nil)
 	defer c.Close()
 	s.send(t, websocket.MessageText, "41")
-	waitDone(t, c, 2*time.Second)
+	waitDone(t, c)
 	if err := c.Err(); !errors.Is(err, ErrServerDisconnect) {
 		t.Fatalf("Err = %v", err)
 	}
@@ -288,7 +288,7 @@ func TestEIO3ServerErrorPacket(t *testing.T) {
 	c := dial3(t, s.url, nil)
 	defer c.Close()
 	s.send(t, websocket.MessageText, `44"boom"`)
-	waitDone(t, c, 2*time.Second)
+	waitDone(t, c)
 	if err := c.Err(); !errors.Is(err, ErrServerError) || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("Err = %v", err)
 	}
@@ -301,7 +301,7 @@ func TestEIO3ServerDropsSocket(t *testing.T) {
 	s.mu.Lock()
 	s.conn.CloseNow()
 	s.mu.Unlock()
-	waitDone(t, c, 2*time.Second)
+	waitDone(t, c)
 	if err := c.Err(); !errors.Is(err, ErrTransport) {
 		t.Fatalf("Err = %v", err)
 	}
@@ -312,7 +312,7 @@ func TestEIO3Close(t *testing.T) {
 	c := dial3(t, s.url, nil)
 	closeAtAll(t, c)
 	closeAtAll(t, c)
-	waitDone(t, c, time.Second)
+	waitDone(t, c)
 	if c.Err() != nil {
 		t.Fatalf("Err after Close = %v", c.Err())
 	}
@@ -342,14 +342,14 @@ func TestEIO3ReadLimit(t *testing.T) {
 	c := dial3(t, s.url, func(o *Options) { o.MaxMessage = 1024 })
 	defer c.Close()
 	s.send(t, websocket.MessageText, `42["small","`+strings.Repeat("a", 500)+`"]`)
-	if ev := recvEvent(t, c, 2*time.Second); ev.Name != "small" {
+	if ev := recvEvent(t, c); ev.Name != "small" {
 		t.Fatalf("got %+v", ev)
 	}
 	s.mu.Lock()
 	conn := s.conn
 	s.mu.Unlock()
 	_ = conn.Write(context.Background(), websocket.MessageText, []byte(`42["big","`+strings.Repeat("a", 2000)+`"]`))
-	waitDone(t, c, 2*time.Second)
+	waitDone(t, c)
 	if err := c.Err(); !errors.Is(err, ErrTransport) {
 		t.Fatalf("Err = %v", err)
 	}
@@ -365,7 +365,7 @@ func TestEIO3EarlyEventBeforeConnect(t *testing.T) {
 	}()
 	c := dial3(t, s.url, nil)
 	defer c.Close()
-	if ev := recvEvent(t, c, 2*time.Second); ev.Name != "early" || len(ev.Args) != 0 {
+	if ev := recvEvent(t, c); ev.Name != "early" || len(ev.Args) != 0 {
 		t.Fatalf("got %+v", ev)
 	}
 }

@@ -138,7 +138,7 @@ func TestHalfFrameNotFatal(t *testing.T) {
 			}
 			close(connected)
 			defer c.Close()
-			waitDone(t, c, 3*time.Second)
+			waitDone(t, c)
 			if err := c.Err(); !errors.Is(err, tc.want) {
 				t.Fatalf("Err = %v, want %v", err, tc.want)
 			}
