@@ -102,6 +102,7 @@ commands:
   check-config  validate a configuration, exit 0/1 -config FILE [-connect: also reach the database]
   demo          a whole conversation against built-in fakes, no accounts needed
                 (-channel sms or -channel slack)
+  bench         measure this binary against built-in fakes (see BENCHMARKS.md; -h for flags)
   version       print the version
 
 -config defaults to $CONNECTORD_CONFIG, else /etc/connectord/config.toml.
