@@ -253,12 +253,15 @@ func TestSocketPingsAndRefresh(t *testing.T) {
 			t.Fatalf("%d pings within 3s, want 2", c.pings.Load())
 		}
 	}
+	// Measured from before the refresh, so that a late read of the
+	// disconnect message cannot shorten it: the close comes a second after
+	// the message was sent, so after start by at least that.
+	start := time.Now()
 	s.Refresh()
 	msg := c.next(t)
 	if msg["type"] != "disconnect" || msg["reason"] != "refresh_requested" {
 		t.Errorf("got %v, want a refresh disconnect", msg)
 	}
-	start := time.Now()
 	select {
 	case _, open := <-c.frames:
 		if open {

@@ -557,8 +557,10 @@ func TestPingsAndIdle(t *testing.T) {
 	}
 	// A client that sends nothing is dropped, though it answers the
 	// server's pings (its reader runs).
-	idle := dial(t, s, "t2")
+	// Measured from before the dial, so that a slow dial cannot shorten it:
+	// the idle timer starts when the server accepts.
 	start := time.Now()
+	idle := dial(t, s, "t2")
 	idle.ended()
 	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("idle socket dropped after %v", d)
