@@ -68,6 +68,10 @@ type Router struct {
 	// resumes counts the stored vendor sessions Start scheduled to resume
 	// and those not yet resumed or given up on (Resuming).
 	resumes struct{ total, left atomic.Int64 }
+	// resumeSlots bounds the resumes at start that run at once: thousands
+	// of chats reconnecting together would only make the vendor's server
+	// (and this process) thrash, and each waits its turn on its own lane.
+	resumeSlots chan struct{}
 
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
 	started   time.Time    // set by Start
@@ -127,7 +131,8 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
 		stopCh: make(chan struct{}), queued: map[queuedKey]bool{},
 		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{}, carried: map[int64]bool{}, deferrals: map[int64]int{},
-		lanes: NewLanes(LanesOptions[laneKey]{}),
+		lanes:       NewLanes(LanesOptions[laneKey]{}),
+		resumeSlots: make(chan struct{}, maxResumesAtOnce),
 	}
 	r.live.Store(&routerSettings{cfg: rc.Conversation, notices: ts, vendorOf: rc.VendorFor})
 	return r, nil
@@ -178,6 +183,10 @@ func (r *Router) Start(ctx context.Context) error {
 				r.resumes.left.Add(1)
 				r.lanes.Go(laneKey{conv: c.ID, dir: ToAgent}, 0, func() {
 					defer r.resumes.left.Add(-1)
+					if !r.takeResumeSlot() {
+						return // stopping: still stored, the next start resumes it
+					}
+					defer func() { <-r.resumeSlots }()
 					r.resume(r.runCtx, c.ID)
 				})
 			}
@@ -759,4 +768,18 @@ func (r *Router) startedFor() time.Duration {
 		return 0
 	}
 	return time.Since(r.started)
+}
+
+// maxResumesAtOnce is how many stored vendor sessions a start resumes at
+// once (resumeSlots).
+const maxResumesAtOnce = 128
+
+// takeResumeSlot waits for a resume slot; false when the Router stops first.
+func (r *Router) takeResumeSlot() bool {
+	select {
+	case r.resumeSlots <- struct{}{}:
+		return true
+	case <-r.stopCh:
+		return false
+	}
 }
