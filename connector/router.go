@@ -68,10 +68,12 @@ type Router struct {
 	// resumes counts the stored vendor sessions Start scheduled to resume
 	// and those not yet resumed or given up on (Resuming).
 	resumes struct{ total, left atomic.Int64 }
-	// resumeSlots bounds the resumes at start that run at once: thousands
-	// of chats reconnecting together would only make the vendor's server
-	// (and this process) thrash, and each waits its turn on its own lane.
-	resumeSlots chan struct{}
+	// resumeSlots bounds, per vendor, the resumes at start that run at
+	// once: thousands of chats reconnecting together would only make the
+	// vendor's server (and this process) thrash, and each waits its turn on
+	// its own lane. Per vendor, so that one vendor down, whose resumes
+	// retry, holds up no other's. Filled by Start, read-only after.
+	resumeSlots map[string]chan struct{}
 
 	heartbeat atomic.Int64 // unix nanos of the housekeeping loop's last turn
 	started   time.Time    // set by Start
@@ -131,8 +133,7 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
 		stopCh: make(chan struct{}), queued: map[queuedKey]bool{},
 		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{}, carried: map[int64]bool{}, deferrals: map[int64]int{},
-		lanes:       NewLanes(LanesOptions[laneKey]{}),
-		resumeSlots: make(chan struct{}, maxResumesAtOnce),
+		lanes: NewLanes(LanesOptions[laneKey]{}),
 	}
 	r.live.Store(&routerSettings{cfg: rc.Conversation, notices: ts, vendorOf: rc.VendorFor})
 	return r, nil
@@ -176,6 +177,10 @@ func (r *Router) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load open conversations: %w", err)
 	}
+	r.resumeSlots = make(map[string]chan struct{}, len(r.vendors))
+	for name := range r.vendors {
+		r.resumeSlots[name] = make(chan struct{}, maxResumesAtOnce)
+	}
 	for _, c := range open {
 		if len(c.Session) > 0 && c.State != StatePending {
 			if _, ok := r.vendors[c.Vendor].(Resumer); ok {
@@ -183,10 +188,11 @@ func (r *Router) Start(ctx context.Context) error {
 				r.resumes.left.Add(1)
 				r.lanes.Go(laneKey{conv: c.ID, dir: ToAgent}, 0, func() {
 					defer r.resumes.left.Add(-1)
-					if !r.takeResumeSlot() {
+					slots := r.resumeSlots[c.Vendor]
+					if !r.takeResumeSlot(slots) {
 						return // stopping: still stored, the next start resumes it
 					}
-					defer func() { <-r.resumeSlots }()
+					defer func() { <-slots }()
 					r.resume(r.runCtx, c.ID)
 				})
 			}
@@ -770,14 +776,14 @@ func (r *Router) startedFor() time.Duration {
 	return time.Since(r.started)
 }
 
-// maxResumesAtOnce is how many stored vendor sessions a start resumes at
-// once (resumeSlots).
+// maxResumesAtOnce is how many stored sessions of one vendor a start
+// resumes at once (resumeSlots).
 const maxResumesAtOnce = 128
 
-// takeResumeSlot waits for a resume slot; false when the Router stops first.
-func (r *Router) takeResumeSlot() bool {
+// takeResumeSlot waits for one of slots; false when the Router stops first.
+func (r *Router) takeResumeSlot(slots chan struct{}) bool {
 	select {
-	case r.resumeSlots <- struct{}{}:
+	case slots <- struct{}{}:
 		return true
 	case <-r.stopCh:
 		return false
