@@ -1,13 +1,18 @@
 package connector_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/sqlite"
 )
 
 // Resuming counts the stored sessions a start resumes until each has
@@ -85,5 +90,67 @@ func TestResumesAtStartBounded(t *testing.T) {
 	}
 	if m := most.Load(); m != bound {
 		t.Errorf("at most %d resumes ran at once, want %d", m, bound)
+	}
+}
+
+// Resume slots are per vendor: a vendor whose 128 resumes all hang (a
+// server down, retrying) holds up no other vendor's resumes.
+func TestResumeSlotsPerVendor(t *testing.T) {
+	const hung = 130
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	var route atomic.Pointer[string]
+	a, b := "whoson.a", "whoson.b"
+	route.Store(&a)
+	start := func(va, vb *fakeVendor) (connector.Store, *connector.Router) {
+		t.Helper()
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := connector.NewRouter(connector.RouterConfig{Store: st, Logger: zap.NewNop(), Conversation: quickConversation(),
+			Notices: connector.Notices{}, VendorFor: func(string) (string, bool) { return *route.Load(), true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		va.sink, vb.sink = r, r
+		r.AddChannel(&fakeChannel{name: "sms.main", rec: newRecorder()})
+		r.AddVendor(va)
+		r.AddVendor(vb)
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return st, r
+	}
+	stop := func(st connector.Store, r *connector.Router) {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		r.Stop(sctx)
+		st.Close()
+	}
+	st, r := start(&fakeVendor{name: a, rec: newRecorder()}, &fakeVendor{name: b, rec: newRecorder()})
+	for i := range hung + 1 {
+		if i == hung {
+			route.Store(&b) // the last conversation goes to the other vendor
+		}
+		if err := r.Receive(ctx, connector.Inbound{Channel: "sms.main", Customer: customer(i), Text: "hi", SourceID: fmt.Sprint("SM", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop(st, r)
+
+	release, resumedB := make(chan struct{}), make(chan struct{})
+	va := &fakeVendor{name: a, rec: newRecorder(), resume: func(*connector.Conversation) error { <-release; return nil }}
+	vb := &fakeVendor{name: b, rec: newRecorder(), resume: func(*connector.Conversation) error { close(resumedB); return nil }}
+	st, r = start(va, vb)
+	defer stop(st, r)
+	defer close(release)
+	select {
+	case <-resumedB:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other vendor's chat was not resumed while the first vendor's resumes hung")
 	}
 }
