@@ -285,10 +285,22 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 		// adds the "queued" notice, which must come after this one.
 		r.tellNew(ctx, res.Conversation)
 	}
-	if !r.ownedElsewhere(res.Conversation) { // else its owner was woken by the commit
+	if !r.ownedElsewhere(res.Conversation) || r.claimedMeanwhile(ctx, res.Conversation.ID) {
 		r.enqueue(res.Conversation, res.Message)
-	}
+	} // else its owner was woken by the commit
 	return nil
+}
+
+// claimedMeanwhile reports whether this instance now owns a conversation
+// that another owned when a message was committed in it. A claim that
+// committed between that read and the message's commit would otherwise
+// leave the message to the outbox sweep: the commit woke the old owner, and
+// the claim's own reading of what waits came before the message. Read after
+// the commit, either the claim is already ours here, or it comes later and
+// its reading finds the message.
+func (r *Router) claimedMeanwhile(ctx context.Context, id int64) bool {
+	c, err := r.store.Conversation(ctx, id)
+	return err == nil && !r.ownedElsewhere(c)
 }
 
 // endByCustomer ends the customer's open conversation because they asked to.
@@ -636,9 +648,10 @@ func (r *Router) housekeeping() {
 
 // sweepOutbox queues every waiting message that no lane holds: the safety
 // net for a commit that went through after its caller gave up (a webhook's
-// deadline inside a group commit), which nobody queued. A message younger
-// than one sweep is left for the next: under load, many have just been
-// committed and their callers are about to queue them.
+// deadline inside a group commit), or that raced a claim, which nobody
+// queued. Under load many messages have just been committed and their
+// callers are about to queue them: finding one of those is no news, and is
+// logged as such only once it is older than a sweep.
 func (r *Router) sweepOutbox(ctx context.Context) {
 	pending, err := r.store.Outbox(ctx)
 	if err != nil {
@@ -647,12 +660,14 @@ func (r *Router) sweepOutbox(ctx context.Context) {
 	}
 	settled := time.Now().Add(-r.settings().cfg.OutboxSweep)
 	for _, m := range pending {
-		if m.CreatedAt.After(settled) {
+		if !r.requeue(nil, m) {
 			continue
 		}
-		if r.requeue(nil, m) {
-			r.log.Warn("outbox sweep queued a message nobody held", zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID))
+		log := r.log.Debug
+		if m.CreatedAt.Before(settled) {
+			log = r.log.Warn
 		}
+		log("outbox sweep queued a message nobody held", zap.Int64("conversation", m.ConversationID), zap.Int64("message", m.ID))
 	}
 }
 
