@@ -269,7 +269,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 	}
 	if res.Duplicate {
 		r.metrics.Duplicates.WithLabelValues(in.Channel).Inc()
-		if res.Message != nil && res.Message.State.Pending() && !r.ownedElsewhere(res.Conversation) {
+		if res.Message != nil && res.Message.State.Pending() && r.queuesHere(ctx, res.Conversation) {
 			// An earlier delivery may have committed after its caller gave up,
 			// so that it was never queued.
 			r.requeue(res.Conversation, res.Message)
@@ -285,22 +285,25 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (err error) {
 		// adds the "queued" notice, which must come after this one.
 		r.tellNew(ctx, res.Conversation)
 	}
-	if !r.ownedElsewhere(res.Conversation) || r.claimedMeanwhile(ctx, res.Conversation.ID) {
+	if r.queuesHere(ctx, res.Conversation) { // else its owner was woken by the commit
 		r.enqueue(res.Conversation, res.Message)
-	} // else its owner was woken by the commit
+	}
 	return nil
 }
 
-// claimedMeanwhile reports whether this instance now owns a conversation
-// that another owned when a message was committed in it. A claim that
-// committed between that read and the message's commit would otherwise
-// leave the message to the outbox sweep: the commit woke the old owner, and
-// the claim's own reading of what waits came before the message. Read after
-// the commit, either the claim is already ours here, or it comes later and
-// its reading finds the message.
-func (r *Router) claimedMeanwhile(ctx context.Context, id int64) bool {
-	c, err := r.store.Conversation(ctx, id)
-	return err == nil && !r.ownedElsewhere(c)
+// queuesHere reports whether messages just committed in c go on this
+// instance's lanes: c is not another instance's, as the commit read it, or
+// this instance claimed it meanwhile. A claim that committed between that
+// read and the messages' commit would otherwise leave them to the outbox
+// sweep: the commit woke the old owner, and the claim's own reading of what
+// waits came before them. Read again after the commit, either the claim is
+// ours here already, or it comes later and its reading finds them.
+func (r *Router) queuesHere(ctx context.Context, c *Conversation) bool {
+	if !r.ownedElsewhere(c) {
+		return true
+	}
+	now, err := r.store.Conversation(ctx, c.ID)
+	return err == nil && !r.ownedElsewhere(now)
 }
 
 // endByCustomer ends the customer's open conversation because they asked to.
@@ -347,7 +350,7 @@ func (r *Router) endByCustomer(ctx context.Context, in Inbound) error {
 	if !res.Skipped {
 		r.convLog(c).Info("conversation ended by customer")
 	}
-	if !r.ownedElsewhere(res.Conversation) {
+	if r.queuesHere(ctx, res.Conversation) {
 		r.enqueueAll(res.Conversation, res.Added)
 	}
 	return nil
