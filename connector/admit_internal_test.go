@@ -101,3 +101,21 @@ func TestAdminPprof(t *testing.T) {
 		}
 	}
 }
+
+// A webhook handler that panics gives its slot back: net/http recovers the
+// panic, and a slot kept by each one would shrink the limit for good.
+func TestAdmissionSlotOutlivesPanic(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.HTTP.MaxInflight = 1
+	d := &Daemon{cfg: &cfg, log: zap.NewNop(), metrics: NewMetrics()}
+	h := d.instrument("POST /sms/main", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("a bad form")
+	}))
+	func() {
+		defer func() { _ = recover() }()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/sms/main", nil))
+	}()
+	if n := d.inflight.Load(); n != 0 {
+		t.Errorf("%d webhooks counted in flight after the panic, want 0", n)
+	}
+}

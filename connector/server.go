@@ -110,8 +110,10 @@ func (d *Daemon) instrument(route string, h http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		if release, ok := d.admit(); ok {
+			// Released even if the handler panics (net/http recovers it):
+			// a slot lost per panic would shrink the limit for good.
+			defer release()
 			h.ServeHTTP(rec, r)
-			release()
 		} else {
 			d.metrics.Refused.WithLabelValues(route).Inc()
 			rec.Header().Set("Retry-After", "1")
