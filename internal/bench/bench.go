@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"syscall"
@@ -27,7 +28,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	var runs []runResult
 	for k := range o.Runs {
 		progress(fmt.Sprintf("run %d of %d", k+1, o.Runs))
-		r, err := runOnce(ctx, o, convs, progress)
+		r, err := runOnce(ctx, o, k+1, convs, progress)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", k+1, err)
 		}
@@ -55,7 +56,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 }
 
 // runOnce measures the floors, the load steps and the footprints once.
-func runOnce(ctx context.Context, o Options, convs []int, progress func(string)) (runResult, error) {
+func runOnce(ctx context.Context, o Options, k int, convs []int, progress func(string)) (runResult, error) {
 	var r runResult
 	progress("floors")
 	var err error
@@ -63,7 +64,7 @@ func runOnce(ctx context.Context, o Options, convs []int, progress func(string))
 		return r, err
 	}
 	if len(o.Rates) > 0 {
-		if r.Steps, err = runLoad(ctx, o, r.Floors, progress); err != nil {
+		if r.Steps, err = runLoad(ctx, o, k, r.Floors, progress); err != nil {
 			return r, err
 		}
 		r.Knee = knee(r.Steps)
@@ -79,9 +80,9 @@ func runOnce(ctx context.Context, o Options, convs []int, progress func(string))
 }
 
 // runLoad runs every load step on one daemon, after opening the load
-// customers' conversations.
-func runLoad(ctx context.Context, o Options, fl floors, progress func(string)) ([]stepResult, error) {
-	w, err := newWorld(o.Dir, o.Binary)
+// customers' conversations; run numbers the profiles.
+func runLoad(ctx context.Context, o Options, run int, fl floors, progress func(string)) ([]stepResult, error) {
+	w, err := newWorld(o.Dir, o.Binary, o.Profile != "")
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,14 @@ func runLoad(ctx context.Context, o Options, fl floors, progress func(string)) (
 	var steps []stepResult
 	for i, rate := range o.Rates {
 		progress(fmt.Sprintf("load %g/s for %s", rate, o.Duration))
+		var prof *profile
+		if o.Profile != "" {
+			prof = w.profileCPU(ctx, filepath.Join(o.Profile, fmt.Sprintf("cpu-%g-run%d.pprof", rate, run)), o.Duration)
+		}
 		s, err := runStep(ctx, w, client, fl, i, rate, o.Duration, o.Customers)
+		if err == nil && prof != nil {
+			err = prof.wait()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("load %g/s: %w", rate, err)
 		}

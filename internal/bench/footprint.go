@@ -26,7 +26,7 @@ type footprintResult struct {
 // they cost, then SIGKILLs and restarts it and times the way back.
 func measureFootprint(ctx context.Context, parent, binary string, n int, progress func(string)) (footprintResult, error) {
 	res := footprintResult{N: n}
-	w, err := newWorld(parent, binary)
+	w, err := newWorld(parent, binary, false)
 	if err != nil {
 		return res, err
 	}

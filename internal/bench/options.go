@@ -22,7 +22,8 @@ type Options struct {
 	PNG           string
 	JSON          bool
 	Dir           string
-	Samples       int // floor samples; 1,000 (not a flag)
+	Profile       string // directory for CPU profiles of each load step; "" for none
+	Samples       int    // floor samples; 1,000 (not a flag)
 }
 
 // ParseFlags parses the arguments after `bench`. With -h it prints the
@@ -44,6 +45,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.PNG, "png", "bench.png", `PNG plot of latency against rate ("" for none)`)
 	fs.BoolVar(&o.JSON, "json", false, "also print the figures as JSON")
 	fs.StringVar(&o.Dir, "dir", os.TempDir(), "directory for the state directories (its disk's fsync is measured)")
+	fs.StringVar(&o.Profile, "profile", "", "write the daemon's CPU profile of each load step here (cpu-RATE-runN.pprof); turns on http.admin_pprof")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -26,7 +26,7 @@ const companyNumber = "+15551230000"
 const tokenEnv = "CONNECTORD_BENCH_TWILIO_TOKEN"
 
 // configTemplate is the daemon's configuration. Its %q are state_dir,
-// listen, public_url, admin_listen, the fake Twilio's account SID and URL,
+// listen, public_url, admin_listen (then admin_pprof), the fake Twilio's account SID and URL,
 // and the fake WhosOn's URL. What would shape the measurement instead of
 // the daemon is off: SMS pacing (the fake Twilio has no queue), the cap on
 // open conversations and the per-customer send rate (a customer gets many
@@ -45,6 +45,7 @@ format = "json"
 listen = %q
 public_url = %q
 admin_listen = %q
+admin_pprof = %t
 
 [store]
 driver = "sqlite"
@@ -89,7 +90,7 @@ type world struct {
 }
 
 // newWorld starts the fakes and writes the configuration under parent.
-func newWorld(parent, binary string) (*world, error) {
+func newWorld(parent, binary string, pprof bool) (*world, error) {
 	w := &world{track: newTracker(), binary: binary, resumed: newResumeLog(),
 		client: &http.Client{Timeout: 10 * time.Second}}
 	var err error
@@ -118,7 +119,7 @@ func newWorld(parent, binary string) (*world, error) {
 	w.listen, w.admin = addrs[0], addrs[1]
 	w.hook = "http://" + w.listen + "/sms/main"
 	text := fmt.Sprintf(configTemplate, filepath.Join(w.dir, "state"), w.listen, "http://"+w.listen,
-		w.admin, w.twilio.AccountSID(), w.twilio.URL(), w.whoson.URL())
+		w.admin, pprof, w.twilio.AccountSID(), w.twilio.URL(), w.whoson.URL())
 	w.cfg = filepath.Join(w.dir, "config.toml")
 	if err := os.WriteFile(w.cfg, []byte(text), 0o600); err != nil {
 		w.close()

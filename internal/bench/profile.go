@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+// profile is a CPU profile of the daemon being taken in the background.
+type profile struct {
+	done chan error
+}
+
+// profileCPU starts taking the daemon's CPU profile for most of a load step
+// of length d (from half a second in to half a second before its end, so
+// that the profile sees the steady load) and writes it to path.
+func (w *world) profileCPU(ctx context.Context, path string, d time.Duration) *profile {
+	p := &profile{done: make(chan error, 1)}
+	secs := max(1, int((d-time.Second)/time.Second))
+	go func() { p.done <- w.fetchProfile(ctx, path, secs) }()
+	return p
+}
+
+func (w *world) fetchProfile(ctx context.Context, path string, secs int) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(500 * time.Millisecond):
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", w.admin, secs)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: time.Duration(secs)*time.Second + 30*time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CPU profile: %s answered %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	return f.Close()
+}
+
+// wait returns once the profile is written.
+func (p *profile) wait() error { return <-p.done }
