@@ -12,6 +12,40 @@ need_pkgs=()
 command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
 # Node.js and npm run the Customer Channel simulator (reference socket.io servers).
 command -v npm >/dev/null || need_pkgs+=(nodejs npm)
+# promtool, from Debian's prometheus package, checks the alert rules in deploy/.
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+# The prometheus package would start and enable a Prometheus server of its own. While
+# need_pkgs installs, a policy-rc.d that answers 101 ("action forbidden") keeps it from
+# starting; afterwards its service is disabled and whatever ran anyway is stopped.
+prom_policy=/usr/sbin/policy-rc.d prom_policy_saved=/usr/sbin/policy-rc.d.connectord-prom-saved
+prom_install_begin() {
+	[[ " ${need_pkgs[*]} " == *" prometheus "* && $(id -u) -eq 0 ]] || return 0
+	[[ -e $prom_policy ]] && mv "$prom_policy" "$prom_policy_saved"
+	# Put the machine's own policy back even if the install is interrupted.
+	trap 'prom_restore_policy' EXIT
+	printf '#!/bin/sh\n# scripts/test.sh: no service starts while prometheus is installed\nexit 101\n' >"$prom_policy"
+	chmod 755 "$prom_policy"
+}
+prom_restore_policy() {
+	[[ -e $prom_policy_saved ]] || { rm -f "$prom_policy"; return 0; }
+	mv "$prom_policy_saved" "$prom_policy"
+}
+prom_install_end() {
+	[[ " ${need_pkgs[*]} " == *" prometheus "* && $(id -u) -eq 0 ]] || return 0
+	prom_restore_policy
+	trap - EXIT
+	local pids
+	if command -v systemctl >/dev/null; then systemctl disable --now prometheus.service >/dev/null 2>&1 || true; fi
+	if command -v update-rc.d >/dev/null; then update-rc.d prometheus disable >/dev/null 2>&1 || true; fi
+	if id prometheus >/dev/null 2>&1; then
+		pids=$(pgrep -u prometheus -d ' ' -x prometheus || true)
+		if [[ -n $pids ]]; then
+			echo "stopping what the prometheus package started: $pids"
+			kill $pids 2>/dev/null || true
+		fi
+	fi
+}
+prom_install_begin
 if ((${#need_pkgs[@]})); then
 	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
 		echo "installing: ${need_pkgs[*]}"
@@ -21,6 +55,7 @@ if ((${#need_pkgs[@]})); then
 		echo "missing Debian packages: ${need_pkgs[*]} (install them as root); the tests that need them will say so" >&2
 	fi
 fi
+prom_install_end
 
 # ejabberd is the real XMPP server of the CoBrowser tests (cobrowsertest runs private
 # instances of it: own configuration, spool, node name and loopback ports). Debian's 23.01
