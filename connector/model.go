@@ -169,6 +169,13 @@ type Message struct {
 	Reason    string // why it failed
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Recovered is set by the core on the message it hands a Send, and never
+	// stored: the message was waiting when this process started, or in a
+	// conversation this instance took over. An earlier process may have
+	// begun sending it, and what it kept without waiting for the disk (the
+	// sent mark, LazyProgress records) may have been lost with a power loss,
+	// so a channel that can look at the destination looks before sending.
+	Recovered bool
 }
 
 // Inbound is a customer message as a channel hands it to the core.

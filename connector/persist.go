@@ -31,7 +31,7 @@ func (r *Router) persist(ctx context.Context, what string, write func(context.Co
 	}
 }
 
-var _ SendProgress = (*Router)(nil)
+var _ LazyProgress = (*Router)(nil)
 
 // LoadProgress implements SendProgress.
 func (r *Router) LoadProgress(ctx context.Context, messageID int64) ([]byte, error) {
@@ -40,8 +40,17 @@ func (r *Router) LoadProgress(ctx context.Context, messageID int64) ([]byte, err
 
 // SaveProgress implements SendProgress.
 func (r *Router) SaveProgress(ctx context.Context, messageID int64, p []byte) error {
+	return r.saveProgress(ctx, messageID, p, r.store.SaveSendProgress)
+}
+
+// NoteProgress implements LazyProgress.
+func (r *Router) NoteProgress(ctx context.Context, messageID int64, p []byte) error {
+	return r.saveProgress(ctx, messageID, p, r.store.NoteSendProgress)
+}
+
+func (r *Router) saveProgress(ctx context.Context, messageID int64, p []byte, save func(context.Context, int64, []byte) error) error {
 	return r.persist(ctx, "send progress", func(ctx context.Context) error {
-		err := r.store.SaveSendProgress(ctx, messageID, p)
+		err := save(ctx, messageID, p)
 		if errors.Is(err, ErrNotFound) {
 			return Permanent(err)
 		}

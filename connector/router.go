@@ -498,7 +498,7 @@ func (r *Router) deliver(ctx context.Context, m *Message, stale bool) (again boo
 		}
 		if err == nil {
 			m = cur
-			err = r.safeAttempt(ctx, conv, m)
+			err = r.safeAttempt(ctx, conv, withRecovered(m, recovered))
 		}
 		if err == nil || ctx.Err() != nil || errors.Is(err, errStopping) {
 			return
@@ -528,6 +528,17 @@ func (r *Router) deliver(ctx context.Context, m *Message, stale bool) (again boo
 		case <-time.After(delay):
 		}
 	}
+}
+
+// withRecovered returns m, or a copy of it marked Recovered: the caller's
+// message may be read by others meanwhile.
+func withRecovered(m *Message, recovered bool) *Message {
+	if !recovered {
+		return m
+	}
+	c := *m
+	c.Recovered = true
+	return &c
 }
 
 // current reads m's conversation and, where m may have been settled by

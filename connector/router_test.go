@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -393,5 +394,44 @@ func TestOlderLinesGoFirst(t *testing.T) {
 	got := texts(h.toAgent.wait(t, 4, 5*time.Second))
 	if diff := cmp.Diff([]string{"text:zero", "text:SM1", "text:SM2", "text:SM3"}, got); diff != "" {
 		t.Errorf("to agent (-want +got):\n%s", diff)
+	}
+}
+
+// A message the outbox held when the process started is handed to its
+// adapter as Recovered, on every attempt; one this process stored is not,
+// before the restart or after it.
+func TestRecoveredOnlyFromOutboxAtStart(t *testing.T) {
+	var down atomic.Bool
+	var mu sync.Mutex
+	seen := map[string][]bool{}
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			mu.Lock()
+			seen[m.Text] = append(seen[m.Text], m.Recovered)
+			mu.Unlock()
+			if down.Load() {
+				return errors.New("vendor down")
+			}
+			return nil
+		}
+	})
+	h.inbound(alice, "SM1", "first")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	down.Store(true)
+	h.inbound(alice, "SM2", "second")
+	waitFor(t, "an attempt at the second line", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen["second"]) > 0 })
+	h.restart()
+	down.Store(false)
+	h.toAgent.wait(t, 2, 5*time.Second)
+	h.inbound(alice, "SM3", "third")
+	h.toAgent.wait(t, 3, 5*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	last := func(text string) bool { s := seen[text]; return s[len(s)-1] }
+	if seen["first"][0] || seen["second"][0] || last("third") {
+		t.Errorf("Recovered on a message this process stored: %v", seen)
+	}
+	if !last("second") {
+		t.Errorf("the outbox's message after the restart was not Recovered: %v", seen)
 	}
 }

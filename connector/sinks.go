@@ -116,3 +116,25 @@ type SendProgress interface {
 	// remote side confirmed a step, before the next one.
 	SaveProgress(ctx context.Context, messageID int64, p []byte) error
 }
+
+// LazyProgress is a SendProgress that can also keep a record without waiting
+// for the disk; the core's is one. NoteProgress commits the record before it
+// returns, so a crash of the process keeps it, but a power loss or an
+// operating system crash in the moment after can forget it. An adapter uses
+// it where that costs only what the core makes good: a record forgotten
+// that way belongs to a message the next process starts with as Recovered,
+// and an adapter that looks at the destination before resending a recovered
+// message (or whose destination cannot tell a repeat anyway) loses nothing.
+type LazyProgress interface {
+	SendProgress
+	NoteProgress(ctx context.Context, messageID int64, p []byte) error
+}
+
+// NoteProgress keeps p with NoteProgress when sp has it, else with
+// SaveProgress.
+func NoteProgress(ctx context.Context, sp SendProgress, messageID int64, p []byte) error {
+	if lp, ok := sp.(LazyProgress); ok {
+		return lp.NoteProgress(ctx, messageID, p)
+	}
+	return sp.SaveProgress(ctx, messageID, p)
+}

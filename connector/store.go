@@ -87,6 +87,10 @@ type Store interface {
 	// message already sent or failed is left as it is. MarkSent and
 	// MarkFailed clear it.
 	SaveSendProgress(ctx context.Context, id int64, p []byte) error
+	// NoteSendProgress is SaveSendProgress committed without waiting for
+	// the disk: it survives a crash of the process, not always a power loss
+	// or an operating system crash.
+	NoteSendProgress(ctx context.Context, id int64, p []byte) error
 
 	// CountAttempt records that a send of message id is starting and returns
 	// how many sends of it have started since its last ClearAttempts, this one

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/connectord/connectord/connector"
@@ -83,8 +84,9 @@ func (c *Channel) loadProgress(ctx context.Context, id int64, parts int) (progre
 	return p, nil
 }
 
-// saveProgress stores p for message id; the store retries a refusal itself
-// until ctx is done.
+// saveProgress keeps p for message id, without waiting for the disk where
+// the store can (see confirmPart); the store retries a refusal itself until
+// ctx is done.
 func (c *Channel) saveProgress(ctx context.Context, id int64, p progress) error {
 	if id == 0 {
 		return nil
@@ -93,7 +95,7 @@ func (c *Channel) saveProgress(ctx context.Context, id int64, p progress) error 
 	if err != nil {
 		return fmt.Errorf("encode send progress: %w", err)
 	}
-	if err := c.progress.SaveProgress(ctx, id, b); err != nil {
+	if err := connector.NoteProgress(ctx, c.progress, id, b); err != nil {
 		return fmt.Errorf("save send progress: %w", err)
 	}
 	return nil
@@ -107,7 +109,51 @@ const maxMemProgress = 1024
 // once it has recorded the outcome, and clearing it earlier would open a
 // window in which a crash repeats the whole message.
 func (c *Channel) finished(id int64) {
+	c.begun.drop(id)
 	if c.ownProgress != nil {
 		c.ownProgress.Drop(id)
 	}
+}
+
+// begun remembers, for the messages whose send is under way in this
+// process, when a call that may have reached Twilio unseen began (a timeout,
+// a broken connection), so that the next attempt looks before sending. It
+// is bounded: past maxBegun an older entry is dropped, which costs only that
+// message's look.
+type begun struct {
+	mu sync.Mutex
+	m  map[int64]time.Time
+}
+
+const maxBegun = 4096
+
+func (b *begun) note(id int64, at time.Time) {
+	if id == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = make(map[int64]time.Time)
+	}
+	if _, ok := b.m[id]; !ok && len(b.m) >= maxBegun {
+		for old := range b.m {
+			delete(b.m, old)
+			break
+		}
+	}
+	b.m[id] = at
+}
+
+func (b *begun) since(id int64) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.m[id]
+	return t, ok
+}
+
+func (b *begun) drop(id int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, id)
 }

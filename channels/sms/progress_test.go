@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,13 @@ func failSecondPart(tw *smstest.Server) {
 	})
 }
 
+// recovered is m as the core hands it to a later process.
+func recovered(m *connector.Message) *connector.Message {
+	c := *m
+	c.Recovered = true
+	return &c
+}
+
 // TestSendResumesAfterRestart: the first part went out, the second failed,
 // and the process restarted: the new channel sends only the second part.
 func TestSendResumesAfterRestart(t *testing.T) {
@@ -120,7 +128,7 @@ func TestSendResumesAfterRestart(t *testing.T) {
 	if p := w.record(7); p.Sent != 1 || p.Parts != 2 || !p.Pending.IsZero() {
 		t.Errorf("record after the first part = %+v", p)
 	}
-	sid, err := w.restart(store).Send(context.Background(), customerNumber, m)
+	sid, err := w.restart(store).Send(context.Background(), customerNumber, recovered(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,21 +137,22 @@ func TestSendResumesAfterRestart(t *testing.T) {
 		t.Fatalf("sent %d SMS (%+v), SID %s; want the two parts once each", len(sent), sent, sid)
 	}
 	// The core clears the record once it marked the message sent, not the
-	// channel: a crash before that must not repeat the last part. The last
-	// part's confirmation is not written (a synced write per SMS saved): the
-	// record still holds its call's start, so the next attempt lists first.
-	if p := w.record(7); p.Sent != 1 || p.Pending.IsZero() {
-		t.Errorf("record after the last part = %+v, want the first part and the last call's start", p)
+	// channel; the last part is not recorded (the mark follows). A crash
+	// before the mark makes the message a recovered one in the next process,
+	// which finds the last part at Twilio instead of sending it again.
+	if p := w.record(7); p.Sent != 1 || !p.Pending.IsZero() {
+		t.Errorf("record after the last part = %+v, want the first part only", p)
 	}
-	again, err := w.restart(store).Send(context.Background(), customerNumber, m)
+	again, err := w.restart(store).Send(context.Background(), customerNumber, recovered(m))
 	if err != nil || again != sid || len(w.twilio.Sent()) != 2 {
 		t.Errorf("after a crash before the core recorded it: %q, %v, %d SMS", again, err, len(w.twilio.Sent()))
 	}
 }
 
 // TestSendUnknownOutcomeAfterRestart: Twilio took the message but answered
-// too late, and the list did not show it in time either; the restarted
-// process lists again before sending and finds it.
+// too late, and the list did not show it in time either; nothing was
+// written before the call, and the restarted process, handed the message as
+// recovered, lists before sending and finds it.
 func TestSendUnknownOutcomeAfterRestart(t *testing.T) {
 	store := newFakeProgress()
 	w := newWorld(t, setup{progress: store, extra: `request_timeout = "200ms"`})
@@ -152,17 +161,45 @@ func TestSendUnknownOutcomeAfterRestart(t *testing.T) {
 	if _, err := w.ch.Send(context.Background(), customerNumber, m); err == nil || connector.IsPermanent(err) {
 		t.Fatalf("error %v, want a retryable one", err)
 	}
-	if p := w.record(3); p.Pending.IsZero() || p.Sent != 0 {
-		t.Errorf("record after the unknown outcome = %+v", p)
+	if len(store.records) != 0 {
+		t.Errorf("records after the unknown outcome: %v, want none (nothing is written before a call)", store.records)
 	}
 	waitSent(t, w, 1)
 	w.twilio.SetLatency(0)
-	sid, err := w.restart(store).Send(context.Background(), customerNumber, m)
+	sid, err := w.restart(store).Send(context.Background(), customerNumber, recovered(m))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sent := w.twilio.Sent(); len(sent) != 1 || sent[0].SID != sid {
 		t.Errorf("Send = %s; sent %+v; want exactly one SMS", sid, sent)
+	}
+}
+
+// TestSendUnknownOutcomeRetriedHere: the same, retried by the same process
+// (the core's next attempt is not a recovered one): the channel remembers
+// that the call had no answer and lists before sending.
+func TestSendUnknownOutcomeRetriedHere(t *testing.T) {
+	w := newWorld(t, setup{progress: newFakeProgress(), extra: `request_timeout = "200ms"`})
+	w.twilio.SetLatency(time.Second)
+	m := text(4, "still there?")
+	if _, err := w.ch.Send(context.Background(), customerNumber, m); err == nil || connector.IsPermanent(err) {
+		t.Fatalf("error %v, want a retryable one", err)
+	}
+	waitSent(t, w, 1)
+	w.twilio.SetLatency(0)
+	sid, err := w.ch.Send(context.Background(), customerNumber, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent := w.twilio.Sent(); len(sent) != 1 || sent[0].SID != sid {
+		t.Errorf("Send = %s; sent %+v; want exactly one SMS", sid, sent)
+	}
+	// Once sent, the next message to the customer does not list first.
+	if _, err := w.ch.Send(context.Background(), customerNumber, text(5, "still there?")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.twilio.Sent()); n != 2 {
+		t.Errorf("%d SMS after a second message with the same text, want 2", n)
 	}
 }
 
@@ -184,12 +221,53 @@ func TestSendCrashDuringCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	left := <-crashed
-	sid, err := w.restart(left).Send(context.Background(), customerNumber, m)
+	sid, err := w.restart(left).Send(context.Background(), customerNumber, recovered(m))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sent := w.twilio.Sent(); len(sent) != 1 || sent[0].SID != sid {
 		t.Errorf("Send = %s; sent %+v; want the one SMS sent before the crash", sid, sent)
+	}
+}
+
+// TestSendRecoveredWithoutRecord: a power loss took the records kept
+// without waiting for the disk; the recovered message looks for each part in
+// turn and sends only what Twilio does not have.
+func TestSendRecoveredWithoutRecord(t *testing.T) {
+	for _, went := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("%d parts went", went), func(t *testing.T) {
+			w := newWorld(t, setup{progress: newFakeProgress()})
+			m := longHTML(8)
+			first, _ := w.ch.render(m)
+			for _, body := range first[:went] { // sent by the process that lost power
+				if _, _, err := w.ch.create(context.Background(), w.ch.destination(customerNumber), body, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sid, err := w.restart(newFakeProgress()).Send(context.Background(), customerNumber, recovered(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := w.twilio.Sent()
+			if len(sent) != 2 || sent[0].Body != first[0] || sent[1].Body != first[1] || sent[1].SID != sid {
+				t.Errorf("sent %+v, SID %s; want each of the two parts once", sent, sid)
+			}
+		})
+	}
+}
+
+// TestSendFreshDoesNotLook: a message of this process's, neither recovered
+// nor after an unknown outcome, is sent without listing, even when the
+// customer already got the same text (an agent's second "ok").
+func TestSendFreshDoesNotLook(t *testing.T) {
+	w := newWorld(t, setup{progress: newFakeProgress()})
+	for id := int64(1); id <= 2; id++ {
+		if _, err := w.ch.Send(context.Background(), customerNumber, text(id, "ok")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(w.twilio.Sent()); n != 2 {
+		t.Errorf("%d SMS for two messages saying ok, want 2", n)
 	}
 }
 
@@ -246,7 +324,6 @@ func TestSendProgressStoreFails(t *testing.T) {
 		set  func(*fakeProgress)
 	}{
 		{"load", func(f *fakeProgress) { f.loadErr = refused }},
-		{"save", func(f *fakeProgress) { f.saveErr = refused }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store := newFakeProgress()
@@ -260,6 +337,33 @@ func TestSendProgressStoreFails(t *testing.T) {
 				t.Errorf("%d sent", n)
 			}
 		})
+	}
+}
+
+// TestSendProgressSaveFails: the record of a confirmed part cannot be
+// saved; the attempt stops there, and the next one (in the same process)
+// finds that part at Twilio and sends only the rest.
+func TestSendProgressSaveFails(t *testing.T) {
+	refused := errors.New("database is locked")
+	store := newFakeProgress()
+	store.saveErr = refused
+	w := newWorld(t, setup{progress: store})
+	m := longHTML(2)
+	_, err := w.ch.Send(context.Background(), customerNumber, m)
+	if !errors.Is(err, refused) || connector.IsPermanent(err) {
+		t.Errorf("error %v, want a retryable one wrapping the store's", err)
+	}
+	if n := len(w.twilio.Sent()); n != 1 {
+		t.Fatalf("%d sent, want the first part", n)
+	}
+	store.mu.Lock()
+	store.saveErr = nil
+	store.mu.Unlock()
+	if _, err := w.ch.Send(context.Background(), customerNumber, m); err != nil {
+		t.Fatal(err)
+	}
+	if sent := w.twilio.Sent(); len(sent) != 2 || sent[0].Body == sent[1].Body {
+		t.Errorf("sent %+v; want each part once", sent)
 	}
 }
 

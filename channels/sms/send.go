@@ -45,11 +45,18 @@ const (
 // attempt for the same message id looks again before resending.
 //
 // What attempts achieved is kept in the core's SendProgress store: each part
-// Twilio confirmed, and before every create call the time the call began, so
-// that neither a failed part nor a crash or restart in the middle of a call
-// makes a later attempt repeat a part; a restarted process reconciles first.
-// A record that cannot be resumed from fails the message (Permanent) rather
+// Twilio confirmed except the last (the core's sent mark follows it), so that
+// a failed part does not make a later attempt repeat the parts before it. A
+// record that cannot be resumed from fails the message (Permanent) rather
 // than risk repeating parts.
+//
+// Nothing is written before a call. A call that may have reached Twilio is
+// looked for before the part is sent again: after an unknown outcome in this
+// process (begun remembers when the call began), and for a message the core
+// hands over as Recovered (a crash or a power loss may have cut an attempt
+// short, and the records are kept without waiting for the disk), for each
+// part in turn until one is not found. That keeps the synced writes per SMS
+// at none, and a power loss costs no repeat.
 func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -71,17 +78,27 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if err != nil {
 		return "", err
 	}
+	if t, ok := c.begun.since(m.ID); ok && p.Pending.IsZero() {
+		p.Pending = t // the part whose call had no answer
+	}
+	look := recoveredSince(m)
 	for p.Sent < len(parts) {
 		var partMedia []string
 		if p.Sent == len(parts)-1 { // media go with the last part
 			partMedia = media
 		}
-		sid, err := c.sendPart(ctx, m.ID, d, parts[p.Sent], partMedia, &p)
+		if !look.IsZero() && p.Pending.IsZero() {
+			p.Pending = look
+		}
+		sid, fresh, err := c.sendPart(ctx, m.ID, d, parts[p.Sent], partMedia, &p)
 		if err != nil {
 			if connector.IsPermanent(err) {
 				c.finished(m.ID)
 			}
 			return "", err
+		}
+		if fresh { // created by this call: no later part went before
+			look = time.Time{}
 		}
 		c.log.Debug("sms sent", zap.Int64("message", m.ID), zap.String("message_sid", sid),
 			zap.Int("part", p.Sent), zap.Int("parts", len(parts)))
@@ -108,81 +125,86 @@ func (c *Channel) render(m *connector.Message) (parts, media []string) {
 	return parts, media
 }
 
-// sendPart sends one body, reconciling an earlier unknown outcome first, and
-// records in p (and the store) the part as sent once Twilio confirmed it.
-func (c *Channel) sendPart(ctx context.Context, id int64, d destination, body string, media []string, p *progress) (string, error) {
+// sendPart sends one body, looking at Twilio first when an earlier attempt
+// may have sent it (p.Pending set), and records in p the part as sent once
+// Twilio confirmed it. fresh reports that this call created the message
+// rather than finding it.
+func (c *Channel) sendPart(ctx context.Context, id int64, d destination, body string, media []string, p *progress) (sid string, fresh bool, err error) {
 	if !p.Pending.IsZero() {
 		sid, err := c.reconcile(ctx, d, body, p.Pending, p.SID)
 		if err != nil {
-			return "", fmt.Errorf("an earlier attempt may have sent it, and checking failed (not resending): %w", err)
+			return "", false, fmt.Errorf("an earlier attempt may have sent it, and checking failed (not resending): %w", err)
 		}
 		if sid != "" {
-			c.log.Info("earlier attempt with unknown outcome had sent it", zap.String("message_sid", sid))
-			return sid, c.confirmPart(ctx, id, p, sid, body)
+			c.log.Info("an earlier attempt had sent it", zap.Int64("message", id), zap.String("message_sid", sid))
+			return sid, false, c.confirmPart(ctx, id, p, sid, body)
 		}
 	}
 	if err := c.pace(ctx, d, body); err != nil {
-		return "", err
+		return "", false, err
 	}
 	start := time.Now()
-	p.Pending = start
-	if err := c.saveProgress(ctx, id, *p); err != nil { // a crash during the call must reconcile
-		return "", fmt.Errorf("not sent: %w", err)
-	}
+	c.begun.note(id, start) // until Send ends, a repeat of this part looks first
 	sid, status, err := c.create(ctx, d, body, media)
 	if err == nil {
 		c.noteAPI("")
-		return sid, c.confirmPart(ctx, id, p, sid, body)
+		return sid, true, c.confirmPart(ctx, id, p, sid, body)
 	}
 	if !outcomeUnknown(err, status) {
-		c.clearPending(ctx, id, p)
-		return "", c.classify(ctx, d, err, status)
+		c.begun.drop(id)
+		p.Pending = time.Time{}
+		return "", false, c.classify(ctx, d, err, status)
 	}
 	c.noteAPI(connector.RedactError(err))
 	if ctx.Err() != nil {
-		return "", fmt.Errorf("outcome unknown, checked on the next attempt: %w", err)
+		return "", false, fmt.Errorf("outcome unknown, checked on the next attempt: %w", err)
 	}
 	sid, rerr := c.reconcile(ctx, d, body, start, p.SID)
 	switch {
 	case rerr != nil:
-		return "", fmt.Errorf("outcome unknown (%w), and checking failed: %v", err, rerr)
+		return "", false, fmt.Errorf("outcome unknown (%w), and checking failed: %v", err, rerr)
 	case sid == "":
-		return "", fmt.Errorf("outcome unknown and not listed at Twilio yet, checked again before resending: %w", err)
+		return "", false, fmt.Errorf("outcome unknown and not listed at Twilio yet, checked again before resending: %w", err)
 	}
 	c.noteAPI("")
 	c.log.Info("send outcome was unknown; Twilio has the message", zap.String("message_sid", sid), zap.Error(err))
-	return sid, c.confirmPart(ctx, id, p, sid, body)
+	return sid, false, c.confirmPart(ctx, id, p, sid, body)
 }
 
 // confirmPart records that Twilio has the next part, body, as sid, before
-// the part after it is attempted, and counts its segments. If the record cannot be saved, the attempt
-// stops: the stored record still holds the call's start, so the next
-// attempt finds the part by listing instead of sending it again.
+// the part after it is attempted, and counts its segments. If the record
+// cannot be saved, the attempt stops, and the next one looks at Twilio for
+// that part before sending it (begun, or Recovered after a restart).
 //
-// The last part is not recorded: the core marks the message sent next (and
-// clears the record), and should it die first, the record still holding
-// the call's start makes the next attempt list instead of send. That saves
-// a synced write per SMS, which the delivery mark does not need either.
+// The record is kept without waiting for the disk (connector.NoteProgress):
+// a power loss that forgets it makes the next process's attempt a Recovered
+// one, which looks for each part before sending it. The last part is not
+// recorded at all: the core's sent mark follows.
 func (c *Channel) confirmPart(ctx context.Context, id int64, p *progress, sid, body string) error {
 	c.metrics.countSent(body)
 	p.Sent++
 	p.SID = sid
 	p.Pending = time.Time{}
-	if p.Sent == p.Parts {
-		return nil
+	if p.Sent < p.Parts {
+		if err := c.saveProgress(ctx, id, *p); err != nil {
+			return err // begun still says when this part's call began
+		}
 	}
-	return c.saveProgress(ctx, id, *p)
+	c.begun.drop(id)
+	return nil
 }
 
-// clearPending records that a call Twilio refused sent nothing, so that the
-// next attempt (a rate limit's, say) does not list messages first. Failing
-// to record it costs only that listing.
-func (c *Channel) clearPending(ctx context.Context, id int64, p *progress) {
-	p.Pending = time.Time{}
-	if err := c.saveProgress(ctx, id, *p); err != nil {
-		c.log.Warn("send refused; its record not updated, the next attempt checks Twilio first",
-			zap.Int64("message", id), zap.Error(err))
+// recoveredSince is, for a message recovered from an earlier process, its
+// arrival: any of its parts may have reached Twilio since, unrecorded. It is
+// zero for a message of this process's.
+func recoveredSince(m *connector.Message) time.Time {
+	switch {
+	case !m.Recovered || m.ID == 0:
+		return time.Time{}
+	case m.CreatedAt.IsZero(): // arrival unknown: whatever Twilio lists
+		return time.Unix(1, 0)
 	}
+	return m.CreatedAt
 }
 
 // create makes one Messages.json call. status is the HTTP status Twilio

@@ -14,7 +14,8 @@ import (
 )
 
 func text(id int64, s string) *connector.Message {
-	return &connector.Message{ID: id, Direction: connector.ToCustomer, Kind: connector.KindText, Text: s}
+	return &connector.Message{ID: id, Direction: connector.ToCustomer, Kind: connector.KindText, Text: s,
+		CreatedAt: time.Now()}
 }
 
 func waitSent(t *testing.T, w *world, n int) []smstest.Sent {

@@ -40,6 +40,7 @@ type Channel struct {
 	// store, or ownProgress when the channel is built without the core.
 	progress    connector.SendProgress
 	ownProgress *connector.MemoryProgress // nil when the core keeps progress
+	begun       begun                     // calls whose outcome is not known yet
 
 	metrics  *metrics
 	keywords *keywords

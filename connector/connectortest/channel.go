@@ -147,12 +147,23 @@ func testChannelSendInOrder(r *channelRun) {
 	r.waitReceived(want)
 }
 
-// The core sends a message again when it could not record that it went out
-// (a crash, a store that refused): the customer must not get it twice, and
-// the remote id is the same.
+// The core sends a message again only in a later process, when this one
+// could not record that it went out (a crash, a store that refused until the
+// stop), and hands it over as Recovered: the customer must not get it twice,
+// and the remote id is the same.
 func testChannelRetriedSend(r *channelRun) {
-	first := r.send(1, "only once")
-	again := r.send(1, "only once")
+	m := &connector.Message{ID: 1, Direction: connector.ToCustomer, Kind: connector.KindText,
+		Text: "only once", CreatedAt: time.Now()}
+	first, err := r.ch.Send(ctxFor(r.t), r.fx.Customer, m)
+	if err != nil {
+		r.t.Fatalf("Send: %v", err)
+	}
+	retry := *m
+	retry.Recovered = true
+	again, err := r.ch.Send(ctxFor(r.t), r.fx.Customer, &retry)
+	if err != nil {
+		r.t.Fatalf("Send again, recovered: %v", err)
+	}
 	if first != again {
 		r.t.Errorf("remote id %q on the retry, %q the first time", again, first)
 	}

@@ -16,6 +16,43 @@ var deliveryTests = []storeTest{
 	{"UpdateDeliveryUnknownRemoteID", testUpdateDeliveryUnknown},
 	{"UpdateDeliveryScopedByChannel", testUpdateDeliveryChannel},
 	{"SendProgress", testSendProgress},
+	{"NoteSendProgressLazy", testNoteSendProgress},
+}
+
+// testNoteSendProgress: a record kept without waiting for the disk is read
+// back at once, replaced and cleared like a saved one, counts no synced
+// write, and is refused for an unknown message.
+func testNoteSendProgress(f *fixture) {
+	conv := f.inbound(chSMS, alice, "SM1", "hi").Conversation.ID
+	m := f.toCustomer(conv, "", "a")
+	before, err := f.s.Stats(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, p := range []string{`{"sent":1}`, `{"sent":2}`} {
+		if err := f.s.NoteSendProgress(f.ctx, m.ID, []byte(p)); err != nil {
+			f.t.Fatalf("NoteSendProgress: %v", err)
+		}
+		if got, err := f.s.SendProgress(f.ctx, m.ID); err != nil || string(got) != p {
+			f.t.Errorf("SendProgress after noting %s = %q, %v", p, got, err)
+		}
+	}
+	after, err := f.s.Stats(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if after.SyncedWrites != before.SyncedWrites {
+		f.t.Errorf("two notes counted %d synced writes, want none", after.SyncedWrites-before.SyncedWrites)
+	}
+	if err := f.s.NoteSendProgress(f.ctx, m.ID, nil); err != nil {
+		f.t.Fatal(err)
+	}
+	if got, _ := f.s.SendProgress(f.ctx, m.ID); len(got) != 0 {
+		f.t.Errorf("progress after noting nil = %q", got)
+	}
+	if err := f.s.NoteSendProgress(f.ctx, 9999, []byte("x")); !errors.Is(err, connector.ErrNotFound) {
+		f.t.Errorf("NoteSendProgress of an unknown message: %v, want ErrNotFound", err)
+	}
 }
 
 // testSendProgress: an adapter's record of a message's partial send is kept

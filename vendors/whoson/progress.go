@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"go.uber.org/zap"
+
+	"github.com/connectord/connectord/connector"
 )
 
 // sendRecord is what earlier attempts at sending one message achieved. It
@@ -79,6 +81,13 @@ func (s *session) partsSent(ctx context.Context, id int64, chat string, parts in
 
 // saveSent stores that sent of message id's parts parts are written to
 // chat. The store retries a refusal itself until ctx is done.
+//
+// The record is kept without waiting for the disk (connector.NoteProgress):
+// it survives a crash of the process, and a power loss in the moment after
+// it can forget it, which writes the part again. WhosOn gives lines no id
+// that a repeat could be told by, so a crash in the middle of a Message
+// command can repeat a line anyway; a record that waited for the disk would
+// cost a synced write per line to narrow that window only for a power loss.
 func (s *session) saveSent(ctx context.Context, id int64, r sendRecord) error {
 	if id == 0 {
 		return nil
@@ -87,7 +96,7 @@ func (s *session) saveSent(ctx context.Context, id int64, r sendRecord) error {
 	if err != nil {
 		return fmt.Errorf("encode whoson send progress: %w", err)
 	}
-	if err := s.v.progress.SaveProgress(ctx, id, b); err != nil {
+	if err := connector.NoteProgress(ctx, s.v.progress, id, b); err != nil {
 		return fmt.Errorf("save whoson send progress: %w", err)
 	}
 	return nil

@@ -32,14 +32,25 @@ func (s *Store) SendProgress(ctx context.Context, id int64) ([]byte, error) {
 // id is connector.ErrNotFound. It waits for the disk: progress is kept so
 // that a crash, a power loss included, does not repeat what was achieved.
 func (s *Store) SaveSendProgress(ctx context.Context, id int64, p []byte) error {
+	return s.write(ctx, s.saveProgress(id, p))
+}
+
+// NoteSendProgress is SaveSendProgress without waiting for the disk
+// (Writer.DoLazy): committed when it returns, so it survives this process's
+// crash, but a power loss or an operating system crash can forget it.
+func (s *Store) NoteSendProgress(ctx context.Context, id int64, p []byte) error {
+	return s.w.DoLazy(ctx, s.saveProgress(id, p))
+}
+
+func (s *Store) saveProgress(id int64, p []byte) Op {
 	var v any
 	if len(p) > 0 {
 		v = p
 	}
-	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+	return func(ctx context.Context, tx *Tx) error {
 		r, err := tx.ExecContext(ctx, s.q.saveProgress, v, id)
 		return s.changedOrExists(ctx, tx, r, err, id)
-	})
+	}
 }
 
 // CountAttempt adds one to message id's attempt count and returns the new
