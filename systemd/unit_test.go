@@ -26,7 +26,7 @@ const (
 	// must be above it so a drain is never cut short by SIGKILL.
 	shutdownTimeout = 20 * time.Second
 	// installedBinary is the ExecStart path.
-	installedBinary = "/usr/local/bin/connectord"
+	installedBinary = "/usr/bin/connectord"
 	noAnalyze       = "systemd-analyze not found: install the Debian package systemd"
 )
 
