@@ -12,6 +12,8 @@ need_pkgs=()
 command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
 # Node.js and npm run the Customer Channel simulator (reference socket.io servers).
 command -v npm >/dev/null || need_pkgs+=(nodejs npm)
+# rpm reads the .rpm that scripts/package.sh builds (packaging/ tests); dpkg-deb is on every Debian.
+command -v rpm >/dev/null || need_pkgs+=(rpm)
 # promtool, from Debian's prometheus package, checks the alert rules in deploy/.
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
 # The prometheus package would start and enable a Prometheus server of its own. While
