@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -372,24 +373,18 @@ func checkDpkgInstall(ctx context.Context, t *testing.T, deb string) {
 	need(t, "unshare", "util-linux")
 	need(t, "setpriv", "util-linux")
 	root := scratchRoot(t)
-	hostPasswd, hostGroup := readFile(t, "/etc/passwd"), readFile(t, "/etc/group")
-
 	ctl := t.TempDir()
 	run(ctx, t, nil, "dpkg-deb", "-e", deb, ctl)
 	// The preinst runs once before the mounts, as dpkg would run it before
 	// unpacking, so that the bind-mounted files already hold the user (the
-	// tools replace the files, which a bind mount of the old ones would miss).
-	run(ctx, t, append(os.Environ(), "DPKG_ROOT="+root), "sh", filepath.Join(ctl, "preinst"), "install")
-	script := `set -e
+	// tools replace the files, which a bind mount of the old ones would miss);
+	// dpkg runs it again, which must change nothing.
+	script := `DPKG_ROOT="$1" sh "$3" install
 mount --bind "$1/etc/passwd" /etc/passwd
 mount --bind "$1/etc/group" /etc/group
 dpkg --root="$1" --admindir="$1/var/lib/dpkg" --force-script-chrootless --log=/dev/null -i "$2"
 `
-	run(ctx, t, os.Environ(), "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", root, deb)
-
-	if readFile(t, "/etc/passwd") != hostPasswd || readFile(t, "/etc/group") != hostGroup {
-		t.Fatal("installing into the scratch root changed the host's /etc/passwd or /etc/group")
-	}
+	shielded(ctx, t, script, root, deb, filepath.Join(ctl, "preinst"))
 	status := readFile(t, filepath.Join(root, "var/lib/dpkg/status"))
 	for _, want := range []string{"Status: install ok installed", "Conffiles:\n " + configPath + " "} {
 		if !strings.Contains(status, want) {
@@ -405,6 +400,42 @@ dpkg --root="$1" --admindir="$1/var/lib/dpkg" --force-script-chrootless --log=/d
 		t.Errorf("%s has group id %d, want connectord's %d", configPath, got, gid)
 	}
 	checkReaders(ctx, t, root, uid, gid)
+}
+
+// shielded runs a shell script as root in a private mount namespace where
+// /etc is an overlay whose writes land in a scratch directory: a maintainer
+// script that ignored $DPKG_ROOT would change the host's users there, never
+// in the host's /etc, and the test fails naming what it wrote. args are the
+// script's $1, $2...
+func shielded(ctx context.Context, t *testing.T, script string, args ...string) {
+	t.Helper()
+	need(t, "unshare", "util-linux")
+	guard := t.TempDir()
+	upper, work := filepath.Join(guard, "upper"), filepath.Join(guard, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix := `set -e
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc
+shift 2
+`
+	cmd := append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", prefix + script, "sh", upper, work}, args...)
+	run(ctx, t, os.Environ(), "unshare", cmd...)
+	var written []string
+	err := filepath.WalkDir(upper, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && path != upper {
+			written = append(written, strings.TrimPrefix(path, upper))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) > 0 {
+		t.Errorf("the script wrote to the host's /etc (caught in an overlay; the host is intact): %q; it must act on $DPKG_ROOT only", written)
+	}
 }
 
 // scratchRoot makes an empty system root that dpkg accepts, with a root user
