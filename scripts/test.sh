@@ -16,6 +16,8 @@ command -v npm >/dev/null || need_pkgs+=(nodejs npm)
 command -v rpm >/dev/null || need_pkgs+=(rpm)
 # promtool, from Debian's prometheus package, checks the alert rules in deploy/.
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
+# Chromium renders the admin status page headless (cmd/connectord status page test).
+command -v chromium >/dev/null || need_pkgs+=(chromium)
 # The prometheus package would start and enable a Prometheus server of its own. While
 # need_pkgs installs, a policy-rc.d that answers 101 ("action forbidden") keeps it from
 # starting; afterwards its service is disabled and whatever ran anyway is stopped.
