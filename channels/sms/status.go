@@ -8,10 +8,13 @@ import (
 // delivery state. final is false for the intermediate states (queued,
 // accepted, scheduled, sending) and for statuses this version does not know,
 // which are acknowledged and otherwise ignored.
+//
+// "sent" is acknowledged and ignored too: it can change nothing. The report
+// finds the message by the SID that the core's sent mark records, and that
+// mark already made the message sent; before the mark (or when a crash lost
+// it) no message has the SID yet. Storing it would cost a commit per SMS.
 func deliveryOf(status, errorCode string) (state connector.Delivery, reason string, final bool) {
 	switch status {
-	case "sent":
-		return connector.DeliverySent, "", true
 	case "delivered", "read":
 		return connector.DeliveryDelivered, "", true
 	case "failed", "undelivered", "canceled":

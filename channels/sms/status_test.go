@@ -18,7 +18,7 @@ func TestDeliveryOf(t *testing.T) {
 		{"queued", "", "", "", false},
 		{"sending", "", "", "", false},
 		{"receiving", "", "", "", false},
-		{"sent", "", connector.DeliverySent, "", true},
+		{"sent", "", "", "", false}, // the sent mark already says it
 		{"delivered", "", connector.DeliveryDelivered, "", true},
 		{"read", "", connector.DeliveryDelivered, "", true},
 		{"undelivered", "30003", connector.DeliveryFailed, "twilio ErrorCode 30003 (unreachable destination handset)", true},
