@@ -26,6 +26,7 @@ type fakeProgress struct {
 	mu      sync.Mutex
 	records map[int64][]byte
 	loadErr error // returned by LoadProgress when set
+	loads   int   // LoadProgress calls
 	saveErr error // returned by SaveProgress when set
 }
 
@@ -36,6 +37,7 @@ func newFakeProgress() *fakeProgress { return &fakeProgress{records: map[int64][
 func (f *fakeProgress) LoadProgress(_ context.Context, id int64) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.loads++
 	if f.loadErr != nil {
 		return nil, f.loadErr
 	}
@@ -315,21 +317,17 @@ func TestSendBadProgressRecord(t *testing.T) {
 	}
 }
 
-// TestSendProgressStoreFails: without a record of what went out, nothing is
-// sent; the error is retryable.
+// TestSendProgressStoreFails: a message that may have a record (split, or
+// recovered) is not sent while the record cannot be read; the error is
+// retryable.
 func TestSendProgressStoreFails(t *testing.T) {
 	refused := errors.New("database is locked")
-	for _, tt := range []struct {
-		name string
-		set  func(*fakeProgress)
-	}{
-		{"load", func(f *fakeProgress) { f.loadErr = refused }},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, m := range []*connector.Message{longHTML(1), recovered(text(2, "hi"))} {
+		t.Run(fmt.Sprintf("message %d", m.ID), func(t *testing.T) {
 			store := newFakeProgress()
-			tt.set(store)
+			store.loadErr = refused
 			w := newWorld(t, setup{progress: store})
-			_, err := w.ch.Send(context.Background(), customerNumber, text(1, "hi"))
+			_, err := w.ch.Send(context.Background(), customerNumber, m)
 			if !errors.Is(err, refused) || connector.IsPermanent(err) {
 				t.Errorf("error %v, want a retryable one wrapping the store's", err)
 			}
@@ -337,6 +335,22 @@ func TestSendProgressStoreFails(t *testing.T) {
 				t.Errorf("%d sent", n)
 			}
 		})
+	}
+}
+
+// TestSendSingleReadsNoProgress: a single SMS of this process's cannot
+// have a record (only a part before the last leaves one), so sending it
+// does not read the store.
+func TestSendSingleReadsNoProgress(t *testing.T) {
+	store := newFakeProgress()
+	w := newWorld(t, setup{progress: store})
+	if _, err := w.ch.Send(context.Background(), customerNumber, text(1, "hi")); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.loads != 0 {
+		t.Errorf("%d progress reads for a single SMS, want none", store.loads)
 	}
 }
 

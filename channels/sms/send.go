@@ -74,9 +74,14 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if len(parts) == 0 {
 		parts = []string{""} // media only
 	}
-	p, err := c.loadProgress(ctx, m.ID, len(parts))
-	if err != nil {
-		return "", err
+	// A record is written only after a part that is not the last, so a
+	// single SMS of this process's has none to read.
+	p := progress{Parts: len(parts)}
+	if len(parts) > 1 || m.Recovered {
+		var err error
+		if p, err = c.loadProgress(ctx, m.ID, len(parts)); err != nil {
+			return "", err
+		}
 	}
 	if t, ok := c.begun.since(m.ID); ok && p.Pending.IsZero() {
 		p.Pending = t // the part whose call had no answer
