@@ -9,6 +9,12 @@ import (
 // ErrNotFound is returned by a Store for a missing conversation or message.
 var ErrNotFound = errors.New("not found")
 
+// ErrWrongState is returned (wrapped) when an operation does not apply to
+// a conversation or message as it stands: ending a conversation that has
+// ended, retrying a message that has not failed. The admin API answers it
+// with 409.
+var ErrWrongState = errors.New("wrong state")
+
 // ErrChatLost is what a vendor returns (wrapped with %w, from Resume, Send
 // or LeaveMessage) when it knows the vendor will not continue this
 // conversation's chat: the server forgot it across a restart or a

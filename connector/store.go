@@ -59,6 +59,17 @@ type Store interface {
 	WaitingBefore(ctx context.Context, conversationID, before int64) ([]*Message, error)
 	// Message returns one message as it stands now, or ErrNotFound.
 	Message(ctx context.Context, id int64) (*Message, error)
+	// ListConversations returns the conversations q selects, newest (highest
+	// id) first, at most q.Limit of them.
+	ListConversations(ctx context.Context, q ConversationQuery) ([]*Conversation, error)
+	// RecentFailures returns the messages that failed at or after since,
+	// most recent first, at most limit of them.
+	RecentFailures(ctx context.Context, since time.Time, limit int) ([]*Message, error)
+	// RetryMessage moves a failed message back to DeliveryStored (reason,
+	// remote id, send progress and attempt count cleared) and returns it as
+	// it stands then. A message that is not DeliveryFailed is left as it is
+	// and the error wraps ErrWrongState; an unknown one wraps ErrNotFound.
+	RetryMessage(ctx context.Context, id int64) (*Message, error)
 
 	// MarkSent records that the remote side accepted a stored message and the id
 	// it gave it. A message no longer stored is left as it is. Marking the
@@ -219,4 +230,31 @@ type Stats struct {
 	// WriteErrors counts write transactions that failed to commit since the
 	// store was opened (a full or read-only disk, say).
 	WriteErrors uint64
+}
+
+// ConversationQuery selects conversations for ListConversations. Every
+// zero field selects everything.
+type ConversationQuery struct {
+	State State // only this state
+	Open  bool  // only conversations not ended
+	// Channel and Vendor select by instance name ("sms.main").
+	Channel, Vendor string
+	// CreatedBefore and CreatedAfter bound the creation time: before is
+	// exclusive, after inclusive.
+	CreatedBefore, CreatedAfter time.Time
+	// Stuck, when set, keeps only the conversations it calls stuck.
+	Stuck *StuckRule
+	// Before is a cursor: only conversations whose id is below it; 0 starts
+	// from the newest.
+	Before int64
+	// Limit caps the result; it must be positive.
+	Limit int
+}
+
+// StuckRule says which conversations are stuck: those with a message still
+// DeliveryStored that was created before WaitingBefore, or with a message
+// that failed at or after FailedSince (zero: failures do not count).
+type StuckRule struct {
+	WaitingBefore time.Time
+	FailedSince   time.Time
 }

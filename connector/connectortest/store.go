@@ -51,7 +51,7 @@ type storeTest struct {
 
 // storeTests lists every subtest; each file adds its own.
 var storeTests = concat(inboundTests, applyTests, deliveryTests, readTests, loadTests,
-	attemptTests, purgeTests, countTests, optOutTests)
+	attemptTests, purgeTests, countTests, optOutTests, adminTests)
 
 func concat(lists ...[]storeTest) []storeTest {
 	var all []storeTest

@@ -35,6 +35,9 @@ var mutants = map[string]string{
 	"purge-ignores-cutoff": "PurgeCutoff",
 	"purge-ignores-limit":  "PurgeLimitOldestFirst",
 	"open-counts-unscoped": "OpenCounts",
+	"list-ignores-vendor":  "ListConversationsFilters",
+	"stuck-ignores-age":    "ListConversationsStuck",
+	"retry-unchecked":      "RetryMessage",
 }
 
 func TestSuiteCatchesBrokenStores(t *testing.T) {
@@ -177,4 +180,25 @@ func (b *broken) OpenCounts(ctx context.Context, channel string) (map[connector.
 		}
 	}
 	return all, nil
+}
+
+func (b *broken) ListConversations(ctx context.Context, q connector.ConversationQuery) ([]*connector.Conversation, error) {
+	switch {
+	case b.mutant == "list-ignores-vendor":
+		q.Vendor = ""
+	case b.mutant == "stuck-ignores-age" && q.Stuck != nil:
+		q.Stuck = &connector.StuckRule{WaitingBefore: time.Now(), FailedSince: q.Stuck.FailedSince}
+	}
+	return b.Store.ListConversations(ctx, q)
+}
+
+func (b *broken) RetryMessage(ctx context.Context, id int64) (*connector.Message, error) {
+	if b.mutant != "retry-unchecked" {
+		return b.Store.RetryMessage(ctx, id)
+	}
+	// Whatever the state: a sent message goes out again.
+	if err := b.Store.MarkFailed(ctx, id, "forced"); err != nil {
+		return nil, err
+	}
+	return b.Store.RetryMessage(ctx, id)
 }

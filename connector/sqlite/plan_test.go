@@ -41,6 +41,9 @@ func TestQueryPlans(t *testing.T) {
 			if bigTableScan.MatchString(detail) && !boundedIndex.MatchString(detail) {
 				t.Errorf("%s scans a whole table: %s", name, detail)
 			}
+			if testing.Verbose() {
+				t.Logf("%s: %s", name, detail)
+			}
 		}
 		if err := rows.Close(); err != nil {
 			t.Fatal(err)

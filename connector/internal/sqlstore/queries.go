@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"fmt"
 
+	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/internal/sqlrow"
 )
 
@@ -32,6 +33,8 @@ type queries struct {
 	waitingCount, moveWaiting, lastMessageID, updateConversation, insertMessage, failPending string
 	// optout.go
 	optOut, optIn, optedOut, lastReceived string
+	// admin.go
+	listConversations, listOpen, listStuck, recentFailures, retryMessage string
 }
 
 func newQueries(d *Dialect) *queries {
@@ -147,6 +150,11 @@ func newQueries(d *Dialect) *queries {
 		lastReceived: `SELECT source_id, created_at FROM messages{index messages_received}
 		WHERE channel = ? AND direction = 'to_agent' AND source_id != '' ORDER BY id DESC LIMIT 1`,
 	}
+	q.listConversations, q.listOpen, q.listStuck = listQueries()
+	q.recentFailures = `SELECT ` + sqlrow.MessageColumns + ` FROM messages{index messages_failed}
+		WHERE state = 'failed' AND updated_at >= ? ORDER BY updated_at DESC, id DESC LIMIT ?`
+	q.retryMessage = `UPDATE messages SET state = 'stored', reason = '', remote_id = '', progress = NULL,
+		attempts = 0, updated_at = ? WHERE id = ? AND state = 'failed' RETURNING ` + sqlrow.MessageColumns
 	for _, p := range q.all() {
 		*p = d.Bind(*p)
 	}
@@ -166,6 +174,7 @@ func (q *queries) all() []*string {
 		&q.outboundTaken, &q.outboundKey, &q.outboundTarget, &q.createOutboundConversation,
 		&q.waitingCount, &q.moveWaiting, &q.lastMessageID, &q.updateConversation, &q.insertMessage, &q.failPending,
 		&q.optOut, &q.optIn, &q.optedOut, &q.lastReceived,
+		&q.listConversations, &q.listOpen, &q.listStuck, &q.recentFailures, &q.retryMessage,
 	}
 }
 
@@ -205,5 +214,11 @@ func HotQueries(d *Dialect) (map[string]HotQuery, error) {
 		"Conversation":                    {q.conversation, []any{1}},
 		"Message":                         {q.message, []any{1}},
 		"Last received":                   {q.lastReceived, []any{"sms.main"}},
+		// Once for every admin API request (status page, operator CLI).
+		"List conversations": {q.listConversations, listArgs(connector.ConversationQuery{Limit: 100})},
+		"List open":          {q.listOpen, listArgs(connector.ConversationQuery{Open: true, Limit: 100})},
+		"List stuck": {q.listStuck, append([]any{int64(0), int64(0)},
+			listArgs(connector.ConversationQuery{Limit: 100})...)},
+		"Recent failures": {q.recentFailures, []any{int64(0), 20}},
 	}, nil
 }
