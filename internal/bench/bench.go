@@ -70,7 +70,11 @@ func runOnce(ctx context.Context, o Options, k int, convs []int, progress func(s
 		r.Knee = knee(r.Steps)
 	}
 	for _, n := range convs {
-		f, err := measureFootprint(ctx, o.Dir, o.Binary, n, progress)
+		var profile string
+		if o.Profile != "" {
+			profile = filepath.Join(o.Profile, fmt.Sprintf("restart-%d-run%d.pprof", n, k))
+		}
+		f, err := measureFootprint(ctx, o.Dir, o.Binary, n, profile, progress)
 		if err != nil {
 			return r, fmt.Errorf("footprint of %d conversations: %w", n, err)
 		}

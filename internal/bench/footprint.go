@@ -24,9 +24,12 @@ type footprintResult struct {
 
 // measureFootprint opens n conversations on a fresh daemon, measures what
 // they cost, then SIGKILLs and restarts it and times the way back.
-func measureFootprint(ctx context.Context, parent, binary string, n int, progress func(string)) (footprintResult, error) {
+//
+// With profilePath set, the restart's CPU profile is written there, for as
+// many seconds as a restart of n chats took on a 2-core machine.
+func measureFootprint(ctx context.Context, parent, binary string, n int, profilePath string, progress func(string)) (footprintResult, error) {
 	res := footprintResult{N: n}
-	w, err := newWorld(parent, binary, false)
+	w, err := newWorld(parent, binary, profilePath != "")
 	if err != nil {
 		return res, err
 	}
@@ -65,8 +68,17 @@ func measureFootprint(ctx context.Context, parent, binary string, n int, progres
 		return res, err
 	}
 	w.proc = d
+	var prof *profile
+	if profilePath != "" {
+		prof = w.profileStart(ctx, profilePath, 1+n/2000)
+	}
 	if res.Ready, err = d.waitReady(ctx, w.client, began, 10*time.Minute); err != nil {
 		return res, err
+	}
+	if prof != nil {
+		if err := prof.wait(); err != nil {
+			return res, err
+		}
 	}
 	res.ResumedChats = waitResumed(ctx, w, n, 10*time.Minute)
 	res.Resumed = time.Since(began)

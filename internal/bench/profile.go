@@ -20,16 +20,39 @@ type profile struct {
 func (w *world) profileCPU(ctx context.Context, path string, d time.Duration) *profile {
 	p := &profile{done: make(chan error, 1)}
 	secs := max(1, int((d-time.Second)/time.Second))
-	go func() { p.done <- w.fetchProfile(ctx, path, secs) }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			p.done <- ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+			p.done <- w.fetchProfile(ctx, path, secs)
+		}
+	}()
+	return p
+}
+
+// profileStart takes the CPU profile of a daemon that is starting: from the
+// moment its admin listener answers, for secs seconds.
+func (w *world) profileStart(ctx context.Context, path string, secs int) *profile {
+	p := &profile{done: make(chan error, 1)}
+	go func() {
+		for {
+			if _, err := w.client.Get("http://" + w.admin + "/livez"); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				p.done <- ctx.Err()
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		p.done <- w.fetchProfile(ctx, path, secs)
+	}()
 	return p
 }
 
 func (w *world) fetchProfile(ctx context.Context, path string, secs int) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(500 * time.Millisecond):
-	}
 	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", w.admin, secs)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

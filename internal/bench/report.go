@@ -52,7 +52,9 @@ func (r runResult) figures() []figure {
 		add(p+"bench CPU (load + fakes)", "cores", s.BenchCores)
 		add(p+"other processes' CPU", "cores", s.OtherCores)
 	}
-	add("knee (ack p99 < 50 ms, no errors)", "msg/s", r.Knee)
+	if len(r.Steps) > 0 {
+		add("knee (ack p99 < 50 ms, no errors)", "msg/s", r.Knee)
+	}
 	for _, f := range r.Footprints {
 		p := fmt.Sprintf("footprint %d conv ", f.N)
 		add(p+"base RSS", "MiB", float64(f.BaseRSS)/(1<<20))
