@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"html"
@@ -33,9 +34,9 @@ const (
 )
 
 // demoConfig is an ordinary configuration: the demo runs the real daemon,
-// only the far ends (Twilio or Slack, WhosOn) are the in-process fakes. The
-// channel's block (demoSMSConfig or demoSlackConfig) and its name go in the
-// two %s.
+// only the far ends (Twilio or Slack, WhosOn or the Customer Channel chat
+// server) are fakes. The channel's block (demoSMSConfig or demoSlackConfig)
+// and the vendor's go in the two %s, their names in the route.
 const demoConfig = `
 [daemon]
 state_dir = %q
@@ -49,17 +50,32 @@ format = "console"
 listen = %q
 public_url = %q
 admin_listen = "" # the demo serves no metrics
-%s
+%s%s
+[[routes]]
+channel = %q
+vendor = %q
+`
+
+// demoWhosOnConfig is the fake WhosOn's block; its %q is the fake's URL.
+const demoWhosOnConfig = `
 [vendors.whoson.demo]
 url = %q
 domain = "www.example.com"
 auth_string = "test-auth"
 api_key = "demo"
 queue_notice_interval = "5s"
+`
 
-[[routes]]
-channel = %q
-vendor = "whoson.demo"
+// demoCustomerChannelConfig is the Customer Channel simulator's block: its
+// %q are the simulator's URL and the channel its campaign messages go out
+// on. connectord registers there as the "sms" connector.
+const demoCustomerChannelConfig = `
+[vendors.customerchannel.demo]
+url = %q
+eio = 4
+connector_id = "sms"
+connector_name = "connectord demo"
+deliver_via = %q
 `
 
 // demoSMSConfig sends without pacing: the fake Twilio has no queue, and a
@@ -85,12 +101,20 @@ post_interval = "0s"
 `
 
 // demoUsage is the demo's -h text, before the flags.
-const demoUsage = `usage: connectord demo [-channel sms|slack] [-settle D] [-v]
+const demoUsage = `usage: connectord demo [-channel sms|slack] [-vendor whoson|customerchannel] [-settle D] [-v]
 
 Runs the real daemon against built-in fakes of Twilio or Slack and of WhosOn,
 with a scripted WhosOn operator, Alice: no accounts needed. Each line typed on
 stdin is a customer's message; what the customer would see is printed.
 Ctrl-D (end of input) or Ctrl-C ends the demo.
+
+  -vendor customerchannel
+                  the agent side is the Customer Channel chat server's
+                  simulator (Node.js, from the source tree: needs npm ci in
+                  vendors/customerchannel/customerchanneltest) with a scripted
+                  agent, Dana; connectord registers there as the SMS
+                  connector, and the server's campaign SMS to you comes first:
+                  answer it to reach Dana (with -channel sms only)
 
   -channel sms    you text the company's number; Alice's answers are the SMS
                   sent back (the default)
@@ -114,6 +138,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fs.PrintDefaults()
 	}
 	channel := fs.String("channel", "sms", "where the customer writes: sms or slack")
+	vendor := fs.String("vendor", "whoson", "the agent side: whoson or customerchannel")
 	verbose := fs.Bool("v", false, "show the daemon's own log")
 	settle := fs.Duration("settle", 3*time.Second, "after the input ends, wait this long for the last replies")
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +154,11 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "-channel must be sms or slack, not %q\n", *channel)
 		fs.Usage()
 		return usageError{fmt.Errorf("bad -channel %q", *channel)}
+	}
+	if bad := demoVendorFlag(*vendor, *channel); bad != "" {
+		fmt.Fprintln(stderr, bad)
+		fs.Usage()
+		return usageError{errors.New(bad)}
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -148,12 +178,12 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer ch.close()
 
-	whoson, err := whosontest.New(whosontest.Config{Operator: demoOperator()})
+	v, err := newDemoVendor(ctx, *vendor, ch.name)
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("fake whoson: %w", err)
+		return err
 	}
-	defer whoson.Close()
+	defer v.close()
 
 	dir, err := os.MkdirTemp("", "connectord-demo-")
 	if err != nil {
@@ -166,7 +196,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *verbose {
 		level = "info"
 	}
-	text := fmt.Sprintf(demoConfig, dir, level, ln.Addr().String(), base, ch.block, whoson.URL(), ch.name)
+	text := fmt.Sprintf(demoConfig, dir, level, ln.Addr().String(), base, ch.block, v.block, ch.name, v.name)
 	cfg, err := connector.ParseConfig([]byte(text), connector.Expander{Getenv: os.LookupEnv})
 	if err != nil {
 		ln.Close()
@@ -194,7 +224,13 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 
-	out.printf("%s", ch.intro)
+	out.printf("%s%sType a line and press Enter; Ctrl-D ends.\n\n", ch.intro, v.intro)
+	if v.start != nil {
+		if err := v.start(dctx, ch.activity); err != nil {
+			finish() //nolint:errcheck // the vendor's error matters more
+			return err
+		}
+	}
 	if err := converse(dctx, stdin, ch.say); err != nil {
 		finish() //nolint:errcheck // the input's error matters more
 		return err
@@ -226,8 +262,7 @@ func smsDemo(out *syncWriter, webhook string) (*demoChannel, error) {
 	return &demoChannel{
 		block: fmt.Sprintf(demoSMSConfig, twilio.AccountSID(), twilio.AuthToken(), demoNumber, twilio.URL()),
 		name:  "sms.demo",
-		intro: fmt.Sprintf("connectord demo: you are the SMS customer %s writing to %s.\n", demoCustomer, demoNumber) +
-			"A scripted WhosOn operator answers. Type a line and press Enter; Ctrl-D ends.\n\n",
+		intro: fmt.Sprintf("connectord demo: you are the SMS customer %s writing to %s.\n", demoCustomer, demoNumber),
 		// Every line is posted as an inbound SMS, signed as Twilio signs it.
 		say: func(ctx context.Context, line string) error {
 			_, status, err := twilio.Inbound(ctx, webhook, demoCustomer, demoNumber, line)
@@ -278,8 +313,7 @@ func slackDemo(out *syncWriter) *demoChannel {
 		name:  "slack.demo",
 		intro: fmt.Sprintf("connectord demo: you are %s (%s) in the Slack channel #%s (%s).\n",
 			demoSlackUserName, demoSlackUser, demoSlackChannelName, demoSlackChannel) +
-			"Your first line starts a thread, the next ones reply in it; \"end chat\" ends the conversation.\n" +
-			"A scripted WhosOn operator answers. Type a line and press Enter; Ctrl-D ends.\n\n",
+			"Your first line starts a thread, the next ones reply in it; \"end chat\" ends the conversation.\n",
 		say: t.say,
 		activity: func() int {
 			t.mu.Lock()

@@ -7,12 +7,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/connectord/connectord/vendors/customerchannel/customerchanneltest"
 )
 
 // The demo's flags: an unknown channel or a stray argument is a usage error
 // that shows the demo's help.
 func TestDemoFlags(t *testing.T) {
-	for _, args := range [][]string{{"demo", "-channel", "fax"}, {"demo", "slack"}, {"demo", "-h"}} {
+	for _, args := range [][]string{{"demo", "-channel", "fax"}, {"demo", "slack"}, {"demo", "-h"},
+		{"demo", "-vendor", "fax"}, {"demo", "-vendor", "customerchannel", "-channel", "slack"}} {
 		var out, errOut bytes.Buffer
 		if code := run(args, strings.NewReader(""), &out, &errOut); code != 2 {
 			t.Errorf("%q: exit %d, want 2 (%s)", args, code, errOut.String())
@@ -70,6 +73,43 @@ func TestDemoSlackEndAndAgain(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if len(out.String()) != n {
 		t.Errorf("output after the demo returned:\n%s", out.String()[n:])
+	}
+}
+
+// The Customer Channel demo: the chat server's campaign SMS reaches the
+// customer through connectord's registerConnector before anything else, and
+// the customer's answer to it opens a chat with the scripted agent, who
+// joins, greets and echoes it back by SMS.
+func TestDemoCustomerChannel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole demo")
+	}
+	if err := customerchanneltest.Requirements(); err != nil {
+		t.Fatalf("customer channel simulator: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut lockedBuffer
+	err := cmdDemo(ctx, []string{"-vendor", "customerchannel", "-settle", "2s"},
+		strings.NewReader("is it insured?\n"), &out, &errOut)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut.String())
+	}
+	got := out.String()
+	want := []string{
+		"): " + demoCampaign + "\n",
+		"you -> agent (webhook answered 200): is it insured?\n",
+		"): You are now chatting with Dana.\n",
+		"): Hi, I'm Dana from Example Co.",
+		"): echo: is it insured?\n",
+	}
+	at := 0
+	for _, w := range want {
+		i := strings.Index(got[at:], w)
+		if i < 0 {
+			t.Fatalf("output lacks %q after byte %d:\n%s", w, at, got)
+		}
+		at += i + len(w)
 	}
 }
 
