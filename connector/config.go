@@ -72,7 +72,15 @@ type HTTPConfig struct {
 	// AdminPprof serves net/http/pprof under /debug/pprof/ on the admin
 	// listener. Off by default: a profile shows internals and costs CPU.
 	AdminPprof bool `toml:"admin_pprof"`
+	// AdminToken, when set, is the bearer token every admin route but
+	// /livez and /readyz asks for (the operator API, the status page,
+	// /metrics). Required when admin_listen is not a loopback address.
+	AdminToken Secret `toml:"admin_token"`
 }
+
+// minAdminToken is the shortest admin token accepted: a short one is
+// guessed.
+const minAdminToken = 16
 
 // Instance is daemon.instance_id, or the host name when it is empty.
 func (c *Config) Instance() string {
@@ -402,6 +410,7 @@ func (c *Config) validate() []error {
 			bad("http.admin_listen", "must differ from http.listen: the public listener must not serve /metrics")
 		}
 	}
+	errs = append(errs, c.HTTP.validateAdminAuth()...)
 	if c.HTTP.MaxBodyBytes <= 0 {
 		bad("http.max_body_bytes", "must be positive")
 	}
@@ -635,4 +644,35 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// validateAdminAuth refuses an admin listener off loopback without a
+// token: the operator API reads customers' messages and ends their chats,
+// so it is refused rather than warned about, since a warning in a log
+// nobody reads leaves it open.
+func (h HTTPConfig) validateAdminAuth() []error {
+	var errs []error
+	if n := len(h.AdminToken.Reveal()); n > 0 && n < minAdminToken {
+		errs = append(errs, &ConfigError{Path: "http.admin_token", Msg: fmt.Sprintf("must be at least %d characters (it is %d)", minAdminToken, n)})
+	}
+	if h.AdminListen == "" || !h.AdminToken.Empty() {
+		return errs
+	}
+	host, _, err := net.SplitHostPort(h.AdminListen)
+	if err == nil && !loopbackHost(host) {
+		errs = append(errs, &ConfigError{Path: "http.admin_listen",
+			Msg: fmt.Sprintf("%q is not a loopback address: set http.admin_token (or admin_token_file) so that the admin API asks for it", h.AdminListen)})
+	}
+	return errs
+}
+
+// loopbackHost reports whether host (of host:port) binds loopback only. An
+// empty host binds every interface; a name other than localhost may
+// resolve anywhere, so it counts as not loopback.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -56,6 +56,13 @@ func (r *Router) endWith(ctx context.Context, c *Conversation, e ending) error {
 }
 
 func (r *Router) endLocked(ctx context.Context, c *Conversation, e ending) error {
+	_, err := r.applyEnd(ctx, c, e)
+	return err
+}
+
+// applyEnd is endLocked returning what the change did: Skipped when the
+// conversation had ended already.
+func (r *Router) applyEnd(ctx context.Context, c *Conversation, e ending) (ChangeResult, error) {
 	ch := Change{ConversationID: c.ID, State: StateEnded, EndReason: e.reason, RequireOpen: true}
 	if e.notice != "" {
 		ch.Messages = r.notice(c, e.notice, e.data)
@@ -66,13 +73,13 @@ func (r *Router) endLocked(ctx context.Context, c *Conversation, e ending) error
 	r.settleLines(c, &ch, e.lines)
 	res, err := r.store.Apply(ctx, ch)
 	if err != nil {
-		return fmt.Errorf("end conversation: %w", err)
+		return res, fmt.Errorf("end conversation: %w", err)
 	}
 	if !res.Skipped {
 		r.convLog(c).Info("conversation ended", zap.String("reason", e.reason))
 	}
 	r.settled(ctx, c, res)
-	return nil
+	return res, nil
 }
 
 // settleLines sets what ch does with the waiting customer lines.

@@ -22,6 +22,9 @@ import (
 type Registry struct {
 	Channels []ChannelKind
 	Vendors  []VendorKind
+	// Build is the binary's version; when its Version is empty, the
+	// daemon reads it with ReadBuildInfo("").
+	Build BuildInfo
 }
 
 // Build constructs every configured adapter without connecting anything and
@@ -103,6 +106,7 @@ type Daemon struct {
 	router   *Router
 	channels []Channel
 	vendors  []Vendor
+	build    BuildInfo
 
 	probe *writeProbe
 	// member is this instance's part in a Cluster, nil when it is the
@@ -144,8 +148,13 @@ func New(cfg *Config, reg Registry, store Store, log *zap.Logger) (*Daemon, erro
 		r.AddVendor(v)
 		m.AddAdapter(v.Name())
 	}
+	build := reg.Build
+	if build.Version == "" {
+		build = ReadBuildInfo("")
+	}
+	m.AttachBuild(build)
 	d := &Daemon{cfg: cfg, log: log, store: store, metrics: m, router: r,
-		channels: channels, vendors: vendors, probe: probe}
+		channels: channels, vendors: vendors, build: build, probe: probe}
 	if cl, ok := store.(Cluster); ok && cl.Instance() != "" {
 		d.member = newMember(cl, r, log, m, vendors)
 		m.AttachOwned(func() float64 { return float64(d.member.owned.Load()) })

@@ -145,7 +145,7 @@ func TestCustomerRateHoldsTheExcess(t *testing.T) {
 // Past conversation.max_open, a new conversation waits with a notice to
 // its customer, and is opened once a slot frees.
 func TestMaxOpenHoldsNewConversations(t *testing.T) {
-	const bob = "+15550000002"
+
 	h := newHarness(t, func(h *harness) { h.conv.MaxOpen = 1 })
 	h.inbound(alice, "SM1", "first")
 	h.toAgent.wait(t, 1, 5*time.Second)

@@ -99,6 +99,16 @@ func (m *Metrics) AttachOwned(owned func() float64) {
 		Help: "Conversations this instance owns (serves) among the instances sharing the store; -1 when the count failed."}, owned))
 }
 
+// AttachBuild exports connectord_build_info: 1, labelled with the running
+// build, so that a dashboard shows which version each instance runs.
+func (m *Metrics) AttachBuild(b BuildInfo) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "connectord_build_info",
+		Help: "Always 1; the labels say which build runs: version, VCS revision, Go version."},
+		[]string{"version", "revision", "goversion"})
+	g.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
+	m.Registry.MustRegister(g)
+}
+
 // AddAdapter starts the per-adapter counters at zero, so that a rate or an
 // alert works from the start rather than from the adapter's first event.
 func (m *Metrics) AddAdapter(name string) {

@@ -21,6 +21,9 @@ type Notices struct {
 	// NewConversation tells a customer who wrote where an ended chat lived (a
 	// Slack thread) that a new chat starts.
 	NewConversation string `toml:"new_conversation"`
+	// EndedByOperator tells a customer that an operator ended the chat
+	// (connectord end, or the admin API).
+	EndedByOperator string `toml:"ended_by_operator"`
 	EndedTimeout    string `toml:"ended_timeout"`
 	EndedFailed     string `toml:"ended_failed"`
 	DeliveryFailed  string `toml:"delivery_failed"`
@@ -59,6 +62,7 @@ func DefaultNotices() Notices {
 		EndedByAgent:    "The agent has ended the chat. Write again any time to start a new one.",
 		EndedByCustomer: "You ended the chat. Write again any time to start a new one.",
 		NewConversation: "The earlier chat here had ended, so this starts a new one.",
+		EndedByOperator: "This chat was closed by our support team. Write again any time to start a new one.",
 		EndedTimeout:    "This chat was closed after a period of inactivity. Write again any time to start a new one.",
 		EndedFailed:     "Sorry, we could not keep this chat going ({{.Reason}}). Write again to start a new one.",
 		DeliveryFailed:  "Sorry, your last message could not be delivered to the agent ({{.Reason}}).",

@@ -37,12 +37,14 @@ func (d *Daemon) publicHandler() http.Handler {
 }
 
 // adminHandler builds what http.admin_listen serves, for operators and
-// Prometheus only: the detailed /readyz and /metrics.
+// Prometheus only: the detailed /readyz, /metrics, the operator API and the
+// status page, behind http.admin_token when one is set (adminAuth).
 func (d *Daemon) adminHandler() http.Handler {
 	mux, route := newMux()
 	route("GET /livez", http.HandlerFunc(serveLive))
 	route("GET /readyz", http.HandlerFunc(d.serveReady))
 	route("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	d.adminRoutes(route)
 	if d.cfg.HTTP.AdminPprof {
 		route("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
 		route("GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
@@ -50,17 +52,18 @@ func (d *Daemon) adminHandler() http.Handler {
 		route("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 		route("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
-	return http.MaxBytesHandler(mux, 1<<10)
+	return adminAuth(d.cfg.HTTP.AdminToken, http.MaxBytesHandler(mux, 1<<10))
 }
 
 // newMux returns a mux whose catch-all answers a known path's wrong method
 // with 405 and Allow (instead of 404), and every other path with a JSON 404,
-// and the function that adds routes to it.
+// and the function that adds routes to it. A known path is a route's,
+// wildcards included ("/api/v1/conversations/{id}/end").
 func newMux() (*http.ServeMux, func(pattern string, h http.Handler)) {
 	mux := http.NewServeMux()
-	allow := map[string][]string{} // path -> methods
+	allow := map[string][]string{} // path pattern -> methods
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if methods, ok := allow[r.URL.Path]; ok {
+		if methods := allowedMethods(allow, r.URL.Path); len(methods) > 0 {
 			w.Header().Set("Allow", strings.Join(methods, ", "))
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method not allowed", "allow": methods})
 			return
@@ -73,6 +76,37 @@ func newMux() (*http.ServeMux, func(pattern string, h http.Handler)) {
 			allow[path] = append(allow[path], method)
 		}
 	}
+}
+
+// allowedMethods returns the methods of the route paths that path matches:
+// equal, or equal but for "{name}" segments, which match any one segment.
+func allowedMethods(allow map[string][]string, path string) []string {
+	if methods, ok := allow[path]; ok {
+		return methods
+	}
+	segs := strings.Split(path, "/")
+	var out []string
+	for pattern, methods := range allow {
+		if !strings.Contains(pattern, "{") {
+			continue
+		}
+		ps := strings.Split(pattern, "/")
+		if len(ps) != len(segs) {
+			continue
+		}
+		match := true
+		for i, p := range ps {
+			if p != segs[i] && !(strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") && p != "{$}" && segs[i] != "") {
+				match = false
+				break
+			}
+		}
+		if match {
+			out = append(out, methods...)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func serveLive(w http.ResponseWriter, _ *http.Request) { writeWord(w, http.StatusOK, "alive") }
