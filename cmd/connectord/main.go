@@ -22,8 +22,10 @@ import (
 	"github.com/connectord/connectord/vendors/xima"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..." (a
+// release); empty, the module version the Go tool recorded is used. A
+// variable because -X sets only those.
+var version = ""
 
 // registry is the one place that knows every adapter: a new one is one line here.
 func registry() connector.Registry {
@@ -39,6 +41,7 @@ func registry() connector.Registry {
 			xima.Kind(),
 			cention.Kind(),
 		},
+		Build: buildInfo(),
 	}
 }
 
@@ -64,7 +67,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "check-config":
 		err = cmdCheck(ctx, args, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "connectord", version)
+		err = cmdVersion(args, stdout, stderr)
+	case "status", "conversations", "conversation", "end", "retry":
+		err = cmdOperator(ctx, cmd, args, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args, stdin, stdout, stderr)
 	case "bench":
@@ -103,7 +108,15 @@ commands:
   demo          a whole conversation against built-in fakes, no accounts needed
                 (-channel sms or -channel slack)
   bench         measure this binary against built-in fakes (see BENCHMARKS.md; -h for flags)
-  version       print the version
+  version       print the version, VCS revision and time, Go version [-json]
+
+operator commands (talk to the running daemon on http.admin_listen; -json for scripts):
+  status                          health, conversations by state, outbox, stuck count
+  conversations [flags]           list conversations (-state, -stuck, -channel, -vendor,
+                                  -older-than, -newer-than, -limit, -before; -h for all)
+  conversation ID                 one conversation with its messages and their delivery
+  end ID                          end a conversation; the customer gets a notice
+  retry MSGID                     send a failed message again
 
 -config defaults to $CONNECTORD_CONFIG, else /etc/connectord/config.toml.
 `)
@@ -122,11 +135,7 @@ func configFlags(name string, args []string, stderr io.Writer, more func(fs *fla
 		more(fs)
 	}
 	fs.SetOutput(stderr)
-	def := os.Getenv("CONNECTORD_CONFIG")
-	if def == "" {
-		def = "/etc/connectord/config.toml"
-	}
-	path := fs.String("config", def, "configuration file (TOML)")
+	path := fs.String("config", defaultConfigPath(), "configuration file (TOML)")
 	if err := fs.Parse(args); err != nil {
 		return "", usageError{err}
 	}
