@@ -168,6 +168,6 @@ th { color: #5a6678; font-weight: 600; }
 </html>
 {{define "conversations"}}{{if .}}<table>
 <tr><th>id</th><th>channel</th><th>customer</th><th>vendor</th><th>state</th><th>agent</th><th>age</th><th>last activity</th></tr>
-{{range .}}<tr><td>{{.ID}}</td><td>{{.Channel}}</td><td>{{.Customer}}</td><td>{{.Vendor}}</td><td>{{.State}}</td><td>{{.Agent}}</td><td>{{ago .CreatedAt}}</td><td>{{ago .LastActivity}} ago</td></tr>
+{{range .}}<tr><td>{{.ID}}</td><td>{{.Channel}}</td><td>{{.Customer}}</td><td>{{.Vendor}}</td><td>{{.State}}{{with .EndReason}}: {{clip .}}{{end}}</td><td>{{.Agent}}</td><td>{{ago .CreatedAt}}</td><td>{{ago .LastActivity}} ago</td></tr>
 {{end}}</table>{{else}}<p class="none">None.</p>{{end}}{{end}}
 `
