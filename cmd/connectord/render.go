@@ -56,21 +56,21 @@ func renderStatus(w io.Writer, st connector.StatusReport, now time.Time) {
 	if st.Build.Revision != "" {
 		rev = " (" + cell(st.Build.Revision, 12) + ")"
 	}
-	fmt.Fprintf(w, "instance\t%s\tversion %s%s\n", cell(st.Instance, 64), cell(st.Build.Version, 64), rev)
-	fmt.Fprintf(w, "ready\t%s\t\n", yesNo(st.Ready))
-	fmt.Fprintf(w, "conversations\tpending %d, queued %d, active %d, ended %d\t\n", st.Conversations[connector.StatePending],
+	fmt.Fprintf(w, "instance\t%s, version %s%s\n", cell(st.Instance, 64), cell(st.Build.Version, 64), rev)
+	fmt.Fprintf(w, "ready\t%s\n", yesNo(st.Ready))
+	fmt.Fprintf(w, "conversations\tpending %d, queued %d, active %d, ended %d\n", st.Conversations[connector.StatePending],
 		st.Conversations[connector.StateQueued], st.Conversations[connector.StateActive], st.Conversations[connector.StateEnded])
 	outbox := "empty"
 	if st.Outbox.OldestAt != nil {
 		outbox = fmt.Sprintf("%d waiting, the oldest for %s", st.Outbox.Depth, since(*st.Outbox.OldestAt, now))
 	}
-	fmt.Fprintf(w, "outbox\t%s\t\n", outbox)
+	fmt.Fprintf(w, "outbox\t%s\n", outbox)
 	atLeast := ""
 	if st.Stuck.AtLeast {
 		atLeast = " or more"
 	}
-	fmt.Fprintf(w, "stuck\t%d%s\t(a message waiting over %gs or failed within %gs: connectord conversations -stuck)\n",
-		st.Stuck.Count, atLeast, st.Stuck.WaitingOverSeconds, st.Stuck.FailedWithinSeconds)
+	fmt.Fprintf(w, "stuck\t%d%s (a message waiting over %s or failed within %s; list them: connectord conversations -stuck)\n",
+		st.Stuck.Count, atLeast, seconds(st.Stuck.WaitingOverSeconds), seconds(st.Stuck.FailedWithinSeconds))
 	fmt.Fprintf(w, "\nPART\tSTATE\tDETAIL\n")
 	fmt.Fprintf(w, "store\t%s\t%s\n", upDown(st.Store.Ready), cell(st.Store.Detail, 100))
 	for _, name := range slices.Sorted(maps.Keys(st.Adapters)) {
@@ -78,6 +78,9 @@ func renderStatus(w io.Writer, st connector.StatusReport, now time.Time) {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", cell(name, 64), upDown(h.Ready), cell(h.Detail, 100))
 	}
 }
+
+// seconds prints a count of seconds as a duration ("1m0s").
+func seconds(s float64) string { return time.Duration(s * float64(time.Second)).String() }
 
 func renderList(w io.Writer, l connector.ConversationList, now time.Time) {
 	if len(l.Conversations) == 0 {
