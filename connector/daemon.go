@@ -143,6 +143,7 @@ func New(cfg *Config, reg Registry, store Store, log *zap.Logger) (*Daemon, erro
 	for _, c := range channels {
 		r.AddChannel(c)
 		m.AddAdapter(c.Name())
+		m.AddChannelLimits(c.Name())
 	}
 	for _, v := range vendors {
 		r.AddVendor(v)

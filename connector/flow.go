@@ -114,7 +114,11 @@ func (r *Router) markSent(ctx context.Context, c *Conversation, m *Message, remo
 	if err != nil {
 		return fmt.Errorf("%w: mark sent: %w", errStopping, err)
 	}
-	r.metrics.MessagesOut.WithLabelValues(r.adapterOf(c, m)).Inc()
+	adapter := r.adapterOf(c, m)
+	r.metrics.MessagesOut.WithLabelValues(adapter).Inc()
+	if !m.CreatedAt.IsZero() {
+		r.metrics.Relay.WithLabelValues(adapter).Observe(time.Since(m.CreatedAt).Seconds())
+	}
 	return nil
 }
 

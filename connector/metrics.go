@@ -17,6 +17,11 @@ type Metrics struct {
 	Retries     *prometheus.CounterVec
 	Failures    *prometheus.CounterVec
 	Webhook     *prometheus.HistogramVec
+	// Relay is the time from a message's commit to the destination
+	// accepting it, by the destination's adapter: what a customer or an
+	// agent waits for beyond the network, retries and waits for a chat to
+	// open included.
+	Relay *prometheus.HistogramVec
 	// StoreWriteFailures counts write probes that failed or stalled.
 	StoreWriteFailures prometheus.Counter
 	// LogDropped counts log lines left out by sampling, by level.
@@ -63,6 +68,9 @@ func NewMetrics() *Metrics {
 		Webhook: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "connectord_webhook_duration_seconds",
 			Help:    "Time to answer a webhook, commit included, by route and status code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"route", "code"}),
+		Relay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "connectord_relay_duration_seconds",
+			Help:    "Time from a message's commit to the destination accepting it, by the destination's adapter.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"adapter"}),
 		StoreWriteFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "connectord_store_write_probe_failures_total",
 			Help: "Store write probes that failed or did not commit within 2s."}),
 		LogDropped: newLogDropped(),
@@ -85,7 +93,7 @@ func NewMetrics() *Metrics {
 		Leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "connectord_leader",
 			Help: "1 while this instance holds the role (a vendor connection only one instance may hold), by role."}, []string{"role"}),
 	}
-	m.Registry.MustRegister(m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Webhook,
+	m.Registry.MustRegister(m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Webhook, m.Relay,
 		m.StoreWriteFailures, m.LogDropped, m.Held, m.Poisoned, m.Purged, m.LinesMoved, m.LinesFailed, m.Reopened,
 		m.Claimed, m.Leader, m.Refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -115,6 +123,14 @@ func (m *Metrics) AddAdapter(name string) {
 	for _, v := range []*prometheus.CounterVec{m.MessagesIn, m.MessagesOut, m.Duplicates, m.Retries, m.Failures, m.Poisoned,
 		m.LinesMoved, m.LinesFailed, m.Reopened} {
 		v.WithLabelValues(name)
+	}
+}
+
+// AddChannelLimits starts the held-back counters of a channel at zero, for
+// each limit that can hold its sends.
+func (m *Metrics) AddChannelLimits(name string) {
+	for _, limit := range []string{"customer_rate", "max_open"} {
+		m.Held.WithLabelValues(name, limit)
 	}
 }
 

@@ -140,6 +140,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 // instrument admits a webhook (see admit) and records its latency, commit
 // included.
 func (d *Daemon) instrument(route string, h http.Handler) http.Handler {
+	d.metrics.Refused.WithLabelValues(route) // at zero from the start, for rates and alerts
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}

@@ -629,7 +629,9 @@ func TestHTTPSurface(t *testing.T) {
 		`connectord_delivery_failures_total{adapter="whoson.sales"} 0`, // there from the start
 		`connectord_adapter_up{adapter="whoson.sales"} 1`, `connectord_adapter_up{adapter="sms.main"} 1`,
 		"connectord_webhook_duration_seconds_bucket", `connectord_conversations{state="active"} 1`,
-		"connectord_store_up 1", "connectord_store_write_errors_total 0", `connectord_poison_messages_total{adapter="sms.main"} 0`} {
+		"connectord_store_up 1", "connectord_store_write_errors_total 0", `connectord_poison_messages_total{adapter="sms.main"} 0`,
+		`connectord_relay_duration_seconds_count{adapter="whoson.sales"} 1`, `connectord_relay_duration_seconds_bucket{adapter="sms.main"`,
+		`connectord_held_total{adapter="sms.main",limit="max_open"} 0`, `connectord_webhooks_refused_total{route="POST /sms/main"} 0`} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
