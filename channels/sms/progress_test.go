@@ -13,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/connectord/connectord/channels/sms/smstest"
 	"github.com/connectord/connectord/connector"
-	"github.com/connectord/connectord/connector/sqlite"
 )
 
 // fakeProgress is a SendProgress kept in a map, as the core's store would
@@ -387,20 +384,7 @@ func TestSendProgressSaveFails(t *testing.T) {
 func TestSendProgressThroughCore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "c.db")
-	open := func() (*sqlite.Store, *connector.Router) {
-		st, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := connector.NewRouter(connector.RouterConfig{Store: st, Logger: zap.NewNop(),
-			Notices: connector.DefaultNotices(), Conversation: connector.ConversationConfig{
-				RetryInitial: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st, r
-	}
-	st, core := open()
+	st, core := openCore(t, ctx, path)
 	m := longHTML(0)
 	res, err := st.RecordOutbound(ctx, connector.Outbound{Vendor: "whoson.sales", Channel: "sms.main",
 		Customer: customerNumber, Text: m.Text, Format: m.Format, SourceID: "agent-1"})
@@ -416,7 +400,7 @@ func TestSendProgressThroughCore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, core = open()
+	st, core = openCore(t, ctx, path)
 	defer st.Close()
 	outbox, err := st.Outbox(ctx)
 	if err != nil || len(outbox) != 1 || outbox[0].ID != res.Message.ID {
