@@ -157,3 +157,46 @@ func (b *begun) drop(id int64) {
 	defer b.mu.Unlock()
 	delete(b.m, id)
 }
+
+// sentRecently remembers the last maxSentRecently messages this process
+// sent, and when their sending began: a message handed over again after
+// that lost its sent mark, which only the store can lose (see Send).
+// Oldest first out.
+type sentRecently struct {
+	mu    sync.Mutex
+	order []int64 // ring of ids, next at head
+	head  int
+	at    map[int64]time.Time
+}
+
+const maxSentRecently = 4096
+
+func (s *sentRecently) note(id int64, at time.Time) {
+	if id == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at == nil {
+		s.at = make(map[int64]time.Time, maxSentRecently)
+		s.order = make([]int64, 0, maxSentRecently)
+	}
+	if _, ok := s.at[id]; ok {
+		return
+	}
+	if len(s.order) < maxSentRecently {
+		s.order = append(s.order, id)
+	} else {
+		delete(s.at, s.order[s.head])
+		s.order[s.head] = id
+		s.head = (s.head + 1) % maxSentRecently
+	}
+	s.at[id] = at
+}
+
+func (s *sentRecently) since(id int64) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.at[id]
+	return t, ok
+}

@@ -420,3 +420,79 @@ func TestSendProgressThroughCore(t *testing.T) {
 		t.Errorf("record after MarkSent: %q, %v", b, err)
 	}
 }
+
+// TestSendAgainAfterLostMark: a message this process sent is handed over
+// again (its sent mark was lost by the store while the process lived): the
+// channel finds it at Twilio and answers the same SID instead of sending it
+// twice; a long one, part by part.
+func TestSendAgainAfterLostMark(t *testing.T) {
+	for _, m := range []*connector.Message{text(7, "your table is ready"), longHTML(8)} {
+		t.Run(fmt.Sprint(m.ID), func(t *testing.T) {
+			w := newWorld(t, setup{progress: newFakeProgress()})
+			first, err := w.ch.Send(context.Background(), customerNumber, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(w.twilio.Sent())
+			again, err := w.ch.Send(context.Background(), customerNumber, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again != first || len(w.twilio.Sent()) != n {
+				t.Errorf("sent again: SID %s then %s, %d SMS then %d", first, again, n, len(w.twilio.Sent()))
+			}
+		})
+	}
+}
+
+// TestRetryAfterCarrierFailureSendsAgain: a message that Twilio reported
+// undelivered, retried by an operator (the same message id, in this process
+// or recovered in the next), goes out again: the reconcile does not take the
+// failed first send for it.
+func TestRetryAfterCarrierFailureSendsAgain(t *testing.T) {
+	for _, rec := range []bool{false, true} {
+		t.Run(fmt.Sprint("recovered=", rec), func(t *testing.T) {
+			w := newWorld(t, setup{progress: newFakeProgress()})
+			w.twilio.SetUndelivered(customerNumber, 30003)
+			m := text(9, "call us back")
+			if _, err := w.ch.Send(context.Background(), customerNumber, m); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "undelivered report", func() bool {
+				d := w.sink.delivery()
+				return len(d) == 1 && d[0].State == connector.DeliveryFailed
+			})
+			w.twilio.SetUndelivered(customerNumber, 0)
+			retry := m
+			if rec {
+				retry = recovered(m)
+			}
+			if _, err := w.ch.Send(context.Background(), customerNumber, retry); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(w.twilio.Sent()); n != 2 {
+				t.Errorf("%d SMS, want the failed one and the retry", n)
+			}
+		})
+	}
+}
+
+// The ring of recent sends keeps the newest maxSentRecently, oldest out.
+func TestSentRecentlyBounded(t *testing.T) {
+	var s sentRecently
+	at := time.Unix(1000, 0)
+	for id := int64(1); id <= maxSentRecently+10; id++ {
+		s.note(id, at)
+	}
+	for _, tt := range []struct {
+		id   int64
+		want bool
+	}{{1, false}, {10, false}, {11, true}, {maxSentRecently + 10, true}} {
+		if _, ok := s.since(tt.id); ok != tt.want {
+			t.Errorf("since(%d) found %t, want %t", tt.id, ok, tt.want)
+		}
+	}
+	if len(s.at) != maxSentRecently {
+		t.Errorf("%d kept, want %d", len(s.at), maxSentRecently)
+	}
+}

@@ -54,9 +54,11 @@ const (
 // looked for before the part is sent again: after an unknown outcome in this
 // process (begun remembers when the call began), and for a message the core
 // hands over as Recovered (a crash or a power loss may have cut an attempt
-// short, and the records are kept without waiting for the disk), for each
-// part in turn until one is not found. That keeps the synced writes per SMS
-// at none, and a power loss costs no repeat.
+// short, and the records are kept without waiting for the disk), or that
+// this process sent before (the store lost its mark: a PostgreSQL server
+// that crashed with synchronous_commit off, while this process lived), for
+// each part in turn until one is not found. That keeps the synced writes per
+// SMS at none, and a lost mark costs a list call, not a repeat.
 func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -74,10 +76,14 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if len(parts) == 0 {
 		parts = []string{""} // media only
 	}
+	look := recoveredSince(m)
+	if t, ok := c.sent.since(m.ID); ok && look.IsZero() {
+		look = t // sent by this process and handed over again: its mark was lost
+	}
 	// A record is written only after a part that is not the last, so a
 	// single SMS of this process's has none to read.
 	p := progress{Parts: len(parts)}
-	if len(parts) > 1 || m.Recovered {
+	if len(parts) > 1 || !look.IsZero() {
 		var err error
 		if p, err = c.loadProgress(ctx, m.ID, len(parts)); err != nil {
 			return "", err
@@ -86,7 +92,7 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if t, ok := c.begun.since(m.ID); ok && p.Pending.IsZero() {
 		p.Pending = t // the part whose call had no answer
 	}
-	look := recoveredSince(m)
+	began := time.Now()
 	for p.Sent < len(parts) {
 		var partMedia []string
 		if p.Sent == len(parts)-1 { // media go with the last part
@@ -109,6 +115,7 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 			zap.Int("part", p.Sent), zap.Int("parts", len(parts)))
 	}
 	c.finished(m.ID)
+	c.sent.note(m.ID, began)
 	return p.SID, nil
 }
 
@@ -303,7 +310,8 @@ func outcomeUnknown(err error, status int) bool {
 
 // reconcile looks for a message to the number to with the given body that
 // Twilio created since start (with a little room for clock skew), other than
-// skip. It returns its SID, or "" when there is none.
+// skip, and that has not failed (failedAtTwilio). It returns its SID, or ""
+// when there is none.
 //
 // It lists by To and From without Twilio's DateSent filter, which leaves out
 // messages that are still queued; Twilio lists newest first, and one page
@@ -326,6 +334,9 @@ func (c *Channel) reconcile(ctx context.Context, d destination, body string, sta
 		if m.Direction != "" && m.Direction != "outbound-api" {
 			continue
 		}
+		if failedAtTwilio(m.Status) { // did not reach the customer: not this message's send
+			continue
+		}
 		created, err := time.Parse(time.RFC1123Z, m.DateCreated)
 		if err != nil || created.Before(since) {
 			continue
@@ -333,6 +344,18 @@ func (c *Channel) reconcile(ctx context.Context, d destination, body string, sta
 		return m.SID, nil
 	}
 	return "", nil
+}
+
+// failedAtTwilio reports whether a listed message's status says it never
+// reached the customer. The reconcile skips those: a message that failed
+// that way and was sent again by an operator's retry must go out again,
+// not be matched with its failed first send.
+func failedAtTwilio(status string) bool {
+	switch status {
+	case "failed", "undelivered", "canceled":
+		return true
+	}
+	return false
 }
 
 // codeOptedOut is Twilio's error for a recipient who opted out of the sender.

@@ -41,6 +41,7 @@ type Channel struct {
 	progress    connector.SendProgress
 	ownProgress *connector.MemoryProgress // nil when the core keeps progress
 	begun       begun                     // calls whose outcome is not known yet
+	sent        sentRecently              // messages this process sent
 
 	metrics  *metrics
 	keywords *keywords

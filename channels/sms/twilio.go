@@ -92,6 +92,7 @@ type messageDoc struct {
 	Direction           string `json:"direction"`
 	DateCreated         string `json:"date_created"`
 	DateSent            string `json:"date_sent"`
+	Status              string `json:"status"`
 	NumMedia            string `json:"num_media"`
 	MessagingServiceSID string `json:"messaging_service_sid"`
 }
