@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/connectord/connectord/connector"
@@ -113,90 +112,4 @@ func (c *Channel) finished(id int64) {
 	if c.ownProgress != nil {
 		c.ownProgress.Drop(id)
 	}
-}
-
-// begun remembers, for the messages whose send is under way in this
-// process, when a call that may have reached Twilio unseen began (a timeout,
-// a broken connection), so that the next attempt looks before sending. It
-// is bounded: past maxBegun an older entry is dropped, which costs only that
-// message's look.
-type begun struct {
-	mu sync.Mutex
-	m  map[int64]time.Time
-}
-
-const maxBegun = 4096
-
-func (b *begun) note(id int64, at time.Time) {
-	if id == 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.m == nil {
-		b.m = make(map[int64]time.Time)
-	}
-	if _, ok := b.m[id]; !ok && len(b.m) >= maxBegun {
-		for old := range b.m {
-			delete(b.m, old)
-			break
-		}
-	}
-	b.m[id] = at
-}
-
-func (b *begun) since(id int64) (time.Time, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t, ok := b.m[id]
-	return t, ok
-}
-
-func (b *begun) drop(id int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.m, id)
-}
-
-// sentRecently remembers the last maxSentRecently messages this process
-// sent, and when their sending began: a message handed over again after
-// that lost its sent mark, which only the store can lose (see Send).
-// Oldest first out.
-type sentRecently struct {
-	mu    sync.Mutex
-	order []int64 // ring of ids, next at head
-	head  int
-	at    map[int64]time.Time
-}
-
-const maxSentRecently = 4096
-
-func (s *sentRecently) note(id int64, at time.Time) {
-	if id == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.at == nil {
-		s.at = make(map[int64]time.Time, maxSentRecently)
-		s.order = make([]int64, 0, maxSentRecently)
-	}
-	if _, ok := s.at[id]; ok {
-		return
-	}
-	if len(s.order) < maxSentRecently {
-		s.order = append(s.order, id)
-	} else {
-		delete(s.at, s.order[s.head])
-		s.order[s.head] = id
-		s.head = (s.head + 1) % maxSentRecently
-	}
-	s.at[id] = at
-}
-
-func (s *sentRecently) since(id int64) (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.at[id]
-	return t, ok
 }

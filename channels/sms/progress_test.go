@@ -476,23 +476,3 @@ func TestRetryAfterCarrierFailureSendsAgain(t *testing.T) {
 		})
 	}
 }
-
-// The ring of recent sends keeps the newest maxSentRecently, oldest out.
-func TestSentRecentlyBounded(t *testing.T) {
-	var s sentRecently
-	at := time.Unix(1000, 0)
-	for id := int64(1); id <= maxSentRecently+10; id++ {
-		s.note(id, at)
-	}
-	for _, tt := range []struct {
-		id   int64
-		want bool
-	}{{1, false}, {10, false}, {11, true}, {maxSentRecently + 10, true}} {
-		if _, ok := s.since(tt.id); ok != tt.want {
-			t.Errorf("since(%d) found %t, want %t", tt.id, ok, tt.want)
-		}
-	}
-	if len(s.at) != maxSentRecently {
-		t.Errorf("%d kept, want %d", len(s.at), maxSentRecently)
-	}
-}

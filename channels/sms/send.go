@@ -115,7 +115,9 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 			zap.Int("part", p.Sent), zap.Int("parts", len(parts)))
 	}
 	c.finished(m.ID)
-	c.sent.note(m.ID, began)
+	if _, again := c.sent.since(m.ID); !again { // the first send's start bounds every later look
+		c.sent.note(m.ID, began)
+	}
 	return p.SID, nil
 }
 

@@ -40,8 +40,11 @@ type Channel struct {
 	// store, or ownProgress when the channel is built without the core.
 	progress    connector.SendProgress
 	ownProgress *connector.MemoryProgress // nil when the core keeps progress
-	begun       begun                     // calls whose outcome is not known yet
-	sent        sentRecently              // messages this process sent
+	// begun: when a call began whose answer never came, by message, so
+	// that the next attempt looks before sending. sent: when the sending
+	// of each message this process sent began, so that one handed over
+	// again (the store lost its mark) is looked for too. See Send.
+	begun, sent *recentTimes
 
 	metrics  *metrics
 	keywords *keywords
@@ -118,6 +121,8 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		},
 		transport: t,
 		progress:  env.Progress,
+		begun:     newRecentTimes(maxRecentCalls),
+		sent:      newRecentTimes(maxRecentCalls),
 	}
 	if c.optOuts == nil {
 		c.optOuts = &memOptOuts{}
