@@ -391,35 +391,42 @@ func (v *Vendor) checkLost(ctx context.Context, c *chat, why string) bool {
 // that found it gone and returns ErrChatLost) is the only one to report it.
 // The event carries no session: the stored one may differ from c's newest
 // by cookies or seen ids, and the core ignores a lost report whose session
-// is not the stored one. Until it is stored, a Resume of the chat waits
-// (a retry), so that the core does not also learn of it from ErrChatLost
-// and open a second new chat. A report that does not get stored (Stop) is
-// made again by the next Resume, which finds the chat gone.
+// is not the stored one. From then on a Resume from a session naming the
+// chat waits (a retry) instead of reporting it again with ErrChatLost: the
+// core's next attempt reads the conversation again, whose session the
+// stored report replaced. A report that does not get stored (Stop) is made
+// again by the next Resume, which finds the chat gone.
 func (v *Vendor) reportLost(ctx context.Context, c *chat, reason string) {
 	chatID, _ := c.ids()
 	v.mu.Lock()
-	v.reporting[c.id] = chatID
+	v.reported[c.id] = chatID
 	v.mu.Unlock()
-	defer func() {
-		v.mu.Lock()
-		delete(v.reporting, c.id)
-		v.mu.Unlock()
-	}()
 	if !v.drop(c) {
+		v.forgetReported(c.id, chatID)
 		return
 	}
 	err := v.deliver(ctx, connector.Event{ConversationID: c.id, Type: connector.EventLost, Reason: reason})
 	if err != nil {
+		v.forgetReported(c.id, chatID)
 		c.log.Info("xima lost chat not reported", zap.String("error", connector.RedactError(err)))
 	}
 }
 
-// beingReported reports whether chat chatID of conversation id is being
-// reported lost right now.
-func (v *Vendor) beingReported(id int64, chatID string) bool {
+// reportedLost reports whether chat chatID of conversation id is being
+// reported lost, or was.
+func (v *Vendor) reportedLost(id int64, chatID string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.reporting[id] == chatID
+	return v.reported[id] == chatID
+}
+
+// forgetReported drops the conversation's reported chat if it is chatID.
+func (v *Vendor) forgetReported(id int64, chatID string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.reported[id] == chatID {
+		delete(v.reported, id)
+	}
 }
 
 // saveSession stores the chat's session on its own (an EventSession).

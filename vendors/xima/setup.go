@@ -47,10 +47,11 @@ type Vendor struct {
 
 	mu    sync.Mutex
 	chats map[int64]*chat
-	// reporting names, by conversation, the chat whose EventLost is being
-	// committed (reportLost).
-	reporting map[int64]string
-	started   bool
+	// reported names, by conversation, the chat whose EventLost is being
+	// committed or was (reportLost), until the conversation has a chat
+	// again or ends.
+	reported map[int64]string
+	started  bool
 	// stopped is set under mu with Stop, so that register, which checks it
 	// under mu, adds no chat to chats once Stop began.
 	stopped bool
@@ -78,7 +79,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		progress = connector.NewMemoryProgress(maxMemProgress)
 	}
 	v := &Vendor{name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
-		group: connector.NewGroup(), chats: map[int64]*chat{}, reporting: map[int64]string{}}
+		group: connector.NewGroup(), chats: map[int64]*chat{}, reported: map[int64]string{}}
 	// REST calls: one per busy conversation at once, and at most maxSenders
 	// still-here calls, share http_connections per host.
 	v.restHTTP = &http.Client{Transport: connector.NewTransport(connector.TransportOptions{
@@ -216,6 +217,7 @@ func (v *Vendor) register(ch *chat, firstStillHere time.Time) bool {
 	}
 	old := v.chats[ch.id]
 	v.chats[ch.id] = ch
+	delete(v.reported, ch.id)
 	v.mu.Unlock()
 	if old != nil {
 		v.retire(old)

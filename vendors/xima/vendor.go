@@ -151,6 +151,9 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
 	var j *jar
+	v.mu.Lock()
+	delete(v.reported, c.ID)
+	v.mu.Unlock()
 	if ch := v.take(c.ID); ch != nil {
 		j = ch.jar
 	} else {
@@ -184,8 +187,8 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if err != nil {
 		return fmt.Errorf("xima session unusable (%v): %w", err, connector.ErrChatLost)
 	}
-	if v.beingReported(c.ID, st.Chat) {
-		return fmt.Errorf("xima chat %s: its loss is being reported", st.Chat)
+	if v.reportedLost(c.ID, st.Chat) {
+		return fmt.Errorf("xima chat %s: its loss is reported", st.Chat)
 	}
 	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()

@@ -294,8 +294,35 @@ func TestSendRetryAndLost(t *testing.T) {
 	if h.v.chat(c.ID) != nil {
 		t.Error("the lost chat is still live")
 	}
-	if err := h.send(h.v, c, 10, "again"); !errors.Is(err, connector.ErrChatLost) {
-		t.Errorf("the next send: %v, want ErrChatLost", err)
+	// The next send on the stale session tells the core nothing new: when
+	// the send reported the loss, ErrChatLost again (nothing was reported
+	// otherwise); when the poll did, a retry (the core's next attempt reads
+	// the conversation that report changed).
+	err = h.send(h.v, c, 10, "again")
+	lost := len(h.sink.of(c.ID, connector.EventLost))
+	switch {
+	case err == nil || connector.IsPermanent(err):
+		t.Errorf("the next send: %v, want ErrChatLost or a retry", err)
+	case errors.Is(err, connector.ErrChatLost) && lost != 0:
+		t.Errorf("the next send: ErrChatLost after %d EventLost", lost)
+	}
+}
+
+// The poll reports a lost chat first and its EventLost is stored; a send
+// that still holds the old session then waits for the core to read the
+// conversation again (a retry) rather than report the same loss a second
+// time with ErrChatLost.
+func TestSendAfterLostReported(t *testing.T) {
+	h := newHarness(t, ximatest.Config{}, nil)
+	c, id := h.open()
+	h.srv.Forget(id)
+	h.sink.waitType(t, c.ID, connector.EventLost)
+	err := h.send(h.v, c, 9, "still there?")
+	if err == nil || errors.Is(err, connector.ErrChatLost) || connector.IsPermanent(err) {
+		t.Errorf("send on the reported chat's session: %v, want a retry", err)
+	}
+	if n := len(h.sink.of(c.ID, connector.EventLost)); n != 1 {
+		t.Errorf("%d EventLost, want 1", n)
 	}
 }
 
