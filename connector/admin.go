@@ -133,7 +133,9 @@ func (d *Daemon) serveConversation(w http.ResponseWriter, r *http.Request) {
 		d.apiError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ConversationDetail{Conversation: viewConversation(c), Messages: viewMessages(ms)})
+	omitted := max(0, len(ms)-maxDetailMessages)
+	writeJSON(w, http.StatusOK, ConversationDetail{Conversation: viewConversation(c),
+		Messages: viewMessages(ms[omitted:]), MessagesOmitted: omitted})
 }
 
 func (d *Daemon) serveEnd(w http.ResponseWriter, r *http.Request) {

@@ -374,3 +374,26 @@ func TestAdminTokenOnDaemon(t *testing.T) {
 		}
 	}
 }
+
+// A conversation's detail carries its newest 1,000 messages, oldest first,
+// and counts the older ones it leaves out: one very long conversation does
+// not make an answer of any size.
+func TestAdminConversationDetailBounded(t *testing.T) {
+	w := newAdminWorld(t, "")
+	for i := range 1005 {
+		w.receive(alice, "SM"+strconv.Itoa(i), "line "+strconv.Itoa(i))
+	}
+	c := w.conversationOf(alice)
+	all := w.messages(c.ID)
+	code, body := w.call("GET", "/api/v1/conversations/"+strconv.FormatInt(c.ID, 10))
+	if code != http.StatusOK {
+		t.Fatalf("GET the conversation: %d %s", code, body)
+	}
+	d := decode[connector.ConversationDetail](t, body)
+	if len(d.Messages) != 1000 || d.MessagesOmitted != len(all)-1000 {
+		t.Fatalf("%d messages and %d omitted of %d", len(d.Messages), d.MessagesOmitted, len(all))
+	}
+	if first, last := d.Messages[0].ID, d.Messages[999].ID; first != all[len(all)-1000].ID || last != all[len(all)-1].ID {
+		t.Errorf("messages %d..%d, want the newest: %d..%d", first, last, all[len(all)-1000].ID, all[len(all)-1].ID)
+	}
+}

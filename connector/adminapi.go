@@ -131,8 +131,15 @@ type ConversationList struct {
 // by id) and the answer of POST .../end (without).
 type ConversationDetail struct {
 	Conversation ConversationView `json:"conversation"`
-	Messages     []MessageView    `json:"messages,omitempty"`
+	// Messages are the newest maxDetailMessages, oldest first;
+	// MessagesOmitted counts the older ones left out.
+	Messages        []MessageView `json:"messages,omitempty"`
+	MessagesOmitted int           `json:"messages_omitted,omitempty"`
 }
+
+// maxDetailMessages bounds the messages in a conversation's detail, so
+// that one very long conversation cannot make an answer of any size.
+const maxDetailMessages = 1000
 
 // MessageDetail is the answer of POST /api/v1/messages/{id}/retry.
 type MessageDetail struct {

@@ -114,6 +114,9 @@ func renderConversation(w io.Writer, d connector.ConversationDetail, now time.Ti
 	}
 	fmt.Fprintf(w, "created\t%s (%s ago)\n", c.CreatedAt.Local().Format(time.DateTime), since(c.CreatedAt, now))
 	fmt.Fprintf(w, "\nMSG\tTIME\tTO\tKIND\tSTATE\tTEXT\n")
+	if d.MessagesOmitted > 0 {
+		fmt.Fprintf(w, "\t\t\t\t\t(%d older messages not shown)\n", d.MessagesOmitted)
+	}
 	for _, m := range d.Messages {
 		state := string(m.State)
 		if m.Reason != "" {
