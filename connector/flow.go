@@ -114,6 +114,7 @@ func (r *Router) markSent(ctx context.Context, c *Conversation, m *Message, remo
 	if err != nil {
 		return fmt.Errorf("%w: mark sent: %w", errStopping, err)
 	}
+	r.sent.add(m.ID)
 	adapter := r.adapterOf(c, m)
 	r.metrics.MessagesOut.WithLabelValues(adapter).Inc()
 	if !m.CreatedAt.IsZero() {

@@ -171,10 +171,12 @@ type Message struct {
 	UpdatedAt time.Time
 	// Recovered is set by the core on the message it hands a Send, and never
 	// stored: the message was waiting when this process started, or in a
-	// conversation this instance took over. An earlier process may have
-	// begun sending it, and what it kept without waiting for the disk (the
-	// sent mark, LazyProgress records) may have been lost with a power loss,
-	// so a channel that can look at the destination looks before sending.
+	// conversation this instance took over, or this process sent it and the
+	// store no longer says so. An earlier attempt may have reached the
+	// destination, and what was kept without waiting for the disk (the sent
+	// mark, LazyProgress records) may have been lost with a power loss or a
+	// database server's crash, so a channel that can look at the destination
+	// looks before sending.
 	Recovered bool
 }
 

@@ -45,8 +45,11 @@ type Router struct {
 	// recovered holds the ids of messages that were in the outbox at start
 	// and not yet tried: their crash count is checked first (poison.go).
 	recovered map[int64]bool
-	limiters  map[int64]*rate.Limiter // per conversation, to the customer
-	toldBusy  map[int64]bool          // held by the channel's cap, customer told
+	// sent holds the last messages this process sent (recent.go): one
+	// handed to a lane again goes to its adapter as Recovered.
+	sent     *recentIDs
+	limiters map[int64]*rate.Limiter // per conversation, to the customer
+	toldBusy map[int64]bool          // held by the channel's cap, customer told
 	// carried holds the conversations whose vendor chat this process has
 	// resumed or opened: a chat stored by another process (an earlier run,
 	// or an instance that died) is resumed before anything else is sent
@@ -133,7 +136,7 @@ func NewRouter(rc RouterConfig) (*Router, error) {
 		channels: map[string]Channel{}, vendors: map[string]Vendor{},
 		stopCh: make(chan struct{}), queued: map[queuedKey]bool{},
 		recovered: map[int64]bool{}, limiters: map[int64]*rate.Limiter{}, toldBusy: map[int64]bool{}, carried: map[int64]bool{}, deferrals: map[int64]int{},
-		lanes: NewLanes(LanesOptions[laneKey]{}),
+		lanes: NewLanes(LanesOptions[laneKey]{}), sent: newRecentIDs(maxSentRemembered),
 	}
 	r.live.Store(&routerSettings{cfg: rc.Conversation, notices: ts, vendorOf: rc.VendorFor})
 	return r, nil
@@ -498,7 +501,7 @@ func (r *Router) deliver(ctx context.Context, m *Message, stale bool) (again boo
 		}
 		if err == nil {
 			m = cur
-			err = r.safeAttempt(ctx, conv, withRecovered(m, recovered))
+			err = r.safeAttempt(ctx, conv, withRecovered(m, recovered || r.sent.has(m.ID)))
 		}
 		if err == nil || ctx.Err() != nil || errors.Is(err, errStopping) {
 			return

@@ -435,3 +435,53 @@ func TestRecoveredOnlyFromOutboxAtStart(t *testing.T) {
 		t.Errorf("the outbox's message after the restart was not Recovered: %v", seen)
 	}
 }
+
+// A message this process sent whose mark the store lost (a database server
+// that crashed with its commits not yet on disk) and that is queued again
+// goes to its adapter as Recovered, so that one that can look at the
+// destination does before sending it again.
+func TestRecoveredWhenMarkLost(t *testing.T) {
+	var mu sync.Mutex
+	var sends []bool
+	var first atomic.Int64
+	h := newHarness(t, func(h *harness) {
+		h.vendor.send = func(m *connector.Message) error {
+			if m.Text == "hello" {
+				first.CompareAndSwap(0, m.ID)
+				mu.Lock()
+				sends = append(sends, m.Recovered)
+				mu.Unlock()
+			}
+			return nil
+		}
+		h.wrap = func(s connector.Store) connector.Store { return &losingMark{Store: s, lose: &first} }
+	})
+	h.inbound(alice, "SM1", "hello")
+	h.toAgent.wait(t, 1, 5*time.Second)
+	m, err := h.store.Message(context.Background(), first.Load())
+	if err != nil || m.State != connector.DeliveryStored {
+		t.Fatalf("the message after its lost mark: %+v, %v", m, err)
+	}
+	h.router.Wake(context.Background(), m.ConversationID)
+	waitFor(t, "the second send", func() bool { mu.Lock(); defer mu.Unlock(); return len(sends) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if sends[0] || !sends[1] {
+		t.Errorf("Recovered on the first and second send: %v, want false then true", sends)
+	}
+}
+
+// losingMark is a store that forgets the first MarkSent of message *lose,
+// as a crashed database server forgets a commit it had not synced.
+type losingMark struct {
+	connector.Store
+	lose *atomic.Int64
+	lost atomic.Bool
+}
+
+func (s *losingMark) MarkSent(ctx context.Context, id int64, remoteID string) error {
+	if id == s.lose.Load() && s.lost.CompareAndSwap(false, true) {
+		return nil
+	}
+	return s.Store.MarkSent(ctx, id, remoteID)
+}

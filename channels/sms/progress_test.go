@@ -422,9 +422,10 @@ func TestSendProgressThroughCore(t *testing.T) {
 }
 
 // TestSendAgainAfterLostMark: a message this process sent is handed over
-// again (its sent mark was lost by the store while the process lived): the
-// channel finds it at Twilio and answers the same SID instead of sending it
-// twice; a long one, part by part.
+// again (its sent mark was lost by the store while the process lived), as
+// Recovered, which the core sets (TestRecoveredWhenMarkLost): the channel
+// finds it at Twilio and answers the same SID instead of sending it twice;
+// a long one, part by part.
 func TestSendAgainAfterLostMark(t *testing.T) {
 	for _, m := range []*connector.Message{text(7, "your table is ready"), longHTML(8)} {
 		t.Run(fmt.Sprint(m.ID), func(t *testing.T) {
@@ -434,7 +435,7 @@ func TestSendAgainAfterLostMark(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := len(w.twilio.Sent())
-			again, err := w.ch.Send(context.Background(), customerNumber, m)
+			again, err := w.ch.Send(context.Background(), customerNumber, recovered(m))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,10 +6,10 @@ import (
 )
 
 // recentTimes maps message ids to a time, for the last max ids noted: the
-// oldest note goes first once there are more. The channel keeps two: when a
-// call whose answer never came began (begun), and when the sending of each
-// message it sent began (sent). Forgetting an entry costs only a look at
-// Twilio that then does not happen, so the bound is safe.
+// oldest note goes first once there are more. The channel keeps in one when
+// each call whose answer never came began (begun). Forgetting an entry
+// costs only a look at Twilio that then does not happen, so the bound is
+// safe.
 type recentTimes struct {
 	mu   sync.Mutex
 	max  int

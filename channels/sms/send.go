@@ -54,11 +54,10 @@ const (
 // looked for before the part is sent again: after an unknown outcome in this
 // process (begun remembers when the call began), and for a message the core
 // hands over as Recovered (a crash or a power loss may have cut an attempt
-// short, and the records are kept without waiting for the disk), or that
-// this process sent before (the store lost its mark: a PostgreSQL server
-// that crashed with synchronous_commit off, while this process lived), for
-// each part in turn until one is not found. That keeps the synced writes per
-// SMS at none, and a lost mark costs a list call, not a repeat.
+// short, or the store lost a mark or a record, which are kept without
+// waiting for the disk), for each part in turn until one is not found. That
+// keeps the synced writes per SMS at none, and a lost mark costs a list
+// call, not a repeat.
 func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -77,9 +76,6 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 		parts = []string{""} // media only
 	}
 	look := recoveredSince(m)
-	if t, ok := c.sent.since(m.ID); ok && look.IsZero() {
-		look = t // sent by this process and handed over again: its mark was lost
-	}
 	// A record is written only after a part that is not the last, so a
 	// single SMS of this process's has none to read.
 	p := progress{Parts: len(parts)}
@@ -92,7 +88,6 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 	if t, ok := c.begun.since(m.ID); ok && p.Pending.IsZero() {
 		p.Pending = t // the part whose call had no answer
 	}
-	began := time.Now()
 	for p.Sent < len(parts) {
 		var partMedia []string
 		if p.Sent == len(parts)-1 { // media go with the last part
@@ -115,9 +110,6 @@ func (c *Channel) Send(ctx context.Context, to string, m *connector.Message) (st
 			zap.Int("part", p.Sent), zap.Int("parts", len(parts)))
 	}
 	c.finished(m.ID)
-	if _, again := c.sent.since(m.ID); !again { // the first send's start bounds every later look
-		c.sent.note(m.ID, began)
-	}
 	return p.SID, nil
 }
 

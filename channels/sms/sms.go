@@ -41,10 +41,8 @@ type Channel struct {
 	progress    connector.SendProgress
 	ownProgress *connector.MemoryProgress // nil when the core keeps progress
 	// begun: when a call began whose answer never came, by message, so
-	// that the next attempt looks before sending. sent: when the sending
-	// of each message this process sent began, so that one handed over
-	// again (the store lost its mark) is looked for too. See Send.
-	begun, sent *recentTimes
+	// that the next attempt looks before sending (see Send).
+	begun *recentTimes
 
 	metrics  *metrics
 	keywords *keywords
@@ -122,7 +120,6 @@ func New(env connector.ChannelEnv) (*Channel, error) {
 		transport: t,
 		progress:  env.Progress,
 		begun:     newRecentTimes(maxRecentCalls),
-		sent:      newRecentTimes(maxRecentCalls),
 	}
 	if c.optOuts == nil {
 		c.optOuts = &memOptOuts{}
