@@ -58,14 +58,7 @@ func TestDemoSlackEndAndAgain(t *testing.T) {
 		thread + "connectord: The earlier chat here had ended, so this starts a new one.",
 		thread + `Alice: Thanks, I got: "again".`,
 	}
-	at := 0
-	for _, w := range want {
-		i := strings.Index(got[at:], w)
-		if i < 0 {
-			t.Fatalf("output lacks %q after byte %d:\n%s", w, at, got)
-		}
-		at += i + len(w)
-	}
+	inOrder(t, got, want)
 	if strings.Contains(got, "end chat\".") {
 		t.Errorf("the end keyword reached the operator:\n%s", got)
 	}
@@ -103,6 +96,12 @@ func TestDemoCustomerChannel(t *testing.T) {
 		"): Hi, I'm Dana from Example Co.",
 		"): echo: is it insured?\n",
 	}
+	inOrder(t, got, want)
+}
+
+// inOrder fails unless got holds each of want, in that order.
+func inOrder(t *testing.T, got string, want []string) {
+	t.Helper()
 	at := 0
 	for _, w := range want {
 		i := strings.Index(got[at:], w)
