@@ -23,3 +23,8 @@ func BenchmarkRecordInbound(b *testing.B) {
 func BenchmarkRelaySerial(b *testing.B) {
 	sqlstoretest.BenchRelaySerial(b, open(b, dbPath(b)))
 }
+
+// BenchmarkOptedOut: the opt-out check every relayed SMS makes.
+func BenchmarkOptedOut(b *testing.B) {
+	sqlstoretest.BenchOptedOut(b, open(b, dbPath(b)))
+}
