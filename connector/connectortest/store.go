@@ -32,6 +32,8 @@ import (
 //     finds nothing; conversation ids are not reused either;
 //   - Stats.Conversations and OpenCounts equal a real count after any mix of
 //     writes, purges included.
+//   - OptedOut sees every SetOptOut that returned nil, under concurrent
+//     writes too, and none that failed.
 //
 // That a store which cannot write fails Ping is not expressible here (how
 // to make a store unwritable depends on the store); each store tests it.

@@ -1,6 +1,9 @@
 package connectortest
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/connectord/connectord/connector"
@@ -8,6 +11,8 @@ import (
 
 var optOutTests = []storeTest{
 	{"OptOutPerPair", testOptOutPerPair},
+	{"OptOutFailedWriteChangesNothing", testOptOutFailedWrite},
+	{"OptOutSeenOnReturn", testOptOutSeenOnReturn},
 	{"LastReceived", testLastReceived},
 }
 
@@ -53,6 +58,56 @@ func testOptOutPerPair(f *fixture) {
 	f.setOptOut(chSMS, us, alice, false)
 	if f.optedOut(chSMS, us, alice) {
 		f.t.Error("still opted out after opting back in")
+	}
+}
+
+// A SetOptOut that fails (its context canceled) leaves the answer as it
+// was, either way.
+func testOptOutFailedWrite(f *fixture) {
+	const us = "+15551230000"
+	canceled, cancel := context.WithCancel(f.ctx)
+	cancel()
+	if err := f.s.SetOptOut(canceled, chSMS, us, alice, true); err == nil {
+		f.t.Fatal("SetOptOut with a canceled context succeeded")
+	}
+	if f.optedOut(chSMS, us, alice) {
+		f.t.Error("opted out by a SetOptOut that failed")
+	}
+	f.setOptOut(chSMS, us, alice, true)
+	if err := f.s.SetOptOut(canceled, chSMS, us, alice, false); err == nil {
+		f.t.Fatal("SetOptOut with a canceled context succeeded")
+	}
+	if !f.optedOut(chSMS, us, alice) {
+		f.t.Error("opted back in by a SetOptOut that failed")
+	}
+}
+
+// Every OptedOut after a SetOptOut returned sees it, while other customers
+// opt out and in at the same time (their writes share transactions).
+func testOptOutSeenOnReturn(f *fixture) {
+	const us, customers, rounds = "+15551230000", 8, 6
+	var wg sync.WaitGroup
+	for c := range customers {
+		customer := fmt.Sprintf("+1555999%04d", c)
+		wg.Go(func() {
+			for r := range rounds {
+				out := r%2 == 0
+				if err := f.s.SetOptOut(f.ctx, chSMS, us, customer, out); err != nil {
+					f.t.Errorf("SetOptOut(%s, %v): %v", customer, out, err)
+					return
+				}
+				if got, err := f.s.OptedOut(f.ctx, chSMS, us, customer); err != nil || got != out {
+					f.t.Errorf("OptedOut(%s) right after SetOptOut(%v) = %v, %v", customer, out, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for c := range customers { // the last round opted each back in
+		if customer := fmt.Sprintf("+1555999%04d", c); f.optedOut(chSMS, us, customer) {
+			f.t.Errorf("%s opted out after opting back in", customer)
+		}
 	}
 }
 

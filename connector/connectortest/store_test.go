@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ var mutants = map[string]string{
 	"list-ignores-vendor":  "ListConversationsFilters",
 	"stuck-ignores-age":    "ListConversationsStuck",
 	"retry-unchecked":      "RetryMessage",
+	"optout-failed-writes": "OptOutFailedWriteChangesNothing",
+	"optout-stale-reads":   "OptOutSeenOnReturn",
 }
 
 func TestSuiteCatchesBrokenStores(t *testing.T) {
@@ -85,6 +88,7 @@ func TestMutant(t *testing.T) {
 type broken struct {
 	*sqlite.Store
 	mutant string
+	seen   sync.Map // "optout-stale-reads": the first answer OptedOut gave for each key
 }
 
 func (b *broken) RecordInbound(ctx context.Context, in connector.Inbound, vendor string) (connector.InboundResult, error) {
@@ -201,4 +205,25 @@ func (b *broken) RetryMessage(ctx context.Context, id int64) (*connector.Message
 		return nil, err
 	}
 	return b.Store.RetryMessage(ctx, id)
+}
+
+func (b *broken) SetOptOut(ctx context.Context, channel, sender, customer string, out bool) error {
+	if b.mutant == "optout-failed-writes" && ctx.Err() != nil {
+		// Written all the same, and reported as failed.
+		if err := b.Store.SetOptOut(context.WithoutCancel(ctx), channel, sender, customer, out); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+	return b.Store.SetOptOut(ctx, channel, sender, customer, out)
+}
+
+func (b *broken) OptedOut(ctx context.Context, channel, sender, customer string) (bool, error) {
+	out, err := b.Store.OptedOut(ctx, channel, sender, customer)
+	if b.mutant != "optout-stale-reads" || err != nil {
+		return out, err
+	}
+	// A cache that no write updates: the first answer, forever.
+	first, _ := b.seen.LoadOrStore(channel+"\x00"+sender+"\x00"+customer, out)
+	return first.(bool), nil
 }

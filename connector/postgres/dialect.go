@@ -43,7 +43,8 @@ func dialect() *sqlstore.Dialect {
 		// transaction, so the pooled connection goes back as it came.
 		LazyTx: "SET LOCAL synchronous_commit = off",
 		// Several instances may write the database: no cache of
-		// conversations (CacheConversations) could stay exact.
+		// conversations or opt-outs (CacheConversations, CacheOptOuts)
+		// could stay exact.
 		MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(migrationLock)),
 	}
 }

@@ -41,6 +41,8 @@ func dialect() *sqlstore.Dialect {
 		// Only this process writes the file (the writer is its one writing
 		// connection), so the writer can keep a cache of conversations exact.
 		CacheConversations: true,
+		// Likewise its copy of opt_outs, read for every relayed SMS.
+		CacheOptOuts: true,
 	}
 }
 

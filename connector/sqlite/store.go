@@ -75,6 +75,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	d := dialect()
 	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, d), ckp: ckp}
 	s.Store = sqlstore.New(d, s.w, s.rdb, "")
+	if err := sqlstore.Load(ctx, s.Store); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -71,6 +71,11 @@ type Dialect struct {
 	// by the writer: only for an engine whose database no other process
 	// writes (not a server that several instances share).
 	CacheConversations bool
+	// CacheOptOuts serves Store.OptedOut from a copy of opt_outs in memory,
+	// which Store.Load fills when the store opens and the writer keeps
+	// exact: only for an engine whose database no other process writes.
+	// Its memory grows with the opted-out rows, not with the customers.
+	CacheOptOuts bool
 	// BatchTimeout bounds one batch's transaction (0: unbounded), so that a
 	// server that stops answering fails the batch instead of holding every
 	// writer's caller forever.

@@ -23,16 +23,22 @@ func (s *Store) SetOptOut(ctx context.Context, channel, sender, customer string,
 		if err != nil {
 			return fmt.Errorf("record opt-out of %s: %w", channel, err)
 		}
+		tx.optOutChanged(channel, sender, customer, out)
 		return nil
 	})
 }
 
 // OptedOut reports whether customer opted out of messages from sender on
-// channel and has not opted back in.
+// channel and has not opted back in. With Dialect.CacheOptOuts it reads
+// the writer's set, not the database: the SMS channel asks for every
+// message it relays, either way.
 func (s *Store) OptedOut(ctx context.Context, channel, sender, customer string) (bool, error) {
 	db, err := s.reader()
 	if err != nil {
 		return false, err
+	}
+	if set := s.w.optOuts; set != nil {
+		return set.has(channel, sender, customer), nil
 	}
 	var one int
 	err = db.QueryRowContext(ctx, s.q.optedOut, channel, sender, customer).Scan(&one)
@@ -43,6 +49,37 @@ func (s *Store) OptedOut(ctx context.Context, channel, sender, customer string) 
 		return false, fmt.Errorf("read opt-out on %s: %w", channel, err)
 	}
 	return true, nil
+}
+
+// Load fills what s keeps in memory from the database: with
+// Dialect.CacheOptOuts, every row of opt_outs, read as a stream. The
+// engine calls it once, after New and before the store is handed out, so
+// that no write runs meanwhile (a function, not a method, so that the
+// engine's Store does not offer it); it does nothing for a dialect that
+// caches nothing.
+func Load(ctx context.Context, s *Store) error {
+	set := s.w.optOuts
+	if set == nil {
+		return nil
+	}
+	rows, err := s.read.QueryContext(ctx, s.q.allOptOuts)
+	if err != nil {
+		return fmt.Errorf("%s: load opt-outs: %w", s.d.Name, err)
+	}
+	defer rows.Close()
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for rows.Next() {
+		c := optOutChange{out: true}
+		if err := rows.Scan(&c.pair.channel, &c.pair.sender, &c.customer); err != nil {
+			return fmt.Errorf("%s: load opt-outs: %w", s.d.Name, err)
+		}
+		set.set(c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: load opt-outs: %w", s.d.Name, err)
+	}
+	return nil
 }
 
 // LastReceived returns the source id and receive time of the channel's

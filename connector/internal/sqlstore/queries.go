@@ -32,7 +32,7 @@ type queries struct {
 	// apply.go
 	waitingCount, moveWaiting, lastMessageID, updateConversation, insertMessage, failPending string
 	// optout.go
-	optOut, optIn, optedOut, lastReceived string
+	optOut, optIn, optedOut, allOptOuts, lastReceived string
 	// admin.go
 	listConversations, listOpen, listStuck, recentFailures, retryMessage string
 }
@@ -143,9 +143,10 @@ func newQueries(d *Dialect) *queries {
 		WHERE conversation_id = ? AND direction = 'to_agent' AND state = 'stored' AND kind != 'end'
 		RETURNING ` + sqlrow.MessageColumns,
 
-		optOut:   `INSERT INTO opt_outs (channel, sender, customer, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		optIn:    `DELETE FROM opt_outs WHERE channel = ? AND sender = ? AND customer = ?`,
-		optedOut: `SELECT 1 FROM opt_outs WHERE channel = ? AND sender = ? AND customer = ?`,
+		optOut:     `INSERT INTO opt_outs (channel, sender, customer, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		optIn:      `DELETE FROM opt_outs WHERE channel = ? AND sender = ? AND customer = ?`,
+		optedOut:   `SELECT 1 FROM opt_outs WHERE channel = ? AND sender = ? AND customer = ?`,
+		allOptOuts: `SELECT channel, sender, customer FROM opt_outs`,
 		// Ids grow with time: the newest customer message has the greatest.
 		lastReceived: `SELECT source_id, created_at FROM messages{index messages_received}
 		WHERE channel = ? AND direction = 'to_agent' AND source_id != '' ORDER BY id DESC LIMIT 1`,
@@ -173,7 +174,7 @@ func (q *queries) all() []*string {
 		&q.openOf, &q.inboundDuplicate, &q.createConversation, &q.touchInbound,
 		&q.outboundTaken, &q.outboundKey, &q.outboundTarget, &q.createOutboundConversation,
 		&q.waitingCount, &q.moveWaiting, &q.lastMessageID, &q.updateConversation, &q.insertMessage, &q.failPending,
-		&q.optOut, &q.optIn, &q.optedOut, &q.lastReceived,
+		&q.optOut, &q.optIn, &q.optedOut, &q.allOptOuts, &q.lastReceived,
 		&q.listConversations, &q.listOpen, &q.listStuck, &q.recentFailures, &q.retryMessage,
 	}
 }

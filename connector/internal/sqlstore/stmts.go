@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 
 	"github.com/connectord/connectord/connector"
@@ -26,6 +27,9 @@ type Tx struct {
 	// touched are the conversations the batch changed, in order: the writer
 	// updates its cache with them around the commit (see convCache).
 	touched []touched
+	// optOuts are the changes the batch made to opt_outs, in order: the
+	// writer applies them to its set once the batch commits (see optOutSet).
+	optOuts []optOutChange
 }
 
 // touched is a conversation a batch changed: row is the conversation as
@@ -56,6 +60,20 @@ func (t *Tx) touchRow(c *connector.Conversation) {
 	if t.w.cache != nil {
 		t.touched = append(t.touched, touched{id: c.ID, row: cloneConversation(c)})
 	}
+}
+
+// optOutChanged records that the transaction wrote (out) or deleted the
+// opt_outs row of customer, sender and channel. Every statement that
+// changes opt_outs calls it: a change left out would leave the writer's set
+// wrong until the store is opened again.
+func (t *Tx) optOutChanged(channel, sender, customer string, out bool) {
+	if t.w.optOuts == nil {
+		return
+	}
+	if out { // the set may keep them: not a caller's substrings of a larger buffer
+		channel, sender, customer = strings.Clone(channel), strings.Clone(sender), strings.Clone(customer)
+	}
+	t.optOuts = append(t.optOuts, optOutChange{pair: optOutPair{channel, sender}, customer: customer, out: out})
 }
 
 func (w *Writer) newTx(tx *sql.Tx) *Tx {

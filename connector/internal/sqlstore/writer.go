@@ -51,6 +51,9 @@ type Writer struct {
 	// cache serves Conversation from memory, nil unless
 	// Dialect.CacheConversations; the writer keeps it exact.
 	cache *convCache
+	// optOuts serves OptedOut from memory, nil unless Dialect.CacheOptOuts;
+	// the writer keeps it exact.
+	optOuts *optOutSet
 
 	transactions       atomic.Uint64
 	writes             atomic.Uint64
@@ -77,6 +80,9 @@ func NewWriter(db *sql.DB, d *Dialect) *Writer {
 	}
 	if d.CacheConversations {
 		w.cache = newConvCache(convCacheSize)
+	}
+	if d.CacheOptOuts {
+		w.optOuts = newOptOutSet()
 	}
 	go w.run()
 	return w
@@ -278,12 +284,12 @@ func (w *Writer) runBatch(ctx context.Context, batch []*request, synced, savepoi
 			}
 			continue
 		}
-		n := len(tx.touched)
+		n, m := len(tx.touched), len(tx.optOuts)
 		if errs[i], err = runSavepoint(ctx, tx, r.op); err == nil && w.d.StorageFailure(errs[i]) {
 			err = errs[i]
 		}
 		if errs[i] != nil {
-			tx.touched = tx.touched[:n] // undone with its savepoint
+			tx.touched, tx.optOuts = tx.touched[:n], tx.optOuts[:m] // undone with its savepoint
 		}
 		if err != nil {
 			sqlTx.Rollback() //nolint:errcheck // the batch failed already
@@ -300,6 +306,7 @@ func (w *Writer) runBatch(ctx context.Context, batch []*request, synced, savepoi
 	if err != nil {
 		return nil, false, fmt.Errorf("commit: %w", err)
 	}
+	w.optOuts.apply(tx.optOuts) // committed: before any caller hears back
 	return errs, false, nil
 }
 
