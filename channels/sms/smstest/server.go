@@ -145,6 +145,12 @@ const (
 	defaultLoopWindow  = 30 * time.Second
 	// webhookTimeout is how long Twilio waits for a webhook's answer.
 	webhookTimeout = 15 * time.Second
+	// idleConnsPerHost is how many connections to one receiver the fake keeps
+	// for its next webhooks and status callbacks. Go's default keeps two, so
+	// at hundreds of callbacks a second most connections would serve one
+	// request and close, and the receiver would pay for connection churn
+	// that Twilio's pooled senders do not cause.
+	idleConnsPerHost = 256
 )
 
 // New starts a Server listening on cfg.Addr (by default a free loopback port).
@@ -158,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:         cfg,
 		url:         "http://" + ln.Addr().String(),
-		client:      &http.Client{Transport: &http.Transport{}, Timeout: webhookTimeout},
+		client:      &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: idleConnsPerHost}, Timeout: webhookTimeout},
 		ctx:         ctx,
 		cancel:      cancel,
 		bySID:       make(map[string]*message),

@@ -1,8 +1,15 @@
 package smstest
 
 import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,5 +245,56 @@ func TestCloseIsIdempotentAndStopsWork(t *testing.T) {
 	}
 	if n := len(s.Sent()); n != 1 {
 		t.Errorf("after Close, Sent has %d messages, want 1", n)
+	}
+}
+
+// TestWebhooksReuseConnections: rounds of webhooks posted at once to one
+// receiver reuse the connections of the rounds before, beyond Go's
+// default of two kept per host, as Twilio's pooled senders do.
+func TestWebhooksReuseConnections(t *testing.T) {
+	const inFlight, rounds = 64, 5
+	var (
+		opened  atomic.Int64
+		mu      sync.Mutex
+		arrived *sync.WaitGroup // this round's requests that reached the handler
+		release chan struct{}   // closed once they all did
+	)
+	hook := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		a, rel := arrived, release
+		mu.Unlock()
+		a.Done()
+		<-rel // every round holds inFlight requests at once
+	}))
+	hook.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	hook.Start()
+	t.Cleanup(hook.Close)
+	s := start(t, Config{})
+	for range rounds {
+		mu.Lock()
+		arrived, release = new(sync.WaitGroup), make(chan struct{})
+		arrived.Add(inFlight)
+		a, rel := arrived, release
+		mu.Unlock()
+		var posted sync.WaitGroup
+		for i := range inFlight {
+			posted.Go(func() {
+				code, err := s.PostWebhook(context.Background(), hook.URL+"/sms", url.Values{"Body": {strconv.Itoa(i)}})
+				if err != nil || code != http.StatusOK {
+					t.Errorf("PostWebhook: %d, %v", code, err)
+				}
+			})
+		}
+		a.Wait()
+		close(rel)
+		posted.Wait()
+	}
+	// The first round opens inFlight connections; the next ones need none.
+	if n := opened.Load(); n > inFlight {
+		t.Errorf("%d rounds of %d webhooks at once opened %d connections, want %d", rounds, inFlight, n, inFlight)
 	}
 }
