@@ -3,16 +3,19 @@ package whoson
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -29,6 +32,18 @@ const readLimit = 4 << 20
 const (
 	maxBacklogEvents = 256
 	maxBacklogBytes  = 1 << 20
+)
+
+// Sizes of a socket's buffers. A chat is idle nearly all its life, and every
+// chat holds a socket, so what a socket keeps while idle decides how many
+// chats a process holds: the read buffer is only big enough for a frame
+// header or a control frame (a data frame of any size is read straight into
+// a pooled frame buffer), and write buffers are borrowed from a pool for
+// the time of one write. A command longer than writeBufferSize goes out as
+// several frames of one message, which the protocol allows.
+const (
+	readBufferSize  = 256
+	writeBufferSize = 16 << 10
 )
 
 // conn is one WebSocket to the Chat API. It has no goroutine of its own:
@@ -52,9 +67,14 @@ type conn struct {
 	written atomic.Uint64 // frames written
 	acked   atomic.Uint64 // frames the server has read: written before an answered ping
 
+	pings atomic.Uint64 // numbers the pings; a pong carries its ping's number back
+	pongs chan uint64   // the newest pong's number, for ping; holds at most one
+
 	keep      *keepalive // pings the socket while it is open
 	closing   chan struct{}
 	closeOnce sync.Once
+	readEnded chan struct{} // closed when the reader met the end of the socket
+	endOnce   sync.Once
 }
 
 // dial opens a socket within ctx and hands it to the vendor's keepalive.
@@ -62,21 +82,55 @@ type conn struct {
 func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, v.cfg.URL, &websocket.DialOptions{
-		HTTPClient: v.client,
-		HTTPHeader: http.Header{"User-Agent": {v.cfg.UserAgent}},
-	})
+	ws, _, err := v.dialer.DialContext(ctx, v.target.url, v.target.header)
 	if err != nil {
-		// The library's error quotes the url, which may carry credentials.
+		// The library's error may quote the url, which may carry credentials.
 		return nil, connector.Redacted(fmt.Errorf("dial whoson: %w", err))
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{ws: ws, log: log, bufs: &v.bufs, closing: make(chan struct{}), keep: v.keep}
+	c := &conn{ws: ws, log: log, bufs: &v.bufs, pongs: make(chan uint64, 1),
+		closing: make(chan struct{}), readEnded: make(chan struct{}), keep: v.keep}
+	ws.SetPongHandler(c.pong)
 	if !v.keep.add(c) {
 		c.close()
 		return nil, errStopped
 	}
 	return c, nil
+}
+
+// dialTarget is where and how every socket of a vendor is opened.
+type dialTarget struct {
+	url    string      // the configured url without its userinfo
+	header http.Header // the handshake's headers
+}
+
+// newDialTarget takes a user and password in the url (ws://user:pass@host)
+// out into an Authorization header, as an HTTP client would: the WebSocket
+// library refuses a url that carries them.
+func newDialTarget(cfg *settings) (dialTarget, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return dialTarget{}, fmt.Errorf("whoson url: %w", connector.Redacted(err))
+	}
+	h := http.Header{"User-Agent": {cfg.UserAgent}}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+		u.User = nil
+	}
+	return dialTarget{url: u.String(), header: h}, nil
+}
+
+// newDialer is the vendor's one dialer for every socket.
+func newDialer(cfg *settings) *websocket.Dialer {
+	return &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		TLSClientConfig:  cfg.tls,
+		HandshakeTimeout: cfg.ConnectTimeout,
+		ReadBufferSize:   readBufferSize,
+		WriteBufferSize:  writeBufferSize,
+		WriteBufferPool:  &sync.Pool{},
+	}
 }
 
 // maxPooledBuf bounds the frame buffers kept for reuse: one that grew past
@@ -108,8 +162,11 @@ func (c *conn) putBuf(b *bytes.Buffer) {
 // socket (the library cannot abandon a read otherwise). Only one goroutine
 // at a time may call it.
 func (c *conn) next(ctx context.Context) (*bytes.Buffer, error) {
+	if ctx.Done() != nil {
+		defer context.AfterFunc(ctx, c.close)()
+	}
 	c.reads.Add(1)
-	b, err := c.read(ctx)
+	b, err := c.read()
 	c.reads.Add(1)
 	if err != nil {
 		select {
@@ -118,13 +175,14 @@ func (c *conn) next(ctx context.Context) (*bytes.Buffer, error) {
 		default:
 		}
 		c.err = err
+		c.endOnce.Do(func() { close(c.readEnded) })
 		return nil, err
 	}
 	return b, nil
 }
 
-func (c *conn) read(ctx context.Context) (*bytes.Buffer, error) {
-	_, r, err := c.ws.Reader(ctx)
+func (c *conn) read() (*bytes.Buffer, error) {
+	_, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
 	}
@@ -143,20 +201,82 @@ func (c *conn) send(ctx context.Context, cmd command) error {
 }
 
 // sendCounted writes one command frame and returns the socket's count of
-// frames written, this one included.
+// frames written, this one included. ctx ending during the write drops the
+// socket: a frame cut short leaves nothing on it worth keeping.
 func (c *conn) sendCounted(ctx context.Context, cmd command) (uint64, error) {
 	buf := c.getBuf()
-	defer c.putBuf(buf) // Write has copied it out
+	defer c.putBuf(buf) // the write has copied it out
 	if err := json.NewEncoder(buf).Encode(cmd); err != nil {
 		return 0, fmt.Errorf("encode %s: %w", cmd.Command, err)
 	}
 	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n")) // Encode ends a value with one
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("send %s: %w", cmd.Command, err)
+	}
+	deadline, _ := ctx.Deadline() // none is zero: no deadline
+	c.ws.SetWriteDeadline(deadline)
+	stop := context.AfterFunc(ctx, c.close)
+	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	stop()
+	if err != nil {
 		return 0, fmt.Errorf("send %s: %w", cmd.Command, err)
 	}
 	return c.written.Add(1), nil
+}
+
+// ping sends a ping and waits, within ctx, for its pong, which the reader
+// takes (see pong): without a reader no pong is seen.
+func (c *conn) ping(ctx context.Context) error {
+	n := c.pings.Add(1)
+	var payload [8]byte
+	binary.BigEndian.PutUint64(payload[:], n)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, payload[:], deadline); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	for {
+		select {
+		case got := <-c.pongs:
+			if got == n {
+				return nil
+			}
+			// A late pong of an earlier ping: this one's is still to come.
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.readEnded:
+			return fmt.Errorf("ping: %w", c.endErr())
+		case <-c.closing:
+			return net.ErrClosed
+		}
+	}
+}
+
+// endErr is why the reader ended; only after readEnded is closed.
+func (c *conn) endErr() error { return c.err }
+
+// pong is the library's pong handler, called by the reader: it passes the
+// pong's number to ping, replacing one ping never took.
+func (c *conn) pong(appData string) error {
+	if len(appData) != 8 {
+		return nil // not ours: this side sends 8-byte pings only
+	}
+	n := binary.BigEndian.Uint64([]byte(appData))
+	for {
+		select {
+		case c.pongs <- n:
+			return nil
+		default:
+		}
+		select {
+		case <-c.pongs: // a stale number no ping waits for
+		default:
+		}
+	}
 }
 
 // close drops the socket at once; a read under way returns. It is
@@ -165,18 +285,35 @@ func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		c.keep.remove(c)
 		close(c.closing)
-		c.ws.CloseNow()
+		c.ws.Close() // the TCP connection only: no close frame
 	})
 }
 
+// closeWait bounds how long a graceful close waits for the server's close
+// frame once ours is written.
+const closeWait = 5 * time.Second
+
 // closeGracefully sends a close frame and waits for the server's, so that
 // commands written just before reach it; when ctx ends first it drops the
-// socket at once. The close handshake runs in g, so that Stop waits for it.
+// socket at once. The chat's reader takes the server's close frame (the
+// library answers it); without one, the wait ends after closeWait. The
+// close handshake runs in g, so that Stop waits for it.
 func (c *conn) closeGracefully(ctx context.Context, g *connector.Group) {
 	done := make(chan struct{})
-	if !g.Go(func(context.Context) {
+	if !g.Go(func(gctx context.Context) {
 		defer close(done)
-		c.ws.Close(websocket.StatusNormalClosure, "")
+		frame := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		if err := c.ws.WriteControl(websocket.CloseMessage, frame, time.Now().Add(closeWait)); err != nil {
+			return
+		}
+		t := time.NewTimer(closeWait)
+		defer t.Stop()
+		select {
+		case <-c.readEnded:
+		case <-c.closing:
+		case <-gctx.Done():
+		case <-t.C:
+		}
 	}) {
 		c.close()
 		return

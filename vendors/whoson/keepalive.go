@@ -12,8 +12,8 @@ import (
 )
 
 // maxPinging bounds the pings awaiting their pong at once, across every
-// socket of the vendor: each waits on a short-lived goroutine (the library's
-// Ping returns only with the pong), so this bounds those goroutines. A
+// socket of the vendor: each waits on a short-lived goroutine (conn.ping
+// returns only with the pong), so this bounds those goroutines. A
 // healthy socket answers within a round trip, so few wait at a time; when
 // the network between us and WhosOn dies without a reset, every ping waits
 // the whole interval, and this many at a time find their sockets dead: 4096
@@ -160,7 +160,7 @@ func (k *keepalive) ping(ctx context.Context, c *conn) {
 	defer func() { <-k.slots }()
 	written, reads := c.written.Load(), c.reads.Load()
 	pctx, cancel := context.WithTimeout(ctx, k.interval)
-	err := c.ws.Ping(pctx)
+	err := c.ping(pctx)
 	cancel()
 	k.mu.Lock()
 	if st := k.conns[c]; st != nil {
@@ -181,5 +181,5 @@ func (k *keepalive) ping(ctx context.Context, c *conn) {
 	default:
 		c.log.Warn("whoson ping failed, dropping the socket", zap.Error(err))
 	}
-	c.ws.CloseNow()
+	c.ws.Close()
 }

@@ -1,6 +1,7 @@
 package whoson
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,8 +63,8 @@ func parseSession(raw json.RawMessage) (sessionState, error) {
 var errDone = errors.New("whoson chat socket no longer needed")
 
 // session is one conversation's chat: its socket and the goroutine that
-// reads it, reconnecting under connector.Supervise. Events reach the sink
-// from that one goroutine, in arrival order.
+// reads it, reconnecting under connector.Supervise. Events reach the sink in
+// arrival order, from a goroutine that runs while there are some (inbox).
 type session struct {
 	v       *Vendor
 	id      int64
@@ -323,12 +324,16 @@ func (s *session) isEnding() bool {
 }
 
 // pump dispatches backlog, then frames from c, until the socket drops (true)
-// or the chat is over or ctx ends (false). The chat has no other
-// goroutine: this one reads the socket (and so takes the pongs of the
-// keepalive's pings) and hands each event to the sink.
+// or the chat is over or ctx ends (false). This goroutine reads the socket
+// (and so takes the pongs of the keepalive's pings); the events go to the
+// sink from a goroutine of their own (inbox), in order, which lives only
+// while there are events to hand over. Handing one over runs deep through
+// the core and its store, and a goroutine's stack keeps the size it grew
+// to: so the reader, which waits all the idle life of a chat, stays small.
 func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
+	in := &inbox{}
 	for _, ev := range backlog {
-		if !s.dispatch(ctx, ev) {
+		if !s.enqueue(ctx, c, in, frame{ev: ev}) {
 			return false
 		}
 	}
@@ -337,6 +342,9 @@ func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 		// for as long as the chat is idle. stop drops the socket instead.
 		buf, err := c.next(context.Background())
 		if err != nil {
+			if in.wait() {
+				return false // the chat is over: that dropped the socket
+			}
 			// The vendor's Stop drops every socket, maybe before ctx ends:
 			// not a drop to reconnect from.
 			if ctx.Err() != nil || s.halted.Load() || s.v.group.Stopped() {
@@ -347,20 +355,135 @@ func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 			s.hmu.Unlock()
 			return true
 		}
-		ev, err := decodeEvent(buf.Bytes()) // copies what it keeps
-		n := buf.Len()
-		c.putBuf(buf)
-		if err != nil {
-			s.log.Warn("skipping malformed whoson frame", zap.Error(err), zap.Int("bytes", n))
-			continue
-		}
-		if s.isEnding() {
-			continue
-		}
-		if !s.dispatch(ctx, ev) {
+		if !s.enqueue(ctx, c, in, frame{buf: buf}) {
 			return false
 		}
 	}
+}
+
+// maxQueued and maxQueuedBytes bound the frames read ahead of their
+// dispatch: past either the reader waits until they are handed over, so
+// that a slow store slows the socket down instead of filling memory.
+const (
+	maxQueued      = 64
+	maxQueuedBytes = 1 << 20
+)
+
+// frame is one event for dispatch: still to decode (buf, a frame buffer of
+// the socket), or decoded (ev, from the handshake's backlog). Decoding is
+// left to the dispatching goroutine: it runs deep too.
+type frame struct {
+	buf *bytes.Buffer
+	ev  event
+}
+
+// inbox holds one socket's events between its reader and their dispatch.
+type inbox struct {
+	mu      sync.Mutex
+	events  []frame
+	bytes   int           // of the buffers in events
+	running bool          // a goroutine is dispatching events
+	over    bool          // a dispatch found the chat over
+	idle    chan struct{} // closed when the running goroutine returns
+}
+
+// enqueue hands ev to the inbox's goroutine, starting one if none runs; false
+// when the chat is over (the rest is not dispatched) or the vendor stops.
+func (s *session) enqueue(ctx context.Context, c *conn, in *inbox, f frame) bool {
+	in.mu.Lock()
+	if in.over {
+		in.mu.Unlock()
+		if f.buf != nil {
+			c.putBuf(f.buf)
+		}
+		return false
+	}
+	in.events = append(in.events, f)
+	if f.buf != nil {
+		in.bytes += f.buf.Len()
+	}
+	full := len(in.events) >= maxQueued || in.bytes >= maxQueuedBytes
+	if !in.running {
+		in.running, in.idle = true, make(chan struct{})
+		if !s.v.group.Go(func(context.Context) { s.dispatchAll(ctx, c, in) }) {
+			in.running, in.over = false, true
+			in.mu.Unlock()
+			return false
+		}
+	}
+	in.mu.Unlock()
+	if full {
+		return !in.wait()
+	}
+	return true
+}
+
+// dispatchAll dispatches the inbox's events in order until it is empty. When
+// one finds the chat over, the rest are dropped and so is the socket, which
+// ends its reader, as a failure to hand an event over always did.
+func (s *session) dispatchAll(ctx context.Context, c *conn, in *inbox) {
+	for {
+		in.mu.Lock()
+		if len(in.events) == 0 || in.over {
+			for _, f := range in.events { // dropped: the chat is over
+				if f.buf != nil {
+					c.putBuf(f.buf)
+				}
+			}
+			in.events, in.bytes = nil, 0 // an idle chat keeps no array of past events
+			in.running = false
+			close(in.idle)
+			in.mu.Unlock()
+			return
+		}
+		f := in.events[0]
+		in.events[0] = frame{}
+		in.events = in.events[1:]
+		if f.buf != nil {
+			in.bytes -= f.buf.Len()
+		}
+		in.mu.Unlock()
+		ev, ok := s.decode(c, f)
+		if !ok || s.isEnding() {
+			continue
+		}
+		if !s.dispatch(ctx, ev) {
+			in.mu.Lock()
+			in.over = true
+			in.mu.Unlock()
+			c.close()
+		}
+	}
+}
+
+// decode returns f's event, giving its buffer back; false for a malformed
+// frame, which is logged and skipped.
+func (s *session) decode(c *conn, f frame) (event, bool) {
+	if f.buf == nil {
+		return f.ev, true
+	}
+	ev, err := decodeEvent(f.buf.Bytes()) // copies what it keeps
+	n := f.buf.Len()
+	c.putBuf(f.buf)
+	if err != nil {
+		s.log.Warn("skipping malformed whoson frame", zap.Error(err), zap.Int("bytes", n))
+		return event{}, false
+	}
+	return ev, true
+}
+
+// wait waits until every queued event is dispatched, and reports whether
+// one found the chat over.
+func (in *inbox) wait() bool {
+	in.mu.Lock()
+	running, idle := in.running, in.idle
+	in.mu.Unlock()
+	if running {
+		<-idle
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.over
 }
 
 // dispatch handles one event; false means the chat is over.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -33,7 +33,8 @@ type Vendor struct {
 	cfg    *settings
 	log    *zap.Logger
 	sink   connector.EventSink
-	client *http.Client
+	dialer *websocket.Dialer // one for every socket; it keeps no connection
+	target dialTarget
 	// progress keeps how many parts of a split message were written: the
 	// core's store, or a bounded one in memory when built without the core.
 	// Records are left for the core to drop once the message is recorded
@@ -79,16 +80,13 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if progress == nil {
 		progress = connector.NewMemoryProgress(maxMemProgress)
 	}
+	target, err := newDialTarget(cfg) // parseConfig checked the url already
+	if err != nil {
+		return nil, err
+	}
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
-		// One client for every socket of the vendor. A socket upgraded to a
-		// WebSocket leaves the transport's pool for good (the caller owns the
-		// connection), so the pool only ever holds connections of refused
-		// upgrades: the default idle limits fit, whatever the number of chats.
-		client: &http.Client{Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg.tls,
-			TLSHandshakeTimeout: cfg.ConnectTimeout,
-		}},
+		dialer: newDialer(cfg), target: target,
 		group: connector.NewGroup(), sessions: map[int64]*session{}, lost: map[int64]string{}, probeEvery: probeInterval,
 	}
 	v.keep = newKeepalive(cfg.PingInterval, v.group)
@@ -130,7 +128,6 @@ func (v *Vendor) Start(ctx context.Context) error {
 // next start) and waits for every goroutine, within ctx. It tolerates a
 // vendor that was never started.
 func (v *Vendor) Stop(ctx context.Context) error {
-	defer v.client.CloseIdleConnections()
 	if err := v.group.Stop(ctx); err != nil {
 		return fmt.Errorf("whoson %w", err)
 	}
