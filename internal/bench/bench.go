@@ -70,11 +70,12 @@ func runOnce(ctx context.Context, o Options, k int, convs []int, progress func(s
 		r.Knee = knee(r.Steps)
 	}
 	for _, n := range convs {
-		var profile string
+		var profiles footprintProfiles
 		if o.Profile != "" {
-			profile = filepath.Join(o.Profile, fmt.Sprintf("restart-%d-run%d.pprof", n, k))
+			profiles.restart = filepath.Join(o.Profile, fmt.Sprintf("restart-%d-run%d.pprof", n, k))
+			profiles.heap = filepath.Join(o.Profile, fmt.Sprintf("heap-%d-run%d.pprof", n, k))
 		}
-		f, err := measureFootprint(ctx, o.Dir, o.Binary, n, profile, progress)
+		f, err := measureFootprint(ctx, o.Dir, o.Binary, n, profiles, progress)
 		if err != nil {
 			return r, fmt.Errorf("footprint of %d conversations: %w", n, err)
 		}

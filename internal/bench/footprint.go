@@ -14,6 +14,8 @@ type footprintResult struct {
 	BaseRSS           int64         // the fresh daemon's VmRSS, bytes
 	RSSPerConv        float64       // VmRSS growth per conversation, bytes
 	GoroutinesPerConv float64       // go_goroutines growth per conversation
+	HeapPerConv       float64       // go_memstats_heap_inuse_bytes growth per conversation
+	StackPerConv      float64       // go_memstats_stack_inuse_bytes growth per conversation
 	FDs               int           // the daemon's open files with N conversations
 	FakeGoroutines    float64       // this process's goroutines per chat (the fakes)
 	Open              time.Duration // to open all N (webhooks to chats at WhosOn, outbox empty)
@@ -22,14 +24,22 @@ type footprintResult struct {
 	ResumedChats      int           // how many chats were resumed (N unless the wait ran out)
 }
 
+// footprintProfiles are where measureFootprint writes the daemon's profiles;
+// none is taken when empty.
+type footprintProfiles struct {
+	restart string // CPU, during the restart
+	heap    string // heap, with the n conversations open
+}
+
 // measureFootprint opens n conversations on a fresh daemon, measures what
 // they cost, then SIGKILLs and restarts it and times the way back.
 //
-// With profilePath set, the restart's CPU profile is written there, for as
-// many seconds as a restart of n chats took on a 2-core machine.
-func measureFootprint(ctx context.Context, parent, binary string, n int, profilePath string, progress func(string)) (footprintResult, error) {
+// With profiles set, the loaded daemon's heap profile is written, and the
+// restart's CPU profile, for as many seconds as a restart of n chats took on
+// a 2-core machine.
+func measureFootprint(ctx context.Context, parent, binary string, n int, profiles footprintProfiles, progress func(string)) (footprintResult, error) {
 	res := footprintResult{N: n}
-	w, err := newWorld(parent, binary, profilePath != "")
+	w, err := newWorld(parent, binary, profiles.restart != "" || profiles.heap != "")
 	if err != nil {
 		return res, err
 	}
@@ -56,8 +66,16 @@ func measureFootprint(ctx context.Context, parent, binary string, n int, profile
 	}
 	res.RSSPerConv = float64(loaded.rss-base.rss) / float64(n)
 	res.GoroutinesPerConv = (loaded.goroutines - base.goroutines) / float64(n)
+	res.HeapPerConv = (loaded.heap - base.heap) / float64(n)
+	res.StackPerConv = (loaded.stack - base.stack) / float64(n)
 	res.FDs = loaded.fds
 	res.FakeGoroutines = float64(runtime.NumGoroutine()-fakeBase) / float64(n)
+	if profiles.heap != "" {
+		// After the figures: fetching a profile makes garbage of its own.
+		if err := w.fetch(ctx, profiles.heap, "/debug/pprof/heap", 30*time.Second); err != nil {
+			return res, fmt.Errorf("heap profile: %w", err)
+		}
+	}
 
 	progress(fmt.Sprintf("SIGKILL and restart with %d conversations", n))
 	w.proc.kill()
@@ -69,8 +87,8 @@ func measureFootprint(ctx context.Context, parent, binary string, n int, profile
 	}
 	w.proc = d
 	var prof *profile
-	if profilePath != "" {
-		prof = w.profileStart(ctx, profilePath, 1+n/2000)
+	if profiles.restart != "" {
+		prof = w.profileStart(ctx, profiles.restart, 1+n/2000)
 	}
 	if res.Ready, err = d.waitReady(ctx, w.client, began, 10*time.Minute); err != nil {
 		return res, err
@@ -120,9 +138,10 @@ func waitResumed(ctx context.Context, w *world, n int, within time.Duration) int
 
 // usage is the daemon's footprint at one moment.
 type usage struct {
-	rss        int64
-	goroutines float64
-	fds        int
+	rss         int64
+	goroutines  float64
+	heap, stack float64 // the Go runtime's in-use heap spans and stacks, bytes
+	fds         int
 }
 
 func (w *world) footprint(ctx context.Context) (usage, error) {
@@ -132,6 +151,8 @@ func (w *world) footprint(ctx context.Context) (usage, error) {
 		return u, err
 	}
 	u.goroutines = m.get("go_goroutines")
+	u.heap = m.get("go_memstats_heap_inuse_bytes")
+	u.stack = m.get("go_memstats_stack_inuse_bytes")
 	if u.rss, err = rssBytes(w.proc.pid); err != nil {
 		return u, err
 	}

@@ -53,19 +53,27 @@ func (w *world) profileStart(ctx context.Context, path string, secs int) *profil
 }
 
 func (w *world) fetchProfile(ctx context.Context, path string, secs int) error {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", w.admin, secs)
+	endpoint := fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs)
+	if err := w.fetch(ctx, path, endpoint, time.Duration(secs)*time.Second+30*time.Second); err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
+	return nil
+}
+
+// fetch writes what the admin listener answers at endpoint to path.
+func (w *world) fetch(ctx context.Context, path, endpoint string, timeout time.Duration) error {
+	url := "http://" + w.admin + endpoint
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: time.Duration(secs)*time.Second + 30*time.Second}
-	resp, err := client.Do(req)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
-		return fmt.Errorf("CPU profile: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CPU profile: %s answered %s", url, resp.Status)
+		return fmt.Errorf("%s answered %s", url, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -73,7 +81,7 @@ func (w *world) fetchProfile(ctx context.Context, path string, secs int) error {
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
-		return fmt.Errorf("CPU profile: %w", err)
+		return err
 	}
 	return f.Close()
 }

@@ -60,6 +60,8 @@ func (r runResult) figures() []figure {
 		add(p+"base RSS", "MiB", float64(f.BaseRSS)/(1<<20))
 		add(p+"RSS per conversation", "KiB", f.RSSPerConv/1024)
 		add(p+"goroutines per conversation", "count", f.GoroutinesPerConv)
+		add(p+"Go heap in use per conversation", "KiB", f.HeapPerConv/1024)
+		add(p+"Go stacks per conversation", "KiB", f.StackPerConv/1024)
 		add(p+"open fds", "count", float64(f.FDs))
 		add(p+"fake goroutines per chat", "count", f.FakeGoroutines)
 		add(p+"time to open all", "s", f.Open.Seconds())
