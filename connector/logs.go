@@ -88,3 +88,39 @@ func newLogDropped() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "connectord_log_lines_dropped_total",
 		Help: "Log lines left out by sampling (repeats of one message beyond 10 a second), by level."}, []string{"level"})
 }
+
+// LightWith returns log with fields added to every line it writes. Unlike
+// log.With it encodes them with each line instead of once ahead: With keeps
+// an encoded copy, about 1 KiB with its buffer, for the logger's whole
+// life, which a logger kept per idle conversation multiplies by every
+// conversation. Lines are as With would write them; use it for loggers kept
+// per conversation, which write rarely.
+func LightWith(log *zap.Logger, fields ...zap.Field) *zap.Logger {
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return fieldsCore{Core: c, fields: fields}
+	}))
+}
+
+// fieldsCore adds fields to each entry it writes (LightWith).
+type fieldsCore struct {
+	zapcore.Core
+	fields []zapcore.Field
+}
+
+func (c fieldsCore) With(fs []zapcore.Field) zapcore.Core {
+	return fieldsCore{Core: c.Core, fields: append(c.fields[:len(c.fields):len(c.fields)], fs...)}
+}
+
+// Check asks the wrapped core, so that its level and sampling decide, and
+// then has the entry written through c, which adds the fields.
+func (c fieldsCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Core.Check(e, nil) == nil {
+		return ce
+	}
+	return ce.AddCore(e, c)
+}
+
+func (c fieldsCore) Write(e zapcore.Entry, fs []zapcore.Field) error {
+	all := make([]zapcore.Field, 0, len(c.fields)+len(fs))
+	return c.Core.Write(e, append(append(all, c.fields...), fs...))
+}

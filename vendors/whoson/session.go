@@ -106,7 +106,7 @@ type heldLine struct {
 // log, when not nil, already names the conversation.
 func (v *Vendor) newSession(id int64, st sessionState, leave bool, log *zap.Logger) *session {
 	if log == nil {
-		log = v.log.With(zap.Int64("conversation", id))
+		log = connector.LightWith(v.log, zap.Int64("conversation", id))
 	}
 	s := &session{v: v, id: id, done: make(chan struct{}), firstUp: make(chan struct{}),
 		lost: make(chan struct{}), log: log, state: st, leave: leave,

@@ -60,7 +60,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 	if old := v.take(c.ID); old != nil {
 		old.stop()
 	}
-	log := v.log.With(zap.Int64("conversation", c.ID))
+	log := connector.LightWith(v.log, zap.Int64("conversation", c.ID))
 	st := sessionState{Cookie: newCookie()}
 	cn, info, _, err := v.connect(ctx, log, st.Cookie, "")
 	if err != nil {
@@ -222,7 +222,7 @@ func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m 
 }
 
 func (v *Vendor) leaveOnNewSocket(ctx context.Context, c *connector.Conversation, lm leftMessage) error {
-	log := v.log.With(zap.Int64("conversation", c.ID))
+	log := connector.LightWith(v.log, zap.Int64("conversation", c.ID))
 	st, err := parseSession(c.Session)
 	if err != nil || st.Cookie == "" {
 		st.Cookie = newCookie()
