@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
+	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/internal/sqlrow"
 	"github.com/connectord/connectord/connector/internal/sqlstore"
 )
@@ -47,5 +49,42 @@ func TestOptedOutReadsNoDatabase(t *testing.T) {
 	}
 	if n := reads.n.Load(); n != 0 {
 		t.Errorf("OptedOut ran %d queries on the read pool, want none", n)
+	}
+}
+
+// TestOpenConversationsWarmCache: a starting router lists the open
+// conversations and then reads each one again to resume its chat; the list
+// leaves them cached, so those reads cost no query.
+func TestOpenConversationsWarmCache(t *testing.T) {
+	ctx := context.Background()
+	s, path := openInternal(t)
+	const n = 5
+	for i := range n {
+		in := connector.Inbound{Channel: "sms.main", Customer: fmt.Sprint("+1555000000", i), SourceID: fmt.Sprint("SM", i), Text: "hi"}
+		if _, err := s.RecordInbound(ctx, in, "whoson.main"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	reads := &countingReads{Queryer: s.rdb}
+	s.Store = sqlstore.New(dialect(), s.w, reads, "")
+	open, err := s.OpenConversations(ctx)
+	if err != nil || len(open) != n {
+		t.Fatalf("OpenConversations: %d, %v; want %d", len(open), err, n)
+	}
+	listed := reads.n.Load()
+	for _, c := range open {
+		got, err := s.Conversation(ctx, c.ID)
+		if err != nil || got.Customer != c.Customer {
+			t.Errorf("Conversation(%d) = %+v, %v; want %s's", c.ID, got, err, c.Customer)
+		}
+	}
+	if q := reads.n.Load() - listed; q != 0 {
+		t.Errorf("reading the %d listed conversations ran %d queries, want none", n, q)
 	}
 }

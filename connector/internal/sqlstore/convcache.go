@@ -91,6 +91,26 @@ func (c *convCache) endRead(id int64, ticket uint64, conv *connector.Conversatio
 	}
 }
 
+// endListRead is endRead for a read of many rows: it caches each of convs
+// that did not change since the read started, while there is room (a list
+// evicts nothing: the reads of delivery decide what stays), and ends the
+// read.
+func (c *convCache) endListRead(ticket uint64, convs []*connector.Conversation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conv := range convs {
+		if _, ok := c.entries[conv.ID]; !ok && len(c.entries) >= c.max {
+			break
+		}
+		if c.fresh(conv.ID, ticket) {
+			c.entries[conv.ID] = cloneConversation(conv)
+		}
+	}
+	if c.inFlight--; c.inFlight == 0 {
+		clear(c.recent)
+	}
+}
+
 // fresh reports whether a read of id that started at ticket may be cached:
 // no commit changed id since. Called with mu held.
 func (c *convCache) fresh(id int64, ticket uint64) bool {

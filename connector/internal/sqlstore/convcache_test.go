@@ -190,3 +190,22 @@ func TestConversationWritesAreKnown(t *testing.T) {
 		}
 	}
 }
+
+// TestConvCacheListRead: a list read caches what no commit changed since it
+// started, and evicts nothing for room.
+func TestConvCacheListRead(t *testing.T) {
+	c := newConvCache(3)
+	c.endRead(9, c.startRead(), conv(9, "nine"))
+	ticket := c.startRead()
+	c.hold([]touched{{id: 2}})
+	c.release([]touched{{id: 2}}, true)
+	c.endListRead(ticket, []*connector.Conversation{conv(1, "one"), conv(2, "two"), conv(3, "three"), conv(4, "four")})
+	for id, want := range map[int64]string{1: "one", 2: "", 3: "three", 4: "", 9: "nine"} {
+		if got := cached(c, id); got != want {
+			t.Errorf("conversation %d: cached %q, want %q", id, got, want)
+		}
+	}
+	if len(c.recent) != 0 || c.inFlight != 0 {
+		t.Errorf("left recent %v, %d in flight", c.recent, c.inFlight)
+	}
+}

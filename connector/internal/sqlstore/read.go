@@ -34,12 +34,25 @@ func (s *Store) Conversation(ctx context.Context, id int64) (*connector.Conversa
 }
 
 // OpenConversations returns every conversation not ended, by id; in a shared
-// store, only those this instance owns.
+// store, only those this instance owns. With Dialect.CacheConversations
+// they are cached as they are read, as far as there is room: a starting
+// router reads each of them again to resume its chat.
 func (s *Store) OpenConversations(ctx context.Context) ([]*connector.Conversation, error) {
 	db, err := s.reader()
 	if err != nil {
 		return nil, err
 	}
+	cache := s.w.cache
+	if cache == nil {
+		return s.openConversations(ctx, db)
+	}
+	ticket := cache.startRead()
+	convs, err := s.openConversations(ctx, db)
+	cache.endListRead(ticket, convs) // nil when the read failed
+	return convs, err
+}
+
+func (s *Store) openConversations(ctx context.Context, db sqlrow.Queryer) ([]*connector.Conversation, error) {
 	if s.owner != "" {
 		return sqlrow.ScanConversations(db.QueryContext(ctx, s.q.ownedOpen, s.owner))
 	}
