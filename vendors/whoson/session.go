@@ -74,7 +74,8 @@ type session struct {
 	lost    chan struct{}    // closed once a reconnect found the chat gone
 	status  connector.Status // the chat socket's health, kept by Supervise
 
-	wantsConn atomic.Bool // the chat needs a socket (Health counts it)
+	wantsConn atomic.Bool  // the chat needs a socket (Health counts it)
+	lastSent  atomic.Int64 // the last message written whole (send)
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // ends run; set by start
@@ -594,11 +595,22 @@ type outLine struct {
 	seq  uint64 // conn's write count once written; 0 while being written
 }
 
-// send writes m's parts that have not been written yet, recording each in
-// the send-progress store before the next is written, so that a retry, in
-// this process or after a restart, does not repeat them. It does not wait
-// for the server: a line the socket swallows is written again after the
-// reconnect (resend).
+// send writes m's parts that have not been written yet, recording each but
+// the last in the send-progress store before the next is written, so that a
+// retry, in this process or after a restart, does not repeat them. It does
+// not wait for the server: a line the socket swallows is written again after
+// the reconnect (resend).
+//
+// The last part needs no record in the store: once it is written the send
+// succeeds and the core's sent mark follows at once, committed the same way
+// as a record would be (lazily). A retry in this process of a message
+// written whole is told by the session's lastSent: the core sends a
+// conversation's messages in order and retries one before the next.
+// So only a split message, or one the core hands over as Recovered (it may
+// have been under way in an earlier process), can have a record to look for,
+// and a single line costs neither a read nor a write. What this gives up: a
+// crash of the process between the last part's write and the commit of the
+// core's mark writes that part again after the restart.
 func (s *session) send(ctx context.Context, m *connector.Message) error {
 	parts := splitText(visitorText(m), maxLine)
 	if len(parts) == 0 {
@@ -613,13 +625,22 @@ func (s *session) send(ctx context.Context, m *connector.Message) error {
 	s.mu.Lock()
 	chat := s.state.ChatUID
 	s.mu.Unlock()
-	from, err := s.partsSent(ctx, m.ID, chat, len(parts))
-	if err != nil {
-		return err
+	if m.ID != 0 && s.lastSent.Load() == m.ID {
+		return nil // written whole already: a retry of a send whose success was not seen
+	}
+	from := 0
+	if len(parts) > 1 || m.Recovered {
+		if from, err = s.partsSent(ctx, m.ID, chat, len(parts)); err != nil {
+			return err
+		}
 	}
 	for i := from; i < len(parts); i++ {
 		if err := s.writeLine(ctx, c, sid, parts[i]); err != nil {
 			return err
+		}
+		if i+1 == len(parts) {
+			s.lastSent.Store(m.ID)
+			break
 		}
 		if err := s.saveSent(ctx, m.ID, sendRecord{Chat: chat, Parts: len(parts), Sent: i + 1}); err != nil {
 			return err
