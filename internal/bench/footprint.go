@@ -72,7 +72,7 @@ func measureFootprint(ctx context.Context, parent, binary string, n int, profile
 	res.FakeGoroutines = float64(runtime.NumGoroutine()-fakeBase) / float64(n)
 	if profiles.heap != "" {
 		// After the figures: fetching a profile makes garbage of its own.
-		if err := w.fetch(ctx, profiles.heap, "/debug/pprof/heap", 30*time.Second); err != nil {
+		if err := w.fetch(ctx, profiles.heap, "/debug/pprof/heap?gc=1", 30*time.Second); err != nil {
 			return res, fmt.Errorf("heap profile: %w", err)
 		}
 	}
