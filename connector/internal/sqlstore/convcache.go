@@ -10,10 +10,13 @@ import (
 // convCacheSize bounds the conversations kept in memory. An entry costs
 // about 430 bytes (the struct, its strings, a small session and the map's
 // share; BenchmarkConvCacheEntry measures it), so a full cache holds about
-// 4.5 MB. The router reads the conversations it delivers for, which are the
-// open ones: a daemon with more open conversations than this still serves
-// most reads from memory.
-const convCacheSize = 10_000
+// 14 MB. The router reads the conversations it delivers for, which are the
+// open ones, and a starting router reads every open one to resume it: the
+// bound is above the open conversations one process serves (each holds a
+// vendor socket, and the open-files limit is commonly 20,000 to 65,536), so
+// that they all stay in memory, while a backlog of many more still cannot
+// grow it without end.
+const convCacheSize = 32_768
 
 // convCache serves Store.Conversation from memory for an engine whose
 // database only this process writes (Dialect.CacheConversations). The
