@@ -31,13 +31,12 @@ func dialect() *sqlstore.Dialect {
 		StorageFailure: storageFailure,
 		// The one writing connection keeps its statements prepared.
 		PrepareWrites: true,
-		// A batch of lazy writes commits with synchronous=NORMAL: in WAL mode
-		// the commit is written to the WAL (the OS page cache, which outlives
-		// a killed process) without an fsync; the next FULL commit's fsync of
-		// the WAL, or a checkpoint, makes it durable. The setting cannot
-		// change inside a transaction, hence per connection (the writer's
-		// own).
-		LazySession: [2]string{"PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"},
+		// The writer's connection commits with synchronous=NORMAL: in WAL
+		// mode a commit is written to the WAL (the OS page cache, which
+		// outlives a killed process) without a sync. A batch of lazy writes
+		// stops there; the next synced batch, or a checkpoint, makes it
+		// durable. A synced batch is then made durable by walSync (set by
+		// Open: it needs the file's path).
 		// Only this process writes the file (the writer is its one writing
 		// connection), so the writer can keep a cache of conversations exact.
 		CacheConversations: true,

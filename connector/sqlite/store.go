@@ -33,14 +33,16 @@ type Store struct {
 	rdb *sqlstore.CachedReads // read-only pool; WAL lets readers run beside the writer
 	w   *sqlstore.Writer
 	ckp *checkpointer // WAL checkpoints, off the writer's commits
+	wal *walSync      // makes the writer's synced commits durable
 }
 
 var _ connector.Store = (*Store)(nil)
 
 // pragmas apply to every connection. synchronous=FULL makes a returned commit
-// survive power loss, not only a crash of the process; group commit is what
-// keeps that affordable. busy_timeout covers another process (an operator
-// command) holding the file briefly.
+// survive power loss, not only a crash of the process; the writer's own
+// connection overrides it with NORMAL and syncs the WAL itself (walSync).
+// Group commit is what keeps that affordable. busy_timeout covers another
+// process (an operator command) holding the file briefly.
 var pragmas = []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"}
 
 // Open opens (creating it and its directory if needed) the database at path,
@@ -73,7 +75,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	d := dialect()
-	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, d), ckp: ckp}
+	wal := &walSync{path: path + "-wal"}
+	d.SyncCommit = wal.sync
+	s := &Store{wdb: wdb, rdb: sqlstore.NewCachedReads(rdb), w: sqlstore.NewWriter(wdb, d), ckp: ckp, wal: wal}
 	s.Store = sqlstore.New(d, s.w, s.rdb, "")
 	if err := sqlstore.Load(ctx, s.Store); err != nil {
 		s.Close()
@@ -101,7 +105,7 @@ func dsn(path string, extra ...string) string {
 // connection is kept for the life of the store, so that the statements the
 // writer prepares on it stay prepared.
 func openWriter(ctx context.Context, path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=wal_autocheckpoint(0)"))
+	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=wal_autocheckpoint(0)", "_pragma=synchronous(NORMAL)"))
 	if err != nil {
 		return nil, fmt.Errorf("connector/sqlite: open: %w", err)
 	}
@@ -163,7 +167,7 @@ func (s *Store) Close() error {
 	}
 	// The checkpointer first, the writer's connection last: the last
 	// connection to close checkpoints what is left and removes the WAL.
-	return errors.Join(s.ckp.close(), s.rdb.Close(), s.wdb.Close())
+	return errors.Join(s.ckp.close(), s.rdb.Close(), s.wdb.Close(), s.wal.close())
 }
 
 // withoutPath keeps the file's name out of err: an os function's

@@ -63,6 +63,13 @@ type Dialect struct {
 	// writer runs [1] before a batch of lazy writes only, [0] before the next
 	// synced one. The connection must be the writer's alone.
 	LazySession [2]string
+	// SyncCommit, when set, is called after the commit of a batch that must
+	// reach the disk, before any caller hears back: for an engine whose
+	// writer commits without waiting for the disk and makes the commit
+	// durable itself (SQLite: synchronous=NORMAL and a data sync of the
+	// WAL). Its failure fails the batch: the writes are committed and
+	// visible, but not known to be on the disk.
+	SyncCommit func() error
 	// LazyTx is run first in a transaction of lazy writes only, so that its
 	// commit does not wait for the disk (PostgreSQL's SET LOCAL
 	// synchronous_commit); "" when the engine needs none.

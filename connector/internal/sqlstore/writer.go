@@ -307,6 +307,12 @@ func (w *Writer) runBatch(ctx context.Context, batch []*request, synced, savepoi
 		return nil, false, fmt.Errorf("commit: %w", err)
 	}
 	w.optOuts.apply(tx.optOuts) // committed: before any caller hears back
+	if synced && w.d.SyncCommit != nil {
+		if err := w.d.SyncCommit(); err != nil {
+			// Committed and visible, but not known to be on the disk.
+			return nil, false, fmt.Errorf("commit: %w", err)
+		}
+	}
 	return errs, false, nil
 }
 

@@ -18,8 +18,19 @@ func syncSetting(h Harness, name string, got *string, tx **sqlstore.Tx) sqlstore
 	query := fmt.Sprintf("%s -- read %s", h.SyncQuery, name)
 	return func(ctx context.Context, t *sqlstore.Tx) error {
 		*tx = t
+		if h.SyncQuery == "" {
+			return nil // the engine syncs after the commit: see Harness.Syncs
+		}
 		return t.QueryRowContext(ctx, query).Scan(got)
 	}
+}
+
+// syncs returns h.Syncs(), or 0 for an engine without.
+func syncs(h Harness) uint64 {
+	if h.Syncs == nil {
+		return 0
+	}
+	return h.Syncs()
 }
 
 // testLazyAloneCommitsWithoutSync: one write at a time, a lazy write's
@@ -31,6 +42,7 @@ func testLazyAloneCommitsWithoutSync(t *testing.T, h Harness) {
 	for i, lazy := range []bool{true, true, false, true, false, false, true} {
 		tx0, w0, _ := h.Writer.Counts()
 		stx0, sw0 := h.Writer.SyncedCounts()
+		syncs0 := syncs(h)
 		var (
 			got string
 			tx  *sqlstore.Tx
@@ -49,6 +61,9 @@ func testLazyAloneCommitsWithoutSync(t *testing.T, h Harness) {
 		stx1, sw1 := h.Writer.SyncedCounts()
 		if tx1-tx0 != 1 || w1-w0 != 1 {
 			t.Errorf("write %d: %d transactions, %d writes counted, want 1 and 1", i, tx1-tx0, w1-w0)
+		}
+		if h.Syncs != nil && syncs(h)-syncs0 != syncedAdd {
+			t.Errorf("write %d (lazy %v): the engine synced %d times after the commit, want %d", i, lazy, syncs(h)-syncs0, syncedAdd)
 		}
 		if stx1-stx0 != syncedAdd || sw1-sw0 != syncedAdd {
 			t.Errorf("write %d (lazy %v): %d synced transactions, %d synced writes counted, want %d and %d",
@@ -84,6 +99,7 @@ func mixedRound(ctx context.Context, t *testing.T, h Harness, round int) bool {
 	}
 	res := make([]result, n)
 	_, synced0 := h.Writer.SyncedCounts()
+	syncs0 := syncs(h)
 	release, started := holdWriter(h) // let the writes pile up behind it
 	<-started
 	var wg sync.WaitGroup
@@ -115,6 +131,11 @@ func mixedRound(ctx context.Context, t *testing.T, h Harness, round int) bool {
 		} else {
 			hasSynced[r.tx] = true
 		}
+	}
+	// One sync per batch that asked for the disk, the holder's included.
+	if h.Syncs != nil && syncs(h)-syncs0 != uint64(len(hasSynced)+1) {
+		t.Errorf("round %d: the engine synced %d times after commits, want %d (the batches with a synced write, and the holder's)",
+			round, syncs(h)-syncs0, len(hasSynced)+1)
 	}
 	mixed := false
 	for i, r := range res {

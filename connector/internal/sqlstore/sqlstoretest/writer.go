@@ -29,6 +29,10 @@ type Harness struct {
 	// synced batch and in a batch of lazy writes only.
 	SyncQuery    string
 	Synced, Lazy string
+	// Syncs, for an engine that makes a synced batch durable itself after
+	// its commit (Dialect.SyncCommit), counts those syncs; nil otherwise.
+	// With it, SyncQuery may be empty: the setting is the same for both.
+	Syncs func() uint64
 }
 
 // TestWriter runs the group-commit writer's tests, each on a store open
