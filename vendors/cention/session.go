@@ -110,7 +110,7 @@ type session struct {
 }
 
 func (v *Vendor) newSession(id int64, st sessionState) *session {
-	return &session{v: v, id: id, log: v.log.With(zap.Int64("conversation", id)), state: st,
+	return &session{v: v, id: id, log: connector.LightWith(v.log, zap.Int64("conversation", id)), state: st,
 		done: make(chan struct{}), firstUp: make(chan struct{}), lost: make(chan struct{}), ready: make(chan struct{}),
 		umids: newIDSet(maxRemembered), waiters: map[string]chan struct{}{}, seen: newSeenSet(maxRemembered)}
 }

@@ -45,7 +45,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 	if why, closed := cc.refusal(); why != "" {
 		return v.refuse(ctx, c, why, closed)
 	}
-	log := v.log.With(zap.Int64("conversation", c.ID))
+	log := connector.LightWith(v.log, zap.Int64("conversation", c.ID))
 	token := v.halfOpened(c.ID)
 	if token != "" {
 		if sess, err := v.reopen(ctx, c, token); sess != nil || err != nil {
@@ -197,7 +197,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 	if err != nil || st.NoAgent || st.Ended || st.Token == "" {
 		return nil
 	}
-	log := v.log.With(zap.Int64("conversation", c.ID))
+	log := connector.LightWith(v.log, zap.Int64("conversation", c.ID))
 	cn, _, _, err := v.resume(ctx, st.Token, log, nil)
 	if errors.Is(err, connector.ErrChatLost) {
 		return nil
@@ -303,7 +303,7 @@ func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m 
 	if s := v.take(c.ID); s != nil {
 		s.stop()
 	}
-	log := v.log.With(zap.Int64("conversation", c.ID))
+	log := connector.LightWith(v.log, zap.Int64("conversation", c.ID))
 	var rec leftRecord
 	if b, err := v.progress.LoadProgress(ctx, m.ID); err != nil {
 		return fmt.Errorf("load cention send progress: %w", err)

@@ -95,7 +95,7 @@ type session struct {
 }
 
 func (v *Vendor) newSession(c *connector.Conversation, st sessionState) *session {
-	return &session{v: v, id: c.ID, log: v.log.With(zap.Int64("conversation", c.ID)), state: st,
+	return &session{v: v, id: c.ID, log: connector.LightWith(v.log, zap.Int64("conversation", c.ID)), state: st,
 		block: blockKey(c), done: make(chan struct{}), lost: make(chan struct{}), ready: make(chan struct{}),
 		sent: map[int64]bool{}, agent: st.Agent}
 }

@@ -266,7 +266,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	}
 	ctx, cancel := v.group.Bind(ctx)
 	defer cancel()
-	log := v.log.With(zap.Int64("conversation", c.ID))
+	log := connector.LightWith(v.log, zap.Int64("conversation", c.ID))
 	if gone, why := v.chatGone(ctx, st); gone {
 		log.Info("cobrowser chat gone while we were away", zap.String("why", why))
 		return fmt.Errorf("cobrowser chat session %s (%s): %w", st.ChatSession, why, connector.ErrChatLost)

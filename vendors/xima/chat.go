@@ -42,7 +42,7 @@ func (v *Vendor) newChat(conv int64, st sessionState, j *jar) *chat {
 	ctx, cancel := v.group.Bind(context.Background())
 	return &chat{id: conv, jar: j, ctx: ctx, cancel: cancel, chatID: st.Chat, queue: st.Queue,
 		seen: newSeen(st.Seen, maxSeen),
-		log:  v.log.With(zap.Int64("conversation", conv), zap.String("chat_session", st.Chat))}
+		log:  connector.LightWith(v.log, zap.Int64("conversation", conv), zap.String("chat_session", st.Chat))}
 }
 
 func (c *chat) close() { c.cancel() }
