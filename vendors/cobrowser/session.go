@@ -80,23 +80,27 @@ type session struct {
 	done chan struct{} // closed when run returned (or never ran)
 	lost chan struct{} // closed once the chat is known gone
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	st     *stream
-	ready  chan struct{} // closed while st is set
-	ending bool
-	sent   map[int64]bool // customer lines confirmed in this process
+	in *inbox // stanzas read, waiting for their events
 
-	// Owned by the run goroutine.
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	st      *stream
+	ready   chan struct{} // closed while st is set
+	ending  bool
+	halting bool           // a handler said the chat is over: the run ends
+	sent    map[int64]bool // customer lines confirmed in this process
+
+	// Owned by the dispatcher (one at a time, see inbox).
 	agent    string
 	typing   bool
 	away     bool        // the agent's absence was told
 	awayWait *time.Timer // pending: the agent went unavailable
+	awayGen  uint64      // numbers awayWait, so that a stale end is ignored
 }
 
 func (v *Vendor) newSession(c *connector.Conversation, st sessionState) *session {
 	return &session{v: v, id: c.ID, log: connector.LightWith(v.log, zap.Int64("conversation", c.ID)), state: st,
-		block: blockKey(c), done: make(chan struct{}), lost: make(chan struct{}), ready: make(chan struct{}),
+		block: blockKey(c), in: newInbox(), done: make(chan struct{}), lost: make(chan struct{}), ready: make(chan struct{}),
 		sent: map[int64]bool{}, agent: st.Agent}
 }
 
@@ -234,7 +238,9 @@ func (s *session) stop() {
 func (s *session) run(ctx context.Context, first *stream) {
 	defer close(s.done)
 	defer s.v.forget(s)
-	defer s.stopAway()
+	defer s.stopAway() // after the inbox closed: no dispatcher runs then
+	defer s.in.idle(true)
+	s.in.open(ctx)
 	err := connector.Supervise(ctx, s.v.cfg.reconnect(), &s.status, s.log, func(ctx context.Context, up func()) error {
 		st := first
 		first = nil
@@ -266,142 +272,89 @@ func (s *session) over(ctx context.Context, err error) {
 	s.emit(ctx, connector.Event{Type: connector.EventLost, Reason: connector.RedactError(err)})
 }
 
-// inboundQueue bounds the stanzas read ahead of the events they make: a
-// sink that blocks stops the reading there, not the answering of pings.
-const inboundQueue = 64
-
-// serve reads st until it drops (an error: Supervise reconnects) or the
-// chat is over (errDone). One goroutine reads and answers pings; this one
-// turns the rest into events, and keeps the stream alive with pings.
+// serve reads st on the chat's one long-lived goroutine until it drops (an
+// error: Supervise reconnects) or the chat is over (errDone). The reader
+// only reads: our pings' answers settle at once, the server's requests are
+// answered on a short-lived goroutine, everything else goes to the inbox,
+// whose dispatcher turns it into events in order. The vendor's keepalive
+// pings the stream.
 func (s *session) serve(ctx context.Context, st *stream) error {
 	s.setStream(st)
 	defer s.setStream(nil)
-	in := make(chan inbound, inboundQueue)
-	readErr := make(chan error, 1)
-	iqs := make(chan inbound, 16)
-	sctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		st.close() // unblocks the reader
-		wg.Wait()
-	}()
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		readErr <- st.read(func(x inbound) bool { return s.route(sctx, st, x, in, iqs) })
-	}()
-	go func() {
-		defer wg.Done()
-		s.answerIQs(sctx, st, iqs)
-	}()
-	go func() {
-		defer wg.Done()
-		s.keepAlive(sctx, st)
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-readErr:
-			if s.isEnding() {
-				return connector.Permanent(errDone)
-			}
-			return s.dropped(st, in, err)
-		case x := <-in:
-			if !s.handle(ctx, st, x) {
-				return connector.Permanent(errDone)
-			}
-		case <-s.awayC():
-			s.agentAway(ctx)
-		}
+	stop := context.AfterFunc(ctx, st.close) // unblocks the reader
+	defer stop()
+	defer st.close()
+	if !s.v.pinger.add(st) {
+		return ctx.Err()
 	}
+	defer s.v.pinger.remove(st)
+	err := st.read(func(x inbound) bool { return s.route(ctx, st, x) })
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// What was read is handled before the stream counts as dropped.
+	s.in.idle(false)
+	if s.isEnding() || s.halted() {
+		return connector.Permanent(errDone)
+	}
+	if err == nil {
+		err = errors.New("stream reader stopped")
+	}
+	return fmt.Errorf("cobrowser chat stream dropped: %w", connector.Redacted(err))
 }
 
-// dropped handles the reader's end: what it queued is still handled, then
-// the stream counts as dropped.
-func (s *session) dropped(st *stream, in chan inbound, err error) error {
-	ctx, cancel := s.v.lifetime()
-	defer cancel()
-	for {
-		select {
-		case x := <-in:
-			if !s.handle(ctx, st, x) {
-				return connector.Permanent(errDone)
-			}
-		default:
-			if err == nil {
-				err = errors.New("stream reader stopped")
-			}
-			return fmt.Errorf("cobrowser chat stream dropped: %w", connector.Redacted(err))
-		}
-	}
-}
+// maxIQs bounds the server's requests being answered at once on a stream.
+const maxIQs = 16
 
-// route runs on the reading goroutine: our pings' answers settle at once,
-// iq requests go to the answering goroutine, everything else is queued for
-// the session in order. It never writes.
-func (s *session) route(ctx context.Context, st *stream, x inbound, in, iqs chan inbound) bool {
-	if x.Kind == "iq" {
-		if (x.Type == "result" || x.Type == "error") && st.answered(x) {
-			return true
-		}
-		if x.Type == "get" || x.Type == "set" {
-			select {
-			case iqs <- x:
-			default:
-				s.log.Warn("xmpp: too many iq requests at once; one left unanswered")
-			}
-		}
+// route runs on the reading goroutine and never writes: our pings' answers
+// settle at once, iq requests are answered on a goroutine of their own (a
+// slow sink never delays them), everything else is queued in order.
+func (s *session) route(ctx context.Context, st *stream, x inbound) bool {
+	if x.Kind != "iq" {
+		return s.push(ctx, st, x)
+	}
+	if (x.Type == "result" || x.Type == "error") && st.answered(x) {
 		return true
 	}
-	select {
-	case in <- x:
+	if x.Type != "get" && x.Type != "set" {
 		return true
-	case <-ctx.Done():
-		return false
 	}
+	if st.iqs.Add(1) > maxIQs {
+		st.iqs.Add(-1)
+		s.log.Warn("xmpp: too many iq requests at once; one left unanswered")
+		return true
+	}
+	if !s.v.group.Go(func(context.Context) { defer st.iqs.Add(-1); s.answerIQ(st, x) }) {
+		st.iqs.Add(-1)
+	}
+	return true
 }
 
-// answerIQs answers the server's pings (CoBrowser pings every 10 s and
+// answerIQ answers a ping of the server (CoBrowser pings every 10 s and
 // drops a visitor that does not answer) and refuses other requests.
-func (s *session) answerIQs(ctx context.Context, st *stream, iqs chan inbound) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case x := <-iqs:
-			b := iqErrorStanza(x.ID, x.From)
-			if x.Ping {
-				b = iqResultStanza(x.ID, x.From)
-				s.pings.Add(1)
-			}
-			if err := st.write(b); err != nil {
-				return
-			}
-		}
+func (s *session) answerIQ(st *stream, x inbound) {
+	b := iqErrorStanza(x.ID, x.From)
+	if x.Ping {
+		b = iqResultStanza(x.ID, x.From)
+	}
+	if st.write(b) == nil && x.Ping {
+		s.pings.Add(1)
 	}
 }
 
-// keepAlive pings the server every ping_interval; an unanswered ping drops
-// the stream, which then reconnects.
-func (s *session) keepAlive(ctx context.Context, st *stream) {
-	t := time.NewTicker(s.v.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := st.confirm(ctx, s.v.cfg.SendTimeout); err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("cobrowser chat stream silent; reconnecting", zap.Error(err))
-				}
-				st.close()
-				return
-			}
-		}
-	}
+// halt ends the chat's run after a handler said it is over: the stream is
+// closed, which ends the reader, and serve returns errDone.
+func (s *session) halt(st *stream) {
+	s.mu.Lock()
+	s.halting = true
+	s.mu.Unlock()
+	st.close()
+}
+
+func (s *session) halted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.halting
 }
 
 // handle turns one stanza into events; false once the chat is over.
@@ -580,16 +533,19 @@ func (s *session) isEnding() bool {
 // second; only an absence that lasts presence_debounce is told, and its end
 // only when it was told.
 
-func (s *session) awayC() <-chan time.Time {
-	if s.awayWait == nil {
-		return nil
-	}
-	return s.awayWait.C
-}
-
 func (s *session) agentUnavailable() {
 	if s.awayWait == nil && !s.away {
-		s.awayWait = time.NewTimer(s.v.cfg.PresenceDebounce)
+		s.awayGen++
+		gen := s.awayGen
+		s.awayWait = time.AfterFunc(s.v.cfg.PresenceDebounce, func() { s.pushAway(gen) })
+	}
+}
+
+// awayDue is the end of the debounce numbered gen: told unless the agent
+// came back meanwhile.
+func (s *session) awayDue(ctx context.Context, gen uint64) {
+	if s.awayWait != nil && gen == s.awayGen {
+		s.agentAway(ctx)
 	}
 }
 

@@ -36,6 +36,7 @@ type Vendor struct {
 	api      *api
 	progress connector.SendProgress
 	blocks   *blockList
+	pinger   *keepalive
 
 	// group ends with Stop; every chat's stream lives under it: chats start
 	// in Open and Resume, whose own contexts end when they return.
@@ -93,6 +94,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		surveys: map[int64]*surveyWait{},
 		now:     time.Now,
 	}
+	v.pinger = newKeepalive(cfg.PingInterval, cfg.SendTimeout, v.group)
 	v.warnInsecure()
 	return v, nil
 }

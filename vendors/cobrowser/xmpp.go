@@ -75,6 +75,8 @@ type stream struct {
 	pmu     sync.Mutex
 	waiters map[string]chan error // our pings and their answers, by id
 
+	iqs atomic.Int32 // requests of the server being answered
+
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
 	cancel    context.CancelFunc // ends the WebSocket's read context
@@ -321,6 +323,15 @@ func (st *stream) read(handle func(inbound) bool) error {
 		if !handle(in) {
 			return nil
 		}
+	}
+}
+
+func (st *stream) isClosed() bool {
+	select {
+	case <-st.done:
+		return true
+	default:
+		return false
 	}
 }
 
