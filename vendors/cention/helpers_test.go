@@ -20,6 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(fakeEnv) != "" {
+		os.Exit(serveFake())
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -56,17 +59,25 @@ func instance(keys map[string]string) connector.Instance {
 	return inst
 }
 
-// sink records agent events; it can be told to fail its first calls.
+// sink records agent events; it can be told to fail its first calls, and
+// onEvent (set under mu) sees each event before it is taken.
 type sink struct {
 	mu      sync.Mutex
 	events  []connector.Event
 	failN   int
+	onEvent func(connector.Event)
 	changed chan struct{}
 }
 
 func newSink() *sink { return &sink{changed: make(chan struct{})} }
 
 func (s *sink) Event(ctx context.Context, e connector.Event) error {
+	s.mu.Lock()
+	on := s.onEvent
+	s.mu.Unlock()
+	if on != nil {
+		on(e)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failN > 0 {
