@@ -1,25 +1,22 @@
 package cention
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
 )
-
-// frameQueue is how many decoded frames the reader hands on ahead of the
-// chat's goroutine: with readLimit, a socket holds at most about
-// (frameQueue+2)*readLimit bytes. Past it the reader waits, and so does the
-// server.
-const frameQueue = 8
 
 // Bounds of the frames a handshake (register, resume) keeps while it waits
 // for its answer, to dispatch them once the chat runs. The server re-sends
@@ -29,64 +26,78 @@ const (
 	maxBacklogBytes  = 8 << 20
 )
 
-// conn is one WebSocket to external.ws with its reader and pinger
-// goroutines. Frames arrive decoded on frames, in order; frames is closed
-// when the socket is gone, and err then says why.
+// Sizes of a socket's buffers. A chat is idle nearly all its life and every
+// chat holds a socket, so what an idle socket keeps decides how many chats a
+// process holds: the read buffer is only big enough for a frame header or a
+// control frame (a data frame of any size is read straight into a pooled
+// frame buffer), and write buffers are borrowed from a pool for the time of
+// one write. A frame longer than writeBufferSize goes out as several
+// WebSocket frames of one message, which the protocol allows.
+const (
+	readBufferSize  = 256
+	writeBufferSize = 16 << 10
+)
+
+// conn is one WebSocket to external.ws. It has no goroutine of its own:
+// whoever waits for its frames reads them (next), one at a time: the
+// handshake in the caller's goroutine, then the chat's goroutine, so that
+// an idle chat costs one goroutine. The vendor's keepalive pings it; the
+// pong is read by that same reader.
 type conn struct {
-	ws     *websocket.Conn
-	log    *zap.Logger
-	frames chan framed
-	err    error // set before frames is closed
-	// peek sees every frame on the reader goroutine before it is queued:
-	// the umid confirmations are taken there, so that a Send waiting for
-	// one does not wait for the events ahead of it to be stored.
-	peek func(serverFrame)
+	ws   *websocket.Conn
+	log  *zap.Logger
+	bufs *sync.Pool // the vendor's frame buffers (getBuf, putBuf)
+	err  error      // why next failed; set and read by the reader only
+
+	// reads is bumped as the reader enters and leaves Read: odd while it
+	// waits in Read. A ping unanswered while the reader waited in Read the
+	// whole time shows a dead socket; one unanswered while the reader was
+	// held up (its queue of frames full, the store slow) shows nothing.
+	reads atomic.Uint64
+	// served is set while a chat's goroutine reads the socket: a graceful
+	// close then leaves the server's close frame to it.
+	served atomic.Bool
 
 	writeMu sync.Mutex
 	nextID  int64 // the "id" of our frames on this socket
 
+	pings atomic.Uint64 // numbers the pings; a pong carries its ping's number back
+	pongs chan uint64   // the newest pong's number, for ping; holds at most one
+
+	keep      *keepalive // pings the socket while it is open
 	closing   chan struct{}
 	closeOnce sync.Once
-	reader    chan struct{} // closed when the reader returned
-	pinger    chan struct{} // closed when the pinger returned
-}
-
-// framed is a decoded frame and its size on the wire.
-type framed struct {
-	serverFrame
-	size int
+	readEnded chan struct{} // closed when the reader met the end of the socket
+	endOnce   sync.Once
 }
 
 // dial opens the chat socket of token within connect_timeout, with the
-// configured Origin, and starts its goroutines in the vendor's group. It
-// sends nothing: the caller speaks first (register or resume).
-func (v *Vendor) dial(ctx context.Context, token string, log *zap.Logger, peek func(serverFrame)) (*conn, error) {
+// configured Origin, and hands it to the vendor's keepalive. It sends
+// nothing: the caller speaks first (register or resume).
+func (v *Vendor) dial(ctx context.Context, token string, log *zap.Logger) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.ConnectTimeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, v.cfg.socketURL(token), &websocket.DialOptions{
-		HTTPClient: v.client,
-		HTTPHeader: http.Header{"Origin": {v.cfg.Origin}, "User-Agent": {userAgent}},
-	})
+	ws, resp, err := v.dialer.DialContext(ctx, v.cfg.socketURL(token),
+		http.Header{"Origin": {v.cfg.Origin}, "User-Agent": {userAgent}})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
 	if err != nil {
-		// The library's error quotes the url, whose query is the token.
+		// The library's error may quote the url, whose query is the token.
 		err = connector.Redacted(fmt.Errorf("dial cention %s: %w", v.cfg.host(), err))
 		if resp != nil && resp.StatusCode == http.StatusForbidden {
 			return nil, fmt.Errorf("%w (is origin %q registered with Cention?)", err, v.cfg.Origin)
 		}
+		if resp != nil {
+			return nil, fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
 		return nil, err
 	}
 	ws.SetReadLimit(readLimit)
-	if peek == nil {
-		peek = func(serverFrame) {}
-	}
-	c := &conn{ws: ws, log: log, frames: make(chan framed, frameQueue), peek: peek,
-		closing: make(chan struct{}), reader: make(chan struct{}), pinger: make(chan struct{})}
-	if !v.group.Go(func(context.Context) { c.readLoop() }) {
-		ws.CloseNow()
-		return nil, errStopped
-	}
-	if !v.group.Go(func(context.Context) { c.pingLoop(v.cfg.PingInterval) }) {
-		close(c.pinger)
+	c := &conn{ws: ws, log: log, bufs: &v.bufs, pongs: make(chan uint64, 1),
+		closing: make(chan struct{}), readEnded: make(chan struct{}), keep: v.keep}
+	ws.SetPongHandler(c.pong)
+	if !v.keep.add(c) {
 		c.close()
 		return nil, errStopped
 	}
@@ -96,96 +107,215 @@ func (v *Vendor) dial(ctx context.Context, token string, log *zap.Logger, peek f
 // userAgent is sent on the WebSocket handshake and HTTP calls.
 const userAgent = "connectord"
 
-// readLoop keeps a reader running (Ping needs one), decodes every data
-// frame, shows it to peek and hands it on.
-func (c *conn) readLoop() {
-	defer close(c.reader)
-	for {
-		_, b, err := c.ws.Read(context.Background())
-		if err != nil {
-			c.err = err
-			close(c.frames)
-			return
+// newDialer is the vendor's one dialer for every chat socket.
+func newDialer(cfg *settings) *websocket.Dialer {
+	return &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		TLSClientConfig:  cfg.tls,
+		HandshakeTimeout: cfg.ConnectTimeout,
+		ReadBufferSize:   readBufferSize,
+		WriteBufferSize:  writeBufferSize,
+		WriteBufferPool:  &sync.Pool{},
+	}
+}
+
+// maxPooledBuf bounds the frame buffers kept for reuse: one that grew past
+// it (a resume's history) is left to the garbage collector rather than kept
+// for every later small frame.
+const maxPooledBuf = 64 << 10
+
+// getBuf returns an empty frame buffer; putBuf takes it back once its
+// bytes are no longer needed. Frames are read into and written from them,
+// so that an idle chat holds none and a busy one does not allocate one per
+// frame.
+func (c *conn) getBuf() *bytes.Buffer {
+	if b, ok := c.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (c *conn) putBuf(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuf {
+		return
+	}
+	b.Reset()
+	c.bufs.Put(b)
+}
+
+// next reads the next data frame, answering pings and taking pongs on the
+// way; the caller gives the buffer back with putBuf. ctx ending drops the
+// socket (the library cannot abandon a read otherwise). Only one goroutine
+// at a time may call it.
+func (c *conn) next(ctx context.Context) (*bytes.Buffer, error) {
+	if ctx.Done() != nil {
+		defer context.AfterFunc(ctx, c.close)()
+	}
+	c.reads.Add(1)
+	b, err := c.read()
+	c.reads.Add(1)
+	if err != nil {
+		select {
+		case <-c.closing:
+			err = net.ErrClosed
+		default:
 		}
-		f, err := decodeFrame(b)
+		c.err = err
+		c.endOnce.Do(func() { close(c.readEnded) })
+		return nil, err
+	}
+	return b, nil
+}
+
+func (c *conn) read() (*bytes.Buffer, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	b := c.getBuf()
+	if _, err := b.ReadFrom(r); err != nil {
+		c.putBuf(b)
+		return nil, err
+	}
+	return b, nil
+}
+
+// nextFrame reads and decodes the next frame; a malformed one is logged and
+// skipped. It returns the frame's size on the wire.
+func (c *conn) nextFrame(ctx context.Context) (serverFrame, int, error) {
+	for {
+		b, err := c.next(ctx)
 		if err != nil {
-			c.log.Warn("skipping malformed cention frame", zap.Error(err), zap.Int("bytes", len(b)))
+			return serverFrame{}, 0, err
+		}
+		f, err := decodeFrame(b.Bytes()) // copies what it keeps
+		n := b.Len()
+		c.putBuf(b)
+		if err != nil {
+			c.log.Warn("skipping malformed cention frame", zap.Error(err), zap.Int("bytes", n))
 			continue
 		}
-		c.peek(f)
-		select {
-		case c.frames <- framed{serverFrame: f, size: len(b)}:
-		case <-c.closing:
-			c.err = net.ErrClosed
-			close(c.frames)
-			return
-		}
+		return f, n, nil
 	}
 }
 
-// pingLoop sends a WebSocket ping every interval; one not answered within
-// the interval closes the socket, which ends the reader.
-func (c *conn) pingLoop(interval time.Duration) {
-	defer close(c.pinger)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.closing:
-			return
-		case <-c.reader:
-			return
-		case <-tick.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), interval)
-		err := c.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			select {
-			case <-c.closing:
-			default:
-				c.log.Warn("cention ping not answered, dropping the socket", zap.Error(err))
-			}
-			c.ws.CloseNow()
-			return
-		}
-	}
-}
-
-// send writes one frame of type typ.
+// send writes one frame of type typ. ctx ending during the write drops the
+// socket: a frame cut short leaves nothing on it worth keeping.
 func (c *conn) send(ctx context.Context, typ string, data any) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("send %s: %w", typ, err)
+	}
 	c.nextID++
 	b, err := encodeFrame(clientFrame{Type: typ, Data: data, ID: c.nextID})
 	if err != nil {
 		return err
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	deadline, _ := ctx.Deadline() // none is zero: no deadline
+	c.ws.SetWriteDeadline(deadline)
+	stop := context.AfterFunc(ctx, c.close)
+	err = c.ws.WriteMessage(websocket.TextMessage, b)
+	stop()
+	if err != nil {
 		return fmt.Errorf("send %s: %w", typ, err)
 	}
 	return nil
 }
 
-// close drops the socket at once and waits for its goroutines. It is
-// idempotent and safe from any goroutine but the conn's own.
+// ping sends a ping and waits, within ctx, for its pong, which the reader
+// takes (see pong): without a reader no pong is seen.
+func (c *conn) ping(ctx context.Context) error {
+	n := c.pings.Add(1)
+	var payload [8]byte
+	binary.BigEndian.PutUint64(payload[:], n)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, payload[:], deadline); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	for {
+		select {
+		case got := <-c.pongs:
+			if got == n {
+				return nil
+			}
+			// A late pong of an earlier ping: this one's is still to come.
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.readEnded:
+			return fmt.Errorf("ping: %w", c.err)
+		case <-c.closing:
+			return net.ErrClosed
+		}
+	}
+}
+
+// pong is the library's pong handler, called by the reader: it passes the
+// pong's number to ping, replacing one ping never took.
+func (c *conn) pong(appData string) error {
+	if len(appData) != 8 {
+		return nil // not ours: this side sends 8-byte pings only
+	}
+	n := binary.BigEndian.Uint64([]byte(appData))
+	for {
+		select {
+		case c.pongs <- n:
+			return nil
+		default:
+		}
+		select {
+		case <-c.pongs: // a stale number no ping waits for
+		default:
+		}
+	}
+}
+
+// close drops the socket at once; a read under way returns. It is
+// idempotent and safe from any goroutine.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
+		c.keep.remove(c)
 		close(c.closing)
-		c.ws.CloseNow()
+		c.ws.Close() // the TCP connection only: no close frame
 	})
-	<-c.reader
-	<-c.pinger
 }
+
+// closeWait bounds how long a graceful close waits for the server's close
+// frame once ours is written.
+const closeWait = 5 * time.Second
 
 // closeGracefully sends a close frame and waits for the server's, so that
 // frames written just before reach it; when ctx ends first it drops the
-// socket at once. (websocket's Close alone may wait about 10 s.)
-func (c *conn) closeGracefully(ctx context.Context, group *connector.Group) {
+// socket at once. The server's close frame is read by the chat's goroutine
+// when one serves the socket, else here; without one, the wait ends after
+// closeWait. The close handshake runs in g, so that Stop waits for it.
+func (c *conn) closeGracefully(ctx context.Context, g *connector.Group) {
 	done := make(chan struct{})
-	if !group.Go(func(context.Context) {
+	if !g.Go(func(gctx context.Context) {
 		defer close(done)
-		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+		frame := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		if err := c.ws.WriteControl(websocket.CloseMessage, frame, time.Now().Add(closeWait)); err != nil {
+			return
+		}
+		if !c.served.Load() {
+			c.ws.SetReadDeadline(time.Now().Add(closeWait))
+			for {
+				if _, _, err := c.nextFrame(gctx); err != nil {
+					return
+				}
+			}
+		}
+		t := time.NewTimer(closeWait)
+		defer t.Stop()
+		select {
+		case <-c.readEnded:
+		case <-c.closing:
+		case <-gctx.Done():
+		case <-t.C:
+		}
 	}) {
 		c.close()
 		return
@@ -198,35 +328,40 @@ func (c *conn) closeGracefully(ctx context.Context, group *connector.Group) {
 	<-done
 }
 
-// await reads frames until match takes one, within timeout (or ctx).
-// Frames read meanwhile are returned in order as backlog, for the caller to
-// dispatch; more than maxBacklogFrames of them, or maxBacklogBytes, is an
-// error and the caller drops the socket.
-func (c *conn) await(ctx context.Context, timeout time.Duration, what string, match func(serverFrame) bool) (serverFrame, []serverFrame, error) {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+// await reads frames until match takes one, within timeout (or ctx), each
+// shown to peek first. Frames read meanwhile are returned in order as
+// backlog, for the caller to dispatch; more than maxBacklogFrames of them,
+// or maxBacklogBytes, is an error and the caller drops the socket. A read
+// cannot be abandoned without dropping the socket: when timeout passes or
+// ctx ends, the socket is dropped.
+func (c *conn) await(ctx context.Context, timeout time.Duration, what string, peek func(serverFrame), match func(serverFrame) bool) (serverFrame, []serverFrame, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var backlog []serverFrame
 	size := 0
 	for {
-		select {
-		case <-ctx.Done():
-			return serverFrame{}, nil, ctx.Err()
-		case <-timer.C:
-			return serverFrame{}, nil, fmt.Errorf("no answer to %s from cention within %s", what, timeout)
-		case f, ok := <-c.frames:
-			if !ok {
-				return serverFrame{}, nil, fmt.Errorf("cention closed the socket before answering %s: %w", what, c.err)
+		f, n, err := c.nextFrame(ctx)
+		if err != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return serverFrame{}, nil, fmt.Errorf("no answer to %s from cention within %s", what, timeout)
 			}
-			if match(f.serverFrame) {
-				return f.serverFrame, backlog, nil
+			if ctx.Err() != nil {
+				return serverFrame{}, nil, ctx.Err()
 			}
-			size += f.size
-			if len(backlog) == maxBacklogFrames || size > maxBacklogBytes {
-				return serverFrame{}, nil, fmt.Errorf("%w: more than %d frames or %d bytes before the answer to %s",
-					errFlooded, maxBacklogFrames, maxBacklogBytes, what)
-			}
-			backlog = append(backlog, f.serverFrame)
+			return serverFrame{}, nil, fmt.Errorf("cention closed the socket before answering %s: %w", what, err)
 		}
+		if peek != nil {
+			peek(f)
+		}
+		if match(f) {
+			return f, backlog, nil
+		}
+		size += n
+		if len(backlog) == maxBacklogFrames || size > maxBacklogBytes {
+			return serverFrame{}, nil, fmt.Errorf("%w: more than %d frames or %d bytes before the answer to %s",
+				errFlooded, maxBacklogFrames, maxBacklogBytes, what)
+		}
+		backlog = append(backlog, f)
 	}
 }
 

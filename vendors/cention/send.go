@@ -247,18 +247,19 @@ func (s *session) deliverLine(ctx context.Context, umid, text string, mcount int
 		}
 		if attach != nil {
 			if err := c.send(dctx, typeAttachment, attach); err != nil {
-				c.ws.CloseNow() // the reader sees it; the loop waits for the next socket
+				c.close() // the reader sees it; the loop waits for the next socket
 			}
 			attach = nil // once: the file link in the line carries it anyway
 		}
 		if err := c.send(dctx, typeMessage, messageData{ID: umid, Message: text, MCount: mcount}); err != nil {
-			c.ws.CloseNow()
+			c.close()
 		}
 		select {
 		case <-w:
 			return nil
-		case <-c.reader:
+		case <-c.readEnded:
 			// dropped before the confirmation: the line goes again on the next socket
+		case <-c.closing:
 		case <-s.lost:
 			return s.lostError()
 		case <-dctx.Done():

@@ -1,6 +1,7 @@
 package cention
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -262,13 +263,20 @@ func (s *session) start(first *conn, backlog []serverFrame) bool {
 	return true
 }
 
-// stop ends the run goroutine and waits for it.
+// stop ends the run goroutine and waits for it. The goroutine's read does
+// not watch its context (see serve): the socket is dropped to end it.
 func (s *session) stop() {
 	s.mu.Lock()
 	cancel := s.cancel
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		c.close()
 	}
 	<-s.done
 }
@@ -288,6 +296,11 @@ func (s *session) run(ctx context.Context, first *conn, backlog []serverFrame) {
 			close(s.firstUp)
 			return s.serve(ctx, c, frames)
 		}
+		if s.v.group.Stopped() {
+			// Stop drops the sockets before the chats' contexts end (they
+			// are bound to the vendor's by a callback): no new one.
+			return connector.Permanent(errDone)
+		}
 		c, frames, err := s.reattach(ctx)
 		if errors.Is(err, connector.ErrChatLost) {
 			return connector.Permanent(err)
@@ -303,37 +316,248 @@ func (s *session) run(ctx context.Context, first *conn, backlog []serverFrame) {
 }
 
 // serve reads c until it drops (an error: Supervise reconnects) or the chat
-// is over (errDone, or the chat lost).
+// is over (errDone, or the chat lost). This goroutine only reads the socket
+// (and so takes the pongs of the keepalive's pings); the frames are decoded
+// and the umid confirmations taken (peek) by a short-lived goroutine, and
+// the events handed to the sink, in order, by another (inbox). Decoding
+// JSON runs deep, and handing an event over runs deep through the core and
+// its store; a goroutine's stack keeps the size it grew to, so the reader,
+// which waits all the idle life of a chat, does neither and stays small.
+// It goes on reading while the store is slow: pings are answered and
+// confirmations taken all along.
 func (s *session) serve(ctx context.Context, c *conn, backlog []serverFrame) error {
+	c.served.Store(true)
 	s.setConn(c)
 	defer func() {
 		s.setConn(nil)
 		c.close()
 	}()
-	for _, f := range backlog {
-		if err := s.handle(ctx, f); err != nil {
-			return err
-		}
+	if err := ctx.Err(); err != nil {
+		return err // stop came before the socket was set: it drops no socket
+	}
+	in := newInbox()
+	if !s.queueDecoded(ctx, c, in, backlog) {
+		return s.dispatchErr(ctx, in)
 	}
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case f, ok := <-c.frames:
-			if !ok {
-				if s.isEnding() {
-					return connector.Permanent(errDone)
-				}
-				return fmt.Errorf("cention socket dropped: %w", connector.Redacted(c.err))
+		// Not ctx: a read watching a context costs a registration with it
+		// for as long as the chat is idle. stop drops the socket instead.
+		b, err := c.next(context.Background())
+		if err != nil {
+			if in.wait() {
+				return s.dispatchErr(ctx, in)
 			}
-			if s.isEnding() {
-				continue
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			if err := s.handle(ctx, f.serverFrame); err != nil {
-				return err
+			// The vendor's Stop drops every socket, maybe before ctx ends:
+			// not a drop to reconnect from.
+			if s.isEnding() || s.v.group.Stopped() {
+				return connector.Permanent(errDone)
 			}
+			return fmt.Errorf("cention socket dropped: %w", connector.Redacted(err))
+		}
+		if !s.enqueue(ctx, c, in, b) {
+			return s.dispatchErr(ctx, in)
 		}
 	}
+}
+
+// dispatchErr is why the dispatch of in stopped.
+func (s *session) dispatchErr(ctx context.Context, in *inbox) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch {
+	case in.err != nil:
+		return in.err
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return errStopped
+}
+
+// Bounds of the frames read ahead of their dispatch: past either the reader
+// waits until some are handed over, so that a slow store slows the socket
+// down instead of filling memory. A socket holds at most frameQueue frames,
+// or frameQueueBytes and one frame of up to readLimit.
+const (
+	frameQueue      = 8
+	frameQueueBytes = 1 << 20
+)
+
+// inbox holds one socket's frames between its reader and their dispatch:
+// raw, as read, for the decoder; decoded, for the dispatcher. Each of the
+// two runs on a goroutine of its own while it has frames, so that a
+// dispatch waiting for a slow store holds up neither the reading nor the
+// confirmations.
+type inbox struct {
+	mu          sync.Mutex
+	changed     *sync.Cond // a frame left the queue, or a goroutine returned
+	raw         []*bytes.Buffer
+	decoded     []framed
+	bytes       int  // on the wire, of every frame queued
+	decoding    bool // a goroutine decodes raw
+	dispatching bool // a goroutine hands decoded over
+	over        bool // a dispatch stopped the chat's socket
+	err         error
+}
+
+// framed is a decoded frame and its size on the wire.
+type framed struct {
+	serverFrame
+	size int
+}
+
+func newInbox() *inbox {
+	in := &inbox{}
+	in.changed = sync.NewCond(&in.mu)
+	return in
+}
+
+// full reports whether the reader is to wait. Guarded by mu.
+func (in *inbox) full() bool {
+	return !in.over && (len(in.raw)+len(in.decoded) >= frameQueue || in.bytes >= frameQueueBytes)
+}
+
+// enqueue hands the frame read into b to the decoder, starting one if none
+// runs, and waits while the queue is full; false when the chat's socket is
+// to stop.
+func (s *session) enqueue(ctx context.Context, c *conn, in *inbox, b *bytes.Buffer) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.over {
+		c.putBuf(b)
+		return false
+	}
+	in.raw = append(in.raw, b)
+	in.bytes += b.Len()
+	if !in.decoding {
+		in.decoding = true
+		if !s.v.group.Go(func(context.Context) { s.decodeAll(ctx, c, in) }) {
+			in.decoding = false
+			in.stop(c, nil)
+			return false
+		}
+	}
+	for in.full() {
+		in.changed.Wait()
+	}
+	return !in.over
+}
+
+// queueDecoded queues frames already decoded and peeked (a handshake's
+// backlog) for dispatch; false when the chat's socket is to stop.
+func (s *session) queueDecoded(ctx context.Context, c *conn, in *inbox, fs []serverFrame) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, f := range fs {
+		in.decoded = append(in.decoded, framed{serverFrame: f})
+	}
+	return s.startDispatch(ctx, c, in)
+}
+
+// startDispatch starts the dispatcher when frames wait and none runs;
+// false when it cannot (the vendor stops). Called with in.mu held.
+func (s *session) startDispatch(ctx context.Context, c *conn, in *inbox) bool {
+	if in.dispatching || len(in.decoded) == 0 || in.over {
+		return !in.over
+	}
+	in.dispatching = true
+	if !s.v.group.Go(func(context.Context) { s.dispatchAll(ctx, c, in) }) {
+		in.dispatching = false
+		in.stop(c, nil)
+		return false
+	}
+	return true
+}
+
+// decodeAll decodes the raw frames in order, shows each to peek (the umid
+// confirmations) and queues it for dispatch, until none is left.
+// Malformed frames are logged and skipped.
+func (s *session) decodeAll(ctx context.Context, c *conn, in *inbox) {
+	for {
+		in.mu.Lock()
+		if len(in.raw) == 0 || in.over {
+			for _, b := range in.raw { // dropped: the socket stops
+				c.putBuf(b)
+			}
+			in.raw = nil // an idle chat keeps no array of past frames
+			in.decoding = false
+			in.changed.Broadcast()
+			in.mu.Unlock()
+			return
+		}
+		b := in.raw[0]
+		in.raw[0] = nil
+		in.raw = in.raw[1:]
+		in.mu.Unlock()
+		f, err := decodeFrame(b.Bytes()) // copies what it keeps
+		n := b.Len()
+		c.putBuf(b)
+		if err != nil {
+			s.log.Warn("skipping malformed cention frame", zap.Error(err), zap.Int("bytes", n))
+		} else {
+			s.peek(f)
+		}
+		in.mu.Lock()
+		if err != nil {
+			in.bytes -= n
+			in.changed.Broadcast()
+		} else {
+			in.decoded = append(in.decoded, framed{serverFrame: f, size: n})
+			s.startDispatch(ctx, c, in)
+		}
+		in.mu.Unlock()
+	}
+}
+
+// dispatchAll hands the decoded frames over in order until none is left.
+// When one fails, the rest are dropped and so is the socket, which ends
+// its reader.
+func (s *session) dispatchAll(ctx context.Context, c *conn, in *inbox) {
+	for {
+		in.mu.Lock()
+		if len(in.decoded) == 0 || in.over {
+			in.decoded = nil // an idle chat keeps no array of past frames
+			in.dispatching = false
+			in.changed.Broadcast()
+			in.mu.Unlock()
+			return
+		}
+		f := in.decoded[0]
+		in.decoded[0] = framed{}
+		in.decoded = in.decoded[1:]
+		in.bytes -= f.size
+		in.changed.Broadcast()
+		in.mu.Unlock()
+		if s.isEnding() {
+			continue
+		}
+		if err := s.handle(ctx, f.serverFrame); err != nil {
+			in.mu.Lock()
+			in.stop(c, err)
+			in.mu.Unlock()
+		}
+	}
+}
+
+// stop drops the rest of the frames and the socket, for err. Called with
+// in.mu held.
+func (in *inbox) stop(c *conn, err error) {
+	in.over, in.err = true, err
+	in.changed.Broadcast()
+	c.close()
+}
+
+// wait waits until every queued frame is handed over, and reports whether
+// the dispatch stopped the socket.
+func (in *inbox) wait() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for in.decoding || in.dispatching {
+		in.changed.Wait()
+	}
+	return in.over
 }
 
 // over deals with supervision having stopped for good. A chat Cention will
@@ -377,7 +601,7 @@ func (s *session) reattach(ctx context.Context) (*conn, []serverFrame, error) {
 // of the chat's messages, is a yes; an error in any event's first argument
 // is a refusal (ErrChatLost).
 func (v *Vendor) resume(ctx context.Context, token string, log *zap.Logger, peek func(serverFrame)) (*conn, registerAnswer, []serverFrame, error) {
-	c, err := v.dial(ctx, token, log, peek)
+	c, err := v.dial(ctx, token, log)
 	if err != nil {
 		return nil, registerAnswer{}, nil, err
 	}
@@ -386,7 +610,7 @@ func (v *Vendor) resume(ctx context.Context, token string, log *zap.Logger, peek
 		return nil, registerAnswer{}, nil, err
 	}
 	var ans registerAnswer
-	f, backlog, err := c.await(ctx, v.cfg.ConnectTimeout, "resume", func(f serverFrame) bool {
+	f, backlog, err := c.await(ctx, v.cfg.ConnectTimeout, "resume", peek, func(f serverFrame) bool {
 		a, ok := decodeAnswer(f.arg0())
 		switch {
 		case ok && a.Error != "":

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
@@ -44,6 +45,12 @@ type Vendor struct {
 	// group ends with Stop; every chat's socket lives under it: chats start
 	// in Open and Resume, whose own contexts end when they return.
 	group *connector.Group
+	// dialer opens every chat socket; keep pings them all, from one
+	// goroutine; bufs holds the frame buffers the sockets read into and
+	// write from (conn.getBuf).
+	dialer *websocket.Dialer
+	keep   *keepalive
+	bufs   sync.Pool
 
 	mu       sync.Mutex
 	sessions map[int64]*session
@@ -80,6 +87,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	if progress == nil {
 		progress = connector.NewMemoryProgress(maxMemProgress)
 	}
+	group := connector.NewGroup()
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
 		client: &http.Client{
@@ -92,7 +100,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		},
 		fetchClient: &http.Client{Timeout: cfg.RequestTimeout, CheckRedirect: netguard.LimitRedirects(3),
 			Transport: connector.SizePool(netguard.New(nil).Transport(), cfg.HTTPConnections)},
-		group:    connector.NewGroup(),
+		group: group, dialer: newDialer(cfg), keep: newKeepalive(cfg.PingInterval, group),
 		sessions: map[int64]*session{}, opened: map[int64]string{}, lost: map[int64]string{},
 	}
 	return v, nil

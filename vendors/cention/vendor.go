@@ -108,7 +108,7 @@ func (v *Vendor) registration(c *connector.Conversation, offline bool, message s
 // error), or agent unavailable or queue full. Frames read before it are
 // returned as backlog.
 func (v *Vendor) registerChat(ctx context.Context, token string, log *zap.Logger, peek func(serverFrame), reg registerData) (*conn, serverFrame, []serverFrame, error) {
-	cn, err := v.dial(ctx, token, log, peek)
+	cn, err := v.dial(ctx, token, log)
 	if err != nil {
 		return nil, serverFrame{}, nil, err
 	}
@@ -116,7 +116,7 @@ func (v *Vendor) registerChat(ctx context.Context, token string, log *zap.Logger
 		cn.close()
 		return nil, serverFrame{}, nil, err
 	}
-	f, backlog, err := cn.await(ctx, v.cfg.ConnectTimeout, "register", func(f serverFrame) bool {
+	f, backlog, err := cn.await(ctx, v.cfg.ConnectTimeout, "register", peek, func(f serverFrame) bool {
 		if f.Event == evUnavailable || f.Event == evQueueFull {
 			return true
 		}
