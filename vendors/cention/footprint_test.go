@@ -204,7 +204,7 @@ func TestSlowSinkKeepsSocket(t *testing.T) {
 	if got := sock.pings.Load(); got < pinged+3 {
 		t.Fatalf("%d pings while the sink waited, want 3", got-pinged)
 	}
-	if n := h.v.keep.unread.Load(); n > 0 {
+	if n := h.v.keep.Unread(); n > 0 {
 		t.Errorf("%d pings unanswered while the sink waited: the reader stopped reading", n)
 	}
 	h.sink.waitType(t, c.ID, connector.EventText)
@@ -303,39 +303,6 @@ func TestKeepaliveDropsDeadSocket(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the socket is still open")
-	}
-}
-
-// The keepalive drops every socket however it ends, also when the vendor
-// stops just as pings are due (the group then refuses their goroutines):
-// the chats' readers wait for that, and Stop for them.
-func TestKeepaliveStoppingDropsSockets(t *testing.T) {
-	keys := baseKeys("http://" + bareServer(t) + "/s/demo")
-	v, err := Build(connector.VendorEnv{Instance: instance(keys), Sink: newSink()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopVendor(t, v)
-	g := connector.NewGroup()
-	k := newKeepalive(10*time.Millisecond, g)
-	c, err := v.dial(ctxFor(t), "connectord-stop", v.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.keep.remove(c)
-	c.keep = k
-	k.conns[c] = &pingState{} // due at once
-	if err := g.Stop(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
-	k.run(context.Background()) // its context not done: the refused ping ends it
-	select {
-	case <-c.closing:
-	default:
-		t.Error("the socket is still open")
-	}
-	if n := len(k.slots); n != 0 {
-		t.Errorf("%d ping slots still taken", n)
 	}
 }
 

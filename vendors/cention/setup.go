@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/keepalive"
 	"github.com/connectord/connectord/connector/netguard"
 )
 
@@ -49,7 +50,7 @@ type Vendor struct {
 	// goroutine; bufs holds the frame buffers the sockets read into and
 	// write from (conn.getBuf).
 	dialer *websocket.Dialer
-	keep   *keepalive
+	keep   *keepalive.Keepalive
 	bufs   sync.Pool
 
 	mu       sync.Mutex
@@ -100,7 +101,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		},
 		fetchClient: &http.Client{Timeout: cfg.RequestTimeout, CheckRedirect: netguard.LimitRedirects(3),
 			Transport: connector.SizePool(netguard.New(nil).Transport(), cfg.HTTPConnections)},
-		group: group, dialer: newDialer(cfg), keep: newKeepalive(cfg.PingInterval, group),
+		group: group, dialer: newDialer(cfg), keep: keepalive.New(cfg.PingInterval, group),
 		sessions: map[int64]*session{}, opened: map[int64]string{}, lost: map[int64]string{},
 	}
 	return v, nil

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/keepalive"
 )
 
 // readLimit bounds one event frame. The connected event carries the site's
@@ -70,7 +71,7 @@ type conn struct {
 	pings atomic.Uint64 // numbers the pings; a pong carries its ping's number back
 	pongs chan uint64   // the newest pong's number, for ping; holds at most one
 
-	keep      *keepalive // pings the socket while it is open
+	keep      *keepalive.Keepalive // pings the socket while it is open
 	closing   chan struct{}
 	closeOnce sync.Once
 	readEnded chan struct{} // closed when the reader met the end of the socket
@@ -91,7 +92,7 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 	c := &conn{ws: ws, log: log, bufs: &v.bufs, pongs: make(chan uint64, 1),
 		closing: make(chan struct{}), readEnded: make(chan struct{}), keep: v.keep}
 	ws.SetPongHandler(c.pong)
-	if !v.keep.add(c) {
+	if !v.keep.Add(c) {
 		c.close()
 		return nil, errStopped
 	}
@@ -279,11 +280,47 @@ func (c *conn) pong(appData string) error {
 	}
 }
 
+var _ keepalive.Socket = (*conn)(nil)
+
+// Ping implements keepalive.Socket. An answered ping also proves that the
+// server read every frame written before it (acked).
+func (c *conn) Ping(ctx context.Context) error {
+	written := c.written.Load()
+	if err := c.ping(ctx); err != nil {
+		return err
+	}
+	c.acked.Store(written)
+	return nil
+}
+
+// Reads implements keepalive.Socket.
+func (c *conn) Reads() uint64 { return c.reads.Load() }
+
+// Drop implements keepalive.Socket: the TCP connection only, the reader
+// then ends and the chat's session closes the socket.
+func (c *conn) Drop() { c.ws.Close() }
+
+// Close implements keepalive.Socket.
+func (c *conn) Close() { c.close() }
+
+// Closing implements keepalive.Socket.
+func (c *conn) Closing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Logger implements keepalive.Socket.
+func (c *conn) Logger() *zap.Logger { return c.log }
+
 // close drops the socket at once; a read under way returns. It is
 // idempotent and safe from any goroutine.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
-		c.keep.remove(c)
+		c.keep.Remove(c)
 		close(c.closing)
 		c.ws.Close() // the TCP connection only: no close frame
 	})

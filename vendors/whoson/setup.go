@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/keepalive"
 )
 
 // probeInterval is how often the server is dialled (and hung up on, no
@@ -42,7 +43,7 @@ type Vendor struct {
 	progress connector.SendProgress
 
 	// keep pings every open socket from one ticker.
-	keep *keepalive
+	keep *keepalive.Keepalive
 	// bufs holds the frame buffers of every socket (conn.getBuf).
 	bufs sync.Pool
 
@@ -89,7 +90,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		dialer: newDialer(cfg), target: target,
 		group: connector.NewGroup(), sessions: map[int64]*session{}, lost: map[int64]string{}, probeEvery: probeInterval,
 	}
-	v.keep = newKeepalive(cfg.PingInterval, v.group)
+	v.keep = keepalive.New(cfg.PingInterval, v.group)
 	v.warnInsecure()
 	if cfg.APIKey.Empty() {
 		log.Warn("whoson api_key is empty; the Chat API requires one from Parker Software")

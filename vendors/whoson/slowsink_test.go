@@ -1,9 +1,7 @@
 package whoson
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/vendors/whoson/whosontest"
@@ -35,50 +33,18 @@ func TestSlowSinkKeepsSocket(t *testing.T) {
 	pinged := sock.pings.Load()
 	waitFor(t, "three pings while the sink waits", func() bool { return sock.pings.Load() >= pinged+3 })
 	close(release)
-	if n := h.v.keep.unread.Load(); n > 0 {
+	if n := h.v.keep.Unread(); n > 0 {
 		t.Errorf("%d pings unanswered while the sink waited: the reader stopped reading", n)
 	}
 
 	h.send(c, 1, "hi")
 	h.sink.waitText(t, "echo: hi")
-	for _, msg := range []string{"whoson ping failed", "connection lost", "resumed on a new socket"} {
+	for _, msg := range []string{"ping failed", "connection lost", "resumed on a new socket"} {
 		if n := h.logs.FilterMessageSnippet(msg).Len(); n > 0 {
 			t.Errorf("%d log lines %q: the socket was dropped", n, msg)
 		}
 	}
 	if chats := h.srv.Chats(); len(chats) != 1 {
 		t.Errorf("chats %+v, want the one", chats)
-	}
-}
-
-// The keepalive drops every socket however it ends, also when the vendor
-// stops just as pings are due (the group then refuses their goroutines):
-// the chats' readers wait for that, and Stop for them.
-func TestKeepaliveStoppingDropsSockets(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, whosontest.Operator{Name: "Alice"}, nil)
-	g := connector.NewGroup()
-	k := newKeepalive(10*time.Millisecond, g)
-	c, err := h.v.dial(ctx(t), h.v.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.v.keep.remove(c)
-	c.keep = k
-	k.conns[c] = &pingState{} // due at once
-	if err := g.Stop(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	k.run(context.Background()) // its context not done: the refused ping ends it
-	select {
-	case <-c.closing:
-	default:
-		t.Error("the socket is still open")
-	}
-	if n := len(k.slots); n != 0 {
-		t.Errorf("%d ping slots still taken", n)
-	}
-	if k.add(c) {
-		t.Error("a socket was taken after the keepalive ended")
 	}
 }
