@@ -284,8 +284,8 @@ func (s *session) serve(ctx context.Context, st *stream) error {
 	stop := context.AfterFunc(ctx, st.close) // unblocks the reader
 	defer stop()
 	defer st.close()
-	if !s.v.pinger.add(st) {
-		return ctx.Err()
+	if !s.v.pinger.add(st) { // the vendor is stopping
+		return connector.Permanent(errDone)
 	}
 	defer s.v.pinger.remove(st)
 	err := st.read(func(x inbound) bool { return s.route(ctx, st, x) })
