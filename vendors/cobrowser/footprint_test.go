@@ -1,6 +1,7 @@
 package cobrowser
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 )
@@ -28,4 +29,48 @@ func TestIdleChatGoroutines(t *testing.T) {
 			t.Logf("%d chats: %d more goroutines", chats, extra)
 		})
 	}
+}
+
+// An idle WebSocket stream, logged in, holds little heap: the WebSocket
+// library's read buffer is small and its write buffer is lent for one
+// message (coder/websocket, used before, kept 4 KiB of each per socket, and
+// net/http's handshake connection 8 KiB more).
+func TestIdleStreamHeap(t *testing.T) {
+	const streams, maxPerStream = 100, 16 << 10
+	h := newHarness(t, "ws", nil)
+	logins := make([]login, streams)
+	for i := range logins {
+		user := fmt.Sprintf("heap%d-%d", nextConversation.Add(1), i)
+		h.ej.Register(t, user+"@"+h.ej.Domain, "secret")
+		logins[i] = login{Local: user, Domain: h.ej.Domain, Resource: "r", Password: "secret"}
+	}
+	sts := make([]*stream, 0, streams)
+	defer func() {
+		for _, st := range sts {
+			st.close()
+		}
+	}()
+	dctx := ctx(t) // one: each call of ctx keeps a context and a cleanup
+	before := heapInUse()
+	for _, l := range logins {
+		st, err := h.v.dial(dctx, l, h.v.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, st)
+	}
+	per := float64(heapInUse()-before) / streams
+	t.Logf("%.0f bytes of heap per idle stream", per)
+	if per > maxPerStream {
+		t.Errorf("an idle stream holds %.0f bytes of heap, want at most %d", per, maxPerStream)
+	}
+	runtime.KeepAlive(sts)
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -1,7 +1,6 @@
 package cobrowser
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 )
 
 // maxStanza bounds one stanza (one WebSocket message, or the bytes read over
@@ -24,11 +23,10 @@ const maxStanza = 512 << 10
 // and a piece per message breaks the peer; Write therefore keeps the bytes
 // until the scanner sees the element end, and sends them as one message.
 // Reads hand the messages on as one byte stream: each is a whole element,
-// so their concatenation is a well-formed sequence of them.
+// so their concatenation is a well-formed sequence of them. Reads watch no
+// context: Close ends them.
 type wsFramer struct {
-	c *websocket.Conn
-	// ctx bounds reads; it ends when the stream is torn down.
-	ctx          context.Context
+	c            *websocket.Conn
 	writeTimeout time.Duration
 
 	wmu sync.Mutex
@@ -37,22 +35,23 @@ type wsFramer struct {
 	r io.Reader // the message being read; only the reading goroutine uses it
 }
 
-func newWSFramer(ctx context.Context, c *websocket.Conn, writeTimeout time.Duration) *wsFramer {
+func newWSFramer(c *websocket.Conn, writeTimeout time.Duration) *wsFramer {
 	c.SetReadLimit(maxStanza)
-	return &wsFramer{c: c, ctx: ctx, writeTimeout: writeTimeout}
+	return &wsFramer{c: c, writeTimeout: writeTimeout}
 }
 
 var errBinaryFrame = errors.New("xmpp websocket: binary message (RFC 7395 allows text only)")
 
-// Read implements io.Reader over the messages received.
+// Read implements io.Reader over the messages received. The library
+// answers the server's WebSocket pings while it waits here.
 func (f *wsFramer) Read(p []byte) (int, error) {
 	for {
 		if f.r == nil {
-			typ, r, err := f.c.Reader(f.ctx)
+			typ, r, err := f.c.NextReader()
 			if err != nil {
 				return 0, err
 			}
-			if typ != websocket.MessageText {
+			if typ != websocket.TextMessage {
 				return 0, errBinaryFrame
 			}
 			f.r = r
@@ -101,7 +100,7 @@ func (f *elementFramer) write(p []byte, emit func([]byte) error) (int, error) {
 		case scanEnd:
 			f.pending = append(f.pending, b)
 			err := emit(f.pending)
-			f.pending = f.pending[:0]
+			f.pending = nil // an idle stream holds no buffer
 			if err != nil {
 				return i, err
 			}
@@ -113,14 +112,15 @@ func (f *elementFramer) write(p []byte, emit func([]byte) error) (int, error) {
 }
 
 func (f *wsFramer) send(msg []byte) error {
-	ctx, cancel := context.WithTimeout(f.ctx, f.writeTimeout)
-	defer cancel()
-	return f.c.Write(ctx, websocket.MessageText, msg)
+	if err := f.c.SetWriteDeadline(time.Now().Add(f.writeTimeout)); err != nil {
+		return err
+	}
+	return f.c.WriteMessage(websocket.TextMessage, msg)
 }
 
 // Close drops the WebSocket at once (the caller sent <close/> first when it
 // could): a graceful close handshake can block for seconds.
-func (f *wsFramer) Close() error { return f.c.CloseNow() }
+func (f *wsFramer) Close() error { return f.c.NetConn().Close() }
 
 // scanEvent says what one byte of XML output is.
 type scanEvent int

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
+	gorilla "github.com/gorilla/websocket"
 )
 
 // frames runs the element framer over the pieces and returns the elements.
@@ -111,11 +112,12 @@ func TestWebSocketOneStanzaPerMessage(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
+	d := gorilla.Dialer{Subprotocols: []string{"xmpp"}}
+	c, _, err := d.DialContext(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newWSFramer(ctx, c, time.Second)
+	f := newWSFramer(c, time.Second)
 	defer f.Close()
 	line := strings.Repeat("ü", 5000)
 	stanza := string(chatStanza("connectord-1", "agent@internal.xmpp.test", line))

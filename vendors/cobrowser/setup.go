@@ -37,6 +37,7 @@ type Vendor struct {
 	progress connector.SendProgress
 	blocks   *blockList
 	pinger   *keepalive
+	wsPool   *sync.Pool // WebSocket write buffers, lent for one message
 
 	// group ends with Stop; every chat's stream lives under it: chats start
 	// in Open and Resume, whose own contexts end when they return.
@@ -94,6 +95,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		surveys: map[int64]*surveyWait{},
 		now:     time.Now,
 	}
+	v.wsPool = &sync.Pool{}
 	v.pinger = newKeepalive(cfg.PingInterval, cfg.SendTimeout, v.group)
 	v.warnInsecure()
 	return v, nil

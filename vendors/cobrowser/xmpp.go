@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
@@ -79,7 +79,6 @@ type stream struct {
 
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
-	cancel    context.CancelFunc // ends the WebSocket's read context
 }
 
 // dial connects and logs in with l, within connect_timeout: TCP with
@@ -111,14 +110,20 @@ func (v *Vendor) dial(ctx context.Context, l login, log *zap.Logger) (*stream, e
 	return st, nil
 }
 
+// WebSocket buffers: a read buffer of wsReadBuffer per socket for its
+// life (enough for a frame header or a control frame; the XMPP decoder
+// reads message data straight into its own buffer), and a write buffer
+// borrowed from the vendor's pool for the time of one message.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 16 << 10
+)
+
 func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, features []xmpp.StreamFeature) error {
-	// A transport of its own for one dial, without keep-alive: a refused
-	// handshake (a 403, a 502) would otherwise leave its connection idle in
-	// a transport nobody closes. The upgraded connection leaves it anyway.
-	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: v.cfg.tls.Clone(),
-		TLSHandshakeTimeout: v.cfg.ConnectTimeout, DisableKeepAlives: true}}
-	c, resp, err := websocket.Dial(ctx, v.cfg.wsURL.String(), &websocket.DialOptions{
-		HTTPClient: client, Subprotocols: []string{"xmpp"}})
+	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, TLSClientConfig: v.cfg.tls.Clone(),
+		HandshakeTimeout: v.cfg.ConnectTimeout, Subprotocols: []string{"xmpp"},
+		ReadBufferSize: wsReadBuffer, WriteBufferSize: wsWriteBuffer, WriteBufferPool: v.wsPool}
+	c, resp, err := d.DialContext(ctx, v.cfg.wsURL.String(), nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
@@ -126,12 +131,11 @@ func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, feature
 		return err
 	}
 	if c.Subprotocol() != "xmpp" {
-		c.CloseNow()
+		c.NetConn().Close()
 		return errors.New("the WebSocket server did not agree to the xmpp subprotocol (RFC 7395)")
 	}
-	rctx, rcancel := context.WithCancel(context.Background())
-	f := newWSFramer(rctx, c, v.cfg.SendTimeout)
-	st.ws, st.closer, st.cancel = true, f, rcancel
+	f := newWSFramer(c, v.cfg.SendTimeout)
+	st.ws, st.closer = true, f
 	stop := context.AfterFunc(ctx, func() { f.Close() }) // the handshake's deadline
 	// wss:// is TLS; ws:// is only allowed to loopback (tests): either way
 	// the stream counts as secure, which SASL PLAIN requires.
@@ -341,9 +345,6 @@ func (st *stream) close() {
 		close(st.done)
 		if st.closer != nil {
 			st.closer.Close()
-		}
-		if st.cancel != nil {
-			st.cancel()
 		}
 	})
 }
