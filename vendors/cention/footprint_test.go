@@ -1,12 +1,7 @@
 package cention
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
-	"net"
-	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,6 +9,7 @@ import (
 	"time"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/wsock/wsocktest"
 	"github.com/connectord/connectord/vendors/cention/centiontest"
 )
 
@@ -73,7 +69,7 @@ func adapterGoroutines() int {
 // buffers come from pools for the time of one frame).
 func TestIdleSocketHeap(t *testing.T) {
 	const sockets, maxPerSocket = 300, 2560
-	addr := bareServer(t)
+	addr := wsocktest.BareServer(t)
 	keys := baseKeys("http://" + addr + "/s/demo")
 	v, err := Build(connector.VendorEnv{Instance: instance(keys), Sink: newSink()}) // not started: no canchat
 	if err != nil {
@@ -83,11 +79,11 @@ func TestIdleSocketHeap(t *testing.T) {
 	conns := make([]*conn, 0, sockets)
 	defer func() {
 		for _, c := range conns {
-			c.close()
+			c.Close()
 		}
 	}()
 	dctx := ctxFor(t)
-	before := heapInUse()
+	before := wsocktest.HeapInUse()
 	for range sockets {
 		c, err := v.dial(dctx, "connectord-heap", v.log)
 		if err != nil {
@@ -95,66 +91,12 @@ func TestIdleSocketHeap(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	per := float64(heapInUse()-before) / sockets
+	per := float64(wsocktest.HeapInUse()-before) / sockets
 	t.Logf("%.0f bytes of heap per idle socket", per)
 	if per > maxPerSocket {
 		t.Errorf("an idle socket holds %.0f bytes of heap, want at most %d", per, maxPerSocket)
 	}
 	runtime.KeepAlive(conns)
-}
-
-func heapInUse() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
-}
-
-// bareServer accepts WebSocket handshakes and then only holds the sockets,
-// with as little memory of its own per socket as a server can have, so that
-// the client's share of the heap shows.
-func bareServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan []net.Conn, 1)
-	go func() {
-		var conns []net.Conn
-		defer func() { held <- conns }()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, nc)
-			if err := upgrade(nc); err != nil {
-				t.Errorf("handshake: %v", err)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		for _, nc := range <-held {
-			nc.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
-// upgrade answers one client handshake (RFC 6455 section 4.2.2).
-func upgrade(nc net.Conn) error {
-	req, err := http.ReadRequest(bufio.NewReaderSize(nc, 512))
-	if err != nil {
-		return err
-	}
-	sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	_, err = nc.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"))
-	return err
 }
 
 // A store slower than the ping interval does not cost the chat its socket:
@@ -191,9 +133,9 @@ func TestSlowSinkKeepsSocket(t *testing.T) {
 		close(release)
 		t.Fatal(err)
 	}
-	pinged := sock.pings.Load()
+	pinged := sock.Pings()
 	deadline := time.Now().Add(10 * time.Second)
-	for sock.pings.Load() < pinged+3 && time.Now().Before(deadline) {
+	for sock.Pings() < pinged+3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	sendErr := h.send(c, 1, "while the store waits") // confirmed by the reader's side
@@ -201,7 +143,7 @@ func TestSlowSinkKeepsSocket(t *testing.T) {
 	if sendErr != nil {
 		t.Fatalf("send while the store waited: %v", sendErr)
 	}
-	if got := sock.pings.Load(); got < pinged+3 {
+	if got := sock.Pings(); got < pinged+3 {
 		t.Fatalf("%d pings while the sink waited, want 3", got-pinged)
 	}
 	if n := h.v.keep.Unread(); n > 0 {
@@ -264,10 +206,10 @@ func TestFloodWaitsForSlowSink(t *testing.T) {
 // settled returns the socket's count of reads once it stops moving (the
 // reader idle in Read, or held up by a full queue).
 func settled(c *conn) uint64 {
-	reads := c.reads.Load()
+	reads := c.Reads()
 	for {
 		time.Sleep(50 * time.Millisecond)
-		now := c.reads.Load()
+		now := c.Reads()
 		if now == reads {
 			return now
 		}
@@ -279,7 +221,7 @@ func settled(c *conn) uint64 {
 // ping interval (the network died without a reset) is dropped by the
 // vendor's keepalive, which ends the read.
 func TestKeepaliveDropsDeadSocket(t *testing.T) {
-	keys := baseKeys("http://" + bareServer(t) + "/s/demo")
+	keys := baseKeys("http://" + wsocktest.BareServer(t) + "/s/demo")
 	keys["ping_interval"] = `"50ms"`
 	v, err := Build(connector.VendorEnv{Instance: instance(keys), Sink: newSink()})
 	if err != nil {
@@ -290,15 +232,15 @@ func TestKeepaliveDropsDeadSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	read := make(chan error, 1)
 	go func() {
-		_, err := c.next(context.Background())
+		_, err := c.Next(context.Background())
 		read <- err
 	}()
 	select {
 	case err := <-read:
-		if c.pings.Load() == 0 {
+		if c.Pings() == 0 {
 			t.Errorf("the read ended (%v) without a ping", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -247,19 +247,19 @@ func (s *session) deliverLine(ctx context.Context, umid, text string, mcount int
 		}
 		if attach != nil {
 			if err := c.send(dctx, typeAttachment, attach); err != nil {
-				c.close() // the reader sees it; the loop waits for the next socket
+				c.Close() // the reader sees it; the loop waits for the next socket
 			}
 			attach = nil // once: the file link in the line carries it anyway
 		}
 		if err := c.send(dctx, typeMessage, messageData{ID: umid, Message: text, MCount: mcount}); err != nil {
-			c.close()
+			c.Close()
 		}
 		select {
 		case <-w:
 			return nil
-		case <-c.readEnded:
+		case <-c.ReadEnded():
 			// dropped before the confirmation: the line goes again on the next socket
-		case <-c.closing:
+		case <-c.Done():
 		case <-s.lost:
 			return s.lostError()
 		case <-dctx.Done():

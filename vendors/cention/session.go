@@ -252,7 +252,7 @@ func (s *session) start(first *conn, backlog []serverFrame) bool {
 	if !s.v.group.Go(func(context.Context) { defer cancel(); s.run(ctx, first, backlog) }) {
 		cancel()
 		s.setConn(nil)
-		first.close()
+		first.Close()
 		close(s.done)
 		return false
 	}
@@ -276,7 +276,7 @@ func (s *session) stop() {
 	c := s.conn
 	s.mu.Unlock()
 	if c != nil {
-		c.close()
+		c.Close()
 	}
 	<-s.done
 }
@@ -330,7 +330,7 @@ func (s *session) serve(ctx context.Context, c *conn, backlog []serverFrame) err
 	s.setConn(c)
 	defer func() {
 		s.setConn(nil)
-		c.close()
+		c.Close()
 	}()
 	if err := ctx.Err(); err != nil {
 		return err // stop came before the socket was set: it drops no socket
@@ -342,7 +342,7 @@ func (s *session) serve(ctx context.Context, c *conn, backlog []serverFrame) err
 	for {
 		// Not ctx: a read watching a context costs a registration with it
 		// for as long as the chat is idle. stop drops the socket instead.
-		b, err := c.next(context.Background())
+		b, err := c.Next(context.Background())
 		if err != nil {
 			if in.wait() {
 				return s.dispatchErr(ctx, in)
@@ -426,7 +426,7 @@ func (s *session) enqueue(ctx context.Context, c *conn, in *inbox, b *bytes.Buff
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.over {
-		c.putBuf(b)
+		c.PutBuf(b)
 		return false
 	}
 	in.raw = append(in.raw, b)
@@ -479,7 +479,7 @@ func (s *session) decodeAll(ctx context.Context, c *conn, in *inbox) {
 		in.mu.Lock()
 		if len(in.raw) == 0 || in.over {
 			for _, b := range in.raw { // dropped: the socket stops
-				c.putBuf(b)
+				c.PutBuf(b)
 			}
 			in.raw = nil // an idle chat keeps no array of past frames
 			in.decoding = false
@@ -493,7 +493,7 @@ func (s *session) decodeAll(ctx context.Context, c *conn, in *inbox) {
 		in.mu.Unlock()
 		f, err := decodeFrame(b.Bytes()) // copies what it keeps
 		n := b.Len()
-		c.putBuf(b)
+		c.PutBuf(b)
 		if err != nil {
 			s.log.Warn("skipping malformed cention frame", zap.Error(err), zap.Int("bytes", n))
 		} else {
@@ -546,7 +546,7 @@ func (s *session) dispatchAll(ctx context.Context, c *conn, in *inbox) {
 func (in *inbox) stop(c *conn, err error) {
 	in.over, in.err = true, err
 	in.changed.Broadcast()
-	c.close()
+	c.Close()
 }
 
 // wait waits until every queued frame is handed over, and reports whether
@@ -606,7 +606,7 @@ func (v *Vendor) resume(ctx context.Context, token string, log *zap.Logger, peek
 		return nil, registerAnswer{}, nil, err
 	}
 	if err := c.send(ctx, typeResume, resumeData{}); err != nil {
-		c.close()
+		c.Close()
 		return nil, registerAnswer{}, nil, err
 	}
 	var ans registerAnswer
@@ -623,11 +623,11 @@ func (v *Vendor) resume(ctx context.Context, token string, log *zap.Logger, peek
 		return f.Event == evNewMessage || f.Event == evChatMessage
 	})
 	if err != nil {
-		c.close()
+		c.Close()
 		return nil, ans, nil, err
 	}
 	if ans.Error != "" {
-		c.close()
+		c.Close()
 		log.Info("cention refused to resume the chat", zap.String("error", ans.Error))
 		return nil, ans, nil, chatLost(token, ans.Error)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/keepalive"
 	"github.com/connectord/connectord/connector/netguard"
+	"github.com/connectord/connectord/connector/wsock"
 )
 
 var (
@@ -51,7 +52,7 @@ type Vendor struct {
 	// write from (conn.getBuf).
 	dialer *websocket.Dialer
 	keep   *keepalive.Keepalive
-	bufs   sync.Pool
+	bufs   wsock.Buffers
 
 	mu       sync.Mutex
 	sessions map[int64]*session
@@ -101,7 +102,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		},
 		fetchClient: &http.Client{Timeout: cfg.RequestTimeout, CheckRedirect: netguard.LimitRedirects(3),
 			Transport: connector.SizePool(netguard.New(nil).Transport(), cfg.HTTPConnections)},
-		group: group, dialer: newDialer(cfg), keep: keepalive.New(cfg.PingInterval, group),
+		group: group, dialer: wsock.NewDialer(cfg.tls, cfg.ConnectTimeout), keep: keepalive.New(cfg.PingInterval, group),
 		sessions: map[int64]*session{}, opened: map[int64]string{}, lost: map[int64]string{},
 	}
 	return v, nil

@@ -113,7 +113,7 @@ func (v *Vendor) registerChat(ctx context.Context, token string, log *zap.Logger
 		return nil, serverFrame{}, nil, err
 	}
 	if err := cn.send(ctx, typeRegister, reg); err != nil {
-		cn.close()
+		cn.Close()
 		return nil, serverFrame{}, nil, err
 	}
 	f, backlog, err := cn.await(ctx, v.cfg.ConnectTimeout, "register", peek, func(f serverFrame) bool {
@@ -124,7 +124,7 @@ func (v *Vendor) registerChat(ctx context.Context, token string, log *zap.Logger
 		return ok && (f.Event == evRegister || f.Event == evResume)
 	})
 	if err != nil {
-		cn.close()
+		cn.Close()
 		return nil, serverFrame{}, nil, fmt.Errorf("cention register: %w", err)
 	}
 	return cn, f, backlog, nil
@@ -206,7 +206,7 @@ func (v *Vendor) End(ctx context.Context, c *connector.Conversation, reason stri
 		return err
 	}
 	if err := cn.send(ctx, typeClose, nil); err != nil {
-		cn.close()
+		cn.Close()
 		return err
 	}
 	v.closeSoon(ctx, cn)
@@ -272,7 +272,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	}
 	if sess := s.snapshot(); string(sess) != string(st.marshal()) {
 		if err := v.deliver(ctx, connector.Event{ConversationID: c.ID, Type: connector.EventSession, Session: sess}); err != nil {
-			cn.close()
+			cn.Close()
 			return err
 		}
 	}
@@ -316,7 +316,7 @@ func (v *Vendor) LeaveMessage(ctx context.Context, c *connector.Conversation, m 
 	if rec.Token != "" && len(rec.Token) <= maxID {
 		cn, _, _, err := v.resume(ctx, rec.Token, log, nil)
 		if err == nil {
-			cn.close()
+			cn.Close()
 			log.Info("cention offline message already left")
 			return nil
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+
+	"github.com/connectord/connectord/connector/wsock/wsocktest"
 )
 
 // An idle live chat costs one goroutine: its reader. Events are handed over
@@ -51,7 +53,7 @@ func TestIdleStreamHeap(t *testing.T) {
 		}
 	}()
 	dctx := ctx(t) // one: each call of ctx keeps a context and a cleanup
-	before := heapInUse()
+	before := wsocktest.HeapInUse()
 	for _, l := range logins {
 		st, err := h.v.dial(dctx, l, h.v.log)
 		if err != nil {
@@ -59,18 +61,10 @@ func TestIdleStreamHeap(t *testing.T) {
 		}
 		sts = append(sts, st)
 	}
-	per := float64(heapInUse()-before) / streams
+	per := float64(wsocktest.HeapInUse()-before) / streams
 	t.Logf("%.0f bytes of heap per idle stream", per)
 	if per > maxPerStream {
 		t.Errorf("an idle stream holds %.0f bytes of heap, want at most %d", per, maxPerStream)
 	}
 	runtime.KeepAlive(sts)
-}
-
-func heapInUse() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
 }

@@ -1,25 +1,21 @@
 package whoson
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
-	"github.com/connectord/connectord/connector/keepalive"
+	"github.com/connectord/connectord/connector/wsock"
 )
 
 // readLimit bounds one event frame. The connected event carries the site's
@@ -35,47 +31,16 @@ const (
 	maxBacklogBytes  = 1 << 20
 )
 
-// Sizes of a socket's buffers. A chat is idle nearly all its life, and every
-// chat holds a socket, so what a socket keeps while idle decides how many
-// chats a process holds: the read buffer is only big enough for a frame
-// header or a control frame (a data frame of any size is read straight into
-// a pooled frame buffer), and write buffers are borrowed from a pool for
-// the time of one write. A command longer than writeBufferSize goes out as
-// several frames of one message, which the protocol allows.
-const (
-	readBufferSize  = 256
-	writeBufferSize = 16 << 10
-)
-
-// conn is one WebSocket to the Chat API. It has no goroutine of its own:
-// whoever waits for its frames reads them (next), one at a time, the
-// handshake in the caller's goroutine and then the chat's one goroutine, so
-// that an idle chat costs one goroutine; the vendor's keepalive pings it
-// (a pong is read by that same reader).
+// conn is one WebSocket to the Chat API (wsock.Conn: no goroutine of its
+// own, small buffers, pinged by the vendor's keepalive), read by the
+// handshake in the caller's goroutine and then by the chat's one goroutine.
+// It counts the commands written and those a pong proved read.
 type conn struct {
-	ws   *websocket.Conn
-	log  *zap.Logger
-	bufs *sync.Pool // the vendor's frame buffers (getBuf, putBuf)
-	err  error      // why next failed; set and read by the reader only
-
-	// reads is bumped as the reader enters and leaves Read: odd while it
-	// waits in Read. A ping unanswered while the reader waited in Read the
-	// whole time shows a dead socket; one unanswered while the frames were
-	// being handled (the core's store slow) shows nothing.
-	reads atomic.Uint64
+	*wsock.Conn
 
 	writeMu sync.Mutex    // keeps written in step with the order of frames
 	written atomic.Uint64 // frames written
 	acked   atomic.Uint64 // frames the server has read: written before an answered ping
-
-	pings atomic.Uint64 // numbers the pings; a pong carries its ping's number back
-	pongs chan uint64   // the newest pong's number, for ping; holds at most one
-
-	keep      *keepalive.Keepalive // pings the socket while it is open
-	closing   chan struct{}
-	closeOnce sync.Once
-	readEnded chan struct{} // closed when the reader met the end of the socket
-	endOnce   sync.Once
 }
 
 // dial opens a socket within ctx and hands it to the vendor's keepalive.
@@ -88,12 +53,8 @@ func (v *Vendor) dial(ctx context.Context, log *zap.Logger) (*conn, error) {
 		// The library's error may quote the url, which may carry credentials.
 		return nil, connector.Redacted(fmt.Errorf("dial whoson: %w", err))
 	}
-	ws.SetReadLimit(readLimit)
-	c := &conn{ws: ws, log: log, bufs: &v.bufs, pongs: make(chan uint64, 1),
-		closing: make(chan struct{}), readEnded: make(chan struct{}), keep: v.keep}
-	ws.SetPongHandler(c.pong)
-	if !v.keep.Add(c) {
-		c.close()
+	c := &conn{Conn: wsock.New(ws, log, &v.bufs, readLimit)}
+	if !c.Watch(v.keep, c) {
 		return nil, errStopped
 	}
 	return c, nil
@@ -122,79 +83,6 @@ func newDialTarget(cfg *settings) (dialTarget, error) {
 	return dialTarget{url: u.String(), header: h}, nil
 }
 
-// newDialer is the vendor's one dialer for every socket.
-func newDialer(cfg *settings) *websocket.Dialer {
-	return &websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
-		TLSClientConfig:  cfg.tls,
-		HandshakeTimeout: cfg.ConnectTimeout,
-		ReadBufferSize:   readBufferSize,
-		WriteBufferSize:  writeBufferSize,
-		WriteBufferPool:  &sync.Pool{},
-	}
-}
-
-// maxPooledBuf bounds the frame buffers kept for reuse: one that grew past
-// it (a connected event with the site's surveys, an image) is left to the
-// garbage collector rather than kept for every later small frame.
-const maxPooledBuf = 64 << 10
-
-// getBuf returns an empty frame buffer; putBuf takes it back once its
-// bytes are no longer needed. Frames are read into and commands written
-// from them, so that an idle chat holds none and a busy one does not
-// allocate one per frame.
-func (c *conn) getBuf() *bytes.Buffer {
-	if b, ok := c.bufs.Get().(*bytes.Buffer); ok {
-		return b
-	}
-	return new(bytes.Buffer)
-}
-
-func (c *conn) putBuf(b *bytes.Buffer) {
-	if b.Cap() > maxPooledBuf {
-		return
-	}
-	b.Reset()
-	c.bufs.Put(b)
-}
-
-// next reads the next data frame, answering pings and taking pongs on the
-// way; the caller gives the buffer back with putBuf. ctx ending drops the
-// socket (the library cannot abandon a read otherwise). Only one goroutine
-// at a time may call it.
-func (c *conn) next(ctx context.Context) (*bytes.Buffer, error) {
-	if ctx.Done() != nil {
-		defer context.AfterFunc(ctx, c.close)()
-	}
-	c.reads.Add(1)
-	b, err := c.read()
-	c.reads.Add(1)
-	if err != nil {
-		select {
-		case <-c.closing:
-			err = net.ErrClosed
-		default:
-		}
-		c.err = err
-		c.endOnce.Do(func() { close(c.readEnded) })
-		return nil, err
-	}
-	return b, nil
-}
-
-func (c *conn) read() (*bytes.Buffer, error) {
-	_, r, err := c.ws.NextReader()
-	if err != nil {
-		return nil, err
-	}
-	b := c.getBuf()
-	if _, err := b.ReadFrom(r); err != nil {
-		c.putBuf(b)
-		return nil, err
-	}
-	return b, nil
-}
-
 // send writes one command frame.
 func (c *conn) send(ctx context.Context, cmd command) error {
 	_, err := c.sendCounted(ctx, cmd)
@@ -202,128 +90,32 @@ func (c *conn) send(ctx context.Context, cmd command) error {
 }
 
 // sendCounted writes one command frame and returns the socket's count of
-// frames written, this one included. ctx ending during the write drops the
-// socket: a frame cut short leaves nothing on it worth keeping.
+// frames written, this one included.
 func (c *conn) sendCounted(ctx context.Context, cmd command) (uint64, error) {
-	buf := c.getBuf()
-	defer c.putBuf(buf) // the write has copied it out
+	buf := c.GetBuf()
+	defer c.PutBuf(buf) // the write has copied it out
 	if err := json.NewEncoder(buf).Encode(cmd); err != nil {
 		return 0, fmt.Errorf("encode %s: %w", cmd.Command, err)
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n")) // Encode ends a value with one
+	b := buf.Bytes()
+	b = b[:len(b)-1] // Encode ends a value with a newline
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("send %s: %w", cmd.Command, err)
-	}
-	deadline, _ := ctx.Deadline() // none is zero: no deadline
-	c.ws.SetWriteDeadline(deadline)
-	stop := context.AfterFunc(ctx, c.close)
-	err := c.ws.WriteMessage(websocket.TextMessage, b)
-	stop()
-	if err != nil {
+	if err := c.Write(ctx, b); err != nil {
 		return 0, fmt.Errorf("send %s: %w", cmd.Command, err)
 	}
 	return c.written.Add(1), nil
 }
 
-// ping sends a ping and waits, within ctx, for its pong, which the reader
-// takes (see pong): without a reader no pong is seen.
-func (c *conn) ping(ctx context.Context) error {
-	n := c.pings.Add(1)
-	var payload [8]byte
-	binary.BigEndian.PutUint64(payload[:], n)
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
-	}
-	if err := c.ws.WriteControl(websocket.PingMessage, payload[:], deadline); err != nil {
-		return fmt.Errorf("ping: %w", err)
-	}
-	for {
-		select {
-		case got := <-c.pongs:
-			if got == n {
-				return nil
-			}
-			// A late pong of an earlier ping: this one's is still to come.
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.readEnded:
-			return fmt.Errorf("ping: %w", c.endErr())
-		case <-c.closing:
-			return net.ErrClosed
-		}
-	}
-}
-
-// endErr is why the reader ended; only after readEnded is closed.
-func (c *conn) endErr() error { return c.err }
-
-// pong is the library's pong handler, called by the reader: it passes the
-// pong's number to ping, replacing one ping never took.
-func (c *conn) pong(appData string) error {
-	if len(appData) != 8 {
-		return nil // not ours: this side sends 8-byte pings only
-	}
-	n := binary.BigEndian.Uint64([]byte(appData))
-	for {
-		select {
-		case c.pongs <- n:
-			return nil
-		default:
-		}
-		select {
-		case <-c.pongs: // a stale number no ping waits for
-		default:
-		}
-	}
-}
-
-var _ keepalive.Socket = (*conn)(nil)
-
 // Ping implements keepalive.Socket. An answered ping also proves that the
 // server read every frame written before it (acked).
 func (c *conn) Ping(ctx context.Context) error {
 	written := c.written.Load()
-	if err := c.ping(ctx); err != nil {
+	if err := c.Conn.Ping(ctx); err != nil {
 		return err
 	}
 	c.acked.Store(written)
 	return nil
-}
-
-// Reads implements keepalive.Socket.
-func (c *conn) Reads() uint64 { return c.reads.Load() }
-
-// Drop implements keepalive.Socket: the TCP connection only, the reader
-// then ends and the chat's session closes the socket.
-func (c *conn) Drop() { c.ws.Close() }
-
-// Close implements keepalive.Socket.
-func (c *conn) Close() { c.close() }
-
-// Closing implements keepalive.Socket.
-func (c *conn) Closing() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
-}
-
-// Logger implements keepalive.Socket.
-func (c *conn) Logger() *zap.Logger { return c.log }
-
-// close drops the socket at once; a read under way returns. It is
-// idempotent and safe from any goroutine.
-func (c *conn) close() {
-	c.closeOnce.Do(func() {
-		c.keep.Remove(c)
-		close(c.closing)
-		c.ws.Close() // the TCP connection only: no close frame
-	})
 }
 
 // closeWait bounds how long a graceful close waits for the server's close
@@ -339,27 +131,26 @@ func (c *conn) closeGracefully(ctx context.Context, g *connector.Group) {
 	done := make(chan struct{})
 	if !g.Go(func(gctx context.Context) {
 		defer close(done)
-		frame := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		if err := c.ws.WriteControl(websocket.CloseMessage, frame, time.Now().Add(closeWait)); err != nil {
+		if err := c.WriteClose(time.Now().Add(closeWait)); err != nil {
 			return
 		}
 		t := time.NewTimer(closeWait)
 		defer t.Stop()
 		select {
-		case <-c.readEnded:
-		case <-c.closing:
+		case <-c.ReadEnded():
+		case <-c.Done():
 		case <-gctx.Done():
 		case <-t.C:
 		}
 	}) {
-		c.close()
+		c.Close()
 		return
 	}
 	select {
 	case <-done:
 	case <-ctx.Done():
 	}
-	c.close()
+	c.Close()
 	<-done
 }
 
@@ -384,7 +175,7 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, onTimeout func(
 		if onTimeout != nil {
 			onTimeout()
 		}
-		c.close()
+		c.Close()
 	})
 	// stop ends the timer, waiting for it if it fired, and reports whether
 	// it did.
@@ -398,7 +189,7 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, onTimeout func(
 	var backlog []event
 	size := 0
 	for {
-		buf, err := c.next(ctx)
+		buf, err := c.Next(ctx)
 		if err != nil {
 			switch {
 			case stop():
@@ -410,9 +201,9 @@ func (c *conn) await(ctx context.Context, timeout time.Duration, onTimeout func(
 		}
 		ev, err := decodeEvent(buf.Bytes()) // copies what it keeps
 		n := buf.Len()
-		c.putBuf(buf)
+		c.PutBuf(buf)
 		if err != nil {
-			c.log.Warn("skipping malformed whoson frame", zap.Error(err))
+			c.Logger().Warn("skipping malformed whoson frame", zap.Error(err))
 			continue
 		}
 		for _, name := range names {

@@ -1,12 +1,8 @@
 package whoson
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -17,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/wsock/wsocktest"
 )
 
 // A user and password in the url reach the server as Basic authorization,
@@ -37,7 +34,7 @@ func TestDialUserinfoAsBasicAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.close()
+	c.Close()
 	r := <-got
 	if user, pass, ok := r.BasicAuth(); !ok || user != "visitor" || pass != "s3cret" {
 		t.Errorf("Authorization %q, want Basic for visitor:s3cret", r.Header.Get("Authorization"))
@@ -51,7 +48,7 @@ func TestDialUserinfoAsBasicAuth(t *testing.T) {
 // frames, and the server reads it whole.
 func TestLongCommandArrivesWhole(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("x", writeBufferSize+17) // the server reads at most 32 KiB
+	long := strings.Repeat("x", 16<<10+17) // over wsock's write buffer; the server reads at most 32 KiB
 	got := make(chan []string, 1)
 	srv := scripted(t, false, func(ctx context.Context, p *peer) {
 		got <- p.expect(ctx, "Message")
@@ -61,7 +58,7 @@ func TestLongCommandArrivesWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	if err := c.send(ctx(t), command{Command: "Message", Parameters: []string{"sid", long}}); err != nil {
 		t.Fatal(err)
 	}
@@ -76,16 +73,16 @@ func TestLongCommandArrivesWhole(t *testing.T) {
 // keepalive's entry, and not a buffer of some KiB per direction.
 func TestIdleSocketHeap(t *testing.T) {
 	const sockets, maxPerSocket = 300, 2560
-	addr := bareServer(t)
+	addr := wsocktest.BareServer(t)
 	v, _ := rawVendor(t, "ws://"+addr+"/", nil, false)
 	conns := make([]*conn, 0, sockets)
 	defer func() {
 		for _, c := range conns {
-			c.close()
+			c.Close()
 		}
 	}()
 	dctx := ctx(t) // one: each call of ctx keeps a context and a cleanup
-	before := heapInUse()
+	before := wsocktest.HeapInUse()
 	for range sockets {
 		c, err := v.dial(dctx, v.log)
 		if err != nil {
@@ -93,66 +90,12 @@ func TestIdleSocketHeap(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	per := float64(heapInUse()-before) / sockets
+	per := float64(wsocktest.HeapInUse()-before) / sockets
 	t.Logf("%.0f bytes of heap per idle socket", per)
 	if per > maxPerSocket {
 		t.Errorf("an idle socket holds %.0f bytes of heap, want at most %d", per, maxPerSocket)
 	}
 	runtime.KeepAlive(conns)
-}
-
-func heapInUse() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
-}
-
-// bareServer accepts WebSocket handshakes and then only holds the sockets,
-// with as little memory of its own per socket as a server can have, so that
-// the client's share of the heap shows.
-func bareServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan []net.Conn, 1)
-	go func() {
-		var conns []net.Conn
-		defer func() { held <- conns }()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, nc)
-			if err := upgrade(nc); err != nil {
-				t.Errorf("handshake: %v", err)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		for _, nc := range <-held {
-			nc.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
-// upgrade answers one client handshake (RFC 6455 section 4.2.2).
-func upgrade(nc net.Conn) error {
-	req, err := http.ReadRequest(bufio.NewReaderSize(nc, 512))
-	if err != nil {
-		return err
-	}
-	sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	_, err = nc.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"))
-	return err
 }
 
 // A server that floods a chat while the store is slow is read only as far
@@ -192,11 +135,11 @@ func TestFloodWaitsForSlowSink(t *testing.T) {
 	// The reader is done once it waits outside Read (an even count) and
 	// stays there; it reads at most maxQueued beyond the event being held.
 	waitFor(t, "the reader to wait for the slow sink", func() bool {
-		r := sock.reads.Load()
+		r := sock.Reads()
 		time.Sleep(50 * time.Millisecond)
-		return r%2 == 0 && sock.reads.Load() == r
+		return r%2 == 0 && sock.Reads() == r
 	})
-	if frames := sock.reads.Load() / 2; frames > maxQueued+3 {
+	if frames := sock.Reads() / 2; frames > maxQueued+3 {
 		t.Errorf("%d frames read while the sink held the first line, want at most %d", frames, maxQueued+3)
 	}
 	close(release)

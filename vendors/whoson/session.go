@@ -185,7 +185,7 @@ func (s *session) start(c *conn, backlog []event) bool {
 	if !s.v.group.Go(func(context.Context) { defer cancel(); s.run(ctx, c, backlog) }) {
 		cancel()
 		s.setConn(nil)
-		c.close()
+		c.Close()
 		close(s.done)
 		return false
 	}
@@ -206,7 +206,7 @@ func (s *session) stop() {
 		cancel()
 	}
 	if c != nil {
-		c.close()
+		c.Close()
 	}
 	<-s.done
 }
@@ -251,11 +251,11 @@ func (s *session) serve(ctx context.Context, c *conn, backlog []event) error {
 	// that is set; one set after they looked is dropped here.
 	dropped := ctx.Err() == nil && s.pump(ctx, c, backlog)
 	s.setConn(nil)
-	c.close()
+	c.Close()
 	if !dropped || !s.wantsConn.Load() || s.isEnding() {
 		return connector.Permanent(errDone)
 	}
-	return fmt.Errorf("whoson socket dropped: %w", c.err)
+	return fmt.Errorf("whoson socket dropped: %w", c.Err())
 }
 
 // over deals with supervision having stopped for good. WhosOn no longer
@@ -341,7 +341,7 @@ func (s *session) pump(ctx context.Context, c *conn, backlog []event) bool {
 	for {
 		// Not ctx: a read watching a context costs a registration with it
 		// for as long as the chat is idle. stop drops the socket instead.
-		buf, err := c.next(context.Background())
+		buf, err := c.Next(context.Background())
 		if err != nil {
 			if in.wait() {
 				return false // the chat is over: that dropped the socket
@@ -395,7 +395,7 @@ func (s *session) enqueue(ctx context.Context, c *conn, in *inbox, f frame) bool
 	if in.over {
 		in.mu.Unlock()
 		if f.buf != nil {
-			c.putBuf(f.buf)
+			c.PutBuf(f.buf)
 		}
 		return false
 	}
@@ -428,7 +428,7 @@ func (s *session) dispatchAll(ctx context.Context, c *conn, in *inbox) {
 		if len(in.events) == 0 || in.over {
 			for _, f := range in.events { // dropped: the chat is over
 				if f.buf != nil {
-					c.putBuf(f.buf)
+					c.PutBuf(f.buf)
 				}
 			}
 			in.events, in.bytes = nil, 0 // an idle chat keeps no array of past events
@@ -452,7 +452,7 @@ func (s *session) dispatchAll(ctx context.Context, c *conn, in *inbox) {
 			in.mu.Lock()
 			in.over = true
 			in.mu.Unlock()
-			c.close()
+			c.Close()
 		}
 	}
 }
@@ -465,7 +465,7 @@ func (s *session) decode(c *conn, f frame) (event, bool) {
 	}
 	ev, err := decodeEvent(f.buf.Bytes()) // copies what it keeps
 	n := f.buf.Len()
-	c.putBuf(f.buf)
+	c.PutBuf(f.buf)
 	if err != nil {
 		s.log.Warn("skipping malformed whoson frame", zap.Error(err), zap.Int("bytes", n))
 		return event{}, false
@@ -517,7 +517,7 @@ func (s *session) flushLate(ctx context.Context, h *heldLine) {
 	if !s.flushHeld(ctx) {
 		s.halted.Store(true)
 		if c, _ := s.current(); c != nil {
-			c.close()
+			c.Close()
 		}
 	}
 }
@@ -535,11 +535,11 @@ func (s *session) resume(ctx context.Context) (*conn, []event, error) {
 		return nil, nil, err
 	}
 	if !s.emit(ctx, connector.Event{Type: connector.EventSession, Session: s.snapshot()}) {
-		c.close()
+		c.Close()
 		return nil, nil, connector.Permanent(errDone)
 	}
 	if err := s.resend(ctx, c); err != nil {
-		c.close()
+		c.Close()
 		return nil, nil, fmt.Errorf("whoson socket failed while writing lines again: %w", err)
 	}
 	s.log.Info("whoson chat resumed on a new socket")
@@ -558,7 +558,7 @@ func (s *session) reattach(ctx context.Context) (*conn, []event, error) {
 		return nil, nil, err
 	}
 	if info.chatUID != st.ChatUID {
-		c.close()
+		c.Close()
 		s.log.Info("whoson answered with another chat", zap.String("chat", st.ChatUID),
 			zap.String("got", info.chatUID))
 		return nil, nil, chatLost(st.ChatUID)

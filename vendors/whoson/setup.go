@@ -12,6 +12,7 @@ import (
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/keepalive"
+	"github.com/connectord/connectord/connector/wsock"
 )
 
 // probeInterval is how often the server is dialled (and hung up on, no
@@ -44,8 +45,8 @@ type Vendor struct {
 
 	// keep pings every open socket from one ticker.
 	keep *keepalive.Keepalive
-	// bufs holds the frame buffers of every socket (conn.getBuf).
-	bufs sync.Pool
+	// bufs holds the frame buffers of every socket (wsock.Conn.GetBuf).
+	bufs wsock.Buffers
 
 	// group runs every session and socket until Stop. Chats start in Open
 	// and Resume, whose own contexts end when they return, and must run
@@ -87,7 +88,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 	}
 	v := &Vendor{
 		name: env.Instance.FullName(), cfg: cfg, log: log, sink: env.Sink, progress: progress,
-		dialer: newDialer(cfg), target: target,
+		dialer: wsock.NewDialer(cfg.tls, cfg.ConnectTimeout), target: target,
 		group: connector.NewGroup(), sessions: map[int64]*session{}, lost: map[int64]string{}, probeEvery: probeInterval,
 	}
 	v.keep = keepalive.New(cfg.PingInterval, v.group)
@@ -200,7 +201,7 @@ func (v *Vendor) probe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.close()
+	c.Close()
 	return nil
 }
 

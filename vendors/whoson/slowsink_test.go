@@ -30,8 +30,8 @@ func TestSlowSinkKeepsSocket(t *testing.T) {
 	s := h.v.sessions[c.ID]
 	h.v.mu.Unlock()
 	sock, _ := s.current()
-	pinged := sock.pings.Load()
-	waitFor(t, "three pings while the sink waits", func() bool { return sock.pings.Load() >= pinged+3 })
+	pinged := sock.Pings()
+	waitFor(t, "three pings while the sink waits", func() bool { return sock.Pings() >= pinged+3 })
 	close(release)
 	if n := h.v.keep.Unread(); n > 0 {
 		t.Errorf("%d pings unanswered while the sink waited: the reader stopped reading", n)

@@ -31,7 +31,7 @@ func (v *Vendor) connect(ctx context.Context, log *zap.Logger, cookie, chatUID s
 		return nil, info, nil, err
 	}
 	if err := c.send(ctx, connectCmd(v.cfg, cookie, chatUID)); err != nil {
-		c.close()
+		c.Close()
 		return nil, info, nil, err
 	}
 	ev, backlog, err := c.await(ctx, v.cfg.ConnectTimeout, nil, evConnected)
@@ -39,7 +39,7 @@ func (v *Vendor) connect(ctx context.Context, log *zap.Logger, cookie, chatUID s
 		info.connectedData, err = connectedOf(ev) // SessionID present and bounded
 	}
 	if err != nil {
-		c.close()
+		c.Close()
 		return nil, info, nil, fmt.Errorf("whoson Connect: %w", err)
 	}
 	info.chatUID = ev.ChatUID
@@ -68,7 +68,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 	}
 	st.SessionID = info.SessionID
 	if err := cn.send(ctx, helloCmd(v.cfg, v.hello(c, st))); err != nil {
-		cn.close()
+		cn.Close()
 		return nil, err
 	}
 	quit := func() { v.quitUnanswered(ctx, cn, st.SessionID) }
@@ -77,7 +77,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 		if !errors.Is(err, errNoAnswer) { // else quit ran, and the socket is gone
 			quit()
 		}
-		cn.close()
+		cn.Close()
 		return nil, fmt.Errorf("whoson Hello: %w", err)
 	}
 	st.ChatUID = ev.ChatUID
@@ -86,7 +86,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 		return v.refused(ctx, s, cn, ev)
 	}
 	if !v.register(s) || !s.start(cn, backlog) {
-		cn.close()
+		cn.Close()
 		return nil, errStopped
 	}
 	log.Info("whoson chat accepted", zap.String("chat", st.ChatUID))
@@ -113,7 +113,7 @@ func (v *Vendor) hello(c *connector.Conversation, st sessionState) helloParams {
 // quitUnanswered quits a chat whose Hello got no answer (or a bad one).
 func (v *Vendor) quitUnanswered(ctx context.Context, cn *conn, sessionID string) {
 	if err := cn.send(ctx, quitCmd(v.cfg, sessionID)); err != nil {
-		cn.log.Debug("whoson Quit for an unanswered Hello not sent", zap.Error(err))
+		cn.Logger().Debug("whoson Quit for an unanswered Hello not sent", zap.Error(err))
 	}
 }
 
@@ -128,12 +128,12 @@ func (v *Vendor) refused(ctx context.Context, s *session, cn *conn, ev event) (j
 	err := v.deliver(ctx, connector.Event{ConversationID: s.id, Type: connector.EventNoAgent,
 		LeaveMessage: s.leave, Text: clipText(ev.text(), maxNoticeText), Session: sess})
 	if err != nil {
-		cn.close()
+		cn.Close()
 		return nil, err
 	}
 	s.log.Info("whoson chat not accepted", zap.Bool("leave_message", s.leave))
 	if !s.leave || !v.register(s) || !s.start(cn, nil) {
-		cn.close()
+		cn.Close()
 	}
 	return sess, nil
 }
@@ -233,7 +233,7 @@ func (v *Vendor) leaveOnNewSocket(ctx context.Context, c *connector.Conversation
 	}
 	lm.ChatUID, lm.SessionID = st.ChatUID, info.SessionID
 	if err := cn.send(ctx, leaveMessageCmd(v.cfg, lm)); err != nil {
-		cn.close()
+		cn.Close()
 		return err
 	}
 	cn.closeGracefully(ctx, v.group)
@@ -275,11 +275,11 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	}
 	if err := v.deliver(ctx, connector.Event{ConversationID: c.ID, Type: connector.EventSession,
 		Session: s.snapshot()}); err != nil {
-		cn.close()
+		cn.Close()
 		return err
 	}
 	if !v.register(s) || !s.start(cn, backlog) {
-		cn.close()
+		cn.Close()
 		return errStopped
 	}
 	s.log.Info("whoson chat resumed", zap.String("chat", st.ChatUID))

@@ -1,0 +1,69 @@
+// Package wsocktest has what the tests of the adapters built on
+// connector/wsock share to measure what an idle socket holds.
+package wsocktest
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"runtime"
+	"testing"
+)
+
+// HeapInUse is the live heap after two collections, in bytes.
+func HeapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// BareServer accepts WebSocket handshakes on 127.0.0.1 and then only holds
+// the sockets, with as little memory of its own per socket as a server can
+// have, so that a client's share of the heap shows. It returns host:port;
+// the sockets are closed when the test ends.
+func BareServer(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	held := make(chan []net.Conn, 1)
+	go func() {
+		var conns []net.Conn
+		defer func() { held <- conns }()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, nc)
+			if err := upgrade(nc); err != nil {
+				tb.Errorf("handshake: %v", err)
+				return
+			}
+		}
+	}()
+	tb.Cleanup(func() {
+		ln.Close()
+		for _, nc := range <-held {
+			nc.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// upgrade answers one client handshake (RFC 6455 section 4.2.2).
+func upgrade(nc net.Conn) error {
+	req, err := http.ReadRequest(bufio.NewReaderSize(nc, 512))
+	if err != nil {
+		return err
+	}
+	sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	_, err = nc.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"))
+	return err
+}
