@@ -30,8 +30,9 @@ type Socket interface {
 	Reads() uint64
 	// Drop closes the network connection at once; the reader then ends.
 	Drop()
-	// Close drops the socket for good and calls Keepalive.Remove. It is
-	// idempotent and safe from any goroutine.
+	// Close drops the socket for good; the keepalive calls it for every
+	// socket when its group stops. It is idempotent and safe from any
+	// goroutine. The adapter calls Remove once it is done with the socket.
 	Close()
 	// Closing reports whether Close was called: a failed ping is then no news.
 	Closing() bool
@@ -53,6 +54,7 @@ const MaxPinging = 4096
 // drops every one of them.
 type Keepalive struct {
 	interval time.Duration
+	timeout  time.Duration // for a ping's answer
 	group    *connector.Group
 	slots    chan struct{} // one per ping awaiting its pong
 	// unread counts pings left unanswered while a reader was busy, which
@@ -71,9 +73,15 @@ type pingState struct {
 	pinging bool      // a ping awaits its pong
 }
 
-// New returns a keepalive that pings every interval, on goroutines of g.
+// New returns a keepalive that pings every interval, on goroutines of g,
+// and waits for each answer up to the interval.
 func New(interval time.Duration, g *connector.Group) *Keepalive {
-	return &Keepalive{interval: interval, group: g, slots: make(chan struct{}, MaxPinging),
+	return NewTimeout(interval, interval, g)
+}
+
+// NewTimeout is New with answers awaited up to timeout.
+func NewTimeout(interval, timeout time.Duration, g *connector.Group) *Keepalive {
+	return &Keepalive{interval: interval, timeout: timeout, group: g, slots: make(chan struct{}, MaxPinging),
 		sockets: map[Socket]*pingState{}}
 }
 
@@ -179,7 +187,7 @@ func (k *Keepalive) due(now time.Time) []Socket {
 	return out
 }
 
-// ping sends one ping and waits for its pong within the interval. An
+// ping sends one ping and waits for its pong within the timeout. An
 // unanswered one drops the socket if its reader waited in its read all
 // along; if the reader was busy (its queue full while the store is slow),
 // or none runs yet (a handshake), the pong may just be unread, and the next
@@ -187,7 +195,7 @@ func (k *Keepalive) due(now time.Time) []Socket {
 func (k *Keepalive) ping(ctx context.Context, s Socket) {
 	defer func() { <-k.slots }()
 	reads := s.Reads()
-	pctx, cancel := context.WithTimeout(ctx, k.interval)
+	pctx, cancel := context.WithTimeout(ctx, k.timeout)
 	err := s.Ping(pctx)
 	cancel()
 	k.mu.Lock()

@@ -119,3 +119,19 @@ func TestStopClosesEverySocket(t *testing.T) {
 		t.Error("a socket was taken after the keepalive ended")
 	}
 }
+
+// With NewTimeout an answer may take longer than the interval between pings.
+func TestTimeoutLongerThanInterval(t *testing.T) {
+	g := connector.NewGroup()
+	defer stop(t, g)
+	k := NewTimeout(20*time.Millisecond, 2*time.Second, g)
+	slow := &socket{k: k, answer: 100 * time.Millisecond}
+	slow.reads.Store(1) // waiting in its read: a ping past the timeout would drop it
+	if !k.Add(slow) {
+		t.Fatal("Add refused a socket before Stop")
+	}
+	waitFor(t, "two answered pings", func() bool { return slow.pings.Load() >= 3 })
+	if slow.dropped.Load() {
+		t.Error("a socket answering within the timeout, after the interval, was dropped")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/keepalive"
 )
 
 // pipeStream is a stream whose server is the other end of a pipe: answer
@@ -42,15 +43,15 @@ func pipeStream(t *testing.T, answer bool) *stream {
 func TestKeepaliveDropsSilentStream(t *testing.T) {
 	g := connector.NewGroup()
 	defer g.Stop(context.Background())
-	k := newKeepalive(20*time.Millisecond, 2*time.Second, g)
+	k := keepalive.NewTimeout(20*time.Millisecond, 2*time.Second, g)
 	alive, silent := pipeStream(t, true), pipeStream(t, false)
-	if !k.add(alive) || !k.add(silent) {
+	if !k.Add(alive) || !k.Add(silent) {
 		t.Fatal("keepalive refused a stream")
 	}
 	waitFor(t, "the silent stream dropped", silent.isClosed)
 	if alive.isClosed() {
 		t.Error("the stream that answers was dropped")
 	}
-	k.remove(alive)
-	k.remove(silent)
+	k.Remove(alive)
+	k.Remove(silent)
 }

@@ -284,10 +284,10 @@ func (s *session) serve(ctx context.Context, st *stream) error {
 	stop := context.AfterFunc(ctx, st.close) // unblocks the reader
 	defer stop()
 	defer st.close()
-	if !s.v.pinger.add(st) { // the vendor is stopping
+	if !s.v.pinger.Add(st) { // the vendor is stopping
 		return connector.Permanent(errDone)
 	}
-	defer s.v.pinger.remove(st)
+	defer s.v.pinger.Remove(st)
 	err := st.read(func(x inbound) bool { return s.route(ctx, st, x) })
 	if ctx.Err() != nil {
 		return ctx.Err()

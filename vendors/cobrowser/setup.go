@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/keepalive"
 )
 
 var (
@@ -36,7 +37,7 @@ type Vendor struct {
 	api      *api
 	progress connector.SendProgress
 	blocks   *blockList
-	pinger   *keepalive
+	pinger   *keepalive.Keepalive
 	wsPool   *sync.Pool // WebSocket write buffers, lent for one message
 
 	// group ends with Stop; every chat's stream lives under it: chats start
@@ -96,7 +97,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		now:     time.Now,
 	}
 	v.wsPool = &sync.Pool{}
-	v.pinger = newKeepalive(cfg.PingInterval, cfg.SendTimeout, v.group)
+	v.pinger = keepalive.NewTimeout(cfg.PingInterval, cfg.SendTimeout, v.group)
 	v.warnInsecure()
 	return v, nil
 }

@@ -24,6 +24,7 @@ import (
 	mws "mellium.im/xmpp/websocket"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/keepalive"
 )
 
 // login is what a stream logs in with: the chat's XMPP credentials.
@@ -438,3 +439,32 @@ func readBind(d *xml.Decoder, id string) (jid.JID, error) {
 		}
 	}
 }
+
+var _ keepalive.Socket = (*stream)(nil)
+
+// Ping implements keepalive.Socket with an XEP-0199 ping (confirm).
+func (st *stream) Ping(ctx context.Context) error {
+	timeout := time.Minute
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+	}
+	return st.confirm(ctx, timeout)
+}
+
+// Reads implements keepalive.Socket. The server's answer to our ping is
+// taken by the stream's reader, which is not counted: it is taken as always
+// waiting in its read, so that an unanswered ping always drops the stream
+// (the chat then logs in again).
+func (st *stream) Reads() uint64 { return 1 }
+
+// Drop implements keepalive.Socket.
+func (st *stream) Drop() { st.close() }
+
+// Close implements keepalive.Socket.
+func (st *stream) Close() { st.close() }
+
+// Closing implements keepalive.Socket.
+func (st *stream) Closing() bool { return st.isClosed() }
+
+// Logger implements keepalive.Socket.
+func (st *stream) Logger() *zap.Logger { return st.log }
