@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/connectord/connectord/connector"
+	"github.com/connectord/connectord/connector/wsock/wsocktest"
 	"github.com/connectord/connectord/vendors/whoson/whosontest"
 )
 
@@ -52,7 +53,7 @@ func TestLiveChatGoroutines(t *testing.T) {
 	defer srv.Close()
 	keys := baseKeys(srv.URL())
 	keys["ping_interval"] = `"1s"` // -race, 200 sockets and the fake on 2 cores: 250ms is tight
-	sk := &countSink{}
+	sk := &wsocktest.CountSink{}
 	core, logs := observer.New(zapcore.WarnLevel)
 	defer func() {
 		if t.Failed() {
