@@ -41,7 +41,7 @@ func BareServer(tb testing.TB) string {
 				return
 			}
 			conns = append(conns, nc)
-			if err := upgrade(nc); err != nil {
+			if err := Upgrade(nc); err != nil {
 				tb.Errorf("handshake: %v", err)
 				return
 			}
@@ -56,8 +56,9 @@ func BareServer(tb testing.TB) string {
 	return ln.Addr().String()
 }
 
-// upgrade answers one client handshake (RFC 6455 section 4.2.2).
-func upgrade(nc net.Conn) error {
+// Upgrade answers one client handshake on nc (RFC 6455 section 4.2.2), for
+// a test server that then writes raw frames.
+func Upgrade(nc net.Conn) error {
 	req, err := http.ReadRequest(bufio.NewReaderSize(nc, 512))
 	if err != nil {
 		return err
