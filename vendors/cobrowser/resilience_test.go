@@ -185,6 +185,12 @@ func TestResentLineKeepsItsID(t *testing.T) {
 		t.Errorf("agent got %+v", ms)
 	}
 	// With the progress store kept across the restart, nothing is repeated.
+	// The process v2 stands for is gone first: left running, it logs in
+	// again after the next process's login takes the resource (conflict),
+	// and takes it back in the middle of that process's Send.
+	if err := v2.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
 	h.progress = connector.NewMemoryProgress(16)
 	v3, _ := h.vendor("ws", nil)
 	if err := v3.Send(ctx(t), c, &connector.Message{ID: 8, Text: "twice?", Kind: connector.KindText}); err != nil {
