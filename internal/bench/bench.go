@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image/color"
 	"io"
@@ -105,10 +106,17 @@ func runLoad(ctx context.Context, o Options, run int, fl floors, progress func(s
 	for i, rate := range o.Rates {
 		progress(fmt.Sprintf("load %g/s for %s", rate, o.Duration))
 		var prof *profile
+		var stopSelf func() error
 		if o.Profile != "" {
 			prof = w.profileCPU(ctx, filepath.Join(o.Profile, fmt.Sprintf("cpu-%g-run%d.pprof", rate, run)), o.Duration)
+			if stopSelf, err = profileSelf(filepath.Join(o.Profile, fmt.Sprintf("bench-%g-run%d.pprof", rate, run))); err != nil {
+				return nil, err
+			}
 		}
 		s, err := runStep(ctx, w, client, fl, i, rate, o.Duration, o.Customers)
+		if stopSelf != nil {
+			err = errors.Join(err, stopSelf())
+		}
 		if err == nil && prof != nil {
 			err = prof.wait()
 		}

@@ -45,7 +45,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.PNG, "png", "bench.png", `PNG plot of latency against rate ("" for none)`)
 	fs.BoolVar(&o.JSON, "json", false, "also print the figures as JSON")
 	fs.StringVar(&o.Dir, "dir", os.TempDir(), "directory for the state directories (its disk's fsync is measured)")
-	fs.StringVar(&o.Profile, "profile", "", "write the daemon's CPU profiles here: each load step's (cpu-RATE-runN.pprof) and each restart's (restart-N-runK.pprof), and the heap with N conversations open (heap-N-runK.pprof); turns on http.admin_pprof")
+	fs.StringVar(&o.Profile, "profile", "", "write the daemon's CPU profiles here: each load step's (cpu-RATE-runN.pprof) and each restart's (restart-N-runK.pprof), and the heap with N conversations open (heap-N-runK.pprof), and this process's own, the load generator's and the fakes' (bench-RATE-runN.pprof); turns on http.admin_pprof")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -6,8 +6,27 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"time"
 )
+
+// profileSelf starts the CPU profile of this process (the load generator
+// and the fakes, which share the machine with the daemon); the function it
+// returns stops it and writes it to path.
+func profileSelf(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("profiling the bench process: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
 
 // profile is a CPU profile of the daemon being taken in the background.
 type profile struct {
