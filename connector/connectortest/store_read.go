@@ -18,6 +18,7 @@ var readTests = []storeTest{
 	{"Stats", testStats},
 	{"Ping", testPing},
 	{"WaitingBefore", testWaitingBefore},
+	{"WaitingBeforeFollowsEveryChange", testWaitingFollowsChanges},
 }
 
 func testConversationNotFound(f *fixture) {
@@ -284,4 +285,73 @@ func testWaitingBefore(f *fixture) {
 	if got, err = f.s.WaitingBefore(f.ctx, a1.ConversationID, a2.ID); err != nil || len(got) != 0 {
 		f.t.Errorf("WaitingBefore(the second line) = %v, %v; want none (the first was sent)", ids(got), err)
 	}
+}
+
+// WaitingBefore follows every way a line to the agent starts or stops
+// waiting: a store may answer it from memory, so each one must reach it.
+func testWaitingFollowsChanges(f *fixture) {
+	waiting := func(what string, convID int64, want ...int64) {
+		f.t.Helper()
+		got, err := f.s.WaitingBefore(f.ctx, convID, 1<<62)
+		if err != nil {
+			f.t.Fatalf("%s: WaitingBefore: %v", what, err)
+		}
+		f.diff(what, append([]int64{}, want...), ids(got))
+	}
+	a1 := f.inbound(chSMS, alice, "SM1", "one").Message
+	a2 := f.inbound(chSMS, alice, "SM2", "two").Message
+	a3 := f.inbound(chSMS, alice, "SM3", "three").Message
+	conv := a1.ConversationID
+	waiting("three lines stored", conv, a1.ID, a2.ID, a3.ID)
+
+	f.markFailed(a1.ID, "refused")
+	waiting("the first failed", conv, a2.ID, a3.ID)
+	f.markFailed(a2.ID, "refused")
+	f.markFailed(a3.ID, "refused")
+	waiting("all three failed", conv)
+	if _, err := f.s.RetryMessage(f.ctx, a1.ID); err != nil {
+		f.t.Fatal(err)
+	}
+	waiting("the first retried", conv, a1.ID)
+	for _, m := range []*connector.Message{a2, a3} {
+		if _, err := f.s.RetryMessage(f.ctx, m.ID); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	waiting("all three retried", conv, a1.ID, a2.ID, a3.ID)
+
+	// A line to the customer never waits for the agent, whatever its state.
+	out := f.toCustomer(conv, "L1", "hello")
+	waiting("a line to the customer added", conv, a1.ID, a2.ID, a3.ID)
+	f.markSent(out.ID, "SMout")
+	f.updateDelivery(chSMS, "SMout", connector.DeliveryFailed, "30003")
+	if _, err := f.s.RetryMessage(f.ctx, out.ID); err != nil {
+		f.t.Fatal(err)
+	}
+	waiting("a line to the customer retried", conv, a1.ID, a2.ID, a3.ID)
+
+	f.markSent(a2.ID, "")
+	waiting("the second sent", conv, a1.ID, a3.ID)
+
+	// Ending the conversation with a move takes the waiting lines along.
+	res := f.apply(connector.Change{ConversationID: conv, State: connector.StateEnded, EndReason: "agent",
+		Move: &connector.Move{Vendor: vendor}})
+	if res.Next == nil {
+		f.t.Fatal("ended with two lines waiting and a Move: no next conversation")
+	}
+	waiting("the ended conversation", conv)
+	waiting("the next conversation", res.Next.ID, a1.ID, a3.ID)
+
+	// FailPending fails what waits, except an end line.
+	end := f.apply(connector.Change{ConversationID: res.Next.ID, Messages: []*connector.Message{
+		{Direction: connector.ToAgent, Kind: connector.KindEnd}}}).Added[0]
+	f.apply(connector.Change{ConversationID: res.Next.ID, FailPending: "vendor gone"})
+	waiting("after FailPending", res.Next.ID, end.ID)
+	f.markSent(end.ID, "")
+	waiting("the end line sent", res.Next.ID)
+
+	// A conversation's lines are its own.
+	b := f.inbound(chSMS, bob, "SM4", "bob's").Message
+	waiting("bob's conversation", b.ConversationID, b.ID)
+	waiting("alice's, after bob wrote", res.Next.ID)
 }

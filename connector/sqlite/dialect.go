@@ -42,6 +42,9 @@ func dialect() *sqlstore.Dialect {
 		CacheConversations: true,
 		// Likewise its copy of opt_outs, read for every relayed SMS.
 		CacheOptOuts: true,
+		// And its set of the lines to the agent still stored, asked about
+		// before every line the router sends to an agent.
+		CacheWaiting: true,
 	}
 }
 

@@ -120,6 +120,9 @@ func (s *Store) RetryMessage(ctx context.Context, id int64) (*connector.Message,
 		if errors.Is(err, sql.ErrNoRows) {
 			m, err = nil, nil
 		}
+		if err == nil && m != nil && m.Direction == connector.ToAgent {
+			tx.waitingAdded(m.ID, m.ConversationID)
+		}
 		return err
 	})
 	if err != nil {

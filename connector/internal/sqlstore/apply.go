@@ -29,7 +29,7 @@ func (s *Store) Apply(ctx context.Context, ch connector.Change) (connector.Chang
 }
 
 func (s *Store) applyChange(ctx context.Context, tx *Tx, ch connector.Change, now int64) (connector.ChangeResult, error) {
-	c, err := s.getConversation(ctx, tx, ch.ConversationID)
+	c, err := s.txConversation(ctx, tx, ch.ConversationID)
 	if err != nil {
 		return connector.ChangeResult{}, err
 	}
@@ -78,6 +78,9 @@ func (s *Store) moveWaiting(ctx context.Context, tx *Tx, c *connector.Conversati
 		return fmt.Errorf("move waiting lines: %w", err)
 	}
 	slices.SortFunc(moved, func(a, b *connector.Message) int { return cmp.Compare(a.ID, b.ID) })
+	for _, m := range moved {
+		tx.waitingAdded(m.ID, next.ID)
+	}
 	added, err := s.appendMessages(ctx, tx, c, mv.Messages, now)
 	if err != nil {
 		return err
@@ -178,6 +181,9 @@ func (s *Store) insertMessage(ctx context.Context, tx *Tx, channel string, m *co
 	}
 	m.State = connector.DeliveryStored
 	m.CreatedAt, m.UpdatedAt = sqlrow.FromNanos(now), sqlrow.FromNanos(now)
+	if m.Direction == connector.ToAgent {
+		tx.waitingAdded(m.ID, m.ConversationID)
+	}
 	return true, nil
 }
 
@@ -187,6 +193,9 @@ func (s *Store) failPending(ctx context.Context, tx *Tx, convID int64, reason st
 	ms, err := sqlrow.ScanMessages(tx.QueryContext(ctx, s.q.failPending, reason, now, convID))
 	if err != nil {
 		return nil, fmt.Errorf("fail pending: %w", err)
+	}
+	for _, m := range ms {
+		tx.waitingDone(m.ID)
 	}
 	slices.SortFunc(ms, func(a, b *connector.Message) int { return cmp.Compare(a.ID, b.ID) })
 	return ms, nil

@@ -21,6 +21,7 @@ import (
 // after its send does not cost an fsync of its own.
 func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 	return s.w.DoLazy(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.waitingDone(id) // whether it was stored or not, it is not now
 		return s.settle(ctx, tx, id, tx.QueryRowContext(ctx, s.q.markSent, remoteID, sqlrow.NowNanos(), id))
 	})
 }
@@ -34,6 +35,7 @@ func (s *Store) MarkSent(ctx context.Context, id int64, remoteID string) error {
 // given up on, or a delivery failure), and it is rare.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		tx.waitingDone(id)
 		return s.settle(ctx, tx, id, tx.QueryRowContext(ctx, s.q.markFailed, reason, sqlrow.NowNanos(), id))
 	})
 }
@@ -156,6 +158,8 @@ func (s *Store) updateDelivery(ctx context.Context, tx *Tx, channel, remoteID st
 	if state != connector.DeliveryFailed {
 		reason = ""
 	}
+	// byRemoteID finds lines to the customer only: no line to the agent
+	// changes here, and the waiting set has nothing to record.
 	_, err = tx.ExecContext(ctx, s.q.setDelivery, state, reason, sqlrow.NowNanos(), id)
 	if err != nil {
 		return false, fmt.Errorf("update delivery of message %d: %w", id, err)

@@ -83,6 +83,11 @@ type Dialect struct {
 	// exact: only for an engine whose database no other process writes.
 	// Its memory grows with the opted-out rows, not with the customers.
 	CacheOptOuts bool
+	// CacheWaiting answers Store.WaitingBefore from a set in memory of the
+	// lines to the agent still stored, which Store.Load fills when the
+	// store opens and the writer keeps exact: only for an engine whose
+	// database no other process writes. Its memory grows with that backlog.
+	CacheWaiting bool
 	// BatchTimeout bounds one batch's transaction (0: unbounded), so that a
 	// server that stops answering fails the batch instead of holding every
 	// writer's caller forever.

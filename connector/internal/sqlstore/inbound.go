@@ -38,7 +38,7 @@ func (s *Store) RecordInbound(ctx context.Context, in connector.Inbound, vendor 
 // conversation. Only a first message checks for a duplicate before it
 // creates a conversation.
 func (s *Store) recordInbound(ctx context.Context, tx *Tx, in connector.Inbound, vendor string, now int64) (connector.InboundResult, error) {
-	c, err := s.openConversationOf(ctx, tx, in.Channel, in.Customer)
+	c, err := s.txOpenConversationOf(ctx, tx, in.Channel, in.Customer)
 	if err != nil {
 		return connector.InboundResult{}, err
 	}
@@ -50,6 +50,7 @@ func (s *Store) recordInbound(ctx context.Context, tx *Tx, in connector.Inbound,
 		if c, err = s.createConversation(ctx, tx, in, vendor, s.owner, now); err != nil {
 			return connector.InboundResult{}, err
 		}
+		tx.w.rememberOpen(c)
 	}
 	m := &connector.Message{ConversationID: c.ID, Direction: connector.ToAgent, Kind: connector.KindText,
 		Text: in.Text, Attachments: slices.Clone(in.Attachments), SourceID: in.SourceID}
@@ -81,7 +82,7 @@ func (s *Store) inboundDuplicate(ctx context.Context, tx *Tx, in connector.Inbou
 	if err != nil {
 		return connector.InboundResult{}, fmt.Errorf("inbound de-duplication: %w", err)
 	}
-	c, err := s.getConversation(ctx, tx, m.ConversationID)
+	c, err := s.txConversation(ctx, tx, m.ConversationID)
 	if err != nil {
 		return connector.InboundResult{}, err
 	}

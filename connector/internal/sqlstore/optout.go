@@ -51,37 +51,6 @@ func (s *Store) OptedOut(ctx context.Context, channel, sender, customer string) 
 	return true, nil
 }
 
-// Load fills what s keeps in memory from the database: with
-// Dialect.CacheOptOuts, every row of opt_outs, read as a stream. The
-// engine calls it once, after New and before the store is handed out, so
-// that no write runs meanwhile (a function, not a method, so that the
-// engine's Store does not offer it); it does nothing for a dialect that
-// caches nothing.
-func Load(ctx context.Context, s *Store) error {
-	set := s.w.optOuts
-	if set == nil {
-		return nil
-	}
-	rows, err := s.read.QueryContext(ctx, s.q.allOptOuts)
-	if err != nil {
-		return fmt.Errorf("%s: load opt-outs: %w", s.d.Name, err)
-	}
-	defer rows.Close()
-	set.mu.Lock()
-	defer set.mu.Unlock()
-	for rows.Next() {
-		c := optOutChange{out: true}
-		if err := rows.Scan(&c.pair.channel, &c.pair.sender, &c.customer); err != nil {
-			return fmt.Errorf("%s: load opt-outs: %w", s.d.Name, err)
-		}
-		set.set(c)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s: load opt-outs: %w", s.d.Name, err)
-	}
-	return nil
-}
-
 // LastReceived returns the source id and receive time of the channel's
 // newest customer message, in any conversation; zero values when none.
 func (s *Store) LastReceived(ctx context.Context, channel string) (string, time.Time, error) {

@@ -68,6 +68,7 @@ func (s *Store) purgeConversations(ctx context.Context, tx *Tx, cutoff int64, li
 		return 0, err
 	}
 	tx.touch(ids...)
+	tx.waitingPurged(ids...) // none waits (purgeCandidates), but the set must not keep a deleted id
 	for _, q := range []string{s.q.purgeOutboundKeys, s.q.purgeMessages, s.q.purgeConversations} {
 		if _, err := tx.ExecContext(ctx, q, list); err != nil {
 			return 0, fmt.Errorf("delete %d conversations: %w", len(ids), err)

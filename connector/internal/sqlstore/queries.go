@@ -25,7 +25,7 @@ type queries struct {
 	// read.go
 	conversation, openConversations, ownedOpen, openCursors, newestSourceID string
 	messages, outbox, ownedOutbox, message                                  string
-	waitingBefore, anyWaitingBefore                                         string
+	waitingBefore, anyWaitingBefore, allWaiting                             string
 	// inbound.go, outbound.go
 	openOf, inboundDuplicate, createConversation, touchInbound             string
 	outboundTaken, outboundKey, outboundTarget, createOutboundConversation string
@@ -106,6 +106,9 @@ func newQueries(d *Dialect) *queries {
 		// (modernc's) describes one.
 		anyWaitingBefore: `SELECT id FROM messages{index messages_waiting}
 		WHERE conversation_id = ? AND state = 'stored' AND direction = 'to_agent' AND id < ? LIMIT 1`,
+		// What the waiting set holds, through the same partial index.
+		allWaiting: `SELECT id, conversation_id FROM messages{index messages_waiting}
+		WHERE state = 'stored' AND direction = 'to_agent'`,
 		ownedOutbox: `SELECT ` + qualified("m", sqlrow.MessageColumns) + `
 			FROM messages m JOIN conversations c ON c.id = m.conversation_id
 			WHERE m.state = 'stored' AND c.owner = ? ORDER BY m.id`,
@@ -170,7 +173,7 @@ func (q *queries) all() []*string {
 		&q.sendProgress, &q.saveProgress, &q.countAttempt, &q.clearAttempts,
 		&q.markSent, &q.markFailed, &q.contextSettled, &q.messageExists, &q.byRemoteID, &q.setDelivery,
 		&q.conversation, &q.openConversations, &q.ownedOpen, &q.openCursors, &q.newestSourceID,
-		&q.messages, &q.outbox, &q.ownedOutbox, &q.message, &q.waitingBefore, &q.anyWaitingBefore,
+		&q.messages, &q.outbox, &q.ownedOutbox, &q.message, &q.waitingBefore, &q.anyWaitingBefore, &q.allWaiting,
 		&q.openOf, &q.inboundDuplicate, &q.createConversation, &q.touchInbound,
 		&q.outboundTaken, &q.outboundKey, &q.outboundTarget, &q.createOutboundConversation,
 		&q.waitingCount, &q.moveWaiting, &q.lastMessageID, &q.updateConversation, &q.insertMessage, &q.failPending,

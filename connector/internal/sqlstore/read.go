@@ -145,20 +145,27 @@ func (s *Store) Outbox(ctx context.Context) ([]*connector.Message, error) {
 
 // WaitingBefore returns a conversation's messages to the agent still stored
 // whose id is below before, by id. The router asks for every line to an
-// agent and nearly always there is none: a probe of one column answers
-// that, and only when it finds one are the messages read.
+// agent and nearly always there is none: the writer's set answers that
+// (Dialect.CacheWaiting), or else a probe of one column, and only when one
+// waits are the messages read.
 func (s *Store) WaitingBefore(ctx context.Context, conversationID, before int64) ([]*connector.Message, error) {
 	db, err := s.reader()
 	if err != nil {
 		return nil, err
 	}
-	var id int64
-	err = db.QueryRowContext(ctx, s.q.anyWaitingBefore, conversationID, before).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("messages waiting before %d: %w", before, err)
+	if set := s.w.waiting; set != nil {
+		if !set.anyBefore(conversationID, before) {
+			return nil, nil
+		}
+	} else {
+		var id int64
+		err = db.QueryRowContext(ctx, s.q.anyWaitingBefore, conversationID, before).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("messages waiting before %d: %w", before, err)
+		}
 	}
 	return sqlrow.ScanMessages(db.QueryContext(ctx, s.q.waitingBefore, conversationID, before))
 }

@@ -30,6 +30,10 @@ type Tx struct {
 	// optOuts are the changes the batch made to opt_outs, in order: the
 	// writer applies them to its set once the batch commits (see optOutSet).
 	optOuts []optOutChange
+	// waits are the changes the batch made to which lines to the agent
+	// wait, in order: the writer applies them to its set once the batch
+	// commits (see waitingSet).
+	waits []waitingChange
 }
 
 // touched is a conversation a batch changed: row is the conversation as
@@ -74,6 +78,34 @@ func (t *Tx) optOutChanged(channel, sender, customer string, out bool) {
 		channel, sender, customer = strings.Clone(channel), strings.Clone(sender), strings.Clone(customer)
 	}
 	t.optOuts = append(t.optOuts, optOutChange{pair: optOutPair{channel, sender}, customer: customer, out: out})
+}
+
+// waitingAdded records that the transaction made message msg of
+// conversation conv a line to the agent in state stored: inserted it,
+// moved it to conv, or stored it again for a retry.
+func (t *Tx) waitingAdded(msg, conv int64) {
+	if t.w.waiting != nil {
+		t.waits = append(t.waits, waitingChange{msg: msg, conv: conv})
+	}
+}
+
+// waitingDone records that message msg, whatever it was, is no longer
+// stored: sent or failed. Every statement that moves a message out of
+// state stored calls it (or waitingPurged).
+func (t *Tx) waitingDone(msg int64) {
+	if t.w.waiting != nil {
+		t.waits = append(t.waits, waitingChange{msg: msg})
+	}
+}
+
+// waitingPurged records that the transaction deleted every message of the
+// conversations convs.
+func (t *Tx) waitingPurged(convs ...int64) {
+	if t.w.waiting != nil {
+		for _, c := range convs {
+			t.waits = append(t.waits, waitingChange{conv: c, purged: true})
+		}
+	}
 }
 
 func (w *Writer) newTx(tx *sql.Tx) *Tx {

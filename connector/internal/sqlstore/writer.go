@@ -51,9 +51,16 @@ type Writer struct {
 	// cache serves Conversation from memory, nil unless
 	// Dialect.CacheConversations; the writer keeps it exact.
 	cache *convCache
+	// openOf maps a customer to the conversation last found open for it, a
+	// hint for RecordInbound checked against cache (txOpenConversationOf);
+	// nil without cache. Only run touches it.
+	openOf map[convKey]int64
 	// optOuts serves OptedOut from memory, nil unless Dialect.CacheOptOuts;
 	// the writer keeps it exact.
 	optOuts *optOutSet
+	// waiting serves WaitingBefore from memory, nil unless
+	// Dialect.CacheWaiting; the writer keeps it exact.
+	waiting *waitingSet
 
 	transactions       atomic.Uint64
 	writes             atomic.Uint64
@@ -80,9 +87,13 @@ func NewWriter(db *sql.DB, d *Dialect) *Writer {
 	}
 	if d.CacheConversations {
 		w.cache = newConvCache(convCacheSize)
+		w.openOf = make(map[convKey]int64)
 	}
 	if d.CacheOptOuts {
 		w.optOuts = newOptOutSet()
+	}
+	if d.CacheWaiting {
+		w.waiting = newWaitingSet()
 	}
 	go w.run()
 	return w
@@ -284,12 +295,12 @@ func (w *Writer) runBatch(ctx context.Context, batch []*request, synced, savepoi
 			}
 			continue
 		}
-		n, m := len(tx.touched), len(tx.optOuts)
+		n, m, k := len(tx.touched), len(tx.optOuts), len(tx.waits)
 		if errs[i], err = runSavepoint(ctx, tx, r.op); err == nil && w.d.StorageFailure(errs[i]) {
 			err = errs[i]
 		}
 		if errs[i] != nil {
-			tx.touched, tx.optOuts = tx.touched[:n], tx.optOuts[:m] // undone with its savepoint
+			tx.touched, tx.optOuts, tx.waits = tx.touched[:n], tx.optOuts[:m], tx.waits[:k] // undone with its savepoint
 		}
 		if err != nil {
 			sqlTx.Rollback() //nolint:errcheck // the batch failed already
@@ -307,6 +318,7 @@ func (w *Writer) runBatch(ctx context.Context, batch []*request, synced, savepoi
 		return nil, false, fmt.Errorf("commit: %w", err)
 	}
 	w.optOuts.apply(tx.optOuts) // committed: before any caller hears back
+	w.waiting.apply(tx.waits)
 	if synced && w.d.SyncCommit != nil {
 		if err := w.d.SyncCommit(); err != nil {
 			// Committed and visible, but not known to be on the disk.

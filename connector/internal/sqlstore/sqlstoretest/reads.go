@@ -36,6 +36,7 @@ func TestReads(t *testing.T, open func(t *testing.T) ReadsHarness) {
 		{"ConversationUnderConcurrentWrites", testConversationUnderConcurrentWrites},
 		{"LazyMarkVisibleOnReturn", testLazyMarkVisibleOnReturn},
 		{"DeliveryReportsLazyButFailures", testDeliveryReportsLazyButFailures},
+		{"InboundRacingEnd", testInboundRacingEnd},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
@@ -326,5 +327,66 @@ func testDeliveryReportsLazyButFailures(t *testing.T, h ReadsHarness) {
 		if m, err := s.Message(ctx, res.Added[i].ID); err != nil || m.State != want {
 			t.Errorf("message %d after its report: %v, %v; want %s", i, m, err, want)
 		}
+	}
+}
+
+// testInboundRacingEnd: a customer's line and the end of their conversation
+// committed together, often in one batch. The writer may find a customer's
+// open conversation from memory; a line stored after the end (in commit
+// order, which message ids follow) must open a new conversation, and one
+// stored before it belongs to the one that ended.
+func testInboundRacingEnd(t *testing.T, h ReadsHarness) {
+	ctx := context.Background()
+	const customers = 40
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for i := range customers {
+			customer := fmt.Sprintf("+1555%03d%04d", round, i)
+			first := started(t, h.Store, customer)
+			conv := first.Conversation.ID
+			line := func(sid string) (connector.InboundResult, error) {
+				return h.Store.RecordInbound(ctx, connector.Inbound{Channel: "sms.main", Customer: customer,
+					SourceID: sid, Text: "hi"}, "whoson.sales")
+			}
+			// A second line and a read: what the store keeps in memory of
+			// the open conversation is in place before the race.
+			if _, err := line("SM-second-" + customer); err != nil {
+				t.Fatal(err)
+			}
+			read(t, h.Store, conv)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var end connector.ChangeResult
+				var in connector.InboundResult
+				var endErr, inErr error
+				var race sync.WaitGroup
+				race.Add(2)
+				go func() {
+					defer race.Done()
+					end, endErr = h.Store.Apply(ctx, connector.Change{ConversationID: conv, State: connector.StateEnded,
+						EndReason: "agent", Messages: []*connector.Message{{Direction: connector.ToCustomer,
+							Kind: connector.KindNotice, Text: "bye", SourceID: "bye-" + customer}}})
+				}()
+				go func() {
+					defer race.Done()
+					in, inErr = line("SM-late-" + customer)
+				}()
+				race.Wait()
+				if endErr != nil || inErr != nil {
+					t.Errorf("%s: end: %v; line: %v", customer, endErr, inErr)
+					return
+				}
+				after := in.Message.ID > end.Added[0].ID
+				if got := in.Conversation.ID != conv; got != after {
+					t.Errorf("%s: the line stored %s the end went to conversation %d (the ended one is %d)",
+						customer, map[bool]string{true: "after", false: "before"}[after], in.Conversation.ID, conv)
+				}
+				if after && !in.Created {
+					t.Errorf("%s: the line after the end did not open a conversation", customer)
+				}
+			}()
+		}
+		wg.Wait()
 	}
 }
