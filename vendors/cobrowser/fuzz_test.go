@@ -21,23 +21,67 @@ func FuzzParseStanza(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, s := range []string{in.From, in.To, in.ID, in.Type, in.UID, in.Nick, in.Show, in.Status,
-			in.ForwardFirst, in.ForwardNick, in.ForwardedText} {
-			if len(s) > maxAttr || len(s) > len(b) {
-				t.Fatalf("field of %d bytes from %d of input", len(s), len(b))
+		checkInbound(t, in, len(b))
+	})
+}
+
+// checkInbound fails t when a stanza decoded from n bytes is over a bound.
+func checkInbound(t *testing.T, in inbound, n int) {
+	t.Helper()
+	for _, s := range []string{in.Kind, in.From, in.To, in.ID, in.Type, in.UID, in.Nick, in.Show, in.Status,
+		in.ForwardFirst, in.ForwardNick, in.ForwardedText} {
+		if len(s) > maxAttr || len(s) > n {
+			t.Fatalf("field of %d bytes from %d of input", len(s), n)
+		}
+	}
+	if len(in.Body) > maxBody || len(in.Body) > n {
+		t.Fatalf("body of %d bytes from %d", len(in.Body), n)
+	}
+	if len(in.HTML) > maxBody {
+		t.Fatalf("html of %d bytes", len(in.HTML))
+	}
+	if len(in.States) > maxStates {
+		t.Fatalf("%d states", len(in.States))
+	}
+	if in.Internal && (in.Body != "" || in.HTML != "") {
+		t.Fatal("a transfer's body kept")
+	}
+}
+
+// FuzzStanzaReader: a stream of any bytes, read in pieces of any size, gives
+// elements adding up to at most the input, each at most maxStanza, and
+// stanzas within the bounds; the reader's buffer stays bounded, and is let
+// go once the stream ends.
+func FuzzStanzaReader(f *testing.F) {
+	for _, s := range []string{docRegular + " " + docClosed + "</stream:stream>",
+		`<?xml version='1.0'?><presence from="a@b"/><iq type="get" id="p"><ping xmlns="urn:xmpp:ping"/></iq>`,
+		`<stream:error><conflict xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error>`,
+		`<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>`, `<a><b>`, "\n<a/>x"} {
+		f.Add([]byte(s), 7)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, chunk int) {
+		chunk = max(1, chunk%(2*readChunk))
+		sr := &stanzaReader{r: &chunkReader{s: string(b), n: chunk}, bufs: &readBuffers{}}
+		total := 0
+		for {
+			el, err := sr.next()
+			if c := cap(sr.buf); c > 2*(maxStanza+1)+readChunk {
+				t.Fatalf("read buffer of %d bytes", c)
+			}
+			if err != nil {
+				break
+			}
+			total += len(el)
+			if len(el) > maxStanza+1 || total > len(b) || el[0] != '<' || el[len(el)-1] != '>' {
+				t.Fatalf("element of %d bytes (%d of %d read): %.40q", len(el), total, len(b), el)
+			}
+			if in, err := decodeElement(el); err == nil {
+				checkInbound(t, in, len(el))
 			}
 		}
-		if len(in.Body) > maxBody || len(in.Body) > len(b) {
-			t.Fatalf("body of %d bytes from %d", len(in.Body), len(b))
-		}
-		if len(in.HTML) > maxBody {
-			t.Fatalf("html of %d bytes", len(in.HTML))
-		}
-		if len(in.States) > maxStates {
-			t.Fatalf("%d states", len(in.States))
-		}
-		if in.Internal && (in.Body != "" || in.HTML != "") {
-			t.Fatal("a transfer's body kept")
+		sr.release()
+		if sr.bp != nil || sr.buf != nil {
+			t.Fatal("the read buffer is still held")
 		}
 	})
 }

@@ -38,7 +38,8 @@ type Vendor struct {
 	progress connector.SendProgress
 	blocks   *blockList
 	pinger   *keepalive.Keepalive
-	wsPool   *sync.Pool // WebSocket write buffers, lent for one message
+	wsPool   *sync.Pool  // WebSocket write buffers, lent for one message
+	reads    readBuffers // the streams' read buffers, lent while a stanza arrives
 
 	// group ends with Stop; every chat's stream lives under it: chats start
 	// in Open and Resume, whose own contexts end when they return.

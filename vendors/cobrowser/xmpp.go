@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -56,11 +57,15 @@ var errRefused = errors.New("the XMPP server refused the chat's credentials")
 
 // stream is one logged-in XMPP stream of a chat, over WebSocket or TCP.
 // Reading is the job of one goroutine (read); writes come from anywhere,
-// one whole stanza per write.
+// one whole stanza per write. The XMPP library's session is let go once
+// logged in (reader.go says why): the stream reads and writes the
+// transport itself.
 type stream struct {
-	sess   *xmpp.Session
-	out    net.Conn  // where stanzas are written: the session's connection
-	closer io.Closer // drops the transport
+	in     io.Reader    // the transport: the WebSocket's messages, or TLS
+	out    io.Writer    // where stanzas are written
+	conn   net.Conn     // TCP: the TLS connection, for write deadlines; nil over WebSocket
+	bufs   *readBuffers // the vendor's, lent to read while a stanza arrives
+	closer io.Closer    // drops the transport
 	ws     bool
 	bound  *boundedConn // TCP only: bytes read since the last stanza
 	domain string
@@ -95,7 +100,7 @@ func (v *Vendor) dial(ctx context.Context, l login, log *zap.Logger) (*stream, e
 	}
 	features := []xmpp.StreamFeature{xmpp.SASL("", l.Password, sasl.Plain), bindResource(l.Resource)}
 	st := &stream{domain: origin.Domainpart(), self: origin.Bare(), log: log, writeTimeout: v.cfg.SendTimeout,
-		nonce: rand.Text()[:8], waiters: map[string]chan error{}, done: make(chan struct{})}
+		bufs: &v.reads, nonce: rand.Text()[:8], waiters: map[string]chan error{}, done: make(chan struct{})}
 	if v.cfg.wsURL != nil {
 		err = v.dialWS(ctx, st, origin, features)
 	} else {
@@ -107,7 +112,6 @@ func (v *Vendor) dial(ctx context.Context, l login, log *zap.Logger) (*stream, e
 		}
 		return nil, fmt.Errorf("xmpp login over %s: %w", v.cfg.transport(), connector.Redacted(err))
 	}
-	st.out = st.sess.Conn()
 	return st, nil
 }
 
@@ -140,7 +144,7 @@ func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, feature
 	stop := context.AfterFunc(ctx, func() { f.Close() }) // the handshake's deadline
 	// wss:// is TLS; ws:// is only allowed to loopback (tests): either way
 	// the stream counts as secure, which SASL PLAIN requires.
-	st.sess, err = xmpp.NewSession(ctx, origin.Domain(), origin, f, xmpp.Secure,
+	_, err = xmpp.NewSession(ctx, origin.Domain(), origin, trickle{f}, xmpp.Secure,
 		mws.Negotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: features}
 		}))
@@ -151,6 +155,7 @@ func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, feature
 		}
 		return err
 	}
+	st.in, st.out = f, f
 	return nil
 }
 
@@ -167,8 +172,9 @@ func (v *Vendor) dialTCP(ctx context.Context, st *stream, origin jid.JID, featur
 	if tlsConf.ServerName == "" {
 		tlsConf.ServerName = origin.Domainpart()
 	}
-	features = append([]xmpp.StreamFeature{xmpp.StartTLS(tlsConf)}, features...)
-	st.sess, err = xmpp.NewSession(ctx, origin.Domain(), origin, bc, 0,
+	var tc *tls.Conn
+	features = append([]xmpp.StreamFeature{startTLS(tlsConf, &tc)}, features...)
+	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, bc, 0,
 		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: features}
 		}))
@@ -176,12 +182,43 @@ func (v *Vendor) dialTCP(ctx context.Context, st *stream, origin jid.JID, featur
 		st.close()
 		return err
 	}
-	if st.sess.State()&xmpp.Secure == 0 {
+	if sess.State()&xmpp.Secure == 0 || tc == nil {
 		st.close()
 		return errors.New("the XMPP server did not secure the stream with STARTTLS")
 	}
+	st.in, st.out, st.conn = tc, tc, tc
 	return nil
 }
+
+// startTLS is the library's STARTTLS feature, which also hands over the
+// TLS connection (the stream reads and writes it after the login) and
+// gives the login the trickling view of it.
+func startTLS(cfg *tls.Config, got **tls.Conn) xmpp.StreamFeature {
+	f := xmpp.StartTLS(cfg)
+	negotiate := f.Negotiate
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := negotiate(ctx, s, data)
+		if tc, ok := rw.(*tls.Conn); ok && err == nil {
+			*got = tc
+			return mask, tlsTrickle{tc}, nil
+		}
+		return mask, rw, err
+	}
+	return f
+}
+
+// trickle gives the login's XML decoder one byte per read, so that its
+// buffer never holds bytes past the login's last element: the stream's own
+// reader takes the transport over at exactly that point, and the server may
+// send a stanza (its ping) right after the bind result. tlsTrickle is the
+// same over TLS, keeping the connection's methods (deadlines, TLS state).
+type trickle struct{ io.ReadWriter }
+
+func (t trickle) Read(p []byte) (int, error) { return t.ReadWriter.Read(p[:min(len(p), 1)]) }
+
+type tlsTrickle struct{ *tls.Conn }
+
+func (t tlsTrickle) Read(p []byte) (int, error) { return t.Conn.Read(p[:min(len(p), 1)]) }
 
 // saslCondition digs the SASL failure condition ("not-authorized") out of a
 // login error, "" when it is not one. The library keeps its SASL error type
@@ -237,8 +274,8 @@ func (st *stream) write(b []byte) error {
 		return errStreamClosed
 	default:
 	}
-	if !st.ws {
-		_ = st.out.SetWriteDeadline(time.Now().Add(st.writeTimeout))
+	if st.conn != nil {
+		_ = st.conn.SetWriteDeadline(time.Now().Add(st.writeTimeout))
 	}
 	if _, err := st.out.Write(b); err != nil {
 		st.close()
@@ -300,35 +337,41 @@ func (st *stream) answered(in inbound) bool {
 // read decodes stanzas until the stream ends, calling handle for each in
 // order. It runs on one goroutine; handle must not write to the stream.
 func (st *stream) read(handle func(inbound) bool) error {
-	r := st.sess.TokenReader()
-	defer r.Close()
+	sr := &stanzaReader{r: st.in, bufs: st.bufs}
+	defer sr.release()
 	for {
-		tok, err := r.Token()
+		el, err := sr.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return errors.New("the server closed the XMPP stream")
+				return errServerClosed
 			}
 			return err
 		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue // whitespace keepalive between stanzas
-		}
-		in, err := decodeStanza(r, start)
-		if st.bound != nil {
-			st.bound.reset()
-		}
-		if errors.Is(err, errNotStanza) {
-			st.log.Debug("xmpp: element that is not a stanza skipped", zap.String("element", in.Kind))
-			continue
-		}
-		if err != nil {
+		if more, err := st.dispatch(el, handle); !more || err != nil {
 			return err
 		}
-		if !handle(in) {
-			return nil
-		}
 	}
+}
+
+// dispatch decodes one element and hands a stanza to handle; false when
+// the reading is over. It is kept out of read, whose frame stays on the
+// stack of an idle stream's reader: the decoded stanza's is large, and a
+// reader idling under 2 KiB deep lets the runtime halve its 8 KiB stack.
+//
+//go:noinline
+func (st *stream) dispatch(el []byte, handle func(inbound) bool) (bool, error) {
+	in, err := decodeElement(el)
+	if st.bound != nil {
+		st.bound.reset()
+	}
+	if errors.Is(err, errNotStanza) {
+		st.log.Debug("xmpp: element that is not a stanza skipped", zap.String("element", in.Kind))
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return handle(in), nil
 }
 
 func (st *stream) isClosed() bool {
