@@ -354,11 +354,7 @@ func (st *stream) read(handle func(inbound) bool) error {
 }
 
 // dispatch decodes one element and hands a stanza to handle; false when
-// the reading is over. It is kept out of read, whose frame stays on the
-// stack of an idle stream's reader: the decoded stanza's is large, and a
-// reader idling under 2 KiB deep lets the runtime halve its 8 KiB stack.
-//
-//go:noinline
+// the reading is over.
 func (st *stream) dispatch(el []byte, handle func(inbound) bool) (bool, error) {
 	in, err := decodeElement(el)
 	if st.bound != nil {
