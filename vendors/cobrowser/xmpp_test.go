@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,9 +106,9 @@ func serveLogin(nc net.Conn, cfg *tls.Config, message string) error {
 			id = a.Value
 		}
 	}
-	if _, err := fmt.Fprintf(tc, `<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>visitor@xmpp.test/r</jid></bind></iq>%s`, id, message); err != nil {
-		return err
-	}
+	// An error here is the client going (after a stanza too large): the
+	// test checks what the client read.
+	_, _ = fmt.Fprintf(tc, `<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>visitor@xmpp.test/r</jid></bind></iq>%s`, id, message)
 	// Hold the stream until the client goes.
 	for {
 		if _, err := d.Token(); err != nil {
@@ -138,11 +139,11 @@ func expect(d *xml.Decoder, local string) error {
 	return d.Skip()
 }
 
-// A stanza the server sends right behind the bind result, in the same TLS
-// record, is read: the login reads one byte at a time, so the XMPP
-// library's buffer, let go after the login, holds nothing of it.
-func TestLoginLeavesNothingUnread(t *testing.T) {
-	addr, caFile := loginServer(t, `<message from='agent@internal.xmpp.test' type='chat' id='early'><body>right behind the bind</body></message>`)
+// tcpLogin logs in to a loginServer that sends message behind the bind
+// result.
+func tcpLogin(t *testing.T, message string) *stream {
+	t.Helper()
+	addr, caFile := loginServer(t, message)
 	keys := validKeys()
 	delete(keys, "xmpp_websocket_url")
 	keys["xmpp_address"] = fmt.Sprintf("%q", addr)
@@ -158,7 +159,15 @@ func TestLoginLeavesNothingUnread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.close()
+	t.Cleanup(st.close)
+	return st
+}
+
+// A stanza the server sends right behind the bind result, in the same TLS
+// record, is read: the login reads one byte at a time, so the XMPP
+// library's buffer, let go after the login, holds nothing of it.
+func TestLoginLeavesNothingUnread(t *testing.T) {
+	st := tcpLogin(t, `<message from='agent@internal.xmpp.test' type='chat' id='early'><body>right behind the bind</body></message>`)
 	got := make(chan inbound, 1)
 	read := make(chan error, 1)
 	go func() {
@@ -176,5 +185,19 @@ func TestLoginLeavesNothingUnread(t *testing.T) {
 	}
 	if err := <-read; err != nil && !errors.Is(err, errStreamClosed) {
 		t.Errorf("reader: %v", err)
+	}
+}
+
+// A stanza over maxStanza ends the stream's reading with a clear error
+// (the chat then logs in again, as after any drop), once maxStanza was
+// read and before more is held.
+func TestHugeStanzaEndsStream(t *testing.T) {
+	st := tcpLogin(t, "<message><body>"+strings.Repeat("x", maxStanza+1)+"</body></message>")
+	err := st.read(func(in inbound) bool {
+		t.Errorf("a stanza handed on: %.60q", in.Body)
+		return true
+	})
+	if !errors.Is(err, errStanzaTooLarge) {
+		t.Errorf("read ended with %v, want errStanzaTooLarge", err)
 	}
 }
