@@ -99,15 +99,15 @@ func newQueries(d *Dialect) *queries {
 		ORDER BY source_id DESC LIMIT 1`,
 		messages: `SELECT ` + sqlrow.MessageColumns + ` FROM messages WHERE conversation_id = ? ORDER BY id`,
 		outbox:   `SELECT ` + sqlrow.MessageColumns + ` FROM messages WHERE state = 'stored' ORDER BY id`,
-		waitingBefore: `SELECT ` + sqlrow.MessageColumns + ` FROM messages{index messages_waiting}
+		waitingBefore: `SELECT ` + sqlrow.MessageColumns + ` FROM messages{index messages_conversation}
 		WHERE conversation_id = ? AND state = 'stored' AND direction = 'to_agent' AND id < ? ORDER BY id`,
 		// The same range of the same index, one column: it reads the index
 		// only, and a driver that describes every column of a result
 		// (modernc's) describes one.
-		anyWaitingBefore: `SELECT id FROM messages{index messages_waiting}
+		anyWaitingBefore: `SELECT id FROM messages{index messages_conversation}
 		WHERE conversation_id = ? AND state = 'stored' AND direction = 'to_agent' AND id < ? LIMIT 1`,
 		// What the waiting set holds, through the same partial index.
-		allWaiting: `SELECT id, conversation_id FROM messages{index messages_waiting}
+		allWaiting: `SELECT id, conversation_id FROM messages{index messages_outbox}
 		WHERE state = 'stored' AND direction = 'to_agent'`,
 		ownedOutbox: `SELECT ` + qualified("m", sqlrow.MessageColumns) + `
 			FROM messages m JOIN conversations c ON c.id = m.conversation_id
