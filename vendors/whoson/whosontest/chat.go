@@ -51,16 +51,18 @@ type chat struct {
 	pending    []event   // events produced while detached, sent on resume
 
 	ended bool
-	done  chan struct{} // closed when ended
 
-	inbox []string      // visitor lines the operator has not answered yet
-	wake  chan struct{} // signalled when inbox grows
-	lines []string      // every visitor line
+	// The operator script runs on timers and on a goroutine that lives only
+	// while visitor lines wait for answers, so an idle chat has neither.
+	timer     *time.Timer // the script's next step (queue, join), if one is due
+	joined    bool        // the operator has joined and greeted: lines get answered
+	answering bool        // a goroutine is answering the inbox
+	inbox     []string    // visitor lines the operator has not answered yet
+	lines     []string    // every visitor line
 }
 
 func newChat(uid string) *chat {
-	return &chat{uid: uid, sessions: make(map[string]bool), fields: make(map[string]string),
-		done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	return &chat{uid: uid, sessions: make(map[string]bool), fields: make(map[string]string)}
 }
 
 func (ch *chat) snapshot() Chat {
@@ -100,7 +102,7 @@ func (s *Server) endLocked(ch *chat) {
 		return
 	}
 	ch.ended = true
-	close(ch.done)
+	s.stopTimerLocked(ch)
 	s.changedLocked()
 }
 
@@ -275,7 +277,7 @@ func (s *Server) Forget(uid string) {
 	}
 	s.mu.Unlock()
 	if c != nil {
-		c.ws.CloseNow()
+		c.ws.Close()
 	}
 }
 
@@ -291,7 +293,7 @@ func (s *Server) Drop(uid string) error {
 	}
 	s.mu.Unlock()
 	if c != nil {
-		c.ws.CloseNow()
+		c.ws.Close()
 	}
 	return err
 }

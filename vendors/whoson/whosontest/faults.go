@@ -1,11 +1,8 @@
 package whosontest
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
-
-	"github.com/coder/websocket"
 )
 
 // Flood is a fault: a server that answers Connect with a stream of events
@@ -68,10 +65,7 @@ func (s *Server) runFlood(c *conn, f Flood, then event) {
 		return
 	}
 	for i := 0; f.Events < 0 || i < f.Events; i++ {
-		ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
-		err := c.ws.Write(ctx, websocket.MessageText, frame)
-		cancel()
-		if err != nil {
+		if err := c.writeFrame(frame); err != nil {
 			return
 		}
 		s.flooded.Add(1)

@@ -12,8 +12,9 @@ type Operator struct {
 	Greeting  string        // HTML line said on joining; "" for none
 
 	// Reply answers each visitor line ("" for no answer). It is called
-	// outside the server's locks, from the chat's own goroutine, one line at
-	// a time; lines sent before the operator joined are answered after.
+	// outside the server's locks, one line of a chat at a time and in order
+	// (from a goroutine that lives while the chat's lines wait for answers);
+	// lines sent before the operator joined are answered after.
 	Reply func(visitorText string) string
 
 	// Translate, when set, makes every operator line be followed by a linet
@@ -25,22 +26,105 @@ type Operator struct {
 	QueueFor            time.Duration // before joining, send a queue event each second for this long
 }
 
-// runOperator plays the operator script of ch until the chat ends or the
-// server closes: queue, join, greeting, then an answer to each visitor line.
-func (s *Server) runOperator(ch *chat) {
-	defer s.wg.Done()
-	op := s.cfg.Operator
-	if !s.queue(ch, op.QueueFor) || !s.pause(ch, op.JoinDelay) {
+// startOperatorLocked starts the operator script of ch, which plays until
+// the chat ends or the server closes: queue, join, greeting, then an answer
+// to each visitor line. Its waits are timers, so a waiting chat has no
+// goroutine.
+func (s *Server) startOperatorLocked(ch *chat) {
+	n := int((s.cfg.Operator.QueueFor + time.Second - 1) / time.Second)
+	s.queueLocked(ch, n, n)
+}
+
+// queueLocked is the queue's step at position pos of n: a queuemessage line
+// every minute from the first, then a queue event with the position, and
+// the next step a second later. After position 1 comes the join, after
+// JoinDelay.
+func (s *Server) queueLocked(ch *chat, pos, n int) {
+	if s.closed || !s.liveLocked(ch) {
 		return
 	}
+	if pos <= 0 {
+		s.afterLocked(ch, s.cfg.Operator.JoinDelay, func() { s.join(ch) })
+		return
+	}
+	if (n-pos)%60 == 0 {
+		s.lineLocked(ch, classQueue, fmt.Sprintf("Thank you for waiting. You are in position %d of %d.", pos, n))
+	}
+	s.emitLocked(ch, evQueue, fmt.Sprint(pos))
+	s.afterLocked(ch, time.Second, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.queueLocked(ch, pos-1, n)
+	})
+}
+
+// afterLocked runs f after d on a timer of ch, unless the chat ends or the
+// server closes first (stopTimerLocked).
+func (s *Server) afterLocked(ch *chat, d time.Duration, f func()) {
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	ch.timer = time.AfterFunc(d, func() {
+		defer s.wg.Done()
+		f()
+	})
+}
+
+// stopTimerLocked cancels ch's pending step, if any.
+func (s *Server) stopTimerLocked(ch *chat) {
+	if ch.timer != nil && ch.timer.Stop() {
+		s.wg.Done() // its f will not run
+	}
+	ch.timer = nil
+}
+
+// join sends operatorjoined and the greeting, then answers the lines that
+// came before.
+func (s *Server) join(ch *chat) {
+	op := s.cfg.Operator
 	s.mu.Lock()
-	if s.liveLocked(ch) {
+	ch.timer = nil
+	ok := !s.closed && s.liveLocked(ch)
+	if ok {
 		s.emitLocked(ch, evOperatorJoined, newOperatorData(op))
 	}
 	s.mu.Unlock()
+	if !ok {
+		return
+	}
 	if op.Greeting != "" {
 		s.say(ch, op.Greeting)
 	}
+	s.mu.Lock()
+	ch.joined = true
+	start := s.answerLocked(ch)
+	s.mu.Unlock()
+	if start != nil {
+		s.answerAll(ch) // on this goroutine, which is ending anyway
+	}
+}
+
+// answerLocked marks ch as being answered when it has lines to answer and
+// nobody answers them yet, and returns what starts the answering goroutine,
+// to call once Server.mu is released; else nil.
+func (s *Server) answerLocked(ch *chat) func() {
+	if !ch.joined || ch.answering || len(ch.inbox) == 0 || s.closed {
+		return nil
+	}
+	ch.answering = true
+	return func() {
+		s.wg.Add(1) // the caller's own goroutine is counted, so Close waits
+		go func() {
+			defer s.wg.Done()
+			s.answerAll(ch)
+		}()
+	}
+}
+
+// answerAll answers ch's visitor lines in order until none is left or the
+// chat ends.
+func (s *Server) answerAll(ch *chat) {
 	for {
 		text, ok := s.nextLine(ch)
 		if !ok {
@@ -50,65 +134,18 @@ func (s *Server) runOperator(ch *chat) {
 	}
 }
 
-// queue sends a queuemessage line, then one queue event a second with the
-// position counting down to 1, for d (rounded up to whole seconds).
-func (s *Server) queue(ch *chat, d time.Duration) bool {
-	n := int((d + time.Second - 1) / time.Second)
-	for pos := n; pos > 0; pos-- {
-		s.mu.Lock()
-		if !s.liveLocked(ch) {
-			s.mu.Unlock()
-			return false
-		}
-		if (n-pos)%60 == 0 {
-			s.lineLocked(ch, classQueue, fmt.Sprintf("Thank you for waiting. You are in position %d of %d.", pos, n))
-		}
-		s.emitLocked(ch, evQueue, fmt.Sprint(pos))
-		s.mu.Unlock()
-		if !s.pause(ch, time.Second) {
-			return false
-		}
-	}
-	return true
-}
-
-// pause waits d, and reports false if the chat ended or the server closed meanwhile.
-func (s *Server) pause(ch *chat, d time.Duration) bool {
-	if d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ch.done:
-		case <-s.ctx.Done():
-		}
-	}
+// nextLine takes the next unanswered visitor line of ch, or ends the
+// answering when there is none or the chat is over.
+func (s *Server) nextLine(ch *chat) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ctx.Err() == nil && s.liveLocked(ch)
-}
-
-// nextLine waits for the next unanswered visitor line of ch.
-func (s *Server) nextLine(ch *chat) (string, bool) {
-	for {
-		s.mu.Lock()
-		if !s.liveLocked(ch) || s.ctx.Err() != nil {
-			s.mu.Unlock()
-			return "", false
-		}
-		if len(ch.inbox) > 0 {
-			text := ch.inbox[0]
-			ch.inbox = ch.inbox[1:]
-			s.mu.Unlock()
-			return text, true
-		}
-		s.mu.Unlock()
-		select {
-		case <-ch.wake:
-		case <-ch.done:
-		case <-s.ctx.Done():
-		}
+	if s.closed || !s.liveLocked(ch) || len(ch.inbox) == 0 {
+		ch.answering = false
+		return "", false
 	}
+	text := ch.inbox[0]
+	ch.inbox = ch.inbox[1:]
+	return text, true
 }
 
 // answer sends the operator's reply to a visitor line, framed by typing and

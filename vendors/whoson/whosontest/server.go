@@ -1,6 +1,7 @@
 package whosontest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 )
 
 // Defaults of Config.
@@ -63,12 +64,12 @@ func (c Config) withDefaults() Config {
 // Server is a fake WhosOn Chat API server. All its methods are safe for
 // concurrent use.
 type Server struct {
-	cfg    Config
-	ln     net.Listener
-	hs     *http.Server
-	ctx    context.Context // canceled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the serve loop, every handler, writer and operator goroutine
+	cfg  Config
+	ln   net.Listener
+	hs   *http.Server
+	up   websocket.Upgrader
+	bufs sync.Pool      // *bytes.Buffer for one client frame at a time
+	wg   sync.WaitGroup // the serve loop, every handler, reader, writer, flood and operator goroutine
 
 	mu          sync.Mutex
 	closed      bool
@@ -98,11 +99,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("whosontest: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, ln: ln, ctx: ctx, cancel: cancel,
+	s := &Server{cfg: cfg, ln: ln,
 		conns: make(map[*conn]struct{}), badConnects: make(map[string]int),
 		byUID: make(map[string]*chat), byCookie: make(map[string][]*chat),
 		changed: make(chan struct{})}
+	s.up = newUpgrader()
+	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.hs = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
@@ -128,12 +130,14 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	conns := s.detachAllLocked()
+	for _, ch := range s.chats {
+		s.stopTimerLocked(ch)
+	}
 	s.mu.Unlock()
 
-	s.cancel()
 	s.hs.Close()
 	for _, c := range conns {
-		c.ws.CloseNow()
+		c.ws.Close()
 	}
 	s.wg.Wait()
 }
@@ -145,7 +149,7 @@ func (s *Server) DropAll() {
 	conns := s.detachAllLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.ws.CloseNow()
+		c.ws.Close()
 	}
 }
 
@@ -161,7 +165,7 @@ func (s *Server) SetDown(down bool) {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.ws.CloseNow()
+		c.ws.Close()
 	}
 }
 
@@ -200,7 +204,6 @@ func (s *Server) dropConnLocked(c *conn) {
 		ch.conn = nil
 		ch.detachedAt = time.Now()
 	}
-	c.notify()
 }
 
 // blacklistLocked records ip as blacklisted.
@@ -253,9 +256,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(code), code)
 		return
 	}
-	defer s.wg.Done()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
+		s.wg.Done()
 		return
 	}
 	ws.SetReadLimit(maxFrame)
@@ -263,12 +266,34 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		ws.CloseNow()
+		ws.Close()
+		s.wg.Done()
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	c.serve()
+	// The reader is a goroutine of its own rather than this handler, which
+	// returns so that net/http's buffers of the request are freed.
+	go c.serve()
+}
+
+// The upgrader's buffers: the read buffer is small because frames are read
+// into pooled buffers (see readLoop), and a write buffer is borrowed from a
+// pool for one frame at a time, so that an idle socket holds neither. A
+// frame longer than writeBufferSize goes out as several WebSocket frames,
+// which the protocol allows.
+const (
+	readBufferSize  = 256
+	writeBufferSize = 16 << 10
+)
+
+func newUpgrader() websocket.Upgrader {
+	return websocket.Upgrader{
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: writeBufferSize,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     func(*http.Request) bool { return true }, // any page may embed a chat
+	}
 }
 
 // clientIP is the first X-Forwarded-For address, else the peer's address.

@@ -1,26 +1,35 @@
 package whosontest
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 )
 
 // writeTimeout bounds one frame write.
 const writeTimeout = 10 * time.Second
 
-// conn is one client WebSocket. Fields after ip are guarded by Server.mu.
+// closeWait bounds how long a socket the server closes with a status waits
+// for the client's close frame before it is dropped.
+const closeWait = 5 * time.Second
+
+// conn is one client WebSocket. An idle one costs one goroutine, its reader,
+// and no buffers but gorilla's small read buffer: events are written by a
+// writer goroutine that runs only while some are queued. Fields after wmu
+// are guarded by Server.mu.
 type conn struct {
-	s  *Server
-	ws *websocket.Conn
-	ip string // client IP: first X-Forwarded-For address, else the peer's
+	s   *Server
+	ws  *websocket.Conn
+	ip  string     // client IP: first X-Forwarded-For address, else the peer's
+	wmu sync.Mutex // serializes data frames: the writer's and a flood's
 
 	sessionID string // "" until a valid Connect
 	cookie    string // Connect's visitor tracking cookie
@@ -28,22 +37,30 @@ type conn struct {
 	uid       string // the ChatUid announced by connected for the next Hello, if any
 	chat      *chat  // the chat this socket carries, if any
 
-	out     []event               // events not yet written
-	closing *websocket.CloseError // set: write out, then close with this status; enqueue nothing more
-	dead    bool                  // dropped by the server; enqueue nothing more
-	wake    chan struct{}         // signalled when out, closing or dead change
+	out     []event      // events not yet written
+	closing *closeStatus // set: write out, then close with this status; enqueue nothing more
+	dead    bool         // dropped by the server; enqueue nothing more
+	writing bool         // a writer goroutine is running (or the socket failed writing)
+}
+
+// closeStatus is the status of a close frame the server sends.
+type closeStatus struct {
+	code   int
+	reason string
 }
 
 func newConn(s *Server, ws *websocket.Conn, ip string) *conn {
-	return &conn{s: s, ws: ws, ip: ip, wake: make(chan struct{}, 1)}
+	return &conn{s: s, ws: ws, ip: ip}
 }
 
-// notify wakes the writer.
-func (c *conn) notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// kickLocked starts the writer if something is left to write and none runs.
+func (c *conn) kickLocked() {
+	if c.writing || c.dead || (len(c.out) == 0 && c.closing == nil) {
+		return
 	}
+	c.writing = true
+	c.s.wg.Add(1)
+	go c.writeOut()
 }
 
 // enqueueLocked queues ev for the writer.
@@ -52,7 +69,7 @@ func (c *conn) enqueueLocked(ev event) {
 		return
 	}
 	c.out = append(c.out, ev)
-	c.notify()
+	c.kickLocked()
 }
 
 // eventLocked queues an event carrying the socket's ChatUid (null without a chat).
@@ -67,81 +84,103 @@ func (c *conn) eventLocked(name string, data any) {
 // failLocked sends an error event and closes the socket once it is written.
 func (c *conn) failLocked(msg string) {
 	c.eventLocked(evError, msg)
-	c.closing = &websocket.CloseError{Code: websocket.StatusPolicyViolation, Reason: "error"}
-	c.notify()
+	c.closing = &closeStatus{code: websocket.ClosePolicyViolation, reason: "error"}
+	c.kickLocked()
 }
 
-// serve runs the socket until it ends: this goroutine reads, another writes.
+// serve reads the socket until it ends, then drops it.
 func (c *conn) serve() {
-	ctx, cancel := context.WithCancel(c.s.ctx)
-	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		c.writeLoop(ctx)
-	}()
-	c.readLoop(ctx)
-
+	defer c.s.wg.Done()
+	c.readLoop()
 	c.s.mu.Lock()
 	if !c.dead {
 		c.s.dropConnLocked(c)
 	}
 	c.s.mu.Unlock()
-	cancel()
-	<-written
-	c.ws.CloseNow()
+	c.ws.Close()
 }
 
-// readLoop handles frames until the socket fails. Reading also answers pings.
-func (c *conn) readLoop(ctx context.Context) {
+// readLoop handles frames until the socket fails. Reading also answers
+// pings (gorilla's default handler) and close frames. Each frame is read
+// into a pooled buffer, so an idle socket holds none.
+func (c *conn) readLoop() {
 	for {
-		typ, p, err := c.ws.Read(ctx)
+		typ, r, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		if typ != websocket.MessageText {
-			p = nil // not JSON text: invalid data
+		b := c.s.bufs.Get().(*bytes.Buffer)
+		b.Reset()
+		_, err = b.ReadFrom(r)
+		if err == nil {
+			p := b.Bytes()
+			if typ != websocket.TextMessage {
+				p = nil // not JSON text: invalid data
+			}
+			c.handle(p)
 		}
-		c.handle(p)
+		if b.Cap() <= maxFrame {
+			c.s.bufs.Put(b)
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
-// writeLoop writes queued events in order until the socket fails, is
-// dropped, or has written everything before a close.
-func (c *conn) writeLoop(ctx context.Context) {
+// writeOut writes queued events in order until none is left, the socket
+// fails or is dropped, or it has written everything before a close; then
+// it ends, so that an idle socket has no writer.
+func (c *conn) writeOut() {
+	defer c.s.wg.Done()
 	for {
 		c.s.mu.Lock()
 		evs, closing, dead := c.out, c.closing, c.dead
 		c.out = nil
+		if dead || (len(evs) == 0 && closing == nil) {
+			c.writing = false
+			c.s.mu.Unlock()
+			return
+		}
 		c.s.mu.Unlock()
 		for _, ev := range evs {
-			if err := c.write(ctx, ev); err != nil {
-				c.ws.CloseNow()
+			if err := c.write(ev); err != nil {
+				c.ws.Close() // writing stays set: nothing more is written
 				return
 			}
 		}
-		if closing != nil {
-			c.ws.Close(closing.Code, closing.Reason)
-			return
-		}
-		if dead {
-			return
-		}
-		select {
-		case <-c.wake:
-		case <-ctx.Done():
+		if closing != nil && len(evs) == 0 {
+			c.close(*closing)
 			return
 		}
 	}
 }
 
-func (c *conn) write(ctx context.Context, ev event) error {
+// close sends a close frame and gives the client closeWait to answer it;
+// the reader then meets the end of the socket.
+func (c *conn) close(st closeStatus) {
+	msg := websocket.FormatCloseMessage(st.code, st.reason)
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeTimeout)); err != nil {
+		c.ws.Close()
+		return
+	}
+	c.ws.SetReadDeadline(time.Now().Add(closeWait))
+}
+
+func (c *conn) write(ev event) error {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, b)
+	return c.writeFrame(b)
+}
+
+// writeFrame writes one text frame within writeTimeout.
+func (c *conn) writeFrame(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
 // request is one command being handled.
@@ -221,7 +260,7 @@ func (c *conn) handle(p []byte) {
 	s.changedLocked()
 	s.mu.Unlock()
 	for _, old := range r.drop {
-		old.ws.CloseNow()
+		old.ws.Close()
 	}
 	for _, f := range r.after {
 		f()
@@ -362,8 +401,7 @@ func (s *Server) onHello(r *request) {
 	}
 	s.emitLocked(ch, evAccepted, pagingText)
 	s.lineLocked(ch, classPaging, pagingText)
-	s.wg.Add(1)
-	go s.runOperator(ch)
+	s.startOperatorLocked(ch)
 }
 
 // startChatLocked records a new chat from Hello's parameters, attached to c.
@@ -404,9 +442,8 @@ func (s *Server) onMessage(r *request) {
 	s.lineLocked(ch, classSays, ch.name+" says:")
 	s.lineLocked(ch, classVisitor, text)
 	ch.inbox = append(ch.inbox, text)
-	select {
-	case ch.wake <- struct{}{}:
-	default:
+	if start := s.answerLocked(ch); start != nil {
+		r.after = append(r.after, start) // after the line hooks
 	}
 }
 
