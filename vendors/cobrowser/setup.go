@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/connectord/connectord/connector"
 	"github.com/connectord/connectord/connector/keepalive"
+	"github.com/connectord/connectord/connector/portspread"
 )
 
 var (
@@ -40,6 +42,10 @@ type Vendor struct {
 	pinger   *keepalive.Keepalive
 	wsPool   *sync.Pool  // WebSocket write buffers, lent for one message
 	reads    readBuffers // the streams' read buffers, lent while a stanza arrives
+	// dialer opens every chat's TCP connection, with its local port from a
+	// window of the range (see connector/portspread): a vendor's chats all
+	// go to one XMPP server.
+	dialer *portspread.Dialer
 
 	// group ends with Stop; every chat's stream lives under it: chats start
 	// in Open and Resume, whose own contexts end when they return.
@@ -98,6 +104,7 @@ func Build(env connector.VendorEnv) (*Vendor, error) {
 		now:     time.Now,
 	}
 	v.wsPool = &sync.Pool{}
+	v.dialer = portspread.New(net.Dialer{})
 	v.pinger = keepalive.NewTimeout(cfg.PingInterval, cfg.SendTimeout, v.group)
 	v.warnInsecure()
 	return v, nil
@@ -229,6 +236,17 @@ func (v *Vendor) register(s *session) bool {
 		old.stop()
 	}
 	return true
+}
+
+// launch registers s and starts it on its first stream, logged in by Open
+// or Resume; false when the vendor stopped meanwhile, and then the stream is
+// closed: nothing else would close it.
+func (v *Vendor) launch(s *session, first *stream) bool {
+	if !v.register(s) {
+		first.close()
+		return false
+	}
+	return s.start(first)
 }
 
 // take removes and returns the conversation's session.

@@ -31,6 +31,15 @@ func TestStoppedRefusesWork(t *testing.T) {
 	if v.register(s) {
 		t.Error("register after Stop took the session")
 	}
+	// A stream logged in while Stop ran is closed, not left open.
+	closed := &closeCounter{}
+	st := &stream{done: make(chan struct{}), closer: closed}
+	if v.launch(s, st) {
+		t.Error("launch after Stop started the session")
+	}
+	if closed.n != 1 {
+		t.Errorf("launch after Stop closed the stream's transport %d times, want 1", closed.n)
+	}
 	if v.group.Go(func(context.Context) { t.Error("a goroutine ran after Stop") }) {
 		t.Error("Go after Stop reported true")
 	}
@@ -63,3 +72,8 @@ func TestStopGivesUpWithinItsContext(t *testing.T) {
 		t.Errorf("second Stop, goroutine ended = %v", err)
 	}
 }
+
+// closeCounter is a transport that counts its Close calls.
+type closeCounter struct{ n int }
+
+func (c *closeCounter) Close() error { c.n++; return nil }

@@ -64,7 +64,7 @@ func (v *Vendor) Open(ctx context.Context, c *connector.Conversation) (json.RawM
 		stream.close()
 		return nil, err
 	}
-	if !v.register(s) || !s.start(stream) {
+	if !v.launch(s, stream) {
 		return nil, errStopped
 	}
 	s.settle(ctx, stream)
@@ -280,7 +280,7 @@ func (v *Vendor) Resume(ctx context.Context, c *connector.Conversation) error {
 	if err != nil {
 		return err
 	}
-	if !v.register(s) || !s.start(stream) {
+	if !v.launch(s, stream) {
 		return errStopped
 	}
 	s.settle(ctx, stream)

@@ -125,7 +125,7 @@ const (
 )
 
 func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, features []xmpp.StreamFeature) error {
-	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, TLSClientConfig: v.cfg.tls.Clone(),
+	d := websocket.Dialer{NetDialContext: v.dialer.DialContext, Proxy: http.ProxyFromEnvironment, TLSClientConfig: v.cfg.tls.Clone(),
 		HandshakeTimeout: v.cfg.ConnectTimeout, Subprotocols: []string{"xmpp"},
 		ReadBufferSize: wsReadBuffer, WriteBufferSize: wsWriteBuffer, WriteBufferPool: v.wsPool}
 	c, resp, err := d.DialContext(ctx, v.cfg.wsURL.String(), nil)
@@ -160,8 +160,7 @@ func (v *Vendor) dialWS(ctx context.Context, st *stream, origin jid.JID, feature
 }
 
 func (v *Vendor) dialTCP(ctx context.Context, st *stream, origin jid.JID, features []xmpp.StreamFeature) error {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", v.cfg.XMPPAddress)
+	nc, err := v.dialer.DialContext(ctx, "tcp", v.cfg.XMPPAddress)
 	if err != nil {
 		return err
 	}
