@@ -54,7 +54,7 @@ func TestIdleChatFootprint(t *testing.T) {
 }
 
 // dialAll dials idleChats sockets to url(i) and runs open on each.
-func dialAll(t *testing.T, d *websocket.Dialer, url func(int) string, open func(*testing.T, *websocket.Conn, int)) []*websocket.Conn {
+func dialAll(t *testing.T, d *websocket.Dialer, url func(int) string, open func(testing.TB, *websocket.Conn, int)) []*websocket.Conn {
 	t.Helper()
 	conns := make([]*websocket.Conn, 0, idleChats)
 	for i := range idleChats {
@@ -73,7 +73,7 @@ func dialAll(t *testing.T, d *websocket.Dialer, url func(int) string, open func(
 }
 
 // openChat connects and starts chat i, and reads until the operator has joined.
-func openChat(t *testing.T, ws *websocket.Conn, i int) {
+func openChat(t testing.TB, ws *websocket.Conn, i int) {
 	t.Helper()
 	send := func(name string, p ...string) {
 		msg, _ := json.Marshal(map[string]any{"Command": name, "Parameters": p})
