@@ -904,7 +904,7 @@ func awaitReady(p *process, addr string, within time.Duration) error {
 		select {
 		case err := <-p.done:
 			p.done <- err // for whoever waits on the exit next
-			return fmt.Errorf("daemon exited before it was ready: %v", err)
+			return fmt.Errorf("daemon exited before it was ready: %v; the end of its log:\n%s", err, lastBytes(p.log.String(), 4096))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -928,4 +928,13 @@ func keepLogs(t *testing.T, kind string, logs map[string]*process) {
 		}
 	}
 	t.Logf("daemon logs of all %d processes kept in %s", len(logs), dir)
+}
+
+// lastBytes returns the end of s, at most n bytes of it: a daemon's whole
+// log would bury the reason it stopped.
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
 }
