@@ -73,6 +73,7 @@ func TestSuccessiveDialsTakeSuccessiveWindows(t *testing.T) {
 	if d.high == 0 {
 		t.Fatal("the system's ephemeral range was not read")
 	}
+	d.crowded = 0 // windows from the first dial
 	for i := range uint32(8) {
 		c, err := d.DialContext(context.Background(), "tcp", addr)
 		if err != nil {
@@ -93,7 +94,7 @@ func TestFullWindowsPassedOver(t *testing.T) {
 	addr := listen(t)
 	d := New(net.Dialer{})
 	// Two windows only: the 129th socket to one address finds both full.
-	d.high = d.low + 2*windowSize - 1
+	d.high, d.crowded = d.low+2*windowSize-1, 0
 	inRange := 0
 	var last uint16
 	for i := range 2*windowSize + 2 {
@@ -196,4 +197,41 @@ func FuzzParseRange(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Until it holds a quarter of the range, a Dialer leaves the port to the
+// kernel (for connect, one of the range start's parity), and it counts a
+// connection open until its first Close.
+func TestWindowsOnlyWhenCrowded(t *testing.T) {
+	needRanges(t)
+	addr := listen(t)
+	d := New(net.Dialer{})
+	if want := (int64(d.high) - int64(d.low) + 1) / 4; d.crowded != want {
+		t.Fatalf("crowded = %d, want a quarter of the range (%d)", d.crowded, want)
+	}
+	d.crowded = 3
+	var conns []net.Conn
+	for i := range 6 {
+		c, err := d.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		p := localPort(t, c)
+		lo, hi := d.window(uint32(max(0, i-3)))
+		inWindow := p >= lo && p <= hi
+		if i < 3 && (p%2 != d.low%2 || inWindow && lo == d.low) {
+			t.Errorf("dial %d, %d open: port %d; want the kernel's (of %d's parity), not the first window", i, i, p, d.low)
+		}
+		if i >= 3 && !inWindow {
+			t.Errorf("dial %d, %d open: port %d, want one in window %d [%d, %d]", i, i, p, i-3, lo, hi)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+		c.Close() // counted once
+	}
+	if n := d.open.Load(); n != 0 {
+		t.Errorf("%d connections counted open after all were closed", n)
+	}
 }

@@ -39,9 +39,10 @@ const (
 
 // NewDialer returns the dialer for every socket of one vendor: the proxy
 // from the environment, tlsConfig for wss://, the handshake within timeout.
-// Its TCP connections take their local ports from portspread's windows: a
-// vendor's sockets all go to one server, and past about 14,000 of them the
-// kernel's own choice costs ten times as much per connect.
+// Its TCP connections go through portspread, which picks their local ports
+// itself once the vendor holds thousands: a vendor's sockets all go to one
+// server, and past about 14,000 of them the kernel's own choice costs ten
+// times as much per connect.
 func NewDialer(tlsConfig *tls.Config, timeout time.Duration) *websocket.Dialer {
 	return &websocket.Dialer{
 		NetDialContext:   portspread.New(net.Dialer{}).DialContext,
