@@ -63,7 +63,10 @@ func TestHandshakeFloodBounded(t *testing.T) {
 	h := &harness{t: t, srv: srv}
 	v, sk := h.vendorAt(func() map[string]string {
 		k := baseKeys(srv.URL())
-		k["connect_timeout"] = `"1500ms"`
+		// Long enough for a loaded machine: the error, not the time, tells
+		// a flood cut by the bound (errFlooded) from one the handshake's
+		// deadline ended.
+		k["connect_timeout"] = `"10s"`
 		return k
 	}(), false)
 
@@ -88,9 +91,6 @@ func TestHandshakeFloodBounded(t *testing.T) {
 				tc.size, took, written, grew>>10)
 			if !errors.Is(err, errFlooded) || connector.IsPermanent(err) {
 				t.Errorf("Open = %v, want a retryable errFlooded", err)
-			}
-			if took > time.Second {
-				t.Errorf("dropped after %s", took)
 			}
 			if grew > 32<<20 {
 				t.Errorf("heap grew %d MiB", grew>>20)
