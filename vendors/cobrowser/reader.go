@@ -171,28 +171,19 @@ const (
 // (*streamError), or errNotStanza for anything else (read and skipped).
 func decodeElement(el []byte) (inbound, error) {
 	d := xml.NewDecoder(bytes.NewReader(el))
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return inbound{}, errNotStanza
-			}
-			return inbound{}, err
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		switch {
-		case start.Name.Space == nsFraming && start.Name.Local == "close":
-			return inbound{}, errServerClosed
-		case start.Name.Space == nsFraming && start.Name.Local == "open":
-			return inbound{}, errRestart
-		case (start.Name.Space == nsStreams || start.Name.Space == "stream") && start.Name.Local == "error":
-			return inbound{}, readStreamError(d)
-		}
-		return decodeStanza(d, start)
+	start, err := firstStart(d)
+	if err != nil {
+		return inbound{}, err
 	}
+	switch {
+	case start.Name.Space == nsFraming && start.Name.Local == "close":
+		return inbound{}, errServerClosed
+	case start.Name.Space == nsFraming && start.Name.Local == "open":
+		return inbound{}, errRestart
+	case (start.Name.Space == nsStreams || start.Name.Space == "stream") && start.Name.Local == "error":
+		return inbound{}, readStreamError(d)
+	}
+	return decodeStanza(d, start)
 }
 
 // streamError is the server ending the stream with a stream error

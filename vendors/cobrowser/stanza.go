@@ -193,16 +193,26 @@ var errNotStanza = errors.New("xmpp: not a stanza")
 // golden tests'.
 func parseStanza(b []byte) (inbound, error) {
 	d := xml.NewDecoder(bytes.NewReader(b))
+	start, err := firstStart(d)
+	if err != nil {
+		return inbound{}, err
+	}
+	return decodeStanza(d, start)
+}
+
+// firstStart returns the first start element d reads; errNotStanza when
+// the input ends before one.
+func firstStart(d *xml.Decoder) (xml.StartElement, error) {
 	for {
 		tok, err := d.Token()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return inbound{}, errNotStanza
+				return xml.StartElement{}, errNotStanza
 			}
-			return inbound{}, err
+			return xml.StartElement{}, err
 		}
 		if start, ok := tok.(xml.StartElement); ok {
-			return decodeStanza(d, start)
+			return start, nil
 		}
 	}
 }

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"sync"
 )
 
 // Load fills what s keeps in memory from the database: with
@@ -27,21 +29,14 @@ func (s *Store) loadOptOuts(ctx context.Context) error {
 	if set == nil {
 		return nil
 	}
-	rows, err := s.read.QueryContext(ctx, s.q.allOptOuts)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	set.mu.Lock()
-	defer set.mu.Unlock()
-	for rows.Next() {
+	return s.stream(ctx, s.q.allOptOuts, &set.mu, func(rows *sql.Rows) error {
 		c := optOutChange{out: true}
 		if err := rows.Scan(&c.pair.channel, &c.pair.sender, &c.customer); err != nil {
 			return err
 		}
 		set.set(c)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func (s *Store) loadWaiting(ctx context.Context) error {
@@ -49,19 +44,29 @@ func (s *Store) loadWaiting(ctx context.Context) error {
 	if set == nil {
 		return nil
 	}
-	rows, err := s.read.QueryContext(ctx, s.q.allWaiting)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	set.mu.Lock()
-	defer set.mu.Unlock()
-	for rows.Next() {
+	return s.stream(ctx, s.q.allWaiting, &set.mu, func(rows *sql.Rows) error {
 		var c waitingChange
 		if err := rows.Scan(&c.msg, &c.conv); err != nil {
 			return err
 		}
 		set.set(c)
+		return nil
+	})
+}
+
+// stream reads query's rows one by one into a set, holding its lock.
+func (s *Store) stream(ctx context.Context, query string, lock sync.Locker, row func(*sql.Rows) error) error {
+	rows, err := s.read.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	lock.Lock()
+	defer lock.Unlock()
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return err
+		}
 	}
 	return rows.Err()
 }
