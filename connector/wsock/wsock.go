@@ -293,6 +293,49 @@ func (c *Conn) WriteClose(deadline time.Time) error {
 	return c.ws.WriteControl(websocket.CloseMessage, frame, deadline)
 }
 
+// Spawner runs a function on a goroutine it waits for when it stops, and
+// reports false, running nothing, once stopped (connector.Group).
+type Spawner interface {
+	Go(fn func(ctx context.Context)) bool
+}
+
+// CloseGracefully sends a close frame and waits up to wait for the server's,
+// so that the frames written just before reach it; when ctx ends first it
+// drops the socket at once. The server's close frame is taken by the
+// socket's reader, or by drain when one is given (a socket that no reader
+// serves: drain reads until the read fails). The handshake runs in g, so
+// that stopping g waits for it; a g that is stopped drops the socket.
+func (c *Conn) CloseGracefully(ctx context.Context, g Spawner, wait time.Duration, drain func(ctx context.Context)) {
+	done := make(chan struct{})
+	if !g.Go(func(gctx context.Context) {
+		defer close(done)
+		if err := c.WriteClose(time.Now().Add(wait)); err != nil {
+			return
+		}
+		if drain != nil {
+			c.SetReadDeadline(time.Now().Add(wait))
+			drain(gctx)
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-c.ReadEnded():
+		case <-c.Done():
+		case <-gctx.Done():
+		case <-t.C:
+		}
+	}) {
+		c.Close()
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	c.Close()
+	<-done
+}
+
 // SetReadDeadline bounds the reads from now on (a graceful close's wait for
 // the server's close frame when no reader runs).
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }

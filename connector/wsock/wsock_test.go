@@ -113,3 +113,82 @@ func TestConnRoundTrip(t *testing.T) {
 		t.Error("ReadEnded is open after the read ended")
 	}
 }
+
+// closeServer records the close status of each socket it serves (-1 for a
+// socket dropped without a close frame).
+func closeServer(t *testing.T) (string, <-chan websocket.StatusCode) {
+	t.Helper()
+	codes := make(chan websocket.StatusCode, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		for {
+			if _, _, err := ws.Read(r.Context()); err != nil {
+				codes <- websocket.CloseStatus(err)
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), codes
+}
+
+// CloseGracefully sends a close frame the server reads, with the socket's
+// reader taking the answer, or drain when no reader runs; with its group
+// stopped it drops the socket without one.
+func TestCloseGracefully(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	url, codes := closeServer(t)
+	var bufs Buffers
+	dial := func() *Conn {
+		ws, _, err := NewDialer(nil, 5*time.Second).DialContext(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return New(ws, zap.NewNop(), &bufs, 1<<20)
+	}
+	g := connector.NewGroup()
+	defer g.Stop(ctx) //nolint:errcheck // the test's own group
+
+	c := dial()
+	read := make(chan error, 1)
+	go func() {
+		_, err := c.Next(context.Background())
+		read <- err
+	}()
+	c.CloseGracefully(ctx, g, 5*time.Second, nil)
+	if code := <-codes; code != websocket.StatusNormalClosure {
+		t.Errorf("with a reader: the server read close status %d, want %d", code, websocket.StatusNormalClosure)
+	}
+	if err := <-read; err == nil || !c.Closing() {
+		t.Errorf("with a reader: read ended with %v, closing %v; want an error and closed", err, c.Closing())
+	}
+
+	c = dial()
+	drained := false
+	c.CloseGracefully(ctx, g, 5*time.Second, func(ctx context.Context) {
+		drained = true
+		for {
+			if _, err := c.Next(ctx); err != nil {
+				return
+			}
+		}
+	})
+	if code := <-codes; code != websocket.StatusNormalClosure || !drained {
+		t.Errorf("with drain: close status %d, drained %v; want %d, true", code, drained, websocket.StatusNormalClosure)
+	}
+
+	c = dial()
+	stopped := connector.NewGroup()
+	if err := stopped.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseGracefully(ctx, stopped, 5*time.Second, nil)
+	if code := <-codes; code != -1 || !c.Closing() {
+		t.Errorf("group stopped: close status %d, closing %v; want the socket dropped without a close frame (-1)", code, c.Closing())
+	}
+}

@@ -111,44 +111,22 @@ func (c *conn) send(ctx context.Context, typ string, data any) error {
 // frame once ours is written.
 const closeWait = 5 * time.Second
 
-// closeGracefully sends a close frame and waits for the server's, so that
-// frames written just before reach it; when ctx ends first it drops the
-// socket at once. The server's close frame is read by the chat's goroutine
-// when one serves the socket, else here; without one, the wait ends after
-// closeWait. The close handshake runs in g, so that Stop waits for it.
+// closeGracefully sends a close frame and waits for the server's (see
+// wsock.Conn.CloseGracefully): the chat's goroutine takes it when one
+// serves the socket, else it is read here. The handshake runs in g, so that
+// Stop waits for it.
 func (c *conn) closeGracefully(ctx context.Context, g *connector.Group) {
-	done := make(chan struct{})
-	if !g.Go(func(gctx context.Context) {
-		defer close(done)
-		if err := c.WriteClose(time.Now().Add(closeWait)); err != nil {
-			return
-		}
-		if !c.served.Load() {
-			c.SetReadDeadline(time.Now().Add(closeWait))
+	var drain func(context.Context)
+	if !c.served.Load() {
+		drain = func(ctx context.Context) {
 			for {
-				if _, _, err := c.nextFrame(gctx); err != nil {
+				if _, _, err := c.nextFrame(ctx); err != nil {
 					return
 				}
 			}
 		}
-		t := time.NewTimer(closeWait)
-		defer t.Stop()
-		select {
-		case <-c.ReadEnded():
-		case <-c.Done():
-		case <-gctx.Done():
-		case <-t.C:
-		}
-	}) {
-		c.Close()
-		return
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	c.Close()
-	<-done
+	c.CloseGracefully(ctx, g, closeWait, drain)
 }
 
 // await reads frames until match takes one, within timeout (or ctx), each

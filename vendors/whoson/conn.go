@@ -122,36 +122,11 @@ func (c *conn) Ping(ctx context.Context) error {
 // frame once ours is written.
 const closeWait = 5 * time.Second
 
-// closeGracefully sends a close frame and waits for the server's, so that
-// commands written just before reach it; when ctx ends first it drops the
-// socket at once. The chat's reader takes the server's close frame (the
-// library answers it); without one, the wait ends after closeWait. The
-// close handshake runs in g, so that Stop waits for it.
+// closeGracefully sends a close frame and waits for the server's, which
+// the chat's reader takes (see wsock.Conn.CloseGracefully). The handshake
+// runs in g, so that Stop waits for it.
 func (c *conn) closeGracefully(ctx context.Context, g *connector.Group) {
-	done := make(chan struct{})
-	if !g.Go(func(gctx context.Context) {
-		defer close(done)
-		if err := c.WriteClose(time.Now().Add(closeWait)); err != nil {
-			return
-		}
-		t := time.NewTimer(closeWait)
-		defer t.Stop()
-		select {
-		case <-c.ReadEnded():
-		case <-c.Done():
-		case <-gctx.Done():
-		case <-t.C:
-		}
-	}) {
-		c.Close()
-		return
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	c.Close()
-	<-done
+	c.CloseGracefully(ctx, g, closeWait, nil)
 }
 
 // await reads frames until one named in names arrives, within timeout (or
