@@ -224,8 +224,12 @@ func TestAgentSideEnds(t *testing.T) {
 		if e.Reason != tc.reason || e.Text != tc.text || e.Session == nil {
 			t.Errorf("ended %+v, want reason %q text %q", e, tc.reason, tc.text)
 		}
-		if h.v.chat(c.ID) != nil {
-			t.Errorf("chat of conversation %d still live", c.ID)
+		// The chat is dropped right after its end is committed, not before
+		// (a failed commit must leave it to try again): wait for it.
+		for deadline := time.Now().Add(10 * time.Second); h.v.chat(c.ID) != nil; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("chat of conversation %d still live", c.ID)
+			}
 		}
 	}
 	h.waitSrv("no poll left", func() bool { return h.srv.Polling() == 0 })
