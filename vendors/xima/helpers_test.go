@@ -297,6 +297,19 @@ func (h *harness) waitSrv(what string, cond func() bool) {
 	}
 }
 
+// waitDropped waits until the vendor no longer serves conversation id's
+// chat. A chat is dropped right after its end or loss is committed, not
+// before (a failed commit must leave it to try again), so a test that saw
+// the event may still find it for a moment.
+func (h *harness) waitDropped(id int64) {
+	h.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); h.v.chat(id) != nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("chat of conversation %d still live", id)
+		}
+	}
+}
+
 // agent does what the fake's agent does, failing the test on an error.
 func agent(t *testing.T, err error) {
 	t.Helper()

@@ -224,13 +224,7 @@ func TestAgentSideEnds(t *testing.T) {
 		if e.Reason != tc.reason || e.Text != tc.text || e.Session == nil {
 			t.Errorf("ended %+v, want reason %q text %q", e, tc.reason, tc.text)
 		}
-		// The chat is dropped right after its end is committed, not before
-		// (a failed commit must leave it to try again): wait for it.
-		for deadline := time.Now().Add(10 * time.Second); h.v.chat(c.ID) != nil; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("chat of conversation %d still live", c.ID)
-			}
-		}
+		h.waitDropped(c.ID)
 	}
 	h.waitSrv("no poll left", func() bool { return h.srv.Polling() == 0 })
 	if h.v.keep.count() != 0 {
@@ -295,9 +289,7 @@ func TestSendRetryAndLost(t *testing.T) {
 	default:
 		t.Fatal("send to a forgotten chat succeeded")
 	}
-	if h.v.chat(c.ID) != nil {
-		t.Error("the lost chat is still live")
-	}
+	h.waitDropped(c.ID)
 	// The next send on the stale session tells the core nothing new: when
 	// the send reported the loss, ErrChatLost again (nothing was reported
 	// otherwise); when the poll did, a retry (the core's next attempt reads
@@ -340,8 +332,9 @@ func TestLostWhileRunning(t *testing.T) {
 		t.Errorf("EventLost carries a session: %s", e.Session)
 	}
 	h.waitSrv("no poll left", func() bool { return h.srv.Polling() == 0 })
-	if h.v.chat(c.ID) != nil || h.v.keep.count() != 0 {
-		t.Error("the lost chat is still live")
+	h.waitDropped(c.ID)
+	if n := h.v.keep.count(); n != 0 {
+		t.Errorf("%d chats still kept alive after the lost one was dropped", n)
 	}
 }
 
