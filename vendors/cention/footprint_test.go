@@ -46,22 +46,9 @@ func TestIdleChatGoroutines(t *testing.T) {
 // (the fake's are in centiontest, and not counted), but the vendor's
 // canchat probe and the tests' own.
 func adapterGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "/vendors/cention.") && !strings.Contains(g, "probeLoop") && !strings.Contains(g, "testing.") {
-			count++
-		}
-	}
-	return count
+	return wsocktest.Goroutines(func(g string) bool {
+		return strings.Contains(g, "/vendors/cention.") && !strings.Contains(g, "probeLoop") && !strings.Contains(g, "testing.")
+	})
 }
 
 // An idle socket holds little heap: no read or write buffer of the

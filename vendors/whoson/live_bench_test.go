@@ -119,22 +119,13 @@ func waitIdle(tb testing.TB, v *Vendor, sk *wsocktest.CountSink, n int) {
 // goroutines, live bytes (heap and stacks in use) and bytes allocated; over
 // ws:// and, as in production, wss://.
 func BenchmarkLiveChats(b *testing.B) {
-	for _, mode := range []string{"plain", "tls"} {
-		b.Run(mode, func(b *testing.B) { benchLive(b, mode) })
-	}
-}
-
-func benchLive(b *testing.B, mode string) {
-	keys := startFake(b, mode)
-	b.ResetTimer()
-	f, stop := openLive(b, keys, b.N)
-	b.StopTimer()
-	f.Report(b, b.N)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stop(ctx); err != nil {
-		b.Fatal(err)
-	}
+	wsocktest.BenchLive(b, func(b *testing.B, mode string) (wsocktest.Figures, func(context.Context) error) {
+		keys := startFake(b, mode)
+		b.ResetTimer()
+		f, stop := openLive(b, keys, b.N)
+		b.StopTimer()
+		return f, stop
+	})
 }
 
 func writeHeap(tb testing.TB, path string) {

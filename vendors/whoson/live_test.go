@@ -1,9 +1,8 @@
 package whoson
 
 import (
-	"bytes"
 	"context"
-	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,22 +20,9 @@ import (
 // adapterGoroutines counts the goroutines running this package's code,
 // other than tests' (the fake's own, in whosontest, are not counted).
 func adapterGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte("/vendors/whoson.")) && !bytes.Contains(g, []byte("testing.tRunner")) {
-			count++
-		}
-	}
-	return count
+	return wsocktest.Goroutines(func(g string) bool {
+		return strings.Contains(g, "/vendors/whoson.") && !strings.Contains(g, "testing.tRunner")
+	})
 }
 
 // Live chats cost the adapter at most 2 goroutines each (the floor is one

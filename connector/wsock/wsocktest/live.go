@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/connectord/connectord/connector"
 )
@@ -158,5 +159,24 @@ func OpenAll(tb testing.TB, n int, open func(id int64) error) {
 	wg.Wait()
 	if err := failed.Load(); err != nil {
 		tb.Fatalf("Open: %v", *err)
+	}
+}
+
+// BenchLive runs the live-chat benchmark over ws:// ("plain") and, as in
+// production, wss:// ("tls"): open starts the fake in that mode, opens b.N
+// chats against it (with the timer running only while it opens them) and
+// returns their figures and the vendor's Stop, which BenchLive calls after
+// reporting.
+func BenchLive(b *testing.B, open func(b *testing.B, mode string) (Figures, func(context.Context) error)) {
+	for _, mode := range []string{"plain", "tls"} {
+		b.Run(mode, func(b *testing.B) {
+			f, stop := open(b, mode)
+			f.Report(b, b.N)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := stop(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

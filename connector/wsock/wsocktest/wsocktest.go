@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -67,4 +68,26 @@ func Upgrade(nc net.Conn) error {
 	_, err = nc.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"))
 	return err
+}
+
+// Goroutines counts the goroutines whose stack, as runtime.Stack prints it,
+// count reports true for (an adapter's own, say, told apart by its package
+// path).
+func Goroutines(count func(stack string) bool) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	total := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if count(g) {
+			total++
+		}
+	}
+	return total
 }
